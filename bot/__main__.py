@@ -1,0 +1,111 @@
+"""Command line: `python -m bot run | check`.
+
+`run` starts the bot (polling) and stops cleanly on SIGINT/SIGTERM; without a token it explains how to get one
+instead of crashing. `check` validates the configuration and the local parts (database, browser) and exits
+non-zero when something would stop the bot from working.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from bot.logs import configure_logging
+from bot.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("bot")
+
+NO_TOKEN_GUIDANCE = """\
+No TELEGRAM_BOT_TOKEN is set, so the bot cannot connect to Telegram. To get a token: open Telegram, talk to
+@BotFather, send /newbot, pick a name and a username ending in "bot", and copy the token it gives you
+(it looks like 123456789:AA...). Put it in a file named .env next to this README as
+TELEGRAM_BOT_TOKEN=<your token> (see .env.example for every other setting), or export it in your shell,
+then run `make run` again. Add your own chat id to ADMIN_CHAT_IDS to receive health warnings."""
+
+
+def _settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        print(f"Configuration error:\n{exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_run(_args: argparse.Namespace) -> int:
+    settings = _settings_or_exit()
+    configure_logging(settings.log_level, settings.secret_values())
+    if settings.telegram_bot_token is None:
+        print(NO_TOKEN_GUIDANCE)
+        return 0
+
+    from telegram.error import InvalidToken, NetworkError
+
+    from bot.app import build_application
+
+    app = build_application(settings)
+    try:
+        app.run_polling(allowed_updates=["message", "callback_query", "my_chat_member", "chat_member"],
+                        stop_signals=(signal.SIGINT, signal.SIGTERM), close_loop=True)
+    except InvalidToken:
+        print("Telegram refused TELEGRAM_BOT_TOKEN: check it with @BotFather (/token).", file=sys.stderr)
+        return 1
+    except NetworkError as exc:
+        where = settings.telegram_api_base_url
+        print(f"Cannot reach the Telegram Bot API at {where}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _check(settings: Settings) -> list[tuple[str, bool, str]]:
+    from pipeline.scraper import find_chromium
+    from storage.db import Database
+
+    results: list[tuple[str, bool, str]] = [("configuration", True, "valid")]
+    results.append(("telegram token", settings.telegram_bot_token is not None,
+                    "set" if settings.telegram_bot_token else "missing: `make run` would explain"))
+    db = Database(settings.database_url)
+    try:
+        await db.create_schema()
+        results.append(("database", True, settings.database_url.split("://", 1)[0] + " schema ready"))
+    except Exception as exc:
+        results.append(("database", False, f"{type(exc).__name__}: {exc}"))
+    finally:
+        await db.close()
+    browser = find_chromium(settings.chromium_path)
+    results.append(("chromium", browser is not None, browser or "not found: set CHROMIUM_PATH"))
+    return results
+
+
+def cmd_check(_args: argparse.Namespace) -> int:
+    settings = _settings_or_exit()
+    configure_logging("WARNING", settings.secret_values())
+    results = asyncio.run(_check(settings))
+    for name, ok, detail in results:
+        print(f"{'ok ' if ok else 'FAIL'} {name}: {detail}")
+    # A missing token is not a failure of the installation: the demo runs without one.
+    return 0 if all(ok for name, ok, _ in results if name != "telegram token") else 1
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m bot", description="Xtrades Sentinel, a Telegram bot.")
+    sub = root.add_subparsers(dest="command", metavar="{run,check}")
+    sub.add_parser("run", help="start the bot (polling); explains how to get a token when none is set")
+    sub.add_parser("check", help="validate the configuration, the database and the browser")
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    handlers = {"run": cmd_run, "check": cmd_check}
+    if args.command is None:
+        parser().print_help()
+        return 0
+    return handlers[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

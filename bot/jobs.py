@@ -1,0 +1,38 @@
+"""JobQueue callbacks: the pipeline run, and (later) delivery. Thin: the work lives in pipeline/."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from telegram.error import TelegramError
+from telegram.ext import Application, ContextTypes
+
+log = logging.getLogger(__name__)
+
+
+async def run_cycle(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """One pipeline run. An error is logged once and the next run starts afresh."""
+    runtime = context.bot_data.get("runtime")
+    if runtime is None:
+        return
+    try:
+        await runtime.cycle.run_once()
+    except Exception:
+        log.exception("pipeline run failed; the next run will retry")
+
+
+def admin_notifier(app: Application, admin_chat_ids: Sequence[int]) -> Callable[[str], Awaitable[None]]:
+    """Tell every admin chat something (health warnings); a chat that can't be reached is skipped."""
+
+    async def notify(text: str) -> None:
+        if not admin_chat_ids:
+            log.warning("no ADMIN_CHAT_IDS set; admin notice not sent: %s", text)
+            return
+        for chat_id in admin_chat_ids:
+            try:
+                await app.bot.send_message(chat_id, text)
+            except TelegramError as exc:
+                log.warning("could not notify admin chat %s: %s", chat_id, exc)
+
+    return notify

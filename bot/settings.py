@@ -1,0 +1,195 @@
+"""Typed configuration from the environment (then `.env`), validated once at start-up.
+
+A bad value stops start-up with one line per variable that says what is allowed; secrets are `SecretStr`
+so they never show up in logs, reprs or error messages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+TELEGRAM_DEFAULT_API = "https://api.telegram.org"
+XTRADES_DEFAULT_URL = "https://app.xtrades.net"
+DEEPSEEK_DEFAULT_URL = "https://api.deepseek.com"
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class SettingsError(Exception):
+    """Configuration that cannot work; the message is ready to print, one line per variable."""
+
+
+class Settings(BaseSettings):
+    """Every variable of ARCHITECTURE.md, with its default. Field names are the variables' names."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # Telegram
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_base_url: str = TELEGRAM_DEFAULT_API
+    admin_chat_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+
+    # Storage
+    database_url: str = "sqlite+aiosqlite:///data/sentinel.db"
+    qdrant_url: str | None = None
+    qdrant_api_key: SecretStr | None = None
+    qdrant_path: str = "data/qdrant"
+
+    # Embeddings
+    embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    embedding_model_path: str | None = None
+
+    # Xtrades source
+    xtrades_base_url: str = XTRADES_DEFAULT_URL
+    xtrades_storage_state: str | None = None
+    xtrades_email: str | None = None
+    xtrades_password: SecretStr | None = None
+    chromium_path: str | None = None
+    scrape_interval_seconds: int = Field(150, ge=1, le=86_400)
+    scrape_max_concurrent: int = Field(3, ge=1, le=20)
+
+    # AI analysts
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str | None = None
+    claude_model: str = "claude-sonnet-4-5"
+    deepseek_api_key: SecretStr | None = None
+    deepseek_base_url: str = DEEPSEEK_DEFAULT_URL
+    deepseek_model: str = "deepseek-chat"
+    google_api_key: SecretStr | None = None
+    gemini_base_url: str | None = None
+    gemini_model: str = "gemini-2.5-flash"
+    ai_monthly_budget_usd: float = Field(10.0, ge=0, le=100_000)
+
+    # A new chat's settings
+    default_min_score: int = Field(80, ge=0, le=100)
+    default_rate_limit_per_hour: int = Field(5, ge=1, le=60)
+
+    log_level: LogLevel = "INFO"
+
+    @field_validator("admin_chat_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: Any) -> Any:
+        """Accept "1, -1002" as well as a list: a comma list is what people write in `.env`."""
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.replace(";", ",").split(",")]
+            return [p for p in parts if p]
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator(
+        "telegram_api_base_url", "xtrades_base_url", "deepseek_base_url", "anthropic_base_url",
+        "gemini_base_url", "qdrant_url",
+    )
+    @classmethod
+    def _http_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if not value:
+            if cls.model_fields[info.field_name].default is None:
+                return None  # an empty optional URL in `.env` means "not set"
+            raise ValueError("must not be empty")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must be a sqlite+aiosqlite:// or postgresql+asyncpg:// URL")
+        return value
+
+    @field_validator("telegram_bot_token", mode="before")
+    @classmethod
+    def _token_shape(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip()
+            if not value:
+                return None
+            bot_id, _, secret = value.partition(":")
+            if not bot_id.isdigit() or not secret:
+                # Never echo the value: it is a secret even when malformed.
+                raise ValueError("must look like 123456789:AA… (the token @BotFather gives you)")
+        return value
+
+    # Derived values: computed here so no other module re-derives them differently.
+
+    @property
+    def telegram_base_url(self) -> str:
+        """What PTB's `base_url` wants: it appends the token, so the URL must end in `/bot`."""
+        return f"{self._telegram_root()}/bot"
+
+    @property
+    def telegram_base_file_url(self) -> str:
+        return f"{self._telegram_root()}/file/bot"
+
+    def _telegram_root(self) -> str:
+        root = self.telegram_api_base_url.rstrip("/")
+        return root[: -len("/bot")] if root.endswith("/bot") else root
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The file behind a SQLite URL (its folder is created on demand), else None."""
+        prefix = "sqlite+aiosqlite:///"
+        if not self.database_url.startswith(prefix):
+            return None
+        rest = self.database_url[len(prefix):].split("?", 1)[0]
+        return None if rest in ("", ":memory:") else Path(rest)
+
+    def secret_values(self) -> list[str]:
+        """Every secret's plain value, for the log redaction filter."""
+        values = []
+        for name in type(self).model_fields:
+            field_value = getattr(self, name)
+            if isinstance(field_value, SecretStr) and field_value.get_secret_value():
+                values.append(field_value.get_secret_value())
+        return values
+
+
+def _bounds(field_name: str) -> tuple[Any, Any]:
+    low = high = None
+    for meta in Settings.model_fields[field_name].metadata:
+        low = getattr(meta, "ge", low) if getattr(meta, "ge", None) is not None else low
+        high = getattr(meta, "le", high) if getattr(meta, "le", None) is not None else high
+    return low, high
+
+
+def _describe(error: dict[str, Any]) -> str:
+    """One line per bad variable: its name and what is allowed, never its (possibly secret) value."""
+    loc = error.get("loc") or ("?",)
+    field_name = str(loc[0])
+    var = field_name.upper()
+    kind = error.get("type", "")
+    low, high = _bounds(field_name) if field_name in Settings.model_fields else (None, None)
+    if var == "ADMIN_CHAT_IDS":
+        return f"{var} must be a comma-separated list of numeric chat ids"
+    if kind in {"greater_than_equal", "less_than_equal"} and low is not None and high is not None:
+        return f"{var} must be between {low} and {high}"
+    if kind in {"int_parsing", "int_from_float"}:
+        span = f" between {low} and {high}" if low is not None and high is not None else ""
+        return f"{var} must be a whole number{span}"
+    if kind == "float_parsing":
+        span = f" between {low} and {high}" if low is not None and high is not None else ""
+        return f"{var} must be a number{span}"
+    if kind == "literal_error":
+        return f"{var} must be one of {error.get('ctx', {}).get('expected', '')}"
+    message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+    return f"{var} {message}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the configuration, or raise SettingsError with one line per bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = sorted({_describe(err) for err in exc.errors(include_input=False)})
+        raise SettingsError("\n".join(lines)) from None
+

@@ -1,0 +1,67 @@
+"""Plain data types that flow through the pipeline: what a scrape yields and what detection makes of it.
+
+They carry no I/O and no Telegram; storage rows are built from them in `storage/`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal
+
+Action = Literal["BTO", "STC", "STO", "BTC"]
+OptionType = Literal["call", "put"]
+EventKind = Literal["new", "update", "close"]
+
+OPENING_ACTIONS: frozenset[str] = frozenset({"BTO", "STO"})
+CLOSING_ACTIONS: frozenset[str] = frozenset({"STC", "BTC"})
+
+
+@dataclass(frozen=True, slots=True)
+class RawAlert:
+    """One alert record as a trader's profile shows it (from the app's JSON, or a rendered post).
+
+    Xtrades reuses `alert_id` for an entry and its exit, so (trader, alert_id, action) identifies a record.
+    An exit record (STC/BTC) may also carry the entry's price in `entry_price`.
+    """
+
+    alert_id: str
+    trader: str
+    action: Action
+    symbol: str
+    option_type: OptionType | None = None
+    strike: float | None = None
+    expiry: date | None = None
+    price: float | None = None  # the price of this record's action (entry price, or exit price for STC/BTC)
+    entry_price: float | None = None  # for exit records: what the position was opened at, when known
+    quantity: int | None = None
+    status: str | None = None  # Xtrades' "open" / "closed"
+    is_partial: bool = False  # a trim / partial exit that leaves the position open
+    last_price: float | None = None
+    underlying_price: float | None = None
+    posted_at: datetime | None = None
+    risk: str | None = None  # "standard" | "high" | "lotto"
+    text: str = ""
+    source: Literal["json", "dom"] = "json"
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def is_entry(self) -> bool:
+        return self.action in OPENING_ACTIONS
+
+    @property
+    def is_option(self) -> bool:
+        return self.option_type is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ScrapeResult:
+    """What one profile scrape produced. `status` says whether `alerts` can be trusted."""
+
+    trader: str
+    status: Literal["ok", "session_expired", "not_found", "failed"]
+    alerts: tuple[RawAlert, ...] = ()
+    source: Literal["json", "dom", "none"] = "none"
+    duration_seconds: float = 0.0
+    error: str | None = None
+    pages_fetched: int = 0

@@ -1,0 +1,46 @@
+"""Chats and their settings."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Chat
+
+
+async def get(session: AsyncSession, chat_id: int) -> Chat | None:
+    return await session.get(Chat, chat_id)
+
+
+async def get_or_create(
+    session: AsyncSession, chat_id: int, *, chat_type: str, title: str | None, min_score: int,
+    rate_limit_per_hour: int,
+) -> tuple[Chat, bool]:
+    """The chat's row, created with the defaults when new; a returning chat is active again.
+
+    Returns (chat, created). Settings of a known chat are kept: /start must never reset them.
+    """
+    chat = await session.get(Chat, chat_id)
+    if chat is None:
+        chat = Chat(id=chat_id, type=chat_type, title=title, min_score=min_score,
+                    rate_limit_per_hour=rate_limit_per_hour, is_active=True)
+        session.add(chat)
+        await session.flush()
+        return chat, True
+    chat.is_active = True
+    chat.type = chat_type
+    chat.title = title
+    return chat, False
+
+
+async def deactivate(session: AsyncSession, chat_id: int) -> bool:
+    """Mark a chat that blocked or removed the bot; True when it was active."""
+    chat = await session.get(Chat, chat_id)
+    if chat is None or not chat.is_active:
+        return False
+    chat.is_active = False
+    return True
+
+
+async def active_ids(session: AsyncSession) -> list[int]:
+    return list((await session.scalars(select(Chat.id).where(Chat.is_active.is_(True)))).all())

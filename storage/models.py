@@ -1,0 +1,253 @@
+"""The tables of ARCHITECTURE.md as SQLAlchemy 2 typed models.
+
+Times are stored timezone-aware in UTC. Telegram chat ids are 64-bit (supergroups are -100…), so BigInteger.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in and out, on SQLite too (which drops the offset and hands back naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON,
+    }
+
+
+class Trader(Base):
+    """An Xtrades profile that some chat tracks (or once did)."""
+
+    __tablename__ = "traders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)  # stored lower case
+    display_name: Mapped[str | None] = mapped_column(String(128))
+    xtrades_user_id: Mapped[str | None] = mapped_column(String(64))
+    rank_name: Mapped[str | None] = mapped_column(String(64))
+    xscore: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Trade(Base):
+    """One position, open → closed. Keyed on (trader, Xtrades alert id, opening action)."""
+
+    __tablename__ = "trades"
+    __table_args__ = (
+        UniqueConstraint("trader_id", "xtrades_alert_id", "open_action", name="uq_trades_position"),
+        Index("ix_trades_trader_status", "trader_id", "status"),
+        Index("ix_trades_symbol", "symbol"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trader_id: Mapped[int] = mapped_column(ForeignKey("traders.id", ondelete="CASCADE"))
+    xtrades_alert_id: Mapped[str] = mapped_column(String(80))
+    open_action: Mapped[str] = mapped_column(String(3))  # BTO | STO
+    symbol: Mapped[str] = mapped_column(String(12))
+    option_type: Mapped[str | None] = mapped_column(String(4))  # call | put | None for shares
+    strike: Mapped[float | None] = mapped_column(Float)
+    expiry: Mapped[date | None] = mapped_column(Date)
+    entry_price: Mapped[float | None] = mapped_column(Float)
+    quantity: Mapped[int | None] = mapped_column(Integer)
+    exit_price: Mapped[float | None] = mapped_column(Float)
+    last_price: Mapped[float | None] = mapped_column(Float)
+    underlying_price: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(8), default="open")  # open | closed
+    close_reason: Mapped[str | None] = mapped_column(String(16))  # exit | expired
+    partial_exits: Mapped[int] = mapped_column(Integer, default=0)
+    pnl: Mapped[float | None] = mapped_column(Float)
+    pnl_pct: Mapped[float | None] = mapped_column(Float)
+    risk: Mapped[str | None] = mapped_column(String(16))
+    exit_alert_id: Mapped[str | None] = mapped_column(String(80))  # when the exit came under another id
+    exit_keys: Mapped[list[Any] | None]  # exit records already applied, so none is applied twice
+    entry_text: Mapped[str | None] = mapped_column(Text)
+    exit_text: Mapped[str | None] = mapped_column(Text)
+    opened_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    raw: Mapped[dict[str, Any] | None]
+
+    trader: Mapped[Trader] = relationship(lazy="joined")
+
+
+class XtradesAlert(Base):
+    """One detected event on a trade and, once judged, its scoring.
+
+    Stored in the same transaction as the trade change that caused it, so no event is lost between
+    detection and scoring; `scored_at` is set exactly once.
+    """
+
+    __tablename__ = "xtrades_alerts"
+    __table_args__ = (Index("ix_alerts_unscored", "scored_at", "event_type"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trade_id: Mapped[int] = mapped_column(ForeignKey("trades.id", ondelete="CASCADE"), index=True)
+    event_type: Mapped[str] = mapped_column(String(8))  # new | update | close
+    is_historical: Mapped[bool] = mapped_column(Boolean, default=False)  # seen on a profile's first scrape
+    details: Mapped[dict[str, Any] | None]  # what changed (update), P&L (close)
+    detected_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Scoring (filled by the judgement stages)
+    scored_at: Mapped[datetime | None]
+    score: Mapped[float | None] = mapped_column(Float)
+    score_parts: Mapped[dict[str, Any] | None]
+    strategy_name: Mapped[str | None] = mapped_column(String(64))
+    strategy_ranking: Mapped[list[Any] | None]
+    market_context: Mapped[dict[str, Any] | None]
+    claude_score: Mapped[float | None] = mapped_column(Float)
+    deepseek_score: Mapped[float | None] = mapped_column(Float)
+    gemini_score: Mapped[float | None] = mapped_column(Float)
+    local_score: Mapped[float | None] = mapped_column(Float)
+    consensus_score: Mapped[float | None] = mapped_column(Float)
+    consensus_agreement: Mapped[float | None] = mapped_column(Float)
+    reasoning: Mapped[list[Any] | None]
+    key_risk: Mapped[str | None] = mapped_column(Text)
+    recommendation: Mapped[str | None] = mapped_column(String(16))
+    similar_trades_count: Mapped[int | None] = mapped_column(Integer)
+    similar_trades_success_rate: Mapped[float | None] = mapped_column(Float)
+    qdrant_point_id: Mapped[str | None] = mapped_column(String(64))
+
+    trade: Mapped[Trade] = relationship(lazy="joined")
+
+
+class Chat(Base):
+    """A private chat or group that uses the bot, with its settings."""
+
+    __tablename__ = "chats"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    type: Mapped[str] = mapped_column(String(16))  # private | group | supergroup | channel
+    title: Mapped[str | None] = mapped_column(String(256))
+    min_score: Mapped[int] = mapped_column(Integer)
+    rate_limit_per_hour: Mapped[int] = mapped_column(Integer)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ChatTrader(Base):
+    """Who a chat tracks."""
+
+    __tablename__ = "chat_traders"
+
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True)
+    trader_id: Mapped[int] = mapped_column(ForeignKey("traders.id", ondelete="CASCADE"), primary_key=True)
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChatMute(Base):
+    """A trader a chat does not want to hear from, until `until` (None: until unmuted)."""
+
+    __tablename__ = "chat_mutes"
+
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True)
+    trader_id: Mapped[int] = mapped_column(ForeignKey("traders.id", ondelete="CASCADE"), primary_key=True)
+    until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class NotificationQueueItem(Base):
+    """One alert for one chat; unique on the pair so a chat is told at most once."""
+
+    __tablename__ = "xtrades_notification_queue"
+    __table_args__ = (
+        UniqueConstraint("alert_id", "chat_id", name="uq_queue_alert_chat"),
+        Index("ix_queue_chat_status", "chat_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("xtrades_alerts.id", ondelete="CASCADE"))
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    # pending | sending | sent | failed | rate_limited | skipped
+    priority: Mapped[float] = mapped_column(Float, default=0.0)
+    retry_count: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    error_message: Mapped[str | None] = mapped_column(Text)
+
+
+class ScraperState(Base):
+    """Health and pacing of one profile's scraping."""
+
+    __tablename__ = "xtrades_scraper_state"
+
+    profile: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_scraped_at: Mapped[datetime | None]  # last successful scrape
+    last_attempt_at: Mapped[datetime | None]
+    session_valid_until: Mapped[datetime | None]
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    is_healthy: Mapped[bool] = mapped_column(Boolean, default=True)
+    avg_scrape_duration_seconds: Mapped[float | None] = mapped_column(Float)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class RateLimiterWindow(Base):
+    """Notifications sent to a chat per window, for the per-hour limit."""
+
+    __tablename__ = "xtrades_rate_limiter"
+
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AIUsage(Base):
+    """One call to a paid (or local) analyst: tokens, latency and cost, for the monthly budget."""
+
+    __tablename__ = "ai_usage"
+    __table_args__ = (Index("ix_ai_usage_created", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(64))
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    success: Mapped[bool] = mapped_column(Boolean, default=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("xtrades_alerts.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,56 @@
+"""Positions (`trades`): one row per (trader, Xtrades alert id, opening action), open → closed."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Trade
+
+POSITION_FIELDS = frozenset({
+    "symbol", "option_type", "strike", "expiry", "entry_price", "quantity", "exit_price", "last_price",
+    "underlying_price", "status", "close_reason", "partial_exits", "pnl", "pnl_pct", "risk", "entry_text",
+    "exit_text", "exit_alert_id", "exit_keys", "opened_at", "closed_at", "raw",
+})
+
+
+async def relevant_to_scrape(
+    session: AsyncSession, trader_id: int, alert_ids: Collection[str]
+) -> list[Trade]:
+    """The positions a scrape can touch: every open one, and any whose entry or exit id is on the page."""
+    conditions = [Trade.status == "open"]
+    if alert_ids:
+        ids = list(alert_ids)
+        conditions += [Trade.xtrades_alert_id.in_(ids), Trade.exit_alert_id.in_(ids)]
+    rows = await session.scalars(select(Trade).where(Trade.trader_id == trader_id, or_(*conditions)))
+    return list(rows.unique().all())
+
+
+async def upsert(session: AsyncSession, trader_id: int, alert_id: str, open_action: str,
+                 values: dict[str, Any]) -> Trade:
+    """Create or update the position row; unknown keys are a programming error."""
+    unknown = set(values) - POSITION_FIELDS
+    if unknown:
+        raise ValueError(f"not position fields: {sorted(unknown)}")
+    trade = await session.scalar(select(Trade).where(
+        Trade.trader_id == trader_id, Trade.xtrades_alert_id == alert_id, Trade.open_action == open_action))
+    if trade is None:
+        trade = Trade(trader_id=trader_id, xtrades_alert_id=alert_id, open_action=open_action, **values)
+        session.add(trade)
+    else:
+        for name, value in values.items():
+            setattr(trade, name, value)
+    await session.flush()
+    return trade
+
+
+async def by_id(session: AsyncSession, trade_id: int) -> Trade | None:
+    return await session.get(Trade, trade_id)
+
+
+async def closed_for_trader(session: AsyncSession, trader_id: int) -> list[Trade]:
+    rows = await session.scalars(select(Trade).where(Trade.trader_id == trader_id, Trade.status == "closed"))
+    return list(rows.unique().all())

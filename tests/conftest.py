@@ -1,0 +1,39 @@
+"""Shared fixtures. One event loop per session (pytest-asyncio), so one browser and one model serve all tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.settings import Settings
+from storage.db import Database
+
+TEST_TOKEN = "123456:TEST-TOKEN-abcdefghijklmnopqrstuvwxyz"
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Settings isolated from the developer's environment and `.env`: a fresh SQLite file per test."""
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "database_url": f"sqlite+aiosqlite:///{tmp_path / 'sentinel.db'}",
+            "qdrant_path": str(tmp_path / "qdrant"),
+            "telegram_bot_token": TEST_TOKEN,
+            "scrape_interval_seconds": 3600,
+        }
+        values.update(overrides)
+        return Settings(_env_file=None, **values)
+
+    return make
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
+    await database.create_schema()
+    yield database
+    await database.close()

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 
 # A bot token anywhere (also inside Bot API URLs that httpx logs), whether or not we know its value.
-_TOKEN_RE = re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{20,}\b")
+_TOKEN_RE = re.compile(r"(?<![0-9])\d{5,}:[A-Za-z0-9_-]{20,}")
 REDACTED = "[REDACTED]"
 
 

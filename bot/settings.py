@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     """Every variable of ARCHITECTURE.md, with its default. Field names are the variables' names."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False, env_ignore_empty=True,
     )
 
     # Telegram

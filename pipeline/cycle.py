@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from pipeline.detector import Position, TradeEvent, detect
 from pipeline.models import ScrapeResult
 from storage import alerts as alerts_repo
-from storage import scraper_state, trades, traders
+from storage import scraper_state, traders, trades
 from storage.db import Database
 from storage.models import Trade
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import SettingsError, load_settings
+from bot.settings import Settings, SettingsError, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -117,3 +117,14 @@ def test_help_lists_the_subcommands(tmp_path: Path) -> None:
                           text=True, timeout=60)
     assert done.returncode == 0
     assert "run" in done.stdout and "check" in done.stdout
+
+
+def test_env_example_documents_every_variable_and_loads_as_is(monkeypatch: pytest.MonkeyPatch,
+                                                               tmp_path: Path) -> None:
+    example = (ROOT / ".env.example").read_text()
+    documented = {line.split("=", 1)[0].lstrip("# ").strip() for line in example.splitlines() if "=" in line}
+    missing = {name.upper() for name in Settings.model_fields} - documented
+    assert not missing, f".env.example lacks {sorted(missing)}"
+    (tmp_path / ".env").write_text(example)
+    settings = load_settings()  # placeholders are empty: the defaults apply, nothing fails
+    assert settings.telegram_bot_token is None and settings.database_url.startswith("sqlite+aiosqlite")

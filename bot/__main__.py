@@ -1,4 +1,4 @@
-"""Command line: `python -m bot run | check`.
+"""Command line: `python -m bot run | check | cycle`.
 
 `run` starts the bot (polling) and stops cleanly on SIGINT/SIGTERM; without a token it explains how to get one
 instead of crashing. `check` validates the configuration and the local parts (database, browser) and exits
@@ -90,17 +90,37 @@ def cmd_check(_args: argparse.Namespace) -> int:
     return 0 if all(ok for name, ok, _ in results if name != "telegram token") else 1
 
 
+async def _one_cycle(settings: Settings) -> str:
+    from bot.app import build_runtime
+
+    runtime = await build_runtime(settings)
+    try:
+        report = await runtime.cycle.run_once()
+    finally:
+        await runtime.close()
+    return report.summary()
+
+
+def cmd_cycle(_args: argparse.Namespace) -> int:
+    """Run the pipeline once, without Telegram: for operators checking a deployment (and for tests)."""
+    settings = _settings_or_exit()
+    configure_logging(settings.log_level, settings.secret_values())
+    print(asyncio.run(_one_cycle(settings)))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m bot", description="Xtrades Sentinel, a Telegram bot.")
-    sub = root.add_subparsers(dest="command", metavar="{run,check}")
+    sub = root.add_subparsers(dest="command", metavar="{run,check,cycle}")
     sub.add_parser("run", help="start the bot (polling); explains how to get a token when none is set")
     sub.add_parser("check", help="validate the configuration, the database and the browser")
+    sub.add_parser("cycle", help="run the pipeline once (scrape, detect, store) and print its summary")
     return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    handlers = {"run": cmd_run, "check": cmd_check}
+    handlers = {"run": cmd_run, "check": cmd_check, "cycle": cmd_cycle}
     if args.command is None:
         parser().print_help()
         return 0

@@ -41,3 +41,29 @@ async def for_trade(session: AsyncSession, trade_id: int) -> list[XtradesAlert]:
     rows = await session.scalars(select(XtradesAlert).where(XtradesAlert.trade_id == trade_id)
                                  .order_by(XtradesAlert.id))
     return list(rows.unique().all())
+
+
+SCORING_FIELDS = frozenset({
+    "score", "score_parts", "strategy_name", "strategy_ranking", "market_context", "claude_score",
+    "deepseek_score", "gemini_score", "local_score", "consensus_score", "consensus_agreement", "reasoning",
+    "key_risk", "recommendation", "similar_trades_count", "similar_trades_success_rate", "qdrant_point_id",
+})
+
+
+async def save_scoring(session: AsyncSession, alert_id: int, *, scored_at: Any, values: dict[str, Any]) -> bool:
+    """Store an alert's scoring once: False (and nothing written) when it was already scored."""
+    unknown = set(values) - SCORING_FIELDS
+    if unknown:
+        raise ValueError(f"not scoring fields: {sorted(unknown)}")
+    row = await session.get(XtradesAlert, alert_id)
+    if row is None or row.scored_at is not None:
+        return False
+    for name, value in values.items():
+        setattr(row, name, value)
+    row.scored_at = scored_at
+    await session.flush()
+    return True
+
+
+async def by_id(session: AsyncSession, alert_id: int) -> XtradesAlert | None:
+    return await session.get(XtradesAlert, alert_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Trade
@@ -54,3 +54,13 @@ async def by_id(session: AsyncSession, trade_id: int) -> Trade | None:
 async def closed_for_trader(session: AsyncSession, trader_id: int) -> list[Trade]:
     rows = await session.scalars(select(Trade).where(Trade.trader_id == trader_id, Trade.status == "closed"))
     return list(rows.unique().all())
+
+
+async def trader_record(session: AsyncSession, trader_id: int) -> tuple[int, int, float | None]:
+    """(wins, closed trades with a known P&L, average return in percent) for one trader."""
+    won = func.sum(case((Trade.pnl > 0, 1), else_=0))
+    row = (await session.execute(
+        select(won, func.count(), func.avg(Trade.pnl_pct))
+        .where(Trade.trader_id == trader_id, Trade.status == "closed", Trade.pnl.is_not(None))
+    )).one()
+    return int(row[0] or 0), int(row[1] or 0), (float(row[2]) if row[2] is not None else None)

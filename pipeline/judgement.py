@@ -1,0 +1,205 @@
+"""The judgement stages: every `new` event gets market context, a ranking of the ten strategies, the AI
+panel's consensus and a final score, stored once in its `xtrades_alerts` row.
+
+It works from the stored rows, not from the events in memory, so an event whose scoring was interrupted (crash,
+outage) is picked up by the next run, and an alert already scored is never scored again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
+
+from pipeline.consensus.base import ReviewAlert
+from pipeline.consensus.panel import Consensus
+from pipeline.market import MarketData, MarketSnapshot
+from pipeline.scoring import FinalScore, ScoreInputs, final_score
+from pipeline.strategies import StrategyInput, StrategyRanking, evaluate_strategies
+from storage import alerts as alerts_repo
+from storage import trades as trades_repo
+from storage.db import Database
+from storage.models import XtradesAlert
+
+log = logging.getLogger(__name__)
+
+
+class Panel(Protocol):
+    async def judge(self, alert: Any, context: Any, ranking: Any, similar: Any) -> Consensus: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SimilarSummary:
+    """What the memory stage says about the nearest closed trades (the memory issue fills it in)."""
+
+    count: int = 0
+    success_rate: float | None = None
+    avg_pnl_pct: float | None = None
+    mean_similarity: float | None = None
+    point_id: str | None = None
+    lines: tuple[str, ...] = ()
+
+    def prompt_facts(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v not in (None, (), 0) and k != "point_id"}
+
+
+SimilarLookup = Callable[[XtradesAlert, MarketSnapshot, StrategyRanking], Awaitable[SimilarSummary]]
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredAlert:
+    alert_id: int
+    trade_id: int
+    score: float
+    consensus: Consensus
+    ranking: StrategyRanking
+    snapshot: MarketSnapshot
+    final: FinalScore
+
+
+ScoredSink = Callable[[list[ScoredAlert]], Awaitable[None]]
+
+
+class Judgement:
+    """A cycle sink: scores whatever `new` events are waiting, then hands the scored alerts on."""
+
+    def __init__(self, db: Database, market: MarketData, panel: Panel, *, similar: SimilarLookup | None = None,
+                 sinks: Sequence[ScoredSink] = (), clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 batch: int = 50) -> None:
+        self._db = db
+        self._market = market
+        self._panel = panel
+        self._similar = similar
+        self._sinks = list(sinks)
+        self._clock = clock
+        self._batch = batch
+
+    def add_sink(self, sink: ScoredSink) -> None:
+        self._sinks.append(sink)
+
+    async def __call__(self, _stored: Any = None) -> None:
+        await self.score_pending()
+
+    async def score_pending(self) -> list[ScoredAlert]:
+        async with self._db.reader() as session:
+            pending = await alerts_repo.unscored_new(session, limit=self._batch)
+        scored: list[ScoredAlert] = []
+        for row in pending:
+            try:
+                result = await self.score_one(row)
+            except Exception:
+                log.exception("scoring alert %s failed; it stays pending for the next run", row.id)
+                continue
+            if result is not None:
+                scored.append(result)
+        for sink in self._sinks:
+            try:
+                await sink(scored)
+            except Exception:
+                log.exception("stage after scoring failed on %d alerts", len(scored))
+        return scored
+
+    async def score_one(self, row: XtradesAlert) -> ScoredAlert | None:
+        trade = row.trade
+        today = self._clock().date()
+        async with self._db.reader() as session:
+            wins, closed, avg_return = await trades_repo.trader_record(session, trade.trader_id)
+        snapshot = await self._market.snapshot(
+            trade.symbol, today=today, alert_underlying=_underlying(trade), option_price=trade.entry_price,
+            option_type=trade.option_type, strike=trade.strike, expiry=trade.expiry,
+        )
+        ranking = evaluate_strategies(strategy_input(trade, snapshot, today))
+        similar = await self._similar(row, snapshot, ranking) if self._similar else SimilarSummary()
+        review = ReviewAlert(
+            trader=trade.trader.username, action=trade.open_action, symbol=trade.symbol,
+            option_type=trade.option_type, strike=trade.strike, expiry=trade.expiry,
+            days_to_expiry=(trade.expiry - today).days if trade.expiry else None, entry_price=trade.entry_price,
+            underlying_price=snapshot.underlying_price, risk=_risk(trade, today), text=trade.entry_text or "",
+            trader_win_rate=(wins / closed) if closed else None, trader_closed_trades=closed,
+            trader_avg_return_pct=avg_return,
+        )
+        consensus = await self._panel.judge(review, snapshot, ranking, similar)
+        final = final_score(ScoreInputs(
+            consensus_score=consensus.score, best_strategy_score=ranking.best.score, trader_wins=wins,
+            trader_closed=closed, similar_count=similar.count, similar_success_rate=similar.success_rate,
+            similar_mean_similarity=similar.mean_similarity,
+        ))
+        values = scoring_values(final, consensus, ranking, snapshot, similar)
+        async with self._db.session() as session:
+            stored = await alerts_repo.save_scoring(session, row.id, scored_at=self._clock(), values=values)
+        if not stored:
+            return None
+        log.info("scored %s %s %s: %.0f (consensus %.0f from %s)", trade.trader.username, trade.open_action,
+                 trade.symbol, final.score, consensus.score, ",".join(consensus.used) or "none")
+        return ScoredAlert(row.id, trade.id, final.score, consensus, ranking, snapshot, final)
+
+
+def _underlying(trade: Any) -> float | None:
+    if trade.underlying_price:
+        return trade.underlying_price
+    return trade.entry_price if trade.option_type is None else None
+
+
+def _risk(trade: Any, today: date) -> str | None:
+    """0DTE and 1DTE options are lottos whatever the alert says."""
+    if trade.option_type and trade.expiry and (trade.expiry - today).days <= 1:
+        return "lotto"
+    return trade.risk
+
+
+def strategy_input(trade: Any, snapshot: MarketSnapshot, today: date) -> StrategyInput:
+    spot = snapshot.underlying_price or trade.strike or trade.entry_price or 0.0
+    return StrategyInput(
+        symbol=trade.symbol, spot=spot, strike=trade.strike, option_type=trade.option_type,
+        action=trade.open_action, price=trade.entry_price, expiry=trade.expiry, today=today, iv=snapshot.iv,
+        iv_rank=snapshot.iv_rank, trend=snapshot.trend, volatility_regime=snapshot.volatility_regime,
+        next_earnings=snapshot.next_earnings, contracts=trade.quantity or 1,
+    )
+
+
+def scoring_values(final: FinalScore, consensus: Consensus, ranking: StrategyRanking, snapshot: MarketSnapshot,
+                   similar: SimilarSummary) -> dict[str, Any]:
+    by_provider = {v.provider: v.score for v in consensus.verdicts}
+    return {
+        "score": final.score,
+        "score_parts": final.as_dict(),
+        "strategy_name": ranking.best.name,
+        "strategy_ranking": [ranking_entry(e) for e in ranking.evaluations]
+        + [{**ranking_entry(ranking.alert_strategy), "is_alert_strategy": True}],
+        "market_context": _jsonable(snapshot.prompt_facts()),
+        "claude_score": by_provider.get("claude"),
+        "deepseek_score": by_provider.get("deepseek"),
+        "gemini_score": by_provider.get("gemini"),
+        "local_score": by_provider.get("local"),
+        "consensus_score": consensus.score,
+        "consensus_agreement": consensus.agreement,
+        "reasoning": list(consensus.reasons),
+        "key_risk": consensus.key_risk,
+        "recommendation": consensus.recommendation,
+        "similar_trades_count": similar.count,
+        "similar_trades_success_rate": similar.success_rate,
+        "qdrant_point_id": similar.point_id,
+    }
+
+
+def ranking_entry(evaluation: Any) -> dict[str, Any]:
+    return _jsonable({
+        "name": evaluation.name, "short_name": evaluation.short_name, "score": evaluation.score,
+        "max_profit": evaluation.max_profit, "max_loss": evaluation.max_loss,
+        "breakevens": list(evaluation.breakevens), "capital_required": evaluation.capital_required,
+        "probability_of_profit": evaluation.probability_of_profit, "reasons": list(evaluation.reasons),
+    })
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return round(value, 6)
+    return value

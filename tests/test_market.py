@@ -1,0 +1,92 @@
+"""Market context from recorded series: averages, volatility, trend, IV from the option's own price."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from pipeline.market import (
+    MarketData,
+    PriceHistory,
+    RecordedHistory,
+    build_snapshot,
+    classify_regime,
+    classify_trend,
+    historical_volatility,
+    sma,
+)
+from pipeline.options_math import bs_price
+
+PRICES = Path(__file__).parent / "data" / "prices"
+TODAY = date(2026, 11, 23)
+
+
+def series(closes: list[float], symbol: str = "X") -> PriceHistory:
+    start = TODAY - timedelta(days=len(closes))
+    return PriceHistory(symbol, tuple(start + timedelta(days=i) for i in range(len(closes))), tuple(closes))
+
+
+def test_averages_and_volatility_by_hand() -> None:
+    closes = [100.0 + i for i in range(60)]
+    assert sma(closes, 20) == pytest.approx(sum(closes[-20:]) / 20)
+    assert sma(closes, 80) is None
+    alternating = [100.0 * (1.01 if i % 2 else 1.0) for i in range(40)]
+    # daily log returns alternate ±ln(1.01): stdev ≈ ln(1.01)·sqrt(31/30)… annualised by sqrt(252)
+    hv = historical_volatility(alternating)
+    assert hv == pytest.approx(math.log(1.01) * math.sqrt(252), rel=0.05)
+
+
+@pytest.mark.parametrize(
+    ("price", "sma20", "sma50", "trend"),
+    [(110, 105, 100, "strong_bullish"), (103, 101, 100, "bullish"), (100, 100, 100, "neutral"),
+     (97, 99, 100, "bearish"), (90, 95, 100, "strong_bearish"), (None, 1, 1, "neutral")],
+)
+def test_trend(price: float | None, sma20: float, sma50: float, trend: str) -> None:
+    assert classify_trend(price, sma20, sma50) == trend
+
+
+def test_regime_prefers_iv_rank_then_absolute_volatility() -> None:
+    assert classify_regime(80, 0.1) == "high"
+    assert classify_regime(10, 0.9) == "low"
+    assert classify_regime(None, 0.6) == "high"
+    assert classify_regime(None, None) == "normal"
+
+
+async def test_snapshot_from_recorded_history_and_the_options_price() -> None:
+    history = await RecordedHistory(PRICES).history("AAPL")
+    assert history is not None and len(history.closes) >= 260
+    spot = history.closes[-1]
+    expiry = TODAY + timedelta(days=30)
+    premium = bs_price(spot, round(spot), 30 / 365, 0.30, "put")
+    snap = build_snapshot("AAPL", today=TODAY, history=history, option_price=premium, option_type="put",
+                          strike=round(spot), expiry=expiry)
+    assert snap.underlying_price == pytest.approx(spot)
+    assert snap.iv == pytest.approx(0.30, abs=0.005)  # solved back from the option's own price
+    assert snap.iv_rank is not None and 0 <= snap.iv_rank <= 100
+    assert snap.low_52w <= spot <= snap.high_52w
+    assert snap.trend in ("bullish", "strong_bullish")  # AAPL's recorded series drifts up
+    assert snap.next_earnings == date(2027, 1, 28)
+    assert snap.confidence == 1.0 and "implied" in snap.sources
+
+
+async def test_missing_data_lowers_confidence_and_never_raises() -> None:
+    bare = build_snapshot("ZZZZ", today=TODAY, history=None)
+    assert bare.underlying_price is None and bare.trend == "neutral" and bare.confidence == 0.0
+    assert "underlying price unknown" in bare.notes
+
+    class Broken:
+        async def history(self, symbol: str, *, days: int = 400) -> PriceHistory | None:
+            raise ConnectionError("provider down")
+
+    snap = await MarketData(Broken()).snapshot("AAPL", today=TODAY, alert_underlying=180.0)
+    assert snap.underlying_price == 180.0 and snap.confidence < 0.5
+
+
+async def test_a_price_no_volatility_can_give_is_noted() -> None:
+    history = series([100.0] * 60)
+    snap = build_snapshot("X", today=TODAY, history=history, option_price=0.01, option_type="call", strike=50,
+                          expiry=TODAY + timedelta(days=30))  # below intrinsic (50)
+    assert snap.iv is None and "no volatility fits the option's price" in snap.notes

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from pipeline.consensus.base import ReviewAlert
 from pipeline.consensus.panel import Consensus
 from pipeline.market import MarketData, MarketSnapshot
+from pipeline.models import SimilarSummary
 from pipeline.scoring import FinalScore, ScoreInputs, final_score
 from pipeline.strategies import StrategyInput, StrategyRanking, evaluate_strategies
 from storage import alerts as alerts_repo
@@ -28,21 +29,6 @@ log = logging.getLogger(__name__)
 
 class Panel(Protocol):
     async def judge(self, alert: Any, context: Any, ranking: Any, similar: Any) -> Consensus: ...
-
-
-@dataclass(frozen=True, slots=True)
-class SimilarSummary:
-    """What the memory stage says about the nearest closed trades (the memory issue fills it in)."""
-
-    count: int = 0
-    success_rate: float | None = None
-    avg_pnl_pct: float | None = None
-    mean_similarity: float | None = None
-    point_id: str | None = None
-    lines: tuple[str, ...] = ()
-
-    def prompt_facts(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v not in (None, (), 0) and k != "point_id"}
 
 
 SimilarLookup = Callable[[XtradesAlert, MarketSnapshot, StrategyRanking], Awaitable[SimilarSummary]]

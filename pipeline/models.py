@@ -5,7 +5,7 @@ They carry no I/O and no Telegram; storage rows are built from them in `storage/
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -65,3 +65,18 @@ class ScrapeResult:
     duration_seconds: float = 0.0
     error: str | None = None
     pages_fetched: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SimilarSummary:
+    """What the memory stage says about the nearest closed trades (the memory issue fills it in)."""
+
+    count: int = 0
+    success_rate: float | None = None
+    avg_pnl_pct: float | None = None
+    mean_similarity: float | None = None
+    point_id: str | None = None
+    lines: tuple[str, ...] = ()
+
+    def prompt_facts(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v not in (None, (), 0) and k != "point_id"}

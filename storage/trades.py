@@ -64,3 +64,13 @@ async def trader_record(session: AsyncSession, trader_id: int) -> tuple[int, int
         .where(Trade.trader_id == trader_id, Trade.status == "closed", Trade.pnl.is_not(None))
     )).one()
     return int(row[0] or 0), int(row[1] or 0), (float(row[2]) if row[2] is not None else None)
+
+
+async def closed_ids(session: AsyncSession) -> list[int]:
+    rows = await session.scalars(select(Trade.id).where(Trade.status == "closed").order_by(Trade.id))
+    return list(rows.all())
+
+
+async def by_ids(session: AsyncSession, ids: Collection[int]) -> list[Trade]:
+    rows = await session.scalars(select(Trade).where(Trade.id.in_(list(ids))).order_by(Trade.id))
+    return list(rows.unique().all())

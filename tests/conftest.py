@@ -9,7 +9,11 @@ from typing import Any
 import pytest
 
 from bot.settings import Settings
+from pipeline.memory import Embedder
+from pipeline.model_files import DEFAULT_DIR, prepare_offline_model
 from storage.db import Database
+
+ROOT = Path(__file__).resolve().parents[1]
 
 TEST_TOKEN = "123456:TEST-TOKEN-abcdefghijklmnopqrstuvwxyz"
 
@@ -37,3 +41,10 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
     await database.create_schema()
     yield database
     await database.close()
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """One real embedding model per test session, loaded offline from the folder `make test` prepares."""
+    folder = prepare_offline_model(ROOT / DEFAULT_DIR)
+    return Embedder("sentence-transformers/all-MiniLM-L6-v2", folder)

@@ -1,0 +1,293 @@
+"""Memory of past trades: fastembed embeddings in Qdrant, so each new alert finds the closed trades most like it.
+
+Every trade is one point whose id derives from the trade id (re-indexing is idempotent). A `close` updates the
+point's payload (won, pnl_pct) at once, so the next search counts the outcome: the scores learn.
+
+Local Qdrant (the embedded default) is a development mode: its payload filters scan everything. So the hot path
+searches unfiltered and a little wider, then keeps the closed trades among the hits; a filtered query is only the
+fallback when the wide search finds too few.
+
+The embedded text is one template (`EMBEDDING_TEMPLATE`), so similar means: same trader habits, same kind of
+trade on the same symbol, in the same kind of market.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from qdrant_client import AsyncQdrantClient, models
+
+log = logging.getLogger(__name__)
+
+COLLECTION = "xtrades_alerts"
+VECTOR_SIZE = 384
+POINT_NAMESPACE = uuid.UUID("5b1f6c1e-8f0a-4c6e-9d1e-7a53c0a1d2b4")
+EMBEDDING_TEMPLATE = (
+    "trader {trader} | {action} {symbol} {option_type} | {moneyness} | {dte} | strategy {strategy} | "
+    "trend {trend} | volatility {volatility} | risk {risk}"
+)
+INDEXED_FIELDS = ("trader", "symbol", "status")
+WIDE_FACTOR = 10  # search 10× wider than wanted, then keep closed trades
+
+
+@dataclass(frozen=True, slots=True)
+class TradeFacts:
+    """What memory knows of one trade: the text to embed, and the payload to filter and count on."""
+
+    trade_id: int
+    trader: str
+    action: str
+    symbol: str
+    option_type: str | None
+    strike: float | None = None
+    expiry: date | None = None
+    underlying_price: float | None = None
+    opened_on: date | None = None
+    strategy: str | None = None
+    trend: str = "neutral"
+    volatility: str = "normal"
+    risk: str | None = None
+    status: str = "open"
+    pnl_pct: float | None = None
+    won: bool | None = None
+    opened_at: datetime | None = None
+    closed_at: datetime | None = None
+
+    @property
+    def point_id(self) -> str:
+        return point_id(self.trade_id)
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "trade_id": self.trade_id, "trader": self.trader, "symbol": self.symbol,
+            "strategy": self.strategy or own_strategy(self.action, self.option_type), "status": self.status,
+            "pnl_pct": self.pnl_pct, "won": self.won, "action": self.action, "option_type": self.option_type,
+            "strike": self.strike,
+            "opened_at": self.opened_at.isoformat() if self.opened_at else None,
+            "closed_at": self.closed_at.isoformat() if self.closed_at else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbour:
+    trade_id: int
+    similarity: float
+    payload: dict[str, Any]
+
+    def summary(self) -> str:
+        p = self.payload
+        outcome = "✅" if p.get("won") else "❌" if p.get("won") is False else "•"
+        pnl = f"{p['pnl_pct']:+.0f}%" if p.get("pnl_pct") is not None else "n/a"
+        strike = f" {p['strike']:g}{(p.get('option_type') or '')[:1].upper()}" if p.get("strike") else ""
+        return f"{outcome} {p.get('trader')} {p.get('action')} {p.get('symbol')}{strike} ({p.get('strategy')}) {pnl}"
+
+
+@dataclass(frozen=True, slots=True)
+class SimilarTrades:
+    neighbours: tuple[Neighbour, ...] = ()
+    point_id: str | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self.neighbours)
+
+    @property
+    def success_rate(self) -> float | None:
+        known = [n.payload.get("won") for n in self.neighbours if n.payload.get("won") is not None]
+        return sum(1 for w in known if w) / len(known) if known else None
+
+    @property
+    def avg_pnl_pct(self) -> float | None:
+        values = [n.payload["pnl_pct"] for n in self.neighbours if n.payload.get("pnl_pct") is not None]
+        return sum(values) / len(values) if values else None
+
+    @property
+    def mean_similarity(self) -> float | None:
+        return sum(n.similarity for n in self.neighbours) / self.count if self.neighbours else None
+
+    def lines(self) -> tuple[str, ...]:
+        return tuple(n.summary() for n in self.neighbours)
+
+
+# --- pure helpers ------------------------------------------------------------------------------------------
+
+
+def point_id(trade_id: int) -> str:
+    return str(uuid.uuid5(POINT_NAMESPACE, f"trade:{trade_id}"))
+
+
+def own_strategy(action: str, option_type: str | None) -> str:
+    """The alert's own strategy in words (what the trader did), when no ranking named it."""
+    if option_type is None:
+        return "long stock" if action in ("BTO", "STC") else "short stock"
+    if action in ("BTO", "STC"):
+        return f"long {option_type}"
+    return "cash-secured put" if option_type == "put" else "covered call"
+
+
+def moneyness(option_type: str | None, strike: float | None, spot: float | None) -> str:
+    if option_type is None:
+        return "shares"
+    if not strike or not spot:
+        return "moneyness unknown"
+    distance = (spot - strike) / spot if option_type == "call" else (strike - spot) / spot
+    if abs(distance) <= 0.02:
+        return "at the money"
+    return "in the money" if distance > 0 else "out of the money"
+
+
+def dte_bucket(expiry: date | None, opened_on: date | None) -> str:
+    if expiry is None or opened_on is None:
+        return "no expiry"
+    days = (expiry - opened_on).days
+    if days <= 0:
+        return "0DTE"
+    for limit, label in ((2, "1-2 days"), (7, "under a week"), (21, "1-3 weeks"), (60, "1-2 months"),
+                         (180, "2-6 months")):
+        if days <= limit:
+            return label
+    return "long dated"
+
+
+def embedding_text(facts: TradeFacts) -> str:
+    return EMBEDDING_TEMPLATE.format(
+        trader=facts.trader, action=facts.action, symbol=facts.symbol, option_type=facts.option_type or "shares",
+        moneyness=moneyness(facts.option_type, facts.strike, facts.underlying_price),
+        dte=dte_bucket(facts.expiry, facts.opened_on), strategy=facts.strategy or own_strategy(
+            facts.action, facts.option_type), trend=facts.trend, volatility=facts.volatility,
+        risk=facts.risk or "standard",
+    )
+
+
+# --- I/O ---------------------------------------------------------------------------------------------------
+
+
+class Embedder:
+    """fastembed's TextEmbedding, run off the event loop (ONNX releases the GIL)."""
+
+    def __init__(self, model_name: str, model_path: str | Path | None = None) -> None:
+        from fastembed import TextEmbedding
+
+        kwargs: dict[str, Any] = {"specific_model_path": str(model_path)} if model_path else {}
+        self._model = TextEmbedding(model_name, **kwargs)
+        self.model_name = model_name
+
+    def embed_sync(self, texts: Sequence[str], batch_size: int = 256) -> list[list[float]]:
+        return [vector.tolist() for vector in self._model.embed(list(texts), batch_size=batch_size)]
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        return await asyncio.to_thread(self.embed_sync, texts)
+
+
+def resolve_model_path(configured: str | None, offline_default: Path) -> str | None:
+    """EMBEDDING_MODEL_PATH when set; else the offline folder `make` builds when present; else download."""
+    if configured:
+        return configured
+    return str(offline_default) if (offline_default / "model.onnx").exists() else None
+
+
+def open_vector_store(*, url: str | None, api_key: str | None, path: str | Path) -> AsyncQdrantClient:
+    """The one factory: a Qdrant server or cloud cluster when `url` is set, else local Qdrant at `path`."""
+    if url:
+        return AsyncQdrantClient(url=url, api_key=api_key)
+    Path(path).mkdir(parents=True, exist_ok=True)
+    return AsyncQdrantClient(path=str(path))
+
+
+class TradeMemory:
+    """Index trades, record outcomes, find the nearest closed trades."""
+
+    def __init__(self, client: AsyncQdrantClient, embedder: Embedder, *, collection: str = COLLECTION) -> None:
+        self._client = client
+        self._embedder = embedder
+        self.collection = collection
+        self._ready = False
+
+    async def ensure_collection(self) -> None:
+        if self._ready:
+            return
+        if not await self._client.collection_exists(self.collection):
+            await self._client.create_collection(
+                self.collection, vectors_config=models.VectorParams(size=VECTOR_SIZE, distance=models.Distance.COSINE))
+            with warnings.catch_warnings():  # local mode says its indexes do nothing; a server uses them
+                warnings.simplefilter("ignore", UserWarning)
+                for name in INDEXED_FIELDS:
+                    await self._client.create_payload_index(self.collection, name, models.PayloadSchemaType.KEYWORD)
+        self._ready = True
+
+    async def index(self, trades: Sequence[TradeFacts], *, batch_size: int = 256) -> int:
+        """Upsert trades in batches (one embedding call and one upsert per batch); returns how many."""
+        await self.ensure_collection()
+        done = 0
+        for start in range(0, len(trades), batch_size):
+            chunk = trades[start:start + batch_size]
+            vectors = await self._embedder.embed([embedding_text(f) for f in chunk])
+            await self._client.upsert(self.collection, points=[
+                models.PointStruct(id=f.point_id, vector=v, payload=f.payload()) for f, v in zip(chunk, vectors,
+                                                                                                 strict=True)
+            ], wait=True)
+            done += len(chunk)
+        return done
+
+    async def record_outcome(self, trade_id: int, *, won: bool | None, pnl_pct: float | None,
+                             closed_at: datetime | None) -> None:
+        """The learning loop: a closed trade's outcome counts in the very next search."""
+        await self.ensure_collection()
+        await self._client.set_payload(self.collection, payload={
+            "status": "closed", "won": won, "pnl_pct": pnl_pct,
+            "closed_at": closed_at.isoformat() if closed_at else None,
+        }, points=[point_id(trade_id)], wait=True)
+
+    async def existing_ids(self, trade_ids: Iterable[int]) -> dict[int, str | None]:
+        """trade id -> stored status, for the trades that already have a point."""
+        await self.ensure_collection()
+        ids = {point_id(t): t for t in trade_ids}
+        if not ids:
+            return {}
+        found = await self._client.retrieve(self.collection, ids=list(ids), with_payload=["status"])
+        return {ids[str(p.id)]: (p.payload or {}).get("status") for p in found}
+
+    async def similar_closed(self, facts: TradeFacts, *, limit: int = 5, prefer: str | None = "symbol",
+                             remember: bool = False) -> SimilarTrades:
+        """The `limit` nearest closed trades (same symbol first when `prefer="symbol"`, or same trader).
+
+        With `remember`, the trade itself is indexed too, from the same embedding (one model call).
+        """
+        await self.ensure_collection()
+        [vector] = await self._embedder.embed([embedding_text(facts)])
+        if remember:
+            await self._client.upsert(self.collection, points=[
+                models.PointStruct(id=facts.point_id, vector=vector, payload=facts.payload())], wait=True)
+        hits = await self._query(vector, limit * WIDE_FACTOR, closed_only=False)
+        closed = [h for h in hits if h.payload.get("status") == "closed" and h.trade_id != facts.trade_id]
+        if len(closed) < limit:
+            hits = await self._query(vector, limit * WIDE_FACTOR, closed_only=True)
+            closed = [h for h in hits if h.trade_id != facts.trade_id]
+        if prefer in ("symbol", "trader"):
+            wanted = facts.symbol if prefer == "symbol" else facts.trader
+            closed.sort(key=lambda h: (h.payload.get(prefer) != wanted, -h.similarity))
+        return SimilarTrades(tuple(closed[:limit]), facts.point_id)
+
+    async def _query(self, vector: list[float], limit: int, *, closed_only: bool) -> list[Neighbour]:
+        query_filter = models.Filter(must=[models.FieldCondition(key="status", match=models.MatchValue(
+            value="closed"))]) if closed_only else None
+        result = await self._client.query_points(self.collection, query=vector, limit=limit, with_payload=True,
+                                                 query_filter=query_filter)
+        return [Neighbour(int((p.payload or {}).get("trade_id", -1)), float(p.score), dict(p.payload or {}))
+                for p in result.points]
+
+    async def count(self) -> int:
+        await self.ensure_collection()
+        return (await self._client.count(self.collection, exact=True)).count
+
+    async def close(self) -> None:
+        await self._client.close()
+

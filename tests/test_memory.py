@@ -153,7 +153,7 @@ async def test_one_factory_opens_local_and_server_stores(tmp_path: Path) -> None
     await local.close()
     # No Qdrant server can be installed here: the URL branch is the client's own constructor, which
     # connects lazily, so building it proves the configuration reaches it.
-    remote = open_vector_store(url="https://qdrant.example.invalid:6333", api_key="placeholder-key",
+    remote = open_vector_store(url="https://127.0.0.1:1", api_key="placeholder-key",
                                path=tmp_path / "unused")
     assert isinstance(remote, AsyncQdrantClient)
     assert type(remote._client).__name__ == "AsyncQdrantRemote"

@@ -1,0 +1,20 @@
+"""What each model costs, in USD per million tokens (input, output), for the monthly budget."""
+
+from __future__ import annotations
+
+PRICES: dict[str, tuple[float, float]] = {
+    "claude-sonnet-4-5": (3.0, 15.0),
+    "claude-haiku-4-5": (1.0, 5.0),
+    "claude-opus-4-1": (15.0, 75.0),
+    "deepseek-chat": (0.27, 1.10),
+    "deepseek-reasoner": (0.55, 2.19),
+    "gemini-2.5-flash": (0.30, 2.50),
+    "gemini-2.5-pro": (1.25, 10.0),
+}
+# An unknown model is charged like an expensive one, so the budget errs on the safe side.
+UNKNOWN_MODEL = (15.0, 75.0)
+
+
+def cost_usd(model: str, input_tokens: int, output_tokens: int) -> float:
+    price_in, price_out = PRICES.get(model, UNKNOWN_MODEL)
+    return (input_tokens * price_in + output_tokens * price_out) / 1_000_000

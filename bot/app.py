@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from telegram import BotCommand, LinkPreviewOptions, Update
@@ -27,9 +28,15 @@ from bot.settings import Settings
 from handlers import commands
 from handlers.errors import on_error
 from handlers.services import SERVICES_KEY, Services
+from pipeline.consensus.base import UsageRecord
+from pipeline.consensus.panel import AnalystConfig, ConsensusPanel, build_analysts
 from pipeline.cycle import AlertSource, IngestionCycle
+from pipeline.judgement import Judgement
+from pipeline.market import MarketData, default_history_provider
 from pipeline.memory import Embedder, TradeMemory, open_vector_store, resolve_model_path
+from pipeline.memory_stage import MemoryStage
 from pipeline.model_files import DEFAULT_DIR as MODEL_DIR
+from storage import ai_usage
 from storage.db import Database
 
 if TYPE_CHECKING:
@@ -52,6 +59,8 @@ class Runtime:
     source: AlertSource
     cycle: IngestionCycle
     closers: list[Any] = field(default_factory=list)
+    memory: MemoryStage | None = None
+    judgement: Judgement | None = None
 
     async def close(self) -> None:
         for closer in reversed(self.closers):
@@ -85,9 +94,44 @@ def scraper_config(settings: Settings) -> ScraperConfig:
     )
 
 
-async def build_runtime(settings: Settings, *, notify_admins: Any = None,
-                        source: AlertSource | None = None) -> Runtime:
-    """Open the database (creating or migrating the schema) and wire the pipeline."""
+def analyst_config(settings: Settings) -> AnalystConfig:
+    def secret(value: Any) -> str | None:
+        return value.get_secret_value() if value else None
+
+    return AnalystConfig(
+        anthropic_api_key=secret(settings.anthropic_api_key), anthropic_base_url=settings.anthropic_base_url,
+        claude_model=settings.claude_model, deepseek_api_key=secret(settings.deepseek_api_key),
+        deepseek_base_url=settings.deepseek_base_url, deepseek_model=settings.deepseek_model,
+        google_api_key=secret(settings.google_api_key), gemini_base_url=settings.gemini_base_url,
+        gemini_model=settings.gemini_model, timeout_seconds=settings.ai_timeout_seconds,
+    )
+
+
+def build_panel(settings: Settings, db: Database, notify_admins: Any = None) -> ConsensusPanel:
+    """The AI panel, recording every call's usage and keeping to the monthly budget."""
+
+    async def record(usage: UsageRecord) -> None:
+        async with db.session() as session:
+            await ai_usage.record(session, provider=usage.provider, model=usage.model,
+                                  input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                                  cost_usd=usage.cost_usd, latency_ms=usage.latency_ms, success=usage.success,
+                                  error=usage.error)
+
+    async def spent() -> float:
+        async with db.reader() as session:
+            return await ai_usage.month_spend(session)
+
+    weights = {"claude": settings.ai_weight_claude, "deepseek": settings.ai_weight_deepseek,
+               "gemini": settings.ai_weight_gemini}
+    return ConsensusPanel(build_analysts(analyst_config(settings)), weights=weights,
+                          timeout_seconds=settings.ai_timeout_seconds, record_usage=record, month_spend=spent,
+                          monthly_budget_usd=settings.ai_monthly_budget_usd, notify_admins=notify_admins)
+
+
+async def build_runtime(settings: Settings, *, notify_admins: Any = None, source: AlertSource | None = None,
+                        embedder: Embedder | None = None) -> Runtime:
+    """Open the database (creating or migrating the schema) and wire the pipeline: scrape → detect → store →
+    remember outcomes → judge."""
     db = Database(settings.database_url)
     await db.create_schema()
     closers: list[Any] = [db.close]
@@ -97,19 +141,35 @@ async def build_runtime(settings: Settings, *, notify_admins: Any = None,
         playwright_source = PlaywrightAlertSource(scraper_config(settings))
         closers.append(playwright_source.close)
         source = playwright_source
+    memory_stage: MemoryStage | None = None
+    try:
+        memory = build_memory(settings, embedder=embedder)
+    except Exception as exc:  # no model files and no way to download them: judge without memory
+        log.error("similar-trades memory is off (%s: %s); run `make run` or set EMBEDDING_MODEL_PATH",
+                  type(exc).__name__, str(exc).splitlines()[0][:200] if str(exc) else "")
+    else:
+        closers.append(memory.close)
+        memory_stage = MemoryStage(db, memory)
+    history_dir = Path(settings.market_history_dir) if settings.market_history_dir else None
+    market = MarketData(default_history_provider(history_dir))
+    judgement = Judgement(db, market, build_panel(settings, db, notify_admins),
+                          similar=memory_stage.similar_for if memory_stage else None)
+    sinks: list[Any] = [memory_stage.on_events] if memory_stage else []
     cycle = IngestionCycle(db, source, interval_seconds=settings.scrape_interval_seconds,
-                           notify_admins=notify_admins)
-    return Runtime(settings=settings, db=db, source=source, cycle=cycle, closers=closers)
+                           notify_admins=notify_admins, sinks=[*sinks, judgement])
+    return Runtime(settings=settings, db=db, source=source, cycle=cycle, closers=closers, memory=memory_stage,
+                   judgement=judgement)
 
 
-def build_application(settings: Settings, *, source: AlertSource | None = None) -> Application:
+def build_application(settings: Settings, *, source: AlertSource | None = None,
+                      embedder: Embedder | None = None) -> Application:
     """The Application, talking to `TELEGRAM_API_BASE_URL`, with every handler and job registered."""
     if settings.telegram_bot_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
 
     async def post_init(app: Application) -> None:
         notify = jobs.admin_notifier(app, settings.admin_chat_ids)
-        runtime = await build_runtime(settings, notify_admins=notify, source=source)
+        runtime = await build_runtime(settings, notify_admins=notify, source=source, embedder=embedder)
         app.bot_data[RUNTIME_KEY] = runtime
         app.bot_data[SERVICES_KEY] = Services(
             db=runtime.db,

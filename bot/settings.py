@@ -65,6 +65,13 @@ class Settings(BaseSettings):
     gemini_base_url: str | None = None
     gemini_model: str = "gemini-2.5-flash"
     ai_monthly_budget_usd: float = Field(10.0, ge=0, le=100_000)
+    ai_timeout_seconds: float = Field(20.0, ge=1, le=120)
+    ai_weight_claude: float = Field(0.5, ge=0, le=1)
+    ai_weight_deepseek: float = Field(0.3, ge=0, le=1)
+    ai_weight_gemini: float = Field(0.2, ge=0, le=1)
+
+    # Market data: yfinance when the [market] extra is installed, else recorded daily closes in this folder
+    market_history_dir: str | None = None
 
     # A new chat's settings
     default_min_score: int = Field(80, ge=0, le=100)

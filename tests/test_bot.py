@@ -14,6 +14,8 @@ from telegram.ext import Application
 
 from bot.app import build_application, runtime_of, start_application, stop_application
 from bot.settings import Settings
+from pipeline.memory import Embedder
+from pipeline.model_files import DEFAULT_DIR as MODEL_DIR
 from storage import chats
 from tests.conftest import TEST_TOKEN
 from tests.fakes.telegram import FakeTelegram
@@ -28,8 +30,9 @@ async def telegram() -> AsyncIterator[FakeTelegram]:
 
 
 @pytest.fixture
-async def bot_app(make_settings: Callable[..., Settings], telegram: FakeTelegram) -> AsyncIterator[Application]:
-    app = build_application(make_settings(telegram_api_base_url=telegram.root_url))
+async def bot_app(make_settings: Callable[..., Settings], telegram: FakeTelegram,
+                  embedder: Embedder) -> AsyncIterator[Application]:
+    app = build_application(make_settings(telegram_api_base_url=telegram.root_url), embedder=embedder)
     await start_application(app, poll_timeout=1)
     yield app
     await stop_application(app)
@@ -98,7 +101,7 @@ async def test_sigterm_stops_the_process_cleanly(make_settings: Callable[..., Se
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "PYTHONPATH": str(ROOT),
         "TELEGRAM_BOT_TOKEN": TEST_TOKEN, "TELEGRAM_API_BASE_URL": telegram.root_url,
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", "SCRAPE_INTERVAL_SECONDS": "3600",
-        "LOG_LEVEL": "DEBUG",
+        "LOG_LEVEL": "DEBUG", "EMBEDDING_MODEL_PATH": str(ROOT / MODEL_DIR),
     }
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)

@@ -15,6 +15,8 @@ from sqlalchemy import select
 from bot.app import build_application, runtime_of, start_application, stop_application
 from bot.settings import Settings
 from pipeline.cycle import IngestionCycle, backoff_seconds
+from pipeline.memory import Embedder
+from pipeline.model_files import DEFAULT_DIR as MODEL_DIR
 from pipeline.scraper import PlaywrightAlertSource
 from storage import alerts, chats, scraper_state, traders
 from storage.db import Database
@@ -80,7 +82,8 @@ async def test_a_restarted_process_detects_nothing_again(site: FakeXtrades, tmp_
     await db.close()
 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": f"sqlite+aiosqlite:///{db_path}",
-           "XTRADES_BASE_URL": site.base_url, "XTRADES_STORAGE_STATE": str(storage_state), "LOG_LEVEL": "WARNING"}
+           "XTRADES_BASE_URL": site.base_url, "XTRADES_STORAGE_STATE": str(storage_state), "LOG_LEVEL": "WARNING",
+           "EMBEDDING_MODEL_PATH": str(ROOT / MODEL_DIR), "QDRANT_PATH": str(tmp_path / "qdrant")}
     env.pop("TELEGRAM_BOT_TOKEN", None)
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "cycle", cwd=tmp_path, env=env,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
@@ -124,10 +127,11 @@ async def telegram() -> AsyncIterator[FakeTelegram]:
 
 async def test_expired_session_tells_the_admins_once(site: FakeXtrades, telegram: FakeTelegram,
                                                      alert_source: PlaywrightAlertSource,
-                                                     make_settings: Callable[..., Settings]) -> None:
+                                                     make_settings: Callable[..., Settings],
+                                                     embedder: Embedder) -> None:
     settings = make_settings(telegram_api_base_url=telegram.root_url, admin_chat_ids=[777],
                              xtrades_base_url=site.base_url, scrape_interval_seconds=600)
-    app = build_application(settings, source=alert_source)
+    app = build_application(settings, source=alert_source, embedder=embedder)
     await start_application(app, poll_timeout=1)
     try:
         runtime = runtime_of(app)
@@ -160,11 +164,11 @@ async def test_expired_session_tells_the_admins_once(site: FakeXtrades, telegram
 
 async def test_the_job_queue_runs_the_cycle(site: FakeXtrades, telegram: FakeTelegram,
                                             alert_source: PlaywrightAlertSource,
-                                            make_settings: Callable[..., Settings]) -> None:
+                                            make_settings: Callable[..., Settings], embedder: Embedder) -> None:
     """With the bot running, alerts are read on the JobQueue's schedule, without anyone asking."""
     settings = make_settings(telegram_api_base_url=telegram.root_url, xtrades_base_url=site.base_url,
                              scrape_interval_seconds=1)
-    app = build_application(settings, source=alert_source)
+    app = build_application(settings, source=alert_source, embedder=embedder)
     await start_application(app, poll_timeout=1)
     try:
         [job] = app.job_queue.get_jobs_by_name("cycle")

@@ -1,0 +1,104 @@
+"""Every new alert gets a full, checkable score: through the cycle, with and without the AI models."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from pipeline.consensus.panel import AnalystConfig, ConsensusPanel, build_analysts
+from pipeline.cycle import IngestionCycle
+from pipeline.judgement import Judgement
+from pipeline.market import MarketData, RecordedHistory
+from pipeline.memory import Embedder, TradeMemory, open_vector_store
+from pipeline.memory_stage import MemoryStage
+from pipeline.scraper import PlaywrightAlertSource
+from storage import alerts, chats, traders
+from storage.db import Database
+from tests.fakes.ai import FakeAI
+from tests.fakes.xtrades import FakeXtrades
+
+PRICES = Path(__file__).parent / "data" / "prices"
+
+
+@pytest.fixture(scope="module")
+async def ai() -> AsyncIterator[FakeAI]:
+    async with FakeAI() as server:
+        yield server
+
+
+@pytest.fixture
+async def memory(tmp_path: Path, embedder: Embedder) -> AsyncIterator[TradeMemory]:
+    store = TradeMemory(open_vector_store(url=None, api_key=None, path=tmp_path / "qdrant"), embedder)
+    yield store
+    await store.close()
+
+
+async def run_new_alert(site: FakeXtrades, db: Database, source: PlaywrightAlertSource, panel: ConsensusPanel,
+                        memory: TradeMemory) -> int:
+    stage = MemoryStage(db, memory)
+    judgement = Judgement(db, MarketData(RecordedHistory(PRICES)), panel, similar=stage.similar_for)
+    cycle = IngestionCycle(db, source, interval_seconds=150, sinks=[stage.on_events, judgement])
+    async with db.session() as s:
+        await chats.get_or_create(s, 1, chat_type="private", title=None, min_score=80, rate_limit_per_hour=5)
+        await traders.track(s, 1, "behappy")
+    old = site.add_alert("behappy", symbol="AAPL", side="sto", direction="put", strike=230, price=2.0,
+                         expiration="2026-11-27")
+    await cycle.run_once()  # first scrape: history
+    site.close_alert(old["id"], 0.3)
+    await cycle.run_once()
+    site.add_alert("behappy", symbol="AAPL", side="sto", direction="put", strike=235, price=3.1,
+                   expiration="2027-01-15", qty=2)
+    report = await cycle.run_once()
+    [new] = [s for s in report.stored if s.event.kind == "new"]
+    return new.alert_row_id
+
+
+async def test_without_keys_the_local_analyst_gives_a_full_score(site: FakeXtrades, db: Database,
+                                                                 alert_source: PlaywrightAlertSource,
+                                                                 memory: TradeMemory) -> None:
+    alert_id = await run_new_alert(site, db, alert_source, ConsensusPanel([]), memory)
+    async with db.reader() as s:
+        row = await alerts.by_id(s, alert_id)
+    assert row is not None and row.scored_at is not None
+    assert 0 <= row.score <= 100 and row.local_score is not None and row.consensus_score == row.local_score
+    assert row.claude_score is None and row.deepseek_score is None and row.gemini_score is None
+    assert len(row.strategy_ranking) == 11  # ten ranked, and the alert's own
+    own = [e for e in row.strategy_ranking if e.get("is_alert_strategy")]
+    assert own[0]["name"] == "Cash-Secured Put" and own[0]["max_profit"] == pytest.approx(620.0)  # 3.10 × 100 × 2
+    assert row.strategy_name == row.strategy_ranking[0]["name"]
+    assert row.market_context["trend"] == "bullish" and row.market_context["underlying_price"] > 0
+    assert len(row.reasoning) == 3 and row.key_risk and row.recommendation in {"STRONG_BUY", "BUY", "HOLD", "AVOID"}
+    assert row.similar_trades_count == 1 and row.similar_trades_success_rate == 1.0  # the closed AAPL put
+    assert set(row.score_parts) >= {"score", "consensus", "strategy", "trader"}
+
+
+async def test_with_the_models_every_score_is_stored_and_a_failure_left_out(
+        site: FakeXtrades, db: Database, alert_source: PlaywrightAlertSource, memory: TradeMemory,
+        ai: FakeAI) -> None:
+    ai.reset()
+    ai.claude.queue = ["500"]
+    ai.deepseek.answer = {**ai.deepseek.answer, "score": 72}
+    ai.gemini.answer = {**ai.gemini.answer, "score": 64}
+    config = AnalystConfig(anthropic_api_key=ai.claude.key, anthropic_base_url=ai.base_url,
+                           deepseek_api_key=ai.deepseek.key, deepseek_base_url=ai.base_url,
+                           google_api_key=ai.gemini.key, gemini_base_url=ai.base_url, timeout_seconds=5)
+    alert_id = await run_new_alert(site, db, alert_source, ConsensusPanel(build_analysts(config)), memory)
+    async with db.reader() as s:
+        row = await alerts.by_id(s, alert_id)
+    assert row is not None
+    assert row.claude_score is None and row.deepseek_score == 72 and row.gemini_score == 64
+    assert row.local_score is not None
+    assert row.consensus_score == pytest.approx((0.3 * 72 + 0.2 * 64) / 0.5)
+    assert row.consensus_agreement == pytest.approx(0.92)
+
+
+async def test_an_alert_is_scored_once(site: FakeXtrades, db: Database, alert_source: PlaywrightAlertSource,
+                                       memory: TradeMemory) -> None:
+    alert_id = await run_new_alert(site, db, alert_source, ConsensusPanel([]), memory)
+    judgement = Judgement(db, MarketData(None), ConsensusPanel([]))
+    assert await judgement.score_pending() == []
+    async with db.reader() as s:
+        row = await alerts.by_id(s, alert_id)
+        assert row is not None and row.scored_at is not None

@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     # AI analysts
     anthropic_api_key: SecretStr | None = None
     anthropic_base_url: str | None = None
-    claude_model: str = "claude-sonnet-4-5"
+    claude_model: str = "claude-sonnet-4-6"
     deepseek_api_key: SecretStr | None = None
     deepseek_base_url: str = DEEPSEEK_DEFAULT_URL
     deepseek_model: str = "deepseek-chat"

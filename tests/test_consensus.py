@@ -136,7 +136,7 @@ async def test_usage_and_cost_are_recorded(fake: FakeAI) -> None:
     by = {u.provider: u for u in usage}
     assert set(by) == {"claude", "deepseek", "gemini"}
     assert (by["claude"].input_tokens, by["claude"].output_tokens) == (900, 120)
-    assert by["claude"].cost_usd == pytest.approx(cost_usd("claude-sonnet-4-5", 900, 120))
+    assert by["claude"].cost_usd == pytest.approx(cost_usd("claude-sonnet-4-6", 900, 120))
     assert by["claude"].cost_usd == pytest.approx((900 * 3 + 120 * 15) / 1e6)
     assert all(u.success and u.latency_ms > 0 for u in usage)
 

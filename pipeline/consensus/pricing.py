@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 PRICES: dict[str, tuple[float, float]] = {
-    "claude-sonnet-4-5": (3.0, 15.0),
+    "claude-sonnet-4-6": (3.0, 15.0),
+    "claude-sonnet-4-5": (3.0, 15.0),  # retired on 2026-11-30; kept so past usage is still priced
     "claude-haiku-4-5": (1.0, 5.0),
     "claude-opus-4-1": (15.0, 75.0),
     "deepseek-chat": (0.27, 1.10),

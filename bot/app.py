@@ -24,6 +24,7 @@ from telegram.ext import (
 )
 
 from bot import jobs
+from bot.delivery import Deliverer
 from bot.settings import Settings
 from handlers import commands
 from handlers.errors import on_error
@@ -61,6 +62,7 @@ class Runtime:
     closers: list[Any] = field(default_factory=list)
     memory: MemoryStage | None = None
     judgement: Judgement | None = None
+    deliverer: Deliverer | None = None
 
     async def close(self) -> None:
         for closer in reversed(self.closers):
@@ -171,6 +173,8 @@ def build_application(settings: Settings, *, source: AlertSource | None = None,
         notify = jobs.admin_notifier(app, settings.admin_chat_ids)
         runtime = await build_runtime(settings, notify_admins=notify, source=source, embedder=embedder)
         app.bot_data[RUNTIME_KEY] = runtime
+        runtime.deliverer = Deliverer(runtime.db, app.bot, fresh_minutes=settings.notification_fresh_minutes)
+        await runtime.deliverer.recover_interrupted()
         app.bot_data[SERVICES_KEY] = Services(
             db=runtime.db,
             default_min_score=settings.default_min_score,
@@ -190,6 +194,7 @@ def build_application(settings: Settings, *, source: AlertSource | None = None,
 
     app = (
         ApplicationBuilder()
+        .concurrent_updates(True)
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_base_url)
         .base_file_url(settings.telegram_base_file_url)
@@ -220,6 +225,10 @@ def schedule_jobs(app: Application, settings: Settings) -> None:
     assert app.job_queue is not None, "python-telegram-bot must be installed with the job-queue extra"
     app.job_queue.run_repeating(
         jobs.run_cycle, interval=interval, first=min(FIRST_CYCLE_DELAY_SECONDS, interval), name="cycle",
+        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
+    )
+    app.job_queue.run_repeating(
+        jobs.deliver, interval=settings.delivery_interval_seconds, first=1.0, name="deliver",
         job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
     )
 

@@ -22,6 +22,17 @@ async def run_cycle(context: ContextTypes.DEFAULT_TYPE) -> None:
         log.exception("pipeline run failed; the next run will retry")
 
 
+async def deliver(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Send what the queue and each chat's hourly limit allow."""
+    runtime = context.bot_data.get("runtime")
+    if runtime is None or runtime.deliverer is None:
+        return
+    try:
+        await runtime.deliverer.run_once()
+    except Exception:
+        log.exception("delivery run failed; the queue is kept for the next run")
+
+
 def admin_notifier(app: Application, admin_chat_ids: Sequence[int]) -> Callable[[str], Awaitable[None]]:
     """Tell every admin chat something (health warnings); a chat that can't be reached is skipped."""
 

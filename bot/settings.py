@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     default_min_score: int = Field(80, ge=0, le=100)
     default_rate_limit_per_hour: int = Field(5, ge=1, le=60)
 
+    # Delivery
+    delivery_interval_seconds: float = Field(3.0, ge=0.2, le=300)
+    notification_fresh_minutes: int = Field(30, ge=1, le=1440)
+
     log_level: LogLevel = "INFO"
 
     @field_validator("admin_chat_ids", mode="before")

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from pipeline.detector import Position, TradeEvent, detect
 from pipeline.models import ScrapeResult
 from storage import alerts as alerts_repo
-from storage import scraper_state, traders, trades
+from storage import queue, scraper_state, traders, trades
 from storage.db import Database
 from storage.models import Trade
 
@@ -192,6 +192,9 @@ class IngestionCycle:
                 trade = saved[event.position.key]
                 row = await alerts_repo.record_event(session, trade, event.kind, details=dict(event.details),
                                                      historical=event.historical)
+                if event.kind == "close" and not event.historical:
+                    # The result goes to the chats that were told about the trade, in the same transaction.
+                    await queue.enqueue_follow_ups(session, row.id, trade_id=trade.id, now=now)
                 report.events[event.kind] += 1
                 report.stored.append(StoredEvent(row.id, trade.id, event))
             await scraper_state.record_success(session, result.trader, at=now, duration=result.duration_seconds)

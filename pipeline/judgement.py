@@ -20,6 +20,7 @@ from pipeline.models import SimilarSummary
 from pipeline.scoring import FinalScore, ScoreInputs, final_score
 from pipeline.strategies import StrategyInput, StrategyRanking, evaluate_strategies
 from storage import alerts as alerts_repo
+from storage import queue
 from storage import trades as trades_repo
 from storage.db import Database
 from storage.models import XtradesAlert
@@ -53,7 +54,7 @@ class Judgement:
 
     def __init__(self, db: Database, market: MarketData, panel: Panel, *, similar: SimilarLookup | None = None,
                  sinks: Sequence[ScoredSink] = (), clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 batch: int = 50) -> None:
+                 batch: int = 50, notify: bool = True) -> None:
         self._db = db
         self._market = market
         self._panel = panel
@@ -61,6 +62,7 @@ class Judgement:
         self._sinks = list(sinks)
         self._clock = clock
         self._batch = batch
+        self._notify = notify
 
     def add_sink(self, sink: ScoredSink) -> None:
         self._sinks.append(sink)
@@ -115,6 +117,10 @@ class Judgement:
         values = scoring_values(final, consensus, ranking, snapshot, similar)
         async with self._db.session() as session:
             stored = await alerts_repo.save_scoring(session, row.id, scored_at=self._clock(), values=values)
+            if stored and self._notify:
+                # Same transaction as the score: an alert scored is an alert queued, even across a crash.
+                await queue.enqueue_for_chats(session, row.id, trader_id=trade.trader_id, score=final.score,
+                                              now=self._clock())
         if not stored:
             return None
         log.info("scored %s %s %s: %.0f (consensus %.0f from %s)", trade.trader.username, trade.open_action,

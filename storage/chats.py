@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Chat
+from storage.models import Chat, ChatMute, ChatTrader, NotificationQueueItem
 
 
 async def get(session: AsyncSession, chat_id: int) -> Chat | None:
@@ -44,3 +44,34 @@ async def deactivate(session: AsyncSession, chat_id: int) -> bool:
 
 async def active_ids(session: AsyncSession) -> list[int]:
     return list((await session.scalars(select(Chat.id).where(Chat.is_active.is_(True)))).all())
+
+
+async def migrate(session: AsyncSession, old_id: int, new_id: int) -> Chat | None:
+    """A group upgraded to a supergroup gets a new id; its settings, traders, mutes and queue move with it."""
+    old = await session.get(Chat, old_id)
+    if old is None:
+        return None
+    new = await session.get(Chat, new_id)
+    if new is None:
+        new = Chat(id=new_id, type="supergroup", title=old.title, min_score=old.min_score,
+                   rate_limit_per_hour=old.rate_limit_per_hour, is_active=True)
+        session.add(new)
+        await session.flush()
+    for model in (ChatTrader, ChatMute):
+        await session.execute(update(model).where(model.chat_id == old_id).values(chat_id=new_id))
+    await session.execute(update(NotificationQueueItem).where(NotificationQueueItem.chat_id == old_id)
+                          .values(chat_id=new_id))
+    old.is_active = False
+    return new
+
+
+async def update_settings(session: AsyncSession, chat_id: int, *, min_score: int | None = None,
+                          rate_limit_per_hour: int | None = None) -> Chat | None:
+    chat = await session.get(Chat, chat_id)
+    if chat is None:
+        return None
+    if min_score is not None:
+        chat.min_score = min_score
+    if rate_limit_per_hour is not None:
+        chat.rate_limit_per_hour = rate_limit_per_hour
+    return chat

@@ -1,0 +1,211 @@
+"""Delivery: per chat, the queued alerts best first, at most the chat's hourly limit in any 60 minutes.
+
+Every send goes through `send_item`, which turns Telegram's answers into queue states: 429 waits `retry_after`
+(not counted as a failure), 5xx and network errors retry with backoff up to 5 times, 403 marks the chat inactive,
+a migrated group moves to its new id and the alert follows it. A row is marked `sending` before the call and
+`sent` after; a process killed in between leaves `sending`, which the next start records as interrupted rather
+than risk telling a trader about the same trade twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from telegram import Bot, InlineKeyboardMarkup
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
+
+from handlers import render
+from handlers.views import card_from_row
+from storage import alerts, chats, queue
+from storage.db import Database
+from storage.models import NotificationQueueItem
+
+log = logging.getLogger(__name__)
+
+WINDOW = timedelta(hours=1)
+MAX_RETRIES = 5
+MAX_BACKOFF_SECONDS = 60
+INTERRUPTED = "interrupted while sending; not resent, to never send an alert twice"
+
+
+@dataclass(slots=True)
+class DeliveryReport:
+    sent: int = 0
+    rate_limited: int = 0
+    retried: int = 0
+    failed: int = 0
+    digests: int = 0
+    chats: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class Deliverer:
+    def __init__(self, db: Database, bot: Bot, *, fresh_minutes: int = 30,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), max_parallel_chats: int = 64) -> None:
+        self._db = db
+        self._bot = bot
+        self._fresh = timedelta(minutes=fresh_minutes)
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._parallel = asyncio.Semaphore(max_parallel_chats)
+
+    async def recover_interrupted(self) -> int:
+        """At start: rows a killed process left in `sending` are recorded, not resent."""
+        async with self._db.session() as session:
+            rows = await queue.interrupted(session)
+            await queue.set_status(session, [r.id for r in rows], "failed", error=INTERRUPTED)
+        if rows:
+            log.warning("%d notification(s) were in flight when the bot stopped; recorded as interrupted", len(rows))
+        return len(rows)
+
+    async def run_once(self) -> DeliveryReport:
+        async with self._lock:
+            report = DeliveryReport()
+            async with self._db.reader() as session:
+                chat_ids = await queue.chats_with_waiting(session, self._clock())
+            report.chats = len(chat_ids)
+            await asyncio.gather(*(self._guarded(chat_id, report) for chat_id in chat_ids))
+            if report.sent or report.failed or report.digests:
+                log.info("delivery: sent=%d rate_limited=%d retried=%d failed=%d digests=%d chats=%d", report.sent,
+                         report.rate_limited, report.retried, report.failed, report.digests, report.chats)
+            return report
+
+    async def _guarded(self, chat_id: int, report: DeliveryReport) -> None:
+        async with self._parallel:
+            try:
+                await self._deliver_chat(chat_id, report)
+            except Exception:
+                log.exception("delivery to chat %s failed; its queue is kept for the next run", chat_id)
+
+    async def _deliver_chat(self, chat_id: int, report: DeliveryReport) -> None:
+        now = self._clock()
+        async with self._db.session() as session:
+            chat = await chats.get(session, chat_id)
+            if chat is None or not chat.is_active:
+                await queue.skip_waiting_for_chat(session, chat_id, "chat inactive")
+                return
+            items = await queue.waiting_for_chat(session, chat_id, now)
+            used = await queue.sent_since(session, chat_id, now - WINDOW)
+            room = max(0, chat.rate_limit_per_hour - used)
+            follow_ups = [i for i in items if i.priority >= queue.FOLLOW_UP_PRIORITY]
+            fresh = [i for i in items if i.priority < queue.FOLLOW_UP_PRIORITY and i.created_at >= now - self._fresh]
+            stale = [i for i in items if i.priority < queue.FOLLOW_UP_PRIORITY and i.created_at < now - self._fresh]
+            send_now = follow_ups + fresh[:room]
+            held = fresh[room:]
+            digest = stale if room > len(fresh[:room]) else []
+            held += [i for i in stale if i not in digest]
+            await queue.set_status(session, [i.id for i in held if i.status != "rate_limited"], "rate_limited")
+            await queue.set_status(session, [i.id for i in send_now], "sending")
+            threshold = chat.min_score
+            send_ids = [i.id for i in send_now]
+            digest_ids = [i.id for i in digest]
+        report.rate_limited += len(held)
+        for item_id in send_ids:
+            outcome = await self.send_item(item_id)
+            setattr(report, outcome, getattr(report, outcome) + 1)
+            if outcome == "failed" and not await self._chat_active(chat_id):
+                return
+        if digest_ids:
+            await self._send_digest(chat_id, digest_ids, threshold, report)
+
+    async def _chat_active(self, chat_id: int) -> bool:
+        async with self._db.reader() as session:
+            chat = await chats.get(session, chat_id)
+            return chat is not None and chat.is_active
+
+    async def send_item(self, item_id: int) -> str:
+        """Send one queued row; returns the report field it counts in: sent | retried | failed."""
+        async with self._db.reader() as session:
+            item = await session.get(NotificationQueueItem, item_id)
+            if item is None:
+                return "failed"
+            row = await alerts.by_id(session, item.alert_id)
+            chat_id = item.chat_id
+            text, keyboard = self._message(row)
+        try:
+            message = None
+            for part_number, part in enumerate(render.split_message(text)):
+                message = await self._bot.send_message(
+                    chat_id, part, reply_markup=keyboard if part_number == 0 else None)
+        except RetryAfter as exc:
+            wait = exc.retry_after if isinstance(exc.retry_after, int | float) else exc.retry_after.total_seconds()
+            await self._retry(item_id, f"Telegram flood control: retry after {wait}s", seconds=float(wait), count=False)
+            return "retried"
+        except Forbidden as exc:
+            async with self._db.session() as session:
+                await chats.deactivate(session, chat_id)
+                await queue.set_status(session, [item_id], "failed", error=f"chat unreachable: {exc.message}")
+                await queue.skip_waiting_for_chat(session, chat_id, "chat blocked or removed the bot")
+            log.info("chat %s blocked or removed the bot; marked inactive", chat_id)
+            return "failed"
+        except ChatMigrated as exc:
+            async with self._db.session() as session:
+                await chats.migrate(session, chat_id, exc.new_chat_id)
+                await queue.set_status(session, [item_id], "pending")
+            log.info("chat %s became supergroup %s; settings and queue moved", chat_id, exc.new_chat_id)
+            return await self.send_item(item_id)
+        except BadRequest as exc:
+            async with self._db.session() as session:
+                await queue.set_status(session, [item_id], "failed", error=f"refused by Telegram: {exc.message}")
+            log.error("Telegram refused notification %s: %s", item_id, exc.message)
+            return "failed"
+        except (NetworkError, TelegramError) as exc:
+            return await self._retry(item_id, f"{type(exc).__name__}: {exc.message}", seconds=None, count=True)
+        except Exception as exc:  # anything else: keep the row, try again later, never leave it `sending`
+            log.exception("unexpected error sending notification %s", item_id)
+            return await self._retry(item_id, f"{type(exc).__name__}: {exc}", seconds=None, count=True)
+        async with self._db.session() as session:
+            await queue.mark_sent(session, item_id, message_id=message.message_id if message else None,
+                                  at=self._clock())
+        return "sent"
+
+    async def _retry(self, item_id: int, error: str, *, seconds: float | None, count: bool) -> str:
+        async with self._db.session() as session:
+            item = await session.get(NotificationQueueItem, item_id)
+            tries = (item.retry_count or 0) + (1 if count else 0) if item else MAX_RETRIES
+            if count and tries >= MAX_RETRIES:
+                await queue.set_status(session, [item_id], "failed", error=f"gave up after {tries} tries: {error}")
+                log.error("notification %s failed after %d tries: %s", item_id, tries, error)
+                return "failed"
+            wait = seconds if seconds is not None else min(MAX_BACKOFF_SECONDS, 2 ** tries)
+            await queue.mark_retry(session, item_id, at=self._clock() + timedelta(seconds=wait), error=error,
+                                   count=count)
+        return "retried"
+
+    def _message(self, row: object) -> tuple[str, InlineKeyboardMarkup | None]:
+        if row is None:
+            return "This alert is no longer available.", None
+        if row.event_type == "close":  # type: ignore[attr-defined]
+            trade = row.trade  # type: ignore[attr-defined]
+            opened = trade.opened_at or trade.first_seen_at
+            closed = trade.closed_at or self._clock()
+            held = (closed - opened).days if opened else None
+            return render.close_followup(symbol=trade.symbol, strike=trade.strike, option_type=trade.option_type,
+                                         exit_price=trade.exit_price, pnl=trade.pnl, pnl_pct=trade.pnl_pct,
+                                         held_days=held), None
+        card = card_from_row(row)
+        return render.alert_message(card, today=self._clock().date()), render.alert_keyboard(card.alert_id)
+
+    async def _send_digest(self, chat_id: int, item_ids: list[int], threshold: int, report: DeliveryReport) -> None:
+        async with self._db.reader() as session:
+            lines = []
+            for item_id in item_ids:
+                item = await session.get(NotificationQueueItem, item_id)
+                row = await alerts.by_id(session, item.alert_id) if item else None
+                if row is not None and row.event_type == "new":
+                    lines.append(render.digest_line(card_from_row(row)))
+        if not lines:
+            return
+        try:
+            for part in render.split_message(render.digest(threshold, lines)):
+                await self._bot.send_message(chat_id, part)
+        except TelegramError as exc:
+            log.warning("digest to %s not sent (%s); it will be tried again", chat_id, exc.message)
+            return
+        async with self._db.session() as session:
+            await queue.set_status(session, item_ids, "skipped", error="sent in a digest")
+        report.digests += 1

@@ -1,0 +1,152 @@
+"""The notification queue (`xtrades_notification_queue`): one row per alert and chat, its fate recorded.
+
+Statuses: pending → sending → sent; or rate_limited (waits for the hourly window), failed (error kept), skipped
+(folded into a digest, or the chat went away). `sending` is written before the Bot API call and `sent` right
+after, so a restart can tell which rows were in flight.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Chat, ChatMute, ChatTrader, NotificationQueueItem, XtradesAlert
+
+FOLLOW_UP_PRIORITY = 1000.0  # results of trades a chat was told about go first and never wait for the limit
+WAITING = ("pending", "rate_limited")
+
+
+async def enqueue_for_chats(session: AsyncSession, alert_id: int, *, trader_id: int, score: float,
+                            now: datetime) -> list[int]:
+    """One row per active chat that tracks the trader, has not muted them, and whose threshold the score meets.
+    Returns the chat ids queued; a pair already queued is left as it is (unique per alert and chat)."""
+    muted = select(ChatMute.chat_id).where(ChatMute.trader_id == trader_id,
+                                            or_(ChatMute.until.is_(None), ChatMute.until > now))
+    already = select(NotificationQueueItem.chat_id).where(NotificationQueueItem.alert_id == alert_id)
+    rows = await session.scalars(
+        select(Chat.id).join(ChatTrader, ChatTrader.chat_id == Chat.id)
+        .where(ChatTrader.trader_id == trader_id, Chat.is_active.is_(True), Chat.min_score <= score,
+               Chat.id.not_in(muted), Chat.id.not_in(already))
+    )
+    chat_ids = list(rows.all())
+    for chat_id in chat_ids:
+        session.add(NotificationQueueItem(alert_id=alert_id, chat_id=chat_id, priority=score, created_at=now))
+    await session.flush()
+    return chat_ids
+
+
+async def enqueue_follow_ups(session: AsyncSession, close_alert_id: int, *, trade_id: int, now: datetime
+                             ) -> list[int]:
+    """A closed trade's result, for every chat that was sent the trade's alert."""
+    told = await session.scalars(
+        select(NotificationQueueItem.chat_id).join(XtradesAlert, XtradesAlert.id == NotificationQueueItem.alert_id)
+        .join(Chat, Chat.id == NotificationQueueItem.chat_id)
+        .where(XtradesAlert.trade_id == trade_id, XtradesAlert.event_type == "new",
+               NotificationQueueItem.status == "sent", Chat.is_active.is_(True))
+    )
+    chat_ids = sorted(set(told.all()))
+    existing = set((await session.scalars(select(NotificationQueueItem.chat_id)
+                                          .where(NotificationQueueItem.alert_id == close_alert_id))).all())
+    for chat_id in chat_ids:
+        if chat_id not in existing:
+            session.add(NotificationQueueItem(alert_id=close_alert_id, chat_id=chat_id,
+                                              priority=FOLLOW_UP_PRIORITY, created_at=now))
+    await session.flush()
+    return [c for c in chat_ids if c not in existing]
+
+
+async def chats_with_waiting(session: AsyncSession, now: datetime) -> list[int]:
+    rows = await session.scalars(
+        select(NotificationQueueItem.chat_id).where(
+            NotificationQueueItem.status.in_(WAITING),
+            or_(NotificationQueueItem.next_attempt_at.is_(None), NotificationQueueItem.next_attempt_at <= now))
+        .distinct())
+    return list(rows.all())
+
+
+async def waiting_for_chat(session: AsyncSession, chat_id: int, now: datetime) -> list[NotificationQueueItem]:
+    """Rows that may be tried now, best first (follow-ups first, then by score, then oldest)."""
+    rows = await session.scalars(
+        select(NotificationQueueItem).where(
+            NotificationQueueItem.chat_id == chat_id, NotificationQueueItem.status.in_(WAITING),
+            or_(NotificationQueueItem.next_attempt_at.is_(None), NotificationQueueItem.next_attempt_at <= now))
+        .order_by(NotificationQueueItem.priority.desc(), NotificationQueueItem.created_at, NotificationQueueItem.id))
+    return list(rows.all())
+
+
+async def sent_since(session: AsyncSession, chat_id: int, since: datetime) -> int:
+    """Alerts (not follow-ups) sent to a chat since a time: the sliding hourly window."""
+    return int(await session.scalar(
+        select(func.count()).select_from(NotificationQueueItem).where(
+            NotificationQueueItem.chat_id == chat_id, NotificationQueueItem.status == "sent",
+            NotificationQueueItem.sent_at >= since, NotificationQueueItem.priority < FOLLOW_UP_PRIORITY)) or 0)
+
+
+async def oldest_sent_since(session: AsyncSession, chat_id: int, since: datetime) -> datetime | None:
+    return await session.scalar(
+        select(func.min(NotificationQueueItem.sent_at)).where(
+            NotificationQueueItem.chat_id == chat_id, NotificationQueueItem.status == "sent",
+            NotificationQueueItem.sent_at >= since, NotificationQueueItem.priority < FOLLOW_UP_PRIORITY))
+
+
+async def set_status(session: AsyncSession, item_ids: list[int], status: str, *, error: str | None = None,
+                     next_attempt_at: datetime | None = None) -> None:
+    if not item_ids:
+        return
+    values: dict = {"status": status, "next_attempt_at": next_attempt_at}
+    if error is not None:
+        values["error_message"] = error[:500]
+    await session.execute(update(NotificationQueueItem).where(NotificationQueueItem.id.in_(item_ids))
+                          .values(**values))
+
+
+async def mark_sent(session: AsyncSession, item_id: int, *, message_id: int | None, at: datetime) -> None:
+    await session.execute(update(NotificationQueueItem).where(NotificationQueueItem.id == item_id).values(
+        status="sent", sent_at=at, telegram_message_id=message_id, next_attempt_at=None))
+
+
+async def mark_retry(session: AsyncSession, item_id: int, *, at: datetime, error: str, count: bool = True) -> int:
+    """Back to pending for another try at `at`; returns the retry count."""
+    item = await session.get(NotificationQueueItem, item_id)
+    if item is None:
+        return 0
+    item.status = "pending"
+    item.next_attempt_at = at
+    item.error_message = error[:500]
+    if count:
+        item.retry_count = (item.retry_count or 0) + 1
+    return item.retry_count
+
+
+async def interrupted(session: AsyncSession) -> list[NotificationQueueItem]:
+    """Rows left in `sending` by a process that stopped mid-call."""
+    rows = await session.scalars(select(NotificationQueueItem).where(NotificationQueueItem.status == "sending"))
+    return list(rows.all())
+
+
+async def skip_waiting_for_chat(session: AsyncSession, chat_id: int, reason: str) -> None:
+    await session.execute(update(NotificationQueueItem).where(
+        NotificationQueueItem.chat_id == chat_id, NotificationQueueItem.status.in_(WAITING))
+        .values(status="skipped", error_message=reason))
+
+
+async def depth(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(NotificationQueueItem)
+                                    .where(NotificationQueueItem.status.in_((*WAITING, "sending")))) or 0)
+
+
+async def sent_for_trade(session: AsyncSession, chat_id: int, trade_id: int) -> bool:
+    return bool(await session.scalar(
+        select(func.count()).select_from(NotificationQueueItem)
+        .join(XtradesAlert, XtradesAlert.id == NotificationQueueItem.alert_id)
+        .where(NotificationQueueItem.chat_id == chat_id, XtradesAlert.trade_id == trade_id,
+               NotificationQueueItem.status == "sent")))
+
+
+async def move_chat(session: AsyncSession, old_id: int, new_id: int) -> None:
+    """A group became a supergroup: its queue follows it."""
+    await session.execute(update(NotificationQueueItem).where(NotificationQueueItem.chat_id == old_id)
+                          .values(chat_id=new_id))
+

@@ -1,0 +1,214 @@
+"""Delivery over the loopback Bot API: thresholds, the hourly limit, Telegram's errors, restarts, follow-ups."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+from telegram.ext import AIORateLimiter, ExtBot
+
+from bot.delivery import INTERRUPTED, Deliverer
+from storage import alerts, chats, queue, traders, trades
+from storage.db import Database
+from storage.models import Chat, NotificationQueueItem
+from tests.conftest import TEST_TOKEN
+from tests.fakes.telegram import FakeTelegram
+
+NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram(token=TEST_TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def bot(telegram: FakeTelegram) -> AsyncIterator[ExtBot]:
+    ext = ExtBot(TEST_TOKEN, base_url=telegram.base_url, base_file_url=telegram.base_file_url,
+                 rate_limiter=AIORateLimiter())
+    await ext.initialize()
+    yield ext
+    await ext.shutdown()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def chat(db: Database, chat_id: int, *, min_score: int = 80, rate_limit: int = 5,
+               tracks: tuple[str, ...] = ("behappy",)) -> None:
+    async with db.session() as s:
+        await chats.get_or_create(s, chat_id, chat_type="private" if chat_id > 0 else "group", title="G",
+                                  min_score=min_score, rate_limit_per_hour=rate_limit)
+        for name in tracks:
+            await traders.track(s, chat_id, name)
+
+
+async def scored_alert(db: Database, score: float, *, symbol: str = "AAPL", trader: str = "behappy",
+                       now: datetime = NOW, alert_key: str | None = None) -> int:
+    """A trade, its `new` event scored, queued for the chats that want it (as the judgement stage does)."""
+    async with db.session() as s:
+        t = await traders.get_or_create(s, trader)
+        trade = await trades.upsert(s, t.id, alert_key or f"{symbol}-{score}-{now.timestamp()}", "STO", {
+            "symbol": symbol, "option_type": "put", "strike": 170.0, "expiry": date(2026, 12, 23),
+            "entry_price": 2.5, "quantity": 1, "opened_at": now, "exit_keys": []})
+        row = await alerts.record_event(s, trade, "new", details={}, historical=False)
+        ranking = [{"name": "Cash-Secured Put", "short_name": "CSP", "score": 84, "max_profit": 250.0,
+                    "max_loss": 16750.0, "breakevens": [167.5], "probability_of_profit": 0.78,
+                    "reasons": ["Bullish trend fits this strategy"]}]
+        await alerts.save_scoring(s, row.id, scored_at=now, values={
+            "score": score, "strategy_name": "Cash-Secured Put", "strategy_ranking": ranking,
+            "reasoning": ["High IV <35%> & bullish", "5 similar trades avg +12%", "Support at $170"],
+            "key_risk": "Earnings", "recommendation": "BUY", "local_score": score, "consensus_score": score})
+        await queue.enqueue_for_chats(s, row.id, trader_id=t.id, score=score, now=now)
+        return row.id
+
+
+async def statuses(db: Database) -> dict[int, str]:
+    async with db.reader() as s:
+        rows = (await s.scalars(select(NotificationQueueItem))).all()
+    return {r.alert_id: r.status for r in rows}
+
+
+async def test_an_87_reaches_the_80_chat_and_not_the_90_chat(db: Database, bot: ExtBot,
+                                                             telegram: FakeTelegram) -> None:
+    await chat(db, 1, min_score=80)
+    await chat(db, 2, min_score=90)
+    await scored_alert(db, 87)
+    report = await Deliverer(db, bot, clock=Clock()).run_once()
+    assert report.sent == 1
+    [message] = telegram.sent_messages()
+    assert message.params["chat_id"] == 1
+    text = message.params["text"]
+    assert "AAPL" in text and "87/100" in text and "@behappy" in text and "Cash-Secured Put (CSP)" in text
+    assert "Max Profit: $250 | Max Loss: $16,750" in text
+    assert "&lt;35%&gt; &amp; bullish" in text  # outside text is escaped (and the fake checks the HTML)
+    buttons = [b["callback_data"] for b in message.params["reply_markup"]["inline_keyboard"][0]]
+    assert [b.split(":")[0] for b in buttons] == ["a", "s", "m"]
+
+
+async def test_six_alerts_to_a_chat_limited_to_five(db: Database, bot: ExtBot, telegram: FakeTelegram) -> None:
+    await chat(db, 1, rate_limit=5)
+    ids = {score: await scored_alert(db, score) for score in (81, 95, 83, 90, 88, 99)}
+    clock = Clock()
+    deliverer = Deliverer(db, bot, clock=clock)
+    report = await deliverer.run_once()
+    assert (report.sent, report.rate_limited) == (5, 1)
+    sent_scores = [int(m.params["text"].split("Score: <b>")[1].split("/")[0]) for m in telegram.sent_messages(1)]
+    assert sent_scores == [99, 95, 90, 88, 83]  # best first
+    assert (await statuses(db))[ids[81]] == "rate_limited"
+    clock.now = NOW + timedelta(minutes=20)  # the window is still full
+    assert (await deliverer.run_once()).sent == 0
+    clock.now = NOW + timedelta(minutes=61)  # too late to be fresh: it goes into a digest, once
+    report = await deliverer.run_once()
+    assert report.digests == 1 and "1 more alert scored ≥ 80" in telegram.sent_messages(1)[-1].params["text"]
+    assert (await statuses(db))[ids[81]] == "skipped"
+    assert (await deliverer.run_once()).digests == 0
+
+
+async def test_a_held_alert_is_sent_when_the_window_frees(db: Database, bot: ExtBot, telegram: FakeTelegram) -> None:
+    await chat(db, 1, rate_limit=1)
+    clock = Clock()
+    deliverer = Deliverer(db, bot, clock=clock, fresh_minutes=120)
+    await scored_alert(db, 85)
+    await scored_alert(db, 82)
+    assert (await deliverer.run_once()).sent == 1
+    clock.now = NOW + timedelta(minutes=61)
+    assert (await deliverer.run_once()).sent == 1
+    assert len(telegram.sent_messages(1)) == 2
+
+
+async def test_a_429_then_success_sends_exactly_once(db: Database, bot: ExtBot, telegram: FakeTelegram) -> None:
+    await chat(db, 1)
+    alert_id = await scored_alert(db, 90)
+    telegram.fail_next("sendMessage", "429", retry_after=1)
+    clock = Clock()
+    deliverer = Deliverer(db, bot, clock=clock)
+    assert (await deliverer.run_once()).retried == 1
+    assert (await deliverer.run_once()).sent == 0  # waits retry_after
+    clock.now = NOW + timedelta(seconds=2)
+    assert (await deliverer.run_once()).sent == 1
+    assert len(telegram.sent_messages(1)) == 1 and (await statuses(db))[alert_id] == "sent"
+
+
+async def test_a_restart_in_the_middle_of_delivery_sends_nothing_twice(db: Database, bot: ExtBot,
+                                                                      telegram: FakeTelegram) -> None:
+    await chat(db, 1)
+    first = await scored_alert(db, 95)
+    deliverer = Deliverer(db, bot, clock=Clock())
+    await deliverer.run_once()
+    second, third = await scored_alert(db, 90), await scored_alert(db, 85)
+    async with db.session() as s:  # a kill between `sending` and `sent` leaves the row in flight
+        [in_flight] = (await s.scalars(select(NotificationQueueItem).where(
+            NotificationQueueItem.alert_id == second))).all()
+        await queue.set_status(s, [in_flight.id], "sending")
+    restarted = Deliverer(db, bot, clock=Clock())
+    assert await restarted.recover_interrupted() == 1
+    await restarted.run_once()
+    await restarted.run_once()
+    assert len(telegram.sent_messages(1)) == 2  # the first and the third, each once; the in-flight one never
+    states = await statuses(db)
+    assert states[first] == "sent" and states[third] == "sent" and states[second] == "failed"
+    async with db.reader() as s:
+        assert (await s.get(NotificationQueueItem, in_flight.id)).error_message == INTERRUPTED
+
+
+async def test_network_errors_retry_then_fail_with_the_error_kept(db: Database, bot: ExtBot,
+                                                                  telegram: FakeTelegram) -> None:
+    await chat(db, 1)
+    alert_id = await scored_alert(db, 90)
+    telegram.fail_next("sendMessage", "502", times=10)
+    clock = Clock()
+    deliverer = Deliverer(db, bot, clock=clock)
+    for _ in range(6):
+        await deliverer.run_once()
+        clock.now += timedelta(seconds=61)
+    assert (await statuses(db))[alert_id] == "failed"
+    async with db.reader() as s:
+        item = (await s.scalars(select(NotificationQueueItem))).first()
+    assert "gave up after 5 tries" in item.error_message and "Bad Gateway" in item.error_message
+    assert len(telegram.calls_to("sendMessage")) == 0 and len([c for c in telegram.calls if c.failed]) == 5
+
+
+async def test_a_blocked_chat_is_deactivated_and_a_migrated_group_moves(db: Database, bot: ExtBot,
+                                                                        telegram: FakeTelegram) -> None:
+    await chat(db, 1)
+    await chat(db, -100, min_score=70, rate_limit=7)
+    telegram.fail_next("sendMessage", "403", chat_id=1)
+    telegram.fail_next("sendMessage", "migrate", chat_id=-100, migrate_to_chat_id=-1009999)
+    await scored_alert(db, 90)
+    await Deliverer(db, bot, clock=Clock()).run_once()
+    async with db.reader() as s:
+        blocked, old, new = (await s.get(Chat, 1), await s.get(Chat, -100), await s.get(Chat, -1009999))
+        assert not blocked.is_active
+        assert not old.is_active and new is not None and new.is_active
+        assert (new.min_score, new.rate_limit_per_hour) == (70, 7)  # the settings moved with the group
+        assert await traders.tracked_by_chat(s, -1009999)
+    assert [m.params["chat_id"] for m in telegram.sent_messages()] == [-1009999]
+
+
+async def test_a_close_sends_a_result_to_the_chats_that_got_the_alert(db: Database, bot: ExtBot,
+                                                                      telegram: FakeTelegram) -> None:
+    await chat(db, 1)
+    await chat(db, 2, min_score=95)  # never got the alert: no result either
+    alert_id = await scored_alert(db, 90, alert_key="k1")
+    deliverer = Deliverer(db, bot, clock=Clock())
+    await deliverer.run_once()
+    async with db.session() as s:
+        row = await alerts.by_id(s, alert_id)
+        trade = await trades.upsert(s, row.trade.trader_id, "k1", "STO", {
+            "status": "closed", "exit_price": 0.5, "pnl": 200.0, "pnl_pct": 80.0,
+            "closed_at": NOW + timedelta(days=30)})
+        close = await alerts.record_event(s, trade, "close", details={}, historical=False)
+        assert await queue.enqueue_follow_ups(s, close.id, trade_id=trade.id, now=NOW) == [1]
+    await deliverer.run_once()
+    follow = telegram.sent_messages(1)[-1].params["text"]
+    assert follow == "✅ AAPL $170 PUT closed @ $0.50 — P&L +$200 (+80%) · held 30 days"
+    assert telegram.sent_messages(2) == []

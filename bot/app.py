@@ -17,6 +17,8 @@ from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
+    CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     Defaults,
     MessageHandler,
@@ -26,7 +28,7 @@ from telegram.ext import (
 from bot import jobs
 from bot.delivery import Deliverer
 from bot.settings import Settings
-from handlers import commands
+from handlers import callbacks, commands, groups
 from handlers.errors import on_error
 from handlers.services import SERVICES_KEY, Services
 from pipeline.consensus.base import UsageRecord
@@ -63,6 +65,17 @@ class Runtime:
     memory: MemoryStage | None = None
     judgement: Judgement | None = None
     deliverer: Deliverer | None = None
+
+    def status(self) -> dict[str, Any]:
+        """What /status shows about the pipeline itself."""
+        report = self.cycle.last_report
+        info: dict[str, Any] = {"ai_budget": self.settings.ai_monthly_budget_usd}
+        if self.cycle.last_run_at is not None and report is not None:
+            info["last_run"] = f"{self.cycle.last_run_at:%H:%M:%S} UTC, {report.seconds:.1f}s"
+            info["last_summary"] = report.summary()
+            if report.session_expired:
+                info["source"] = "Xtrades session expired (admins were told)"
+        return info
 
     async def close(self) -> None:
         for closer in reversed(self.closers):
@@ -180,6 +193,9 @@ def build_application(settings: Settings, *, source: AlertSource | None = None,
             default_min_score=settings.default_min_score,
             default_rate_limit_per_hour=settings.default_rate_limit_per_hour,
             admin_chat_ids=frozenset(settings.admin_chat_ids),
+            profile_exists=getattr(runtime.source, "profile_exists", None),
+            similar_lines=runtime.memory.lines_for_alert if runtime.memory else None,
+            pipeline_status=runtime.status,
         )
         await app.bot.set_my_commands([BotCommand(c.name, c.summary) for c in commands.COMMANDS])
         schedule_jobs(app, settings)
@@ -212,6 +228,9 @@ def register_handlers(app: Application) -> None:
     """Every handler, in one place. The catch-all for unknown commands comes last."""
     for spec in commands.COMMANDS:
         app.add_handler(CommandHandler(spec.name, spec.callback))
+    app.add_handler(CallbackQueryHandler(callbacks.on_button))
+    app.add_handler(ChatMemberHandler(groups.on_my_membership, ChatMemberHandler.MY_CHAT_MEMBER))
+    app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, groups.on_migration))
     app.add_handler(MessageHandler(filters.COMMAND, commands.unknown))
     app.add_error_handler(on_error)
 

@@ -1,23 +1,32 @@
-"""One small handler per command; the catalogue below is the single list that bot/app.py registers and
-publishes with setMyCommands, and that /help shows."""
+"""One small handler per command; `COMMANDS` at the end is the single list that bot/app.py registers and
+publishes with setMyCommands, and that /help shows. Texts come from `render`, data from `storage`."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from telegram import Update
+from telegram import InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.ext import ContextTypes
 
-from handlers import render
+from handlers import charts, render
+from handlers.auth import admins_in_groups, may_change_settings
 from handlers.services import services
-from storage import chats
+from handlers.views import card_from_row
+from storage import ai_usage, chats, mutes, queue, scraper_state, stats, traders
+from storage.models import Chat
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+USERNAME = re.compile(r"^@?[A-Za-z0-9_.-]{2,32}$")
+PERIODS = {"7d": ("the last 7 days", 7), "30d": ("the last 30 days", 30), "all": ("all time", None)}
+MAX_TRACK_AT_ONCE = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,37 +37,312 @@ class CommandSpec:
     callback: Handler
 
 
-async def reply(update: Update, text: str) -> None:
-    """The one way a command answers: HTML, split over Telegram's 4,096 characters, never dropped."""
+async def reply(update: Update, text: str, *, keyboard: InlineKeyboardMarkup | None = None) -> None:
+    """The one way a command answers: HTML, split over Telegram's 4,096 characters, never cut off."""
     message = update.effective_message
     if message is None:
         return
-    for part in render.split_message(text):
-        await message.reply_html(part)
+    parts = render.split_message(text)
+    for number, part in enumerate(parts):
+        await message.reply_html(part, reply_markup=keyboard if number == len(parts) - 1 else None)
 
 
-async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Register the chat (private or group) with the default settings and say what the bot does."""
+async def this_chat(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Chat:
+    """The chat's row, registered with the defaults on first contact (any command registers the chat)."""
     chat = update.effective_chat
-    if chat is None:
-        return
+    assert chat is not None
     svc = services(context)
     async with svc.db.session() as session:
         row, created = await chats.get_or_create(
             session, chat.id, chat_type=chat.type, title=chat.title or chat.full_name,
-            min_score=svc.default_min_score, rate_limit_per_hour=svc.default_rate_limit_per_hour,
-        )
-        min_score, rate_limit = row.min_score, row.rate_limit_per_hour
+            min_score=svc.default_min_score, rate_limit_per_hour=svc.default_rate_limit_per_hour)
     if created:
         log.info("chat registered: %s %s", chat.type, chat.id)
-    is_group = chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
-    await reply(update, render.welcome(chat_title=chat.title, is_group=is_group, min_score=min_score,
-                                       rate_limit_per_hour=rate_limit))
+    return row
+
+
+def _args(context: ContextTypes.DEFAULT_TYPE) -> list[str]:
+    return [a for a in (context.args or []) if a.strip()]
+
+
+def _int_arg(value: str, low: int, high: int) -> int | None:
+    return int(value) if re.fullmatch(r"\d{1,4}", value) and low <= int(value) <= high else None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _tracked_names(context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> list[str]:
+    async with services(context).db.reader() as session:
+        return [t.username for t in await traders.tracked_by_chat(session, chat_id)]
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Register the chat (private or group) with the default settings and say what the bot does."""
+    row = await this_chat(update, context)
+    chat = update.effective_chat
+    await reply(update, render.welcome(chat_title=chat.title if chat else None,
+                                       is_group=chat is not None and chat.type != ChatType.PRIVATE,
+                                       min_score=row.min_score, rate_limit_per_hour=row.rate_limit_per_hour))
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """List the commands with their usage."""
     await reply(update, render.help_text([(c.usage, c.summary) for c in COMMANDS]))
+
+
+@admins_in_groups
+async def track(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Track Xtrades traders, after checking each one exists."""
+    names = _args(context)
+    if not names or len(names) > MAX_TRACK_AT_ONCE:
+        await reply(update, render.usage(f"/track <xtrades username> [more…] (up to {MAX_TRACK_AT_ONCE})"))
+        return
+    chat = await this_chat(update, context)
+    svc = services(context)
+    invalid = [n for n in names if not USERNAME.match(n)]
+    wanted = list(dict.fromkeys(traders.normalise(n) for n in names if USERNAME.match(n)))
+    checks = await asyncio.gather(*(svc.profile_exists(n) if svc.profile_exists else _unknown() for n in wanted))
+    added, already, unknown, unverified = [], [], [], []
+    async with svc.db.session() as session:
+        for name, exists in zip(wanted, checks, strict=True):
+            if exists is False:
+                unknown.append(name)
+            elif exists is None:
+                unverified.append(name)
+            else:
+                _, new = await traders.track(session, chat.id, name)
+                (added if new else already).append(name)
+    await reply(update, render.tracking_result(added, already, unknown, unverified, invalid))
+
+
+async def _unknown() -> bool | None:
+    return None
+
+
+@admins_in_groups
+async def untrack(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Stop tracking traders."""
+    names = _args(context)
+    if not names:
+        await reply(update, render.usage("/untrack <xtrades username> [more…]"))
+        return
+    chat = await this_chat(update, context)
+    removed, missing = [], []
+    async with services(context).db.session() as session:
+        for name in names[:MAX_TRACK_AT_ONCE]:
+            (removed if await traders.untrack(session, chat.id, name) else missing).append(traders.normalise(name))
+    lines = []
+    if removed:
+        lines.append("Stopped tracking " + ", ".join(f"@{render.esc(n)}" for n in removed) + ".")
+    if missing:
+        lines.append("Not tracked here: " + ", ".join(render.esc(n[:40]) for n in missing) + ".")
+    await reply(update, "\n".join(lines))
+
+
+async def list_traders(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The traders this chat tracks, with their record."""
+    chat = await this_chat(update, context)
+    names = await _tracked_names(context, chat.id)
+    async with services(context).db.reader() as session:
+        records = {r.trader: r for r in await stats.records(session, usernames=names)}
+        open_counts = await stats.open_counts(session, names)
+    rows = [(n, records[n].closed if n in records else 0, records[n].wins if n in records else 0,
+             records[n].pnl if n in records else 0.0, open_counts.get(n, 0)) for n in names]
+    await reply(update, render.traders_list(rows))
+
+
+async def threshold(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Show or set the minimum score (0-100) for alerts sent here."""
+    await _setting(update, context, field="min_score", label="Minimum score", low=0, high=100,
+                   usage_text="/threshold [0-100]")
+
+
+async def ratelimit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Show or set the most alerts per hour sent here (1-60)."""
+    await _setting(update, context, field="rate_limit_per_hour", label="Alerts per hour", low=1, high=60,
+                   usage_text="/ratelimit [1-60]")
+
+
+async def _setting(update: Update, context: ContextTypes.DEFAULT_TYPE, *, field: str, label: str, low: int,
+                   high: int, usage_text: str) -> None:
+    chat = await this_chat(update, context)
+    args = _args(context)
+    if not args:
+        await reply(update, f"{render.esc(label)}: <b>{getattr(chat, field)}</b>. {render.usage(usage_text)}")
+        return
+    value = _int_arg(args[0], low, high) if len(args) == 1 else None
+    if value is None:
+        await reply(update, render.usage(usage_text))
+        return
+    if not await may_change_settings(update, context):
+        await reply(update, "Only this group's admins can change its settings.")
+        return
+    async with services(context).db.session() as session:
+        await chats.update_settings(session, chat.id, **{field: value})
+    await reply(update, render.setting_changed(label, value))
+
+
+@admins_in_groups
+async def mute(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Mute a trader here, for some hours or until /unmute."""
+    args = _args(context)
+    hours = _int_arg(args[1], 1, 24 * 30) if len(args) == 2 else None
+    if not args or len(args) > 2 or not USERNAME.match(args[0]) or (len(args) == 2 and hours is None):
+        await reply(update, render.usage("/mute <trader> [hours, 1-720]"))
+        return
+    chat = await this_chat(update, context)
+    until = _now() + timedelta(hours=hours) if hours else None
+    async with services(context).db.session() as session:
+        trader = await traders.by_username(session, args[0])
+        if trader is None:
+            await reply(update, f"@{render.esc(traders.normalise(args[0]))} is not a trader I know.")
+            return
+        await mutes.mute(session, chat.id, trader.id, until=until)
+    await reply(update, render.muted(trader.username, f"{until:%b %d %H:%M} UTC" if until else None))
+
+
+@admins_in_groups
+async def unmute(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Unmute a trader here."""
+    args = _args(context)
+    if len(args) != 1 or not USERNAME.match(args[0]):
+        await reply(update, render.usage("/unmute <trader>"))
+        return
+    chat = await this_chat(update, context)
+    async with services(context).db.session() as session:
+        trader = await traders.by_username(session, args[0])
+        was = trader is not None and await mutes.unmute(session, chat.id, trader.id)
+    await reply(update, render.unmuted(traders.normalise(args[0]), bool(was)))
+
+
+async def latest_alerts(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The latest scored alerts, by trader, symbol or minimum score."""
+    chat = await this_chat(update, context)
+    args = _args(context)
+    if len(args) > 1:
+        await reply(update, render.usage("/alerts [trader | SYMBOL | min score]"))
+        return
+    names = await _tracked_names(context, chat.id)
+    usernames, symbol, min_score = names, None, None
+    if args:
+        arg = args[0]
+        if arg.isdigit():
+            min_score = _int_arg(arg, 0, 100)
+            if min_score is None:
+                await reply(update, render.usage("/alerts [trader | SYMBOL | min score 0-100]"))
+                return
+        elif traders.normalise(arg) in names:
+            usernames = [traders.normalise(arg)]
+        elif re.fullmatch(r"\$?[A-Za-z]{1,6}(\.[A-Za-z]{1,2})?", arg):
+            symbol = arg.lstrip("$").upper()
+        else:
+            await reply(update, render.usage("/alerts [trader | SYMBOL | min score]"))
+            return
+    async with services(context).db.reader() as session:
+        rows = await stats.latest_alerts(session, usernames=usernames, symbol=symbol, min_score=min_score)
+        cards = [card_from_row(r) for r in rows]
+    await reply(update, render.alerts_list(cards, _now().date()))
+
+
+async def positions(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Open or closed positions of the traders tracked here, with P&L."""
+    args = _args(context)
+    status = args[0].lower() if args else "open"
+    if len(args) > 1 or status not in ("open", "closed"):
+        await reply(update, render.usage("/positions [open|closed]"))
+        return
+    chat = await this_chat(update, context)
+    names = await _tracked_names(context, chat.id)
+    async with services(context).db.reader() as session:
+        rows = await stats.positions(session, names, status=status)
+        text = render.positions_list(rows, status)
+    await reply(update, text)
+
+
+def _period(args: list[str]) -> tuple[str, datetime | None] | None:
+    key = args[0].lower() if args else "30d"
+    if key not in PERIODS:
+        return None
+    label, days = PERIODS[key]
+    return label, (_now() - timedelta(days=days)) if days else None
+
+
+async def leaderboard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Traders ranked by realised P&L, as a chart."""
+    args = _args(context)
+    period = _period(args) if len(args) <= 1 else None
+    if period is None:
+        await reply(update, render.usage("/leaderboard [7d|30d|all]"))
+        return
+    label, since = period
+    async with services(context).db.reader() as session:
+        rows = await stats.records(session, since=since)
+    chart_rows = [charts.LeaderboardRow(r.trader, r.pnl, r.win_rate, r.closed) for r in rows[:15]]
+    png = await asyncio.to_thread(charts.leaderboard_png, chart_rows, period=label)
+    await _photo(update, png, render.leaderboard_summary(rows, label))
+
+
+async def pnl(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Cumulative P&L of a trader (or of everyone tracked here), as a chart."""
+    args = _args(context)
+    who, rest = None, args
+    if args and args[0].lower() not in PERIODS:
+        who, rest = args[0], args[1:]
+    period = _period(rest) if len(rest) <= 1 else None
+    if period is None or (who is not None and not USERNAME.match(who)):
+        await reply(update, render.usage("/pnl [trader] [7d|30d|all]"))
+        return
+    label, since = period
+    chat = await this_chat(update, context)
+    async with services(context).db.reader() as session:
+        if who is not None:
+            series = await stats.closed_pnl(session, since=since, username=traders.normalise(who))
+            title_who = f"@{traders.normalise(who)}"
+        else:
+            series = await stats.closed_pnl(session, since=since, usernames=await _tracked_names(context, chat.id))
+            title_who = "Tracked traders"
+    points, running = [], 0.0
+    for when, value in series:
+        running += value
+        points.append(charts.PnlPoint(when.date(), running))
+    png = await asyncio.to_thread(charts.pnl_png, points, title=f"{title_who} — P&L, {label}")
+    wins = sum(1 for _, v in series if v > 0)
+    await _photo(update, png, render.pnl_summary(title_who, label, running, len(series), wins))
+
+
+async def _photo(update: Update, png: bytes, caption: str) -> None:
+    message = update.effective_message
+    if message is not None:
+        await message.reply_photo(png, caption=caption[:1024])
+
+
+async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Source health, last run, queue depth, alerts today; details for admins."""
+    await this_chat(update, context)
+    svc = services(context)
+    info = dict(svc.pipeline_status()) if svc.pipeline_status else {}
+    today = _now().replace(hour=0, minute=0, second=0, microsecond=0)
+    async with svc.db.reader() as session:
+        states = await scraper_state.all_states(session)
+        info["queue_depth"] = await queue.depth(session)
+        info["alerts_today"] = await stats.alerts_since(session, today)
+        info["ai_spend"] = await ai_usage.month_spend(session)
+    unhealthy = [f"{s.profile}: {s.last_error} ({s.consecutive_failures} in a row)" for s in states if not s.is_healthy]
+    info["profiles"] = len(states)
+    info["unhealthy"] = unhealthy
+    if "source" not in info:
+        info["source"] = "healthy" if not unhealthy else f"{len(unhealthy)} profile(s) failing"
+    details = await may_change_settings(update, context)
+    await reply(update, render.status_text(info, details=details))
+
+
+async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Show this chat's settings with buttons to change them."""
+    chat = await this_chat(update, context)
+    await reply(update, render.current_settings(chat.min_score, chat.rate_limit_per_hour),
+                keyboard=render.settings_keyboard(chat.min_score, chat.rate_limit_per_hour))
 
 
 async def unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -75,4 +359,18 @@ async def unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 COMMANDS: list[CommandSpec] = [
     CommandSpec("start", "/start", "register this chat and see what I do", start),
     CommandSpec("help", "/help", "this list", help_command),
+    CommandSpec("track", "/track <trader…>", "follow Xtrades traders' alerts", track),
+    CommandSpec("untrack", "/untrack <trader…>", "stop following traders", untrack),
+    CommandSpec("traders", "/traders", "the traders tracked here, with their record", list_traders),
+    CommandSpec("threshold", "/threshold [0-100]", "minimum score of the alerts sent here", threshold),
+    CommandSpec("ratelimit", "/ratelimit [1-60]", "most alerts per hour sent here", ratelimit),
+    CommandSpec("mute", "/mute <trader> [hours]", "silence a trader here", mute),
+    CommandSpec("unmute", "/unmute <trader>", "hear from a muted trader again", unmute),
+    CommandSpec("alerts", "/alerts [trader|symbol|min score]", "the latest scored alerts", latest_alerts),
+    CommandSpec("positions", "/positions [open|closed]", "positions of the tracked traders, with P&L", positions),
+    CommandSpec("leaderboard", "/leaderboard [7d|30d|all]", "traders ranked by P&L, as a chart", leaderboard),
+    CommandSpec("pnl", "/pnl [trader] [7d|30d|all]", "P&L over time, as a chart", pnl),
+    CommandSpec("status", "/status", "source health, last run, queue, AI spend", status),
+    CommandSpec("settings", "/settings", "change this chat's threshold and rate limit with buttons",
+                settings_command),
 ]

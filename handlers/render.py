@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
@@ -221,3 +222,125 @@ def digest(threshold: int, lines: Sequence[str]) -> str:
 def digest_line(card: AlertCard) -> str:
     return (f"{esc(card.symbol)} {strike_text(card)} @ {price(card.entry_price)} by @{esc(card.trader)} "
             f"— {card.score:.0f}")
+
+
+# --- command replies -----------------------------------------------------------------------------------------
+
+
+def usage(text: str) -> str:
+    return f"Usage: {esc(text)}"
+
+
+def tracking_result(added: Sequence[str], already: Sequence[str], unknown: Sequence[str],
+                    unverified: Sequence[str], invalid: Sequence[str]) -> str:
+    lines = []
+    if added:
+        lines.append("✅ Now tracking " + ", ".join(f"@{esc(n)}" for n in added) + ".")
+    if already:
+        lines.append("Already tracking " + ", ".join(f"@{esc(n)}" for n in already) + ".")
+    if unknown:
+        lines.append("❓ No Xtrades trader named " + ", ".join(esc(n) for n in unknown) + ": check the spelling.")
+    if unverified:
+        lines.append("⏳ Xtrades can't be reached right now to check " + ", ".join(esc(n) for n in unverified)
+                     + ". Try again in a few minutes.")
+    if invalid:
+        lines.append("Not a valid username: " + ", ".join(esc(n[:40]) for n in invalid)
+                     + " (letters, digits, _ . - only).")
+    return "\n".join(lines)
+
+
+def traders_list(rows: Sequence[tuple[str, int, int, float, int]]) -> str:
+    """(username, closed, wins, pnl, open positions) per tracked trader."""
+    if not rows:
+        return "You track no traders yet. Add one with /track &lt;xtrades username&gt;."
+    lines = ["<b>Tracked traders</b>"]
+    for name, closed, wins, pnl, open_count in rows:
+        record = (f"{wins}/{closed} won ({wins / closed:.0%}), {money(pnl, signed=True)}" if closed
+                  else "no closed trades")
+        lines.append(f"• @{esc(name)} — {record}; {open_count} open")
+    return "\n".join(lines)
+
+
+def setting_changed(name: str, value: int, unit: str = "") -> str:
+    return f"✅ {esc(name)} set to <b>{value}{esc(unit)}</b>."
+
+
+def current_settings(min_score: int, rate_limit: int) -> str:
+    return (f"⚙️ Alerts scoring <b>≥ {min_score}</b>, at most <b>{rate_limit} per hour</b>.\n"
+            "Change them with the buttons below, or /threshold and /ratelimit.")
+
+
+def muted(name: str, until: str | None) -> str:
+    return f"🔇 @{esc(name)} muted here{(' until ' + esc(until)) if until else ''}. /unmute {esc(name)} to undo."
+
+
+def unmuted(name: str, was_muted: bool) -> str:
+    return f"🔔 @{esc(name)} unmuted." if was_muted else f"@{esc(name)} was not muted here."
+
+
+def alerts_list(cards: Sequence[AlertCard], today: date) -> str:
+    if not cards:
+        return "No scored alerts match yet."
+    lines = ["<b>Latest scored alerts</b>"]
+    for card in cards:
+        dte = f" · {(card.expiry - today).days} DTE" if card.expiry else ""
+        lines.append(f"• <b>{card.score:.0f}</b> {esc(card.symbol)} {strike_text(card)} @ {price(card.entry_price)}"
+                     f" by @{esc(card.trader)}{dte} — {esc(card.best.name if card.best else '?')}")
+    return "\n".join(lines)
+
+
+def positions_list(rows: Sequence[Any], status: str) -> str:
+    if not rows:
+        return f"No {esc(status)} positions for the traders you track."
+    lines = [f"<b>{'Open' if status == 'open' else 'Closed'} positions</b>"]
+    for t in rows:
+        contract = f" ${t.strike:g} {t.option_type.upper()}" if t.option_type and t.strike else ""
+        head = f"• @{esc(t.trader.username)} {esc(t.open_action)} {esc(t.symbol)}{contract} @ {price(t.entry_price)}"
+        if status == "closed":
+            known = t.pnl is not None and t.pnl_pct is not None
+            pnl = f"{money(t.pnl, signed=True)} ({t.pnl_pct:+.0f}%)" if known else "P&L unknown"
+            lines.append(f"{head} → {price(t.exit_price)}: {pnl}")
+        else:
+            last = f", last {price(t.last_price)}" if t.last_price is not None else ""
+            lines.append(head + last)
+    return "\n".join(lines)
+
+
+def leaderboard_summary(rows: Sequence[Any], period: str) -> str:
+    if not rows:
+        return f"No closed trades {esc(period)}."
+    best = rows[0]
+    total = sum(r.pnl for r in rows)
+    return (f"🏆 {esc(period).capitalize()}: @{esc(best.trader)} leads with {money(best.pnl, signed=True)} "
+            f"({best.win_rate:.0%} of {best.closed} won); all traders {money(total, signed=True)}.")
+
+
+def pnl_summary(who: str, period: str, total: float, trades: int, wins: int) -> str:
+    if not trades:
+        return f"No closed trades for {esc(who)} {esc(period)}."
+    return (f"📈 {esc(who)} {esc(period)}: {money(total, signed=True)} over {trades} closed trades, "
+            f"{wins / trades:.0%} won.")
+
+
+def status_text(info: dict[str, Any], *, details: bool) -> str:
+    lines = ["<b>Status</b>", f"Source: {esc(info.get('source', 'unknown'))}",
+             f"Last run: {esc(info.get('last_run', 'not yet'))}", f"Queue: {info.get('queue_depth', 0)} waiting",
+             f"Alerts scored today: {info.get('alerts_today', 0)}"]
+    if details:
+        lines += [f"AI spend this month: ${float(info.get('ai_spend', 0.0)):.2f} of "
+                  f"${float(info.get('ai_budget', 0.0)):.2f}", f"Tracked profiles: {info.get('profiles', 0)}"]
+        lines += [f"• {esc(line)}" for line in info.get("unhealthy", [])]
+        if info.get("last_summary"):
+            lines.append(f"<code>{esc(info['last_summary'])}</code>")
+    return "\n".join(lines)
+
+
+def settings_keyboard(min_score: int, rate_limit: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([
+        [InlineKeyboardButton("Score −5", callback_data="set:t:-5"),
+         InlineKeyboardButton(f"≥ {min_score}", callback_data="set:noop"),
+         InlineKeyboardButton("Score +5", callback_data="set:t:5")],
+        [InlineKeyboardButton("Rate −1", callback_data="set:r:-1"),
+         InlineKeyboardButton(f"{rate_limit}/hour", callback_data="set:noop"),
+         InlineKeyboardButton("Rate +1", callback_data="set:r:1")],
+    ])

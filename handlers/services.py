@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,13 @@ class Services:
     default_min_score: int
     default_rate_limit_per_hour: int
     admin_chat_ids: frozenset[int] = frozenset()
-    extra: dict[str, Any] = field(default_factory=dict)  # later stages (memory, cycle status) register here
+    # Does an Xtrades profile exist? True / False, or None when the source cannot tell right now.
+    profile_exists: Callable[[str], Awaitable[bool | None]] | None = None
+    # The nearest closed trades to a stored alert, as one line each.
+    similar_lines: Callable[[Any], Awaitable[tuple[str, ...]]] | None = None
+    # Pipeline health for /status: last run, its summary, source health.
+    pipeline_status: Callable[[], dict[str, Any]] | None = None
+    admin_cache: dict[tuple[int, int], tuple[bool, float]] = field(default_factory=dict)
 
 
 def services(context: ContextTypes.DEFAULT_TYPE) -> Services:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from pipeline.cycle import StoredEvent
@@ -54,6 +54,15 @@ class MemoryStage:
             return SimilarSummary()
         return SimilarSummary(count=found.count, success_rate=found.success_rate, avg_pnl_pct=found.avg_pnl_pct,
                               mean_similarity=found.mean_similarity, point_id=found.point_id, lines=found.lines())
+
+    async def lines_for_alert(self, row: Any) -> tuple[str, ...]:
+        """The Similar-trades button: the nearest closed trades as they stand now (outcomes included)."""
+        strategy = next((e.get("name") for e in row.strategy_ranking or [] if e.get("is_alert_strategy")), None)
+        market = row.market_context or {}
+        facts = replace(facts_for(row.trade, strategy=strategy), trend=market.get("trend", "neutral"),
+                        volatility=market.get("volatility_regime", "normal"))
+        found = await self.memory.similar_closed(facts)
+        return found.lines()
 
     async def on_events(self, stored: list[StoredEvent]) -> None:
         """Cycle sink: outcomes of closes at once; trades first seen as history are remembered too."""

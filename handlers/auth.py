@@ -1,0 +1,68 @@
+"""Who may do what: in groups, only administrators change settings (checked with getChatMember, cached
+briefly); anyone may use the alert buttons. One decorator, used by every command that changes something."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from telegram import Update
+from telegram.constants import ChatMemberStatus, ChatType
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from handlers.services import services
+
+log = logging.getLogger(__name__)
+
+ADMIN_CACHE_SECONDS = 60.0
+ADMIN_STATUSES = {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+
+
+def is_group(update: Update) -> bool:
+    chat = update.effective_chat
+    return chat is not None and chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
+
+
+async def may_change_settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """Private chats: always. Groups: the group's administrators (anonymous admins post as the group)."""
+    chat, user = update.effective_chat, update.effective_user
+    if chat is None or user is None:
+        return False
+    if not is_group(update):
+        return True
+    message = update.effective_message
+    if message is not None and message.sender_chat is not None and message.sender_chat.id == chat.id:
+        return True  # an anonymous administrator
+    cache = services(context).admin_cache
+    key = (chat.id, user.id)
+    cached = cache.get(key)
+    if cached is not None and cached[1] > time.monotonic():
+        return cached[0]
+    try:
+        member = await context.bot.get_chat_member(chat.id, user.id)
+    except TelegramError as exc:
+        log.warning("could not check admin rights in %s: %s", chat.id, exc)
+        return False
+    allowed = member.status in ADMIN_STATUSES
+    cache[key] = (allowed, time.monotonic() + ADMIN_CACHE_SECONDS)
+    return allowed
+
+
+def admins_in_groups(func: Handler) -> Handler:
+    """Refuse politely when a group member who is not an admin tries to change the group's settings."""
+
+    @functools.wraps(func)
+    async def wrapper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if await may_change_settings(update, context):
+            await func(update, context)
+            return
+        if update.callback_query is not None:
+            await update.callback_query.answer("Only this group's admins can change that.", show_alert=True)
+        elif update.effective_message is not None:
+            await update.effective_message.reply_html("Only this group's admins can change its settings.")
+
+    return wrapper

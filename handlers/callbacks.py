@@ -1,0 +1,128 @@
+"""The buttons under an alert (Analyze, Similar trades, Mute/Undo) and under /settings.
+
+Callback data is short and carries only a verb and an alert id; anything forged, stale or unknown gets a polite
+answer and changes nothing. Every handler answers the query first, as Telegram expects.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from telegram import Update
+from telegram.error import BadRequest
+from telegram.ext import ContextTypes
+
+from handlers import render
+from handlers.auth import may_change_settings
+from handlers.commands import this_chat
+from handlers.services import services
+from handlers.views import card_from_row
+from storage import alerts, chats, mutes, queue
+
+log = logging.getLogger(__name__)
+
+ALERT_DATA = re.compile(r"^([asmu]):(\d{1,12})$")
+SETTING_DATA = re.compile(r"^set:(?:(t|r):(-?\d{1,2})|noop)$")
+PATTERN = r"^(?:[asmu]:\d{1,12}|set:.{1,16})$"
+STALE = "This alert is no longer available."
+
+
+async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    if query is None:
+        return
+    data = query.data or ""
+    if data.startswith("set:"):
+        await _setting(update, context)
+        return
+    match = ALERT_DATA.match(data)
+    if match is None:
+        await query.answer("That button isn't one of mine.", show_alert=True)
+        return
+    verb, alert_id = match.group(1), int(match.group(2))
+    chat = update.effective_chat
+    svc = services(context)
+    async with svc.db.reader() as session:
+        row = await alerts.by_id(session, alert_id)
+        shown_here = chat is not None and row is not None and await queue.sent_for_trade(session, chat.id,
+                                                                                         row.trade_id)
+        card = card_from_row(row) if row is not None and row.scored_at is not None else None
+    if card is None or not shown_here:
+        await query.answer(STALE, show_alert=True)  # unknown, unscored, or never sent to this chat
+        return
+    if verb == "a":
+        await query.answer()
+        await _send(update, render.analysis_message(card))
+    elif verb == "s":
+        await query.answer()
+        lines = await svc.similar_lines(row) if svc.similar_lines else ()
+        await _send(update, render.similar_message(card, lines))
+    elif verb in ("m", "u"):
+        await _mute(update, context, card.trader, row.trade.trader_id, mute=verb == "m", alert_id=alert_id)
+
+
+async def _send(update: Update, text: str) -> None:
+    message = update.effective_message
+    if message is None:
+        return
+    for part in render.split_message(text):
+        await message.reply_html(part)
+
+
+async def _mute(update: Update, context: ContextTypes.DEFAULT_TYPE, trader: str, trader_id: int, *, mute: bool,
+                alert_id: int) -> None:
+    query = update.callback_query
+    assert query is not None
+    if not await may_change_settings(update, context):
+        await query.answer("Only this group's admins can mute a trader.", show_alert=True)
+        return
+    chat = await this_chat(update, context)
+    async with services(context).db.session() as session:
+        if mute:
+            await mutes.mute(session, chat.id, trader_id, until=None)
+        else:
+            await mutes.unmute(session, chat.id, trader_id)
+    await query.answer(f"@{trader} {'muted' if mute else 'unmuted'} here.")
+    keyboard = render.undo_mute_keyboard(alert_id) if mute else render.alert_keyboard(alert_id)
+    try:
+        await query.edit_message_reply_markup(reply_markup=keyboard)
+    except BadRequest as exc:  # the message is too old to edit, or unchanged: the mute itself stands
+        log.info("could not swap the buttons: %s", exc.message)
+    if mute:
+        await _send(update, render.muted(trader, None))
+
+
+async def _setting(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    assert query is not None
+    match = SETTING_DATA.match(query.data or "")
+    if match is None:
+        await query.answer("That button isn't one of mine.", show_alert=True)
+        return
+    if match.group(1) is None:
+        await query.answer()
+        return
+    if not await may_change_settings(update, context):
+        await query.answer("Only this group's admins can change settings.", show_alert=True)
+        return
+    field, delta = match.group(1), int(match.group(2))
+    if abs(delta) > 10:
+        await query.answer("That button isn't one of mine.", show_alert=True)
+        return
+    chat = await this_chat(update, context)
+    async with services(context).db.session() as session:
+        if field == "t":
+            row = await chats.update_settings(session, chat.id, min_score=max(0, min(100, chat.min_score + delta)))
+        else:
+            row = await chats.update_settings(session, chat.id, rate_limit_per_hour=max(
+                1, min(60, chat.rate_limit_per_hour + delta)))
+        min_score, rate = row.min_score, row.rate_limit_per_hour  # type: ignore[union-attr]
+    await query.answer("Saved.")
+    try:
+        await query.edit_message_text(render.current_settings(min_score, rate),
+                                      reply_markup=render.settings_keyboard(min_score, rate))
+    except BadRequest as exc:
+        log.info("settings message not edited: %s", exc.message)
+
+

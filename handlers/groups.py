@@ -1,0 +1,52 @@
+"""The bot's own membership: added to a group registers it, removed (or blocked in private) deactivates it."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.constants import ChatMemberStatus
+from telegram.ext import ContextTypes
+
+from handlers import render
+from handlers.services import services
+from storage import chats
+
+log = logging.getLogger(__name__)
+
+PRESENT = {ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER,
+           ChatMemberStatus.RESTRICTED}
+
+
+async def on_my_membership(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    change = update.my_chat_member
+    if change is None:
+        return
+    chat = change.chat
+    was = change.old_chat_member.status in PRESENT
+    now = change.new_chat_member.status in PRESENT
+    svc = services(context)
+    if now and not was:
+        async with svc.db.session() as session:
+            row, _ = await chats.get_or_create(session, chat.id, chat_type=chat.type,
+                                               title=chat.title or chat.full_name, min_score=svc.default_min_score,
+                                               rate_limit_per_hour=svc.default_rate_limit_per_hour)
+            min_score, rate = row.min_score, row.rate_limit_per_hour
+        log.info("added to %s %s", chat.type, chat.id)
+        if chat.type != "private":
+            await context.bot.send_message(chat.id, render.welcome(chat_title=chat.title, is_group=True,
+                                                                   min_score=min_score, rate_limit_per_hour=rate))
+    elif was and not now:
+        async with svc.db.session() as session:
+            await chats.deactivate(session, chat.id)
+        log.info("removed from %s %s; chat deactivated", chat.type, chat.id)
+
+
+async def on_migration(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A group upgraded to a supergroup announces its new id: settings, traders and queue move with it."""
+    message = update.effective_message
+    if message is None or message.migrate_to_chat_id is None:
+        return
+    async with services(context).db.session() as session:
+        await chats.migrate(session, message.chat.id, message.migrate_to_chat_id)
+    log.info("chat %s migrated to %s", message.chat.id, message.migrate_to_chat_id)

@@ -179,7 +179,7 @@ async def test_the_job_queue_runs_the_cycle(site: FakeXtrades, telegram: FakeTel
         for _ in range(100):
             async with runtime.db.reader() as s:
                 found = (await s.scalars(select(Trade))).all()
-            if found:
+            if found and runtime.cycle.last_report is not None:
                 break
             await asyncio.sleep(0.1)
         assert [t.symbol for t in found] == ["AAPL"]

@@ -1,4 +1,4 @@
-"""Command line: `python -m bot run | check | cycle | backfill | prepare-model`.
+"""Command line: `python -m bot run | demo | check | cycle | backfill | prepare-model`.
 
 `run` starts the bot (polling) and stops cleanly on SIGINT/SIGTERM; without a token it explains how to get one
 instead of crashing. `check` validates the configuration and the local parts (database, browser) and exits
@@ -40,7 +40,8 @@ def cmd_run(_args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.secret_values())
     if settings.telegram_bot_token is None:
         print(NO_TOKEN_GUIDANCE)
-        return 0
+        print("\nMeanwhile, here is the demo on invented sample data:\n")
+        return cmd_demo(_args)
 
     from telegram.error import InvalidToken, NetworkError
 
@@ -78,6 +79,16 @@ async def _check(settings: Settings) -> list[tuple[str, bool, str]]:
     browser = find_chromium(settings.chromium_path)
     results.append(("chromium", browser is not None, browser or "not found: set CHROMIUM_PATH"))
     return results
+
+
+def cmd_demo(_args: argparse.Namespace) -> int:
+    """The real pipeline on a bundled, invented sample; prints the notifications, writes the charts."""
+    settings = _settings_or_exit()
+    configure_logging("WARNING", settings.secret_values())
+    from bot.demo import run_demo
+
+    asyncio.run(run_demo(settings))
+    return 0
 
 
 def cmd_check(_args: argparse.Namespace) -> int:
@@ -153,8 +164,9 @@ def cmd_backfill(_args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m bot", description="Xtrades Sentinel, a Telegram bot.")
-    sub = root.add_subparsers(dest="command", metavar="{run,check,cycle,backfill,prepare-model}")
+    sub = root.add_subparsers(dest="command", metavar="{run,demo,check,cycle,backfill,prepare-model}")
     sub.add_parser("run", help="start the bot (polling); explains how to get a token when none is set")
+    sub.add_parser("demo", help="the real pipeline on invented sample data, printed as Telegram would show it")
     sub.add_parser("check", help="validate the configuration, the database and the browser")
     sub.add_parser("cycle", help="run the pipeline once (scrape, detect, store) and print its summary")
     sub.add_parser("backfill", help="index every closed trade into the similar-trades memory (resumable)")
@@ -164,7 +176,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    handlers = {"run": cmd_run, "check": cmd_check, "cycle": cmd_cycle, "backfill": cmd_backfill,
+    handlers = {"run": cmd_run, "demo": cmd_demo, "check": cmd_check, "cycle": cmd_cycle, "backfill": cmd_backfill,
                 "prepare-model": cmd_prepare_model}
     if args.command is None:
         parser().print_help()

@@ -13,8 +13,15 @@ MODEL  := data/models/all-MiniLM-L6-v2/model.onnx
 run: setup
 	$(PY) -m bot run
 
+# With TEST_POSTGRES=1 (as CI sets), the database tests also run against a throwaway PostgreSQL.
 test: setup
-	$(PY) -m pytest $(PYTEST_ARGS)
+	@if [ "$$TEST_POSTGRES" = 1 ]; then \
+	  url=$$(bash tests/postgres.sh start) || exit 1; \
+	  TEST_DATABASE_URL=$$url $(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
+	  bash tests/postgres.sh stop; exit $$status; \
+	else \
+	  $(PY) -m pytest $(PYTEST_ARGS); \
+	fi
 
 lint: setup
 	$(VENV)/bin/ruff check .

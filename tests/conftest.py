@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -37,9 +38,22 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     return make
 
 
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
+POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
+DATABASES = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
+
+
+@pytest.fixture(params=DATABASES)
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """A fresh database per test: SQLite always, and PostgreSQL too when TEST_DATABASE_URL is set
+    (`TEST_POSTGRES=1 make test`), so the same code is proven on both."""
+    if request.param == "postgresql":
+        assert POSTGRES_URL is not None
+        database = Database(POSTGRES_URL)
+        async with database.engine.begin() as conn:
+            await conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+            await conn.exec_driver_sql("CREATE SCHEMA public")
+    else:
+        database = Database(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
     await database.create_schema()
     yield database
     await database.close()

@@ -1,10 +1,10 @@
 """Delivery: per chat, the queued alerts best first, at most the chat's hourly limit in any 60 minutes.
 
 Every send goes through `send_item`, which turns Telegram's answers into queue states: 429 waits `retry_after`
-(not counted as a failure), 5xx and network errors retry with backoff up to 5 times, 403 marks the chat inactive,
-a migrated group moves to its new id and the alert follows it. A row is marked `sending` before the call and
-`sent` after; a process killed in between leaves `sending`, which the next start records as interrupted rather
-than risk telling a trader about the same trade twice.
+(not counted as a failure), 5xx and network errors are retried up to 5 times (15 s doubling), 403 marks the
+chat inactive, a migrated group moves to its new id and the alert follows it. A row is marked `sending` before
+the call and `sent` after; a process killed in between leaves `sending`, which the next start records as
+interrupted rather than risk telling a trader about the same trade twice.
 """
 
 from __future__ import annotations
@@ -28,7 +28,10 @@ log = logging.getLogger(__name__)
 
 WINDOW = timedelta(hours=1)
 MAX_RETRIES = 5
-MAX_BACKOFF_SECONDS = 60
+# 15 s, 30 s, 1 min, 2 min, 4 min: five tries span about eight minutes, so an outage of a few minutes
+# (Telegram answering 502) delays alerts but loses none.
+BACKOFF_BASE_SECONDS = 15
+MAX_BACKOFF_SECONDS = 300
 INTERRUPTED = "interrupted while sending; not resent, to never send an alert twice"
 
 
@@ -167,11 +170,12 @@ class Deliverer:
         async with self._db.session() as session:
             item = await session.get(NotificationQueueItem, item_id)
             tries = (item.retry_count or 0) + (1 if count else 0) if item else MAX_RETRIES
-            if count and tries >= MAX_RETRIES:
-                await queue.set_status(session, [item_id], "failed", error=f"gave up after {tries} tries: {error}")
-                log.error("notification %s failed after %d tries: %s", item_id, tries, error)
+            if count and tries > MAX_RETRIES:
+                await queue.set_status(session, [item_id], "failed",
+                                       error=f"gave up after {tries} attempts ({MAX_RETRIES} retries): {error}")
+                log.error("notification %s failed after %d attempts: %s", item_id, tries, error)
                 return "failed"
-            wait = seconds if seconds is not None else min(MAX_BACKOFF_SECONDS, 2 ** tries)
+            wait = seconds if seconds is not None else min(MAX_BACKOFF_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (tries - 1))
             await queue.mark_retry(session, item_id, at=self._clock() + timedelta(seconds=wait), error=error,
                                    count=count)
         return "retried"

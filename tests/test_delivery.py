@@ -167,14 +167,14 @@ async def test_network_errors_retry_then_fail_with_the_error_kept(db: Database, 
     telegram.fail_next("sendMessage", "502", times=10)
     clock = Clock()
     deliverer = Deliverer(db, bot, clock=clock)
-    for _ in range(6):
+    for _ in range(7):
         await deliverer.run_once()
-        clock.now += timedelta(seconds=61)
+        clock.now += timedelta(seconds=301)
     assert (await statuses(db))[alert_id] == "failed"
     async with db.reader() as s:
         item = (await s.scalars(select(NotificationQueueItem))).first()
-    assert "gave up after 5 tries" in item.error_message and "Bad Gateway" in item.error_message
-    assert len(telegram.calls_to("sendMessage")) == 0 and len([c for c in telegram.calls if c.failed]) == 5
+    assert "gave up after 6 attempts (5 retries)" in item.error_message and "Bad Gateway" in item.error_message
+    assert len(telegram.calls_to("sendMessage")) == 0 and len([c for c in telegram.calls if c.failed]) == 6
 
 
 async def test_a_blocked_chat_is_deactivated_and_a_migrated_group_moves(db: Database, bot: ExtBot,
@@ -212,3 +212,25 @@ async def test_a_close_sends_a_result_to_the_chats_that_got_the_alert(db: Databa
     follow = telegram.sent_messages(1)[-1].params["text"]
     assert follow == "✅ AAPL $170 PUT closed @ $0.50 — P&L +$200 (+80%) · held 30 days"
     assert telegram.sent_messages(2) == []
+
+
+async def test_a_five_minute_outage_then_the_queue_drains_in_score_order(db: Database, bot: ExtBot,
+                                                                        telegram: FakeTelegram) -> None:
+    await chat(db, 1, rate_limit=5)
+    for score in (81, 95, 83, 90, 88, 99):
+        await scored_alert(db, score)
+    telegram.fail_next("sendMessage", "502", times=10_000)
+    clock = Clock()
+    deliverer = Deliverer(db, bot, clock=clock)
+    while clock.now < NOW + timedelta(minutes=5):  # the delivery job keeps running through the outage
+        await deliverer.run_once()
+        clock.now += timedelta(seconds=3)
+    assert telegram.sent_messages(1) == []
+    assert all(status != "failed" for status in (await statuses(db)).values())  # nothing given up on
+    telegram.clear_faults()
+    for _ in range(200):
+        await deliverer.run_once()
+        clock.now += timedelta(seconds=3)
+    scores = [int(m.params["text"].split("Score: <b>")[1].split("/")[0]) for m in telegram.sent_messages(1)]
+    assert scores == [99, 95, 90, 88, 83]  # score order, within the limit of five an hour
+    assert sorted((await statuses(db)).values()) == ["rate_limited", "sent", "sent", "sent", "sent", "sent"]

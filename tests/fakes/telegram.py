@@ -245,6 +245,9 @@ class FakeTelegram:
     def fail_for(self, method: str | None, kind: str, seconds: float, *, retry_after: int = 1) -> None:
         self._faults.append(_Fault(method, kind, 10**9, retry_after, None, None, time.monotonic() + seconds))
 
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
     def set_delay(self, method: str, seconds: float) -> None:
         self._delays[method.lower()] = seconds
 

@@ -50,7 +50,7 @@ class BotProcess:
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
-        with (self.tmp / "bot.log").open("ab") as log:  # noqa: ASYNC230 (opening a log file, once)
+        with (self.tmp / "bot.log").open("ab") as log:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bot", "run", cwd=self.tmp, env=self.env,
                 stdout=asyncio.subprocess.DEVNULL, stderr=log)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 import shutil
 import time
 from collections.abc import Sequence
@@ -31,6 +32,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 READY_JS = "() => !!document.querySelector('ion-app') && !document.querySelector('.ion-page-invisible')"
 API_PATH = "/api/v2/alerts"
 SIDES = {"bto": "BTO", "stc": "STC", "sto": "STO", "btc": "BTC"}
+SYMBOL = re.compile(r"^[A-Z]{1,6}(?:\.[A-Z]{1,2})?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +111,7 @@ def alert_from_json(item: dict[str, Any], trader: str) -> RawAlert | None:
         action = SIDES.get(str(item.get("side", "")).lower())
         symbol = str(item.get("symbol") or "").strip().upper().lstrip("$")
         alert_id = str(item.get("id") or "").strip()
-        if not action or not symbol or not alert_id or len(symbol) > 12:
+        if not action or not SYMBOL.match(symbol) or not alert_id or len(alert_id) > 80:
             return None
         direction = str(item.get("direction") or "").lower()
         option_type = direction if direction in ("call", "put") else None

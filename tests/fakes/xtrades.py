@@ -34,6 +34,7 @@ class FakeXtrades:
         self.json_disabled = False
         self.page_size = 50
         self.list_key = "alerts"
+        self.payload_override: Any = None  # answer the alerts API with this body instead (wrong shapes)
         self.api_requests: dict[str, int] = {}
         self.logins = 0
         self.open_profiles = 0
@@ -164,6 +165,8 @@ class FakeXtrades:
             return web.json_response({"message": "upstream error"}, status=self.api_fail_status)
         if username not in self.entries:
             return web.json_response({"message": "not found"}, status=404)
+        if self.payload_override is not None:
+            return web.json_response(self.payload_override)
         side = q.get("Side", "bto").lower()
         records = self.exits[username] if side in ("stc", "btc") else self.entries[username]
         page, size = max(1, int(q.get("Page", 1))), max(1, min(100, int(q.get("PageSize", 50))))

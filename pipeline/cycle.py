@@ -165,6 +165,7 @@ class IngestionCycle:
 
     async def _store(self, result: ScrapeResult, state: Any, report: CycleReport) -> None:
         now = self._clock()
+        started = time.perf_counter()
         if result.status != "ok":
             report.failed += 1
             error = scraper_state.SESSION_EXPIRED if result.status == "session_expired" else (
@@ -198,6 +199,8 @@ class IngestionCycle:
                 report.events[event.kind] += 1
                 report.stored.append(StoredEvent(row.id, trade.id, event))
             await scraper_state.record_success(session, result.trader, at=now, duration=result.duration_seconds)
+        log.debug("timings profile=%s scrape=%.1f detect_store=%.1f events=%d", result.trader,
+                  result.duration_seconds * 1000, (time.perf_counter() - started) * 1000, len(detection.events))
 
     async def _tell_admins_about_session(self, before: int, after: int) -> None:
         if self._notify_admins is None or bool(before) == bool(after):

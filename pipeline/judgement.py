@@ -7,7 +7,9 @@ outage) is picked up by the next run, and an alert already scored is never score
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -54,7 +56,7 @@ class Judgement:
 
     def __init__(self, db: Database, market: MarketData, panel: Panel, *, similar: SimilarLookup | None = None,
                  sinks: Sequence[ScoredSink] = (), clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 batch: int = 50, notify: bool = True) -> None:
+                 batch: int = 100, notify: bool = True, concurrency: int = 10) -> None:
         self._db = db
         self._market = market
         self._panel = panel
@@ -63,6 +65,7 @@ class Judgement:
         self._clock = clock
         self._batch = batch
         self._notify = notify
+        self._concurrency = asyncio.Semaphore(concurrency)
 
     def add_sink(self, sink: ScoredSink) -> None:
         self._sinks.append(sink)
@@ -73,15 +76,8 @@ class Judgement:
     async def score_pending(self) -> list[ScoredAlert]:
         async with self._db.reader() as session:
             pending = await alerts_repo.unscored_new(session, limit=self._batch)
-        scored: list[ScoredAlert] = []
-        for row in pending:
-            try:
-                result = await self.score_one(row)
-            except Exception:
-                log.exception("scoring alert %s failed; it stays pending for the next run", row.id)
-                continue
-            if result is not None:
-                scored.append(result)
+        results = await asyncio.gather(*(self._score_guarded(row) for row in pending))
+        scored = [r for r in results if r is not None]
         for sink in self._sinks:
             try:
                 await sink(scored)
@@ -89,17 +85,30 @@ class Judgement:
                 log.exception("stage after scoring failed on %d alerts", len(scored))
         return scored
 
+    async def _score_guarded(self, row: XtradesAlert) -> ScoredAlert | None:
+        """At most `concurrency` alerts at once: a burst is judged in parallel, the AI calls dominating."""
+        async with self._concurrency:
+            try:
+                return await self.score_one(row)
+            except Exception:
+                log.exception("scoring alert %s failed; it stays pending for the next run", row.id)
+                return None
+
     async def score_one(self, row: XtradesAlert) -> ScoredAlert | None:
         trade = row.trade
         today = self._clock().date()
+        marks = [time.perf_counter()]
         async with self._db.reader() as session:
             wins, closed, avg_return = await trades_repo.trader_record(session, trade.trader_id)
         snapshot = await self._market.snapshot(
             trade.symbol, today=today, alert_underlying=_underlying(trade), option_price=trade.entry_price,
             option_type=trade.option_type, strike=trade.strike, expiry=trade.expiry,
         )
+        marks.append(time.perf_counter())
         ranking = evaluate_strategies(strategy_input(trade, snapshot, today))
+        marks.append(time.perf_counter())
         similar = await self._similar(row, snapshot, ranking) if self._similar else SimilarSummary()
+        marks.append(time.perf_counter())
         review = ReviewAlert(
             trader=trade.trader.username, action=trade.open_action, symbol=trade.symbol,
             option_type=trade.option_type, strike=trade.strike, expiry=trade.expiry,
@@ -109,6 +118,7 @@ class Judgement:
             trader_avg_return_pct=avg_return,
         )
         consensus = await self._panel.judge(review, snapshot, ranking, similar)
+        marks.append(time.perf_counter())
         final = final_score(ScoreInputs(
             consensus_score=consensus.score, best_strategy_score=ranking.best.score, trader_wins=wins,
             trader_closed=closed, similar_count=similar.count, similar_success_rate=similar.success_rate,
@@ -121,8 +131,12 @@ class Judgement:
                 # Same transaction as the score: an alert scored is an alert queued, even across a crash.
                 await queue.enqueue_for_chats(session, row.id, trader_id=trade.trader_id, score=final.score,
                                               now=self._clock())
+        marks.append(time.perf_counter())
         if not stored:
             return None
+        stages = ("context", "strategies", "memory", "ai", "store")
+        log.debug("timings alert=%d %s", row.id, " ".join(
+            f"{name}={(b - a) * 1000:.1f}" for name, a, b in zip(stages, marks, marks[1:], strict=True)))
         log.info("scored %s %s %s: %.0f (consensus %.0f from %s)", trade.trader.username, trade.open_action,
                  trade.symbol, final.score, consensus.score, ",".join(consensus.used) or "none")
         return ScoredAlert(row.id, trade.id, final.score, consensus, ranking, snapshot, final)

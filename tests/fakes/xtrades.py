@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +37,7 @@ class FakeXtrades:
         self.list_key = "alerts"
         self.payload_override: Any = None  # answer the alerts API with this body instead (wrong shapes)
         self.api_requests: dict[str, int] = {}
+        self.profile_requests: list[tuple[str, float]] = []  # (username, monotonic time): when scrapes begin
         self.logins = 0
         self.open_profiles = 0
         self.max_open_profiles = 0
@@ -177,6 +179,7 @@ class FakeXtrades:
 
     async def _profile(self, request: web.Request) -> web.Response:
         username = request.match_info["username"].lower()
+        self.profile_requests.append((username, time.monotonic()))
         self.open_profiles += 1
         self.max_open_profiles = max(self.max_open_profiles, self.open_profiles)
         try:

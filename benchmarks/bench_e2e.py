@@ -55,7 +55,7 @@ def parse_timings(log_text: str, skip_alert_ids: set[str]) -> tuple[dict[str, li
     per_alert: dict[str, list[float]] = {}
     per_profile: dict[str, list[float]] = {}
     for kind, key, rest in TIMING.findall(log_text):
-        fields = dict(part.split("=") for part in rest.split())
+        fields = dict(part.split("=", 1) for part in rest.split() if "=" in part)
         if kind == "alert" and key not in skip_alert_ids:
             for name, value in fields.items():
                 per_alert.setdefault(name, []).append(float(value))
@@ -130,6 +130,7 @@ async def main() -> None:
             finally:
                 proc.send_signal(signal.SIGTERM)
                 await asyncio.wait_for(proc.wait(), timeout=60)
+                Path("/tmp/bench_e2e_bot.log").write_bytes(log_path.read_bytes())  # noqa: ASYNC240 (kept to read)
 
     def row(label: str, values: list[float]) -> str:
         if not values:

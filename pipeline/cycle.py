@@ -131,30 +131,48 @@ class IngestionCycle:
         if not due:
             return report
 
-        if expired_before:
-            # The session is known to be expired: probe with one profile rather than hammering them all;
-            # when the probe works, every profile is read again at once (their failures were the session's).
-            results = await self._source.scrape(due[:1])
-            if results[0].status == "ok":
-                rest = [u for u in usernames if u != due[0]]
-                results += await self._source.scrape(rest)
-                report.backing_off = 0
-            else:
-                report.backing_off = len(usernames) - 1
-        else:
-            results = await self._source.scrape(due)
-        for result in results:
+        handed: list[asyncio.Task[None]] = []
+
+        async def store_and_hand_on(result: ScrapeResult) -> None:
+            # Each profile's events go on to judgement as soon as they are stored: an alert is not kept
+            # waiting for the slowest profile of the run.
+            before = len(report.stored)
             try:
                 await self._store(result, states.get(result.trader), report)
             except Exception:
                 report.failed += 1
                 log.exception("could not store the scrape of %s; it will be re-detected next run", result.trader)
+                return
+            fresh = report.stored[before:]
+            if fresh:
+                handed.append(asyncio.create_task(self._hand_on(fresh)))
+
+        if expired_before:
+            # The session is known to be expired: probe with one profile rather than hammering them all;
+            # when the probe works, every profile is read again at once (their failures were the session's).
+            [probe] = await self._source.scrape(due[:1])
+            await store_and_hand_on(probe)
+            if probe.status == "ok":
+                for result in await self._source.scrape([u for u in usernames if u != due[0]]):
+                    await store_and_hand_on(result)
+                report.backing_off = 0
+            else:
+                report.backing_off = len(usernames) - 1
+        else:
+            stream = getattr(self._source, "scrape_stream", None)
+            if stream is not None:
+                async for result in stream(due):
+                    await store_and_hand_on(result)
+            else:
+                for result in await self._source.scrape(due):
+                    await store_and_hand_on(result)
+        if handed:
+            await asyncio.gather(*handed)
 
         async with self._db.reader() as session:
             expired_after = await scraper_state.session_expired_count(session)
         report.session_expired = expired_after > 0
         await self._tell_admins_about_session(expired_before, expired_after)
-        await self._hand_on(report.stored)
         return report
 
     def _is_due(self, state: Any, now: datetime) -> bool:

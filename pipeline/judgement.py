@@ -56,7 +56,7 @@ class Judgement:
 
     def __init__(self, db: Database, market: MarketData, panel: Panel, *, similar: SimilarLookup | None = None,
                  sinks: Sequence[ScoredSink] = (), clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 batch: int = 100, notify: bool = True, concurrency: int = 10) -> None:
+                 batch: int = 100, notify: bool = True, concurrency: int = 25) -> None:
         self._db = db
         self._market = market
         self._panel = panel
@@ -66,6 +66,7 @@ class Judgement:
         self._batch = batch
         self._notify = notify
         self._concurrency = asyncio.Semaphore(concurrency)
+        self._in_flight: set[int] = set()
 
     def add_sink(self, sink: ScoredSink) -> None:
         self._sinks.append(sink)
@@ -75,8 +76,13 @@ class Judgement:
 
     async def score_pending(self) -> list[ScoredAlert]:
         async with self._db.reader() as session:
-            pending = await alerts_repo.unscored_new(session, limit=self._batch)
-        results = await asyncio.gather(*(self._score_guarded(row) for row in pending))
+            pending = [r for r in await alerts_repo.unscored_new(session, limit=self._batch)
+                       if r.id not in self._in_flight]
+        self._in_flight.update(r.id for r in pending)  # another call running meanwhile leaves these alone
+        try:
+            results = await asyncio.gather(*(self._score_guarded(row) for row in pending))
+        finally:
+            self._in_flight.difference_update(r.id for r in pending)
         scored = [r for r in results if r is not None]
         for sink in self._sinks:
             try:
@@ -136,7 +142,7 @@ class Judgement:
             return None
         stages = ("context", "strategies", "memory", "ai", "store")
         log.debug("timings alert=%d %s", row.id, " ".join(
-            f"{name}={(b - a) * 1000:.1f}" for name, a, b in zip(stages, marks, marks[1:], strict=True)))
+            f"{name}={(b - a) * 1000:.1f}" for name, a, b in zip(stages, marks[:-1], marks[1:], strict=True)))
         log.info("scored %s %s %s: %.0f (consensus %.0f from %s)", trade.trader.username, trade.open_action,
                  trade.symbol, final.score, consensus.score, ",".join(consensus.used) or "none")
         return ScoredAlert(row.id, trade.id, final.score, consensus, ranking, snapshot, final)

@@ -14,7 +14,7 @@ import logging
 import re
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -253,6 +253,28 @@ class PlaywrightAlertSource:
             for i, result in zip(expired, retried, strict=True):
                 results[i] = result
         return results
+
+    async def scrape_stream(self, usernames: Sequence[str]) -> AsyncIterator[ScrapeResult]:
+        """Like `scrape`, but each result as soon as it is ready (the pipeline starts on it at once)."""
+        tasks = [asyncio.create_task(self.scrape_profile(u)) for u in usernames]
+        expired: list[str] = []
+        try:
+            for next_done in asyncio.as_completed(tasks):
+                result = await next_done
+                if result.status == "session_expired" and self.config.email and self.config.password:
+                    expired.append(result.trader)
+                    continue
+                yield result
+        finally:
+            for task in tasks:
+                task.cancel()
+        if expired:
+            if await self.login():
+                for result in await asyncio.gather(*(self.scrape_profile(u) for u in expired)):
+                    yield result
+            else:
+                for name in expired:
+                    yield ScrapeResult(name, "session_expired", error="session expired; login refused")
 
     async def login(self) -> bool:
         """Log in once with XTRADES_EMAIL/PASSWORD and save the session; False when refused."""

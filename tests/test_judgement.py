@@ -94,6 +94,16 @@ async def test_with_the_models_every_score_is_stored_and_a_failure_left_out(
     assert row.consensus_agreement == pytest.approx(0.92)
 
 
+async def test_scoring_reports_its_stage_timings(site: FakeXtrades, db: Database,
+                                                 alert_source: PlaywrightAlertSource, memory: TradeMemory,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG", logger="pipeline.judgement")
+    alert_id = await run_new_alert(site, db, alert_source, ConsensusPanel([]), memory)
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"timings alert={alert_id} ")]
+    assert [part.split("=")[0] for part in line.split()[2:]] == ["context", "strategies", "memory", "ai", "store"]
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
 async def test_an_alert_is_scored_once(site: FakeXtrades, db: Database, alert_source: PlaywrightAlertSource,
                                        memory: TradeMemory) -> None:
     alert_id = await run_new_alert(site, db, alert_source, ConsensusPanel([]), memory)

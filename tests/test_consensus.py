@@ -1,18 +1,31 @@
-"""The AI panel through the real SDKs (anthropic, openai, google-genai) against loopback servers."""
+"""The AI panel through the real SDKs (anthropic, openai, google-genai) over HTTP to loopback servers."""
 
 from __future__ import annotations
 
+import logging
+import socket
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import date
 
 import pytest
 
-from pipeline.consensus.base import MalformedAnswer, ReviewAlert, UsageRecord, parse_verdict
+from pipeline.consensus.base import (
+    PROMPT_TEMPLATE,
+    SYSTEM_PROMPT,
+    Analyst,
+    MalformedAnswer,
+    ReviewAlert,
+    UsageRecord,
+    build_prompt,
+    facts,
+    parse_verdict,
+)
 from pipeline.consensus.local import LocalAnalyst
 from pipeline.consensus.panel import AnalystConfig, ConsensusPanel, build_analysts
-from pipeline.consensus.pricing import cost_usd
-from tests.fakes.ai import FakeAI
+from pipeline.consensus.pricing import UNKNOWN_MODEL, cost_usd
+from tests.fakes.ai import FakeAI, Provider
 
 ALERT = ReviewAlert(trader="behappy", action="STO", symbol="AAPL", option_type="put", strike=170.0,
                     expiry=date(2026, 12, 23), days_to_expiry=30, entry_price=2.5, underlying_price=180.0,
@@ -20,6 +33,7 @@ ALERT = ReviewAlert(trader="behappy", action="STO", symbol="AAPL", option_type="
 RANKING = {"alert_strategy_name": "Cash-Secured Put", "alert_strategy_score": 80, "alert_strategy_pop": 0.8,
            "best_name": "Bull Put Spread", "best_score": 84}
 CONTEXT = {"trend": "bullish", "volatility_regime": "high", "iv": 0.32, "iv_rank": 70}
+SIMILAR = {"count": 4, "success_rate": 0.75, "avg_pnl_pct": 31.0}
 
 
 @pytest.fixture(scope="module")
@@ -34,114 +48,219 @@ def fake(ai: FakeAI) -> FakeAI:
     return ai
 
 
-def config(ai: FakeAI, **kw: object) -> AnalystConfig:
-    values: dict = dict(anthropic_api_key=ai.claude.key, anthropic_base_url=ai.base_url,
-                        deepseek_api_key=ai.deepseek.key, deepseek_base_url=ai.base_url,
-                        google_api_key=ai.gemini.key, gemini_base_url=ai.base_url, timeout_seconds=5.0)
-    values.update(kw)
-    return AnalystConfig(**values)
+def config(ai: FakeAI, **overrides: object) -> AnalystConfig:
+    values: dict = dict(anthropic_api_key=ai.claude.key, anthropic_base_url=ai.anthropic_base_url,
+                        deepseek_api_key=ai.deepseek.key, deepseek_base_url=ai.openai_base_url,
+                        google_api_key=ai.gemini.key, gemini_base_url=ai.gemini_base_url, timeout_seconds=5.0)
+    return AnalystConfig(**(values | overrides))
 
 
-def panel(ai: FakeAI, usage: list[UsageRecord] | None = None, **kw: object) -> ConsensusPanel:
+@pytest.fixture(scope="module")
+async def analysts(ai: FakeAI) -> AsyncIterator[list[Analyst]]:
+    """Built once: SDK clients cost ~50-100 ms each to create. The timeout under test is the panel's."""
+    built = build_analysts(config(ai))
+    yield built
+    await ConsensusPanel(built).aclose()
+
+
+def panel(analysts: list[Analyst], usage: list[UsageRecord] | None = None, **kwargs: object) -> ConsensusPanel:
     async def record(u: UsageRecord) -> None:
         if usage is not None:
             usage.append(u)
 
-    cfg = config(ai, **{k: v for k, v in kw.items() if k in AnalystConfig.__dataclass_fields__})
-    rest = {k: v for k, v in kw.items() if k not in AnalystConfig.__dataclass_fields__}
-    return ConsensusPanel(build_analysts(cfg), timeout_seconds=cfg.timeout_seconds, record_usage=record, **rest)
+    return ConsensusPanel(analysts, **{"timeout_seconds": 5.0, "record_usage": record, **kwargs})  # type: ignore[arg-type]
 
 
-async def test_three_sdks_in_parallel_take_the_slowest_not_the_sum(fake: FakeAI) -> None:
+def scores(fake: FakeAI, claude: int, deepseek: int, gemini: int) -> None:
+    for provider, score in ((fake.claude, claude), (fake.deepseek, deepseek), (fake.gemini, gemini)):
+        provider.answer = {**provider.answer, "score": score}  # type: ignore[dict-item]
+
+
+# --- each SDK against its fake ----------------------------------------------------------------------------
+
+
+async def test_each_provider_answers_a_valid_verdict_through_its_sdk(fake: FakeAI, analysts: list[Analyst]) -> None:
+    scores(fake, 91, 72, 55)
+    by = {a.provider: a for a in analysts}
+    assert list(by) == ["claude", "deepseek", "gemini"]
+    verdicts = {name: await a.review(ALERT, CONTEXT, RANKING, SIMILAR) for name, a in by.items()}
+    assert {n: (v.score, v.recommendation) for n, v in verdicts.items()} == {
+        "claude": (91, "BUY"), "deepseek": (72, "BUY"), "gemini": (55, "BUY")}  # the model's own word is kept
+    for name, verdict in verdicts.items():
+        assert verdict.provider == name and len(verdict.reasons) == 3 and verdict.key_risk == "Earnings volatility"
+        assert (verdict.input_tokens, verdict.output_tokens) == (900, 120) and verdict.latency_ms > 0
+
+    claude, = fake.claude.requests
+    assert claude["path"] == "/v1/messages" and "anthropic-version" in claude["headers"]
+    # anthropic 2.x sends the API key as a Bearer token, not x-api-key; the fake takes either.
+    assert fake.claude.key in (claude["headers"].get("x-api-key"), claude["headers"]["authorization"][7:])
+    assert claude["body"]["system"] == SYSTEM_PROMPT and claude["body"]["model"] == "claude-sonnet-4-6"
+    assert "STO AAPL 170P" in claude["body"]["messages"][0]["content"]
+
+    deepseek, = fake.deepseek.requests
+    assert deepseek["path"] == "/chat/completions"
+    assert deepseek["headers"]["authorization"] == f"Bearer {fake.deepseek.key}"
+    assert deepseek["body"]["model"] == "deepseek-chat"
+    assert deepseek["body"]["response_format"] == {"type": "json_object"}
+    assert [m["role"] for m in deepseek["body"]["messages"]] == ["system", "user"]
+
+    gemini, = fake.gemini.requests
+    assert gemini["path"] == "/v1/models/gemini-2.5-flash:generateContent"  # google-genai 3.x defaults to v1
+    assert gemini["headers"]["x-goog-api-key"] == fake.gemini.key
+    assert "Cash-Secured Put" in gemini["body"]["contents"][0]["parts"][0]["text"]
+    assert gemini["body"]["systemInstruction"]["parts"][0]["text"] == SYSTEM_PROMPT
+    assert gemini["body"]["generationConfig"]["responseMimeType"] == "application/json"
+
+
+# --- the panel --------------------------------------------------------------------------------------------
+
+
+async def test_three_sdks_in_parallel_take_the_slowest_not_the_sum(fake: FakeAI, analysts: list[Analyst]) -> None:
     fake.claude.delay, fake.deepseek.delay, fake.gemini.delay = 0.6, 0.4, 0.3
-    fake.claude.answer = {**fake.claude.answer, "score": 90}
-    fake.deepseek.answer = {**fake.deepseek.answer, "score": 70}
-    fake.gemini.answer = {**fake.gemini.answer, "score": 60}
-    three = panel(fake)
+    scores(fake, 90, 70, 60)
     started = time.monotonic()
-    result = await three.judge(ALERT, CONTEXT, RANKING, None)
+    result = await panel(analysts).judge(ALERT, CONTEXT, RANKING, SIMILAR)
     elapsed = time.monotonic() - started
-    assert elapsed < 1.0, f"took {elapsed:.2f}s: the analysts ran one after another"
-    assert result.used == ("claude", "deepseek", "gemini")
-    assert result.score == pytest.approx(0.5 * 90 + 0.3 * 70 + 0.2 * 60)
-    assert result.agreement == pytest.approx(0.70)
-    assert result.recommendation == "BUY" and result.reasons == tuple(fake.claude.answer["reasons"])
-    assert {v.provider for v in result.verdicts} == {"claude", "deepseek", "gemini", "local"}
-    for provider in (fake.claude, fake.deepseek, fake.gemini):  # the prompt reached every model
-        assert "AAPL" in str(provider.requests[0]["body"])
+    assert 0.6 <= elapsed < 1.0, f"took {elapsed:.2f}s; one after another would be 1.3s"
+    assert result.used == ("claude", "deepseek", "gemini") and not result.failures
+    assert result.score == 78.0  # 0.5 × 90 + 0.3 × 70 + 0.2 × 60 = 45 + 21 + 12
+    assert result.agreement == pytest.approx(0.70)  # 1 − (90 − 60)/100
+    assert result.recommendation == "BUY"
+    assert result.reasons == tuple(fake.claude.answer["reasons"])  # type: ignore[index]  # the heaviest
+    assert [v.provider for v in result.verdicts] == ["claude", "deepseek", "gemini", "local"]
 
 
-async def test_malformed_once_is_retried(fake: FakeAI) -> None:
+async def test_malformed_once_is_retried(fake: FakeAI, analysts: list[Analyst]) -> None:
     fake.deepseek.queue = ["malformed", "ok"]
     usage: list[UsageRecord] = []
-    result = await panel(fake, usage).judge(ALERT, CONTEXT, RANKING, None)
-    assert "deepseek" in result.used and len(fake.deepseek.requests) == 2
-    assert "previous answer was not the JSON" in str(fake.deepseek.requests[1]["body"])
-    deepseek = [u for u in usage if u.provider == "deepseek"]
-    assert [u.success for u in deepseek] == [False, True]
+    result = await panel(analysts, usage).judge(ALERT, CONTEXT, RANKING, None)
+    assert result.used == ("claude", "deepseek", "gemini") and len(fake.deepseek.requests) == 2
+    assert "previous answer was not the JSON" in fake.deepseek.requests[1]["body"]["messages"][1]["content"]
+    assert [u.success for u in usage if u.provider == "deepseek"] == [False, True]
+    deepseek = next(v for v in result.verdicts if v.provider == "deepseek")
+    assert deepseek.input_tokens == 1800  # both calls are paid for
 
 
-async def test_malformed_twice_is_left_out_and_weights_renormalise(fake: FakeAI) -> None:
+async def test_malformed_twice_is_left_out_and_weights_renormalise(fake: FakeAI, analysts: list[Analyst]) -> None:
     fake.claude.queue = ["malformed", "malformed"]
-    fake.deepseek.answer = {**fake.deepseek.answer, "score": 70}
-    fake.gemini.answer = {**fake.gemini.answer, "score": 60}
-    result = await panel(fake).judge(ALERT, CONTEXT, RANKING, None)
-    assert result.used == ("deepseek", "gemini") and "claude" in result.failures
-    assert result.score == pytest.approx((0.3 * 70 + 0.2 * 60) / 0.5)
+    scores(fake, 95, 70, 60)
+    result = await panel(analysts).judge(ALERT, CONTEXT, RANKING, None)
+    assert len(fake.claude.requests) == 2  # asked once more, then no further
+    assert result.used == ("deepseek", "gemini") and result.failures["claude"].startswith("malformed answer")
+    assert result.score == 66.0  # (0.3 × 70 + 0.2 × 60) / (0.3 + 0.2) = 33 / 0.5
+    assert result.agreement == pytest.approx(0.90) and result.recommendation == "HOLD"
+    assert result.reasons == tuple(fake.deepseek.answer["reasons"])  # type: ignore[index]
 
 
 @pytest.mark.parametrize("mode", ["500", "429"])
-async def test_an_erroring_analyst_is_left_out(fake: FakeAI, mode: str) -> None:
-    fake.gemini.queue = [mode]
-    result = await panel(fake).judge(ALERT, CONTEXT, RANKING, None)
-    assert result.used == ("claude", "deepseek") and "gemini" in result.failures
-    assert len(fake.gemini.requests) == 1  # no silent SDK retries: we decide
+@pytest.mark.parametrize("name", ["claude", "deepseek", "gemini"])
+async def test_an_erroring_analyst_is_left_out_once_without_sdk_retries(
+        fake: FakeAI, analysts: list[Analyst], name: str, mode: str, caplog: pytest.LogCaptureFixture) -> None:
+    provider: Provider = getattr(fake, name)
+    provider.queue = [mode]
+    usage: list[UsageRecord] = []
+    with caplog.at_level(logging.WARNING, logger="pipeline.consensus"):
+        result = await panel(analysts, usage).judge(ALERT, CONTEXT, RANKING, None)
+    assert name not in result.used and len(result.used) == 2
+    assert result.failures == {name: f"HTTP {mode}: " + ("server error" if mode == "500" else
+                                                         "rate limited or out of quota")}
+    assert len(provider.requests) == 1  # max_retries=0 / attempts=1: the SDK did not retry behind our back
+    assert [r.getMessage() for r in caplog.records].count(
+        f"{name} ({provider_model(name)}) left out of the consensus: {result.failures[name]}") == 1
+    failed = [u for u in usage if not u.success]
+    assert [(u.provider, u.input_tokens, u.cost_usd) for u in failed] == [(name, 0, 0.0)]
 
 
-async def test_a_slow_analyst_times_out(fake: FakeAI) -> None:
-    fake.claude.delay = 2.0
-    impatient = panel(fake, timeout_seconds=0.5)
+def provider_model(name: str) -> str:
+    return {"claude": "claude-sonnet-4-6", "deepseek": "deepseek-chat", "gemini": "gemini-2.5-flash"}[name]
+
+
+async def test_a_slow_analyst_times_out(fake: FakeAI, analysts: list[Analyst]) -> None:
+    fake.claude.delay = 1.5
+    usage: list[UsageRecord] = []
     started = time.monotonic()
-    result = await impatient.judge(ALERT, CONTEXT, RANKING, None)
-    assert time.monotonic() - started < 1.5
-    assert "claude" in result.failures and "within" in result.failures["claude"]
-    assert result.used == ("deepseek", "gemini")
+    result = await panel(analysts, usage, timeout_seconds=0.5).judge(ALERT, CONTEXT, RANKING, None)
+    assert time.monotonic() - started < 0.9
+    assert result.failures == {"claude": "timed out: no answer within 0.5s"}
+    assert result.used == ("deepseek", "gemini") and result.score == 80.0
+    claude, = (u for u in usage if u.provider == "claude")
+    assert not claude.success and claude.latency_ms >= 500
 
 
-async def test_everyone_down_leaves_the_local_analyst(fake: FakeAI) -> None:
-    for provider in (fake.claude, fake.deepseek, fake.gemini):
-        provider.queue = ["500"]
-    result = await panel(fake).judge(ALERT, CONTEXT, RANKING, None)
+async def test_connection_refused_is_left_out(fake: FakeAI, analysts: list[Analyst]) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    cut_off = build_analysts(config(fake, anthropic_base_url=dead, deepseek_base_url=dead, gemini_base_url=dead))
+    try:
+        result = await panel(cut_off).judge(ALERT, CONTEXT, RANKING, None)
+    finally:
+        await ConsensusPanel(cut_off).aclose()
     assert result.used == ("local",) and set(result.failures) == {"claude", "deepseek", "gemini"}
-    local = LocalAnalyst().judge(ALERT, CONTEXT, RANKING, {})
-    assert result.score == local.score and len(result.reasons) == 3
+    assert all(f.startswith(("connection failed", "timed out")) for f in result.failures.values()), result.failures
+
+
+async def test_everyone_down_leaves_the_local_analyst(fake: FakeAI, analysts: list[Analyst]) -> None:
+    fake.claude.queue, fake.deepseek.queue, fake.gemini.queue = ["500"], ["429"], ["malformed", "malformed"]
+    result = await panel(analysts).judge(ALERT, CONTEXT, RANKING, SIMILAR)
+    local = LocalAnalyst().judge(ALERT, CONTEXT, RANKING, SIMILAR)
+    assert result.used == ("local",) and set(result.failures) == {"claude", "deepseek", "gemini"}
+    assert result.score == local.score and result.reasons == local.reasons and result.agreement == 1.0
+    assert result.recommendation == local.recommendation and result.key_risk == local.key_risk
+
+
+async def test_the_local_analyst_does_not_count_when_a_model_answered(fake: FakeAI, analysts: list[Analyst]) -> None:
+    fake.claude.queue, fake.deepseek.queue = ["500"], ["500"]
+    scores(fake, 0, 0, 42)
+    result = await panel(analysts).judge(ALERT, CONTEXT, RANKING, SIMILAR)
+    assert result.used == ("gemini",) and result.score == 42.0 and result.agreement == 1.0
+    assert result.recommendation == "AVOID" and result.verdicts[-1].provider == "local"
 
 
 async def test_no_keys_means_only_the_local_analyst(fake: FakeAI) -> None:
     assert build_analysts(AnalystConfig()) == []
+    assert [a.provider for a in build_analysts(config(fake, anthropic_api_key=None, google_api_key=""))] == [
+        "deepseek"]
     result = await ConsensusPanel([]).judge(ALERT, CONTEXT, RANKING, None)
-    assert result.used == ("local",) and 0 <= result.score <= 100
+    assert result.used == ("local",) and result.failures == {} and 0 <= result.score <= 100
     assert not fake.claude.requests and not fake.deepseek.requests and not fake.gemini.requests
 
 
-async def test_wrong_key_is_left_out_clearly(fake: FakeAI) -> None:
-    result = await panel(fake, anthropic_api_key="wrong").judge(ALERT, CONTEXT, RANKING, None)
-    assert ("claude" in result.failures and "401" in result.failures["claude"]) or "auth" in result.failures["claude"]
-    assert result.used == ("deepseek", "gemini")
-
-
-async def test_usage_and_cost_are_recorded(fake: FakeAI) -> None:
+async def test_a_wrong_key_is_left_out_with_a_clear_failure(fake: FakeAI, caplog: pytest.LogCaptureFixture) -> None:
+    wrong = build_analysts(config(fake, anthropic_api_key="sk-wrong-1", deepseek_api_key="sk-wrong-2",
+                                  google_api_key="sk-wrong-3"))
     usage: list[UsageRecord] = []
-    await panel(fake, usage).judge(ALERT, CONTEXT, RANKING, None)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            result = await panel(wrong, usage).judge(ALERT, CONTEXT, RANKING, None)
+    finally:
+        await ConsensusPanel(wrong).aclose()
+    assert result.used == ("local",)
+    assert result.failures == dict.fromkeys(("claude", "deepseek", "gemini"),
+                                            "HTTP 401: authentication failed (check the API key)")
+    assert [len(p.requests) for p in (fake.claude, fake.deepseek, fake.gemini)] == [1, 1, 1]
+    assert "sk-wrong" not in caplog.text and all("sk-wrong" not in (u.error or "") for u in usage)
+
+
+async def test_usage_records_have_the_fakes_tokens_and_the_price_tables_cost(
+        fake: FakeAI, analysts: list[Analyst]) -> None:
+    fake.claude.input_tokens, fake.claude.output_tokens = 1000, 200
+    fake.deepseek.input_tokens, fake.deepseek.output_tokens = 2000, 300
+    fake.gemini.input_tokens, fake.gemini.output_tokens = 3000, 400
+    usage: list[UsageRecord] = []
+    result = await panel(analysts, usage).judge(ALERT, CONTEXT, RANKING, None)
     by = {u.provider: u for u in usage}
-    assert set(by) == {"claude", "deepseek", "gemini"}
-    assert (by["claude"].input_tokens, by["claude"].output_tokens) == (900, 120)
-    assert by["claude"].cost_usd == pytest.approx(cost_usd("claude-sonnet-4-6", 900, 120))
-    assert by["claude"].cost_usd == pytest.approx((900 * 3 + 120 * 15) / 1e6)
-    assert all(u.success and u.latency_ms > 0 for u in usage)
+    assert {p: (u.input_tokens, u.output_tokens) for p, u in by.items()} == {
+        "claude": (1000, 200), "deepseek": (2000, 300), "gemini": (3000, 400)}
+    assert by["claude"].cost_usd == pytest.approx(0.006)  # (1000 × 3 + 200 × 15) / 1e6
+    assert by["deepseek"].cost_usd == pytest.approx(0.00087)  # (2000 × 0.27 + 300 × 1.10) / 1e6
+    assert by["gemini"].cost_usd == pytest.approx(0.0019)  # (3000 × 0.30 + 400 × 2.50) / 1e6
+    assert all(u.success and u.error is None and u.latency_ms > 0 for u in usage)
+    assert {v.provider: v.cost_usd for v in result.verdicts} == {p: u.cost_usd for p, u in by.items()} | {"local": 0}
 
 
-async def test_past_the_budget_paid_models_are_skipped_and_the_admin_told_once(fake: FakeAI) -> None:
+async def test_past_the_budget_paid_models_are_skipped_and_the_admin_told_once(
+        fake: FakeAI, analysts: list[Analyst]) -> None:
     notices: list[str] = []
 
     async def spent() -> float:
@@ -150,19 +269,43 @@ async def test_past_the_budget_paid_models_are_skipped_and_the_admin_told_once(f
     async def notify(text: str) -> None:
         notices.append(text)
 
-    budgeted = panel(fake, month_spend=spent, monthly_budget_usd=10.0, notify_admins=notify)
+    budgeted = panel(analysts, month_spend=spent, monthly_budget_usd=10.0, notify_admins=notify)
     for _ in range(2):
         result = await budgeted.judge(ALERT, CONTEXT, RANKING, None)
-        assert result.used == ("local",)
+        assert result.used == ("local",) and set(result.failures) == {"claude", "deepseek", "gemini"}
+        assert result.failures["claude"] == "skipped: monthly AI budget reached"
     assert not fake.claude.requests and not fake.deepseek.requests and not fake.gemini.requests
-    assert len(notices) == 1 and "budget" in notices[0]
+    assert len(notices) == 1 and "$10.00" in notices[0] and "$12.50" in notices[0] and "budget" in notices[0]
+
+
+async def test_under_the_budget_the_models_are_asked(fake: FakeAI, analysts: list[Analyst]) -> None:
+    async def spent() -> float:
+        return 9.99
+
+    result = await panel(analysts, month_spend=spent, monthly_budget_usd=10.0).judge(ALERT, CONTEXT, RANKING, None)
+    assert result.used == ("claude", "deepseek", "gemini")
+
+
+def test_weights_come_from_the_config() -> None:
+    cfg = AnalystConfig(weights={"claude": 0.2, "deepseek": 0.8})
+    assert AnalystConfig().weights == {"claude": 0.5, "deepseek": 0.3, "gemini": 0.2}
+    assert ConsensusPanel.from_config(cfg).weights == {"claude": 0.2, "deepseek": 0.8}
+    assert "key" not in repr(AnalystConfig(anthropic_api_key="sk-secret")).lower().replace("keys", "")
+    assert "sk-secret" not in repr(AnalystConfig(anthropic_api_key="sk-secret"))
+
+
+# --- validation and the prompt ----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("text", [
     '{"score": 101, "reasons": ["a", "b", "c"], "key_risk": "x", "recommendation": "BUY"}',
+    '{"score": -1, "reasons": ["a", "b", "c"], "key_risk": "x", "recommendation": "BUY"}',
     '{"score": 80, "reasons": ["a", "b"], "key_risk": "x", "recommendation": "BUY"}',
-    '{"score": 80, "reasons": ["a", "b", "c"], "key_risk": "", "recommendation": "BUY"}',
+    '{"score": 80, "reasons": ["a", " ", "c"], "key_risk": "x", "recommendation": "BUY"}',
+    '{"score": 80, "reasons": ["a", "b", "c"], "key_risk": " ", "recommendation": "BUY"}',
     '{"score": 80, "reasons": ["a", "b", "c"], "key_risk": "x", "recommendation": "MAYBE"}',
+    '{"score": 80, "reasons": ["a", "b", "c"], "recommendation": "BUY"}',
+    '{"score": 80, "reasons": ["a", "b", "c", ',
     "no json here", "",
 ])
 def test_invalid_verdicts_are_refused(text: str) -> None:
@@ -170,19 +313,76 @@ def test_invalid_verdicts_are_refused(text: str) -> None:
         parse_verdict(text)
 
 
-def test_a_verdict_in_prose_and_fences_is_found() -> None:
-    text = 'Here you go:\n```json\n{"score": 77, "reasons": ["a", "b", "c", "d"], "key_risk": "gap", ' \
-           '"recommendation": "BUY"}\n```'
+@pytest.mark.parametrize("text", [
+    'Here you go:\n```json\n{"score": 77, "reasons": ["a", "b", "c", "d"], "key_risk": "gap", '
+    '"recommendation": "BUY"}\n```',
+    'My view {as asked}: {"score": 77, "reasons": ["a", "b", "c"], "key_risk": "gap", "recommendation": "BUY"} '
+    'and {"score": 1}',
+    '{"score": 77.0, "reasons": ["a", "b", "c"], "key_risk": "gap", "recommendation": "BUY"}',
+])
+def test_a_verdict_in_prose_and_fences_is_found(text: str) -> None:
     verdict = parse_verdict(text)
-    assert verdict.score == 77 and verdict.reasons == ["a", "b", "c"]
+    assert verdict.score == 77 and verdict.reasons == ["a", "b", "c"] and verdict.key_risk == "gap"
 
 
-def test_the_local_analyst_explains_itself() -> None:
+def test_facts_take_prompt_facts_dataclasses_and_mappings() -> None:
+    class Snapshot:
+        def prompt_facts(self) -> dict:
+            return {"trend": "bearish"}
+
+    @dataclass
+    class Summary:
+        count: int = 3
+
+    assert facts(Snapshot()) == {"trend": "bearish"}
+    assert facts(Summary()) == {"count": 3} and facts({"a": 1}) == {"a": 1}
+    assert facts(None) == {} and facts(42) == {} and facts(Summary) == {}
+
+
+def test_the_one_prompt_carries_every_input() -> None:
+    prompt = build_prompt(ALERT, CONTEXT, RANKING, None)
+    assert prompt.startswith(PROMPT_TEMPLATE.split("\n", 1)[0])
+    for needle in ('"trader": "behappy"', '"expiry": "2026-12-23"', '"iv_rank": 70', '"alert_strategy_pop": 0.8',
+                   "Similar past trades (success_rate 0-1):\n(none)", '"recommendation": "STRONG_BUY" | "BUY"'):
+        assert needle in prompt
+
+
+def test_unknown_models_are_priced_conservatively() -> None:
+    assert cost_usd("some-new-model", 1_000_000, 0) == UNKNOWN_MODEL[0] == 15.0
+    assert cost_usd("claude-haiku-4-5-20251001", 1_000_000, 1_000_000) == pytest.approx(6.0)
+    assert cost_usd("models/gemini-2.5-pro", 0, 1_000_000) == pytest.approx(10.0)
+
+
+# --- the local analyst ------------------------------------------------------------------------------------
+
+
+def test_the_local_analyst_explains_itself_with_numbers() -> None:
+    verdict = LocalAnalyst().judge(ALERT, CONTEXT, RANKING, SIMILAR)
+    # 80 + pop (0.8 − 0.5) × 30 = +9, trader (0.7×20 + 5)/30 = 63.3% → +4, similar (0.75 − 0.5) × 24 × 0.8 = +4.8,
+    # bullish trend with a short put +5, selling rich premium +4
+    assert verdict.score == pytest.approx(100.0)  # 106.8, clamped
+    assert verdict.reasons == ("80% probability of profit for the cash-secured put (+9)",
+                               "The bullish trend supports this bullish trade (+5)",
+                               "4 similar trades: 75% profitable, +31% on average (+5)")
+    assert verdict.key_risk == "Assignment of 100 shares per contract at $170 if AAPL falls below it"
+    assert verdict.recommendation == "STRONG_BUY" and verdict.provider == "local"
+
+
+def test_the_local_analyst_marks_down_lottos_chasing_earnings_and_a_trend_against() -> None:
     lotto = ReviewAlert(trader="yolo", action="BTO", symbol="SPX", option_type="put", strike=5900, expiry=None,
-                        days_to_expiry=0, entry_price=3.2, underlying_price=5950, risk="lotto", text="")
-    bearish_good = LocalAnalyst().judge(ALERT, {"trend": "bullish"}, RANKING, {"count": 5, "success_rate": 0.8})
-    risky = LocalAnalyst().judge(lotto, {"trend": "bullish"}, {"alert_strategy_score": 50,
-                                                              "alert_strategy_pop": 0.2}, {})
-    assert bearish_good.score > risky.score
-    assert any("similar trades" in r for r in bearish_good.reasons)
-    assert "zero" in risky.key_risk or "lotto" in " ".join(risky.reasons).lower()
+                        days_to_expiry=0, entry_price=3.2, underlying_price=5950, risk=None, text="")
+    risky = LocalAnalyst().judge(lotto, {"trend": "bullish", "price_at_alert": 2.5},
+                                 {"alert_strategy_score": 50, "alert_strategy_pop": 0.2}, {})
+    # 50 − 9 (pop 20%) − 12 (lotto) − 10 (trend against) − 8 (chasing 28%) = 11
+    assert risky.score == 11.0 and risky.recommendation == "AVOID"
+    assert risky.key_risk == "Expires within a day: the premium can go to zero within hours"
+    assert "A lotto (0 DTE): most of these expire worthless (-12)" in risky.reasons
+    buy_call = ReviewAlert(trader="t", action="BTO", symbol="NVDA", option_type="call", strike=150,
+                           expiry=date(2026, 1, 16), days_to_expiry=20, entry_price=4.0, underlying_price=140,
+                           risk=None, text="")
+    earnings = LocalAnalyst().judge(buy_call, {"next_earnings": "2026-01-06", "iv_rank": 85}, {}, {})
+    # 50 (no ranking) − 6 (earnings 10 days in, before the 20-day expiry) − 5 (buying IV rank 85) = 39
+    assert earnings.score == 39.0 and earnings.key_risk == "Earnings in 10 days: NVDA can gap past any stop"
+    assert earnings.reasons[-1].startswith("No strategy ranking")
+    first, second = LocalAnalyst().judge(buy_call, {}, {}, {}), LocalAnalyst().judge(buy_call, {}, {}, {})
+    assert (first.score, first.reasons, first.key_risk) == (second.score, second.reasons, second.key_risk)

@@ -4,21 +4,28 @@ from __future__ import annotations
 
 from openai import AsyncOpenAI
 
-from pipeline.consensus.remote import RemoteAnalyst
+from pipeline.consensus.base import SYSTEM_PROMPT, RemoteAnalyst
+
+DEEPSEEK_BASE_URL = "https://api.deepseek.com"
 
 
 class DeepSeekAnalyst(RemoteAnalyst):
     provider = "deepseek"
 
-    def __init__(self, api_key: str, model: str, *, base_url: str, timeout: float = 20.0) -> None:
+    def __init__(self, api_key: str, model: str = "deepseek-chat", *, base_url: str = DEEPSEEK_BASE_URL,
+                 timeout: float = 20.0) -> None:
         super().__init__(model)
+        # The SDK calls {base_url}/chat/completions (DeepSeek serves it with and without /v1); no SDK retries.
         self._client = AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
 
-    async def _complete(self, system: str, user: str) -> tuple[str, int, int]:
+    async def _complete(self, user: str) -> tuple[str, int, int]:
         completion = await self._client.chat.completions.create(
-            model=self.model, temperature=0.2, max_tokens=600, response_format={"type": "json_object"},
-            messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+            model=self.model, temperature=0.2, max_tokens=1024, response_format={"type": "json_object"},
+            messages=[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}],
         )
         usage = completion.usage
-        text = completion.choices[0].message.content or ""
-        return text, (usage.prompt_tokens if usage else 0), (usage.completion_tokens if usage else 0)
+        text = completion.choices[0].message.content if completion.choices else None
+        return text or "", (usage.prompt_tokens if usage else 0), (usage.completion_tokens if usage else 0)
+
+    async def aclose(self) -> None:
+        await self._client.close()

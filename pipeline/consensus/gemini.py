@@ -5,7 +5,7 @@ from __future__ import annotations
 from google import genai
 from google.genai import types
 
-from pipeline.consensus.remote import RemoteAnalyst
+from pipeline.consensus.base import SYSTEM_PROMPT, RemoteAnalyst
 
 
 class GeminiAnalyst(RemoteAnalyst):
@@ -13,18 +13,24 @@ class GeminiAnalyst(RemoteAnalyst):
 
     def __init__(self, api_key: str, model: str, *, base_url: str | None = None, timeout: float = 20.0) -> None:
         super().__init__(model)
-        # One attempt: retries are the panel's decision (the SDK would otherwise back off within our timeout).
+        # One attempt (the SDK would otherwise back off 5 times within our timeout); timeout is in milliseconds.
+        # base_url is the root: the SDK calls {base_url}/v1beta/models/{model}:generateContent.
         options = types.HttpOptions(base_url=base_url, timeout=int(timeout * 1000),
                                     retry_options=types.HttpRetryOptions(attempts=1))
         # Kept on the analyst: the client closes its HTTP session when it is garbage-collected.
         self._client = genai.Client(api_key=api_key, http_options=options)
+        self._config = types.GenerateContentConfig(system_instruction=SYSTEM_PROMPT, temperature=0.2,
+                                                   response_mime_type="application/json", max_output_tokens=2048)
 
-    async def _complete(self, system: str, user: str) -> tuple[str, int, int]:
-        response = await self._client.aio.models.generate_content(
-            model=self.model, contents=user,
-            config=types.GenerateContentConfig(system_instruction=system, temperature=0.2,
-                                               response_mime_type="application/json", max_output_tokens=600),
-        )
+    async def _complete(self, user: str) -> tuple[str, int, int]:
+        response = await self._client.aio.models.generate_content(model=self.model, contents=user,
+                                                                  config=self._config)
         usage = response.usage_metadata
-        return (response.text or "", (usage.prompt_token_count or 0) if usage else 0,
-                (usage.candidates_token_count or 0) if usage else 0)
+        if usage is None:
+            return response.text or "", 0, 0
+        # Thinking tokens are billed as output but reported apart from the answer's.
+        output = (usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0)
+        return response.text or "", usage.prompt_token_count or 0, output
+
+    async def aclose(self) -> None:
+        await self._client.aio.aclose()

@@ -1,8 +1,16 @@
-"""Loopback AI servers: Anthropic Messages, OpenAI chat completions (DeepSeek) and Gemini generateContent, on
-127.0.0.1, with the real request and response shapes, so the real SDKs are exercised over HTTP.
+"""Loopback AI servers: Anthropic Messages, OpenAI chat completions (DeepSeek) and Gemini generateContent on one
+aiohttp app on 127.0.0.1, with the real request and response shapes, so the real SDKs are exercised over HTTP.
 
-Each provider has an answer (a verdict dict, serialised as the model's text), a delay, and a queue of what the
-next calls do: "ok", "malformed", "429", "500" or "hang". Requests are recorded with their parsed bodies.
+Each provider (`fake.claude`, `fake.deepseek`, `fake.gemini`) has a key, an answer (a verdict dict serialised as
+the model's text, or raw text), a delay, and a queue of what the next calls do: "ok", "malformed", "429", "500"
+or "hang" (no answer until the server stops). Every request is recorded with its path, query, parsed body and
+headers (names lower-cased). A key is taken from x-api-key, Authorization: Bearer, x-goog-api-key or ?key=.
+
+Base URLs (all the server root, `fake.base_url`):
+  anthropic  AsyncAnthropic(base_url=root)                 -> POST {root}/v1/messages
+  openai     AsyncOpenAI(base_url=root) or root + "/v1"    -> POST {root}/chat/completions or {root}/v1/chat/completions
+  genai      HttpOptions(base_url=root)                    -> POST {root}/v1/models/{model}:generateContent
+             (google-genai 3.x defaults to v1; v1beta, the 1.x default, is served too)
 """
 
 from __future__ import annotations
@@ -15,13 +23,20 @@ from typing import Any
 
 from aiohttp import web
 
-DEFAULT_VERDICT = {"score": 80, "reasons": ["Trend and IV fit the trade", "Trader is consistent", "Defined risk"],
-                   "key_risk": "Earnings volatility", "recommendation": "BUY"}
+DEFAULT_VERDICT: dict[str, Any] = {
+    "score": 80, "reasons": ["Trend and IV fit the trade", "Trader is consistent", "Defined risk"],
+    "key_risk": "Earnings volatility", "recommendation": "BUY",
+}
+MALFORMED_TEXT = "Sure! Here is my view: the score is high-ish, roughly eighty {not json"
+MODES = ("ok", "malformed", "429", "500", "hang")
 
 
 @dataclass
 class Provider:
+    """One provider's behaviour and what it was sent."""
+
     key: str
+    fenced: bool = False  # wrap the JSON in prose and a ```json fence, as chat models often do
     answer: dict[str, Any] | str = field(default_factory=lambda: dict(DEFAULT_VERDICT))
     delay: float = 0.0
     queue: list[str] = field(default_factory=list)
@@ -30,24 +45,36 @@ class Provider:
     output_tokens: int = 120
 
     def next_mode(self) -> str:
-        return self.queue.pop(0) if self.queue else "ok"
+        mode = self.queue.pop(0) if self.queue else "ok"
+        if mode not in MODES:
+            raise ValueError(f"unknown fake mode {mode!r}")
+        return mode
 
     def text(self, mode: str) -> str:
         if mode == "malformed":
-            return "Sure! Here is my view: the score is high-ish, roughly eighty {not json"
-        return self.answer if isinstance(self.answer, str) else "```json\n" + json.dumps(self.answer) + "\n```"
+            return MALFORMED_TEXT
+        if isinstance(self.answer, str):
+            return self.answer
+        body = json.dumps(self.answer)
+        return f"Here is my review.\n```json\n{body}\n```\nGood luck." if self.fenced else body
+
+    def reset(self) -> None:
+        self.answer, self.delay = dict(DEFAULT_VERDICT), 0.0
+        self.input_tokens, self.output_tokens = 900, 120
+        self.queue.clear()
+        self.requests.clear()
 
 
 class FakeAI:
-    """One server for all three providers; `claude`, `deepseek`, `gemini` hold each one's behaviour."""
+    """One server for all three providers."""
 
     def __init__(self) -> None:
-        self.claude = Provider(key="test-anthropic-key")
+        self.claude = Provider(key="test-anthropic-key", fenced=True)
         self.deepseek = Provider(key="test-deepseek-key")
         self.gemini = Provider(key="test-google-key")
         self._runner: web.AppRunner | None = None
+        self._release = asyncio.Event()
         self.port = 0
-        self._hanging: list[asyncio.Event] = []
 
     async def start(self) -> None:
         app = web.Application()
@@ -55,15 +82,15 @@ class FakeAI:
         app.router.add_post("/chat/completions", self._openai)
         app.router.add_post("/v1/chat/completions", self._openai)
         app.router.add_post("/{version:v1|v1beta}/models/{model_action}", self._gemini)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # A short shutdown: handlers still sleeping for a test that timed out are not worth waiting for.
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def stop(self) -> None:
-        for event in self._hanging:
-            event.set()
+        self._release.set()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -78,39 +105,45 @@ class FakeAI:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    # What each SDK is given as its base URL (the same root: each SDK appends its own path).
+    anthropic_base_url = base_url
+    openai_base_url = base_url
+    gemini_base_url = base_url
+
     def reset(self) -> None:
         for provider in (self.claude, self.deepseek, self.gemini):
-            provider.answer, provider.delay = dict(DEFAULT_VERDICT), 0.0
-            provider.queue.clear()
-            provider.requests.clear()
+            provider.reset()
 
-    async def _prepare(self, provider: Provider, request: web.Request, given_key: str | None
-                       ) -> tuple[str, web.Response | None]:
-        body = await request.json()
-        provider.requests.append({"body": body, "headers": dict(request.headers), "at": time.monotonic()})
-        if given_key != provider.key:
-            return "auth", None
+    async def _handle(self, provider: Provider, request: web.Request) -> str:
+        """Record the request, check the key, wait out the delay; returns the mode to answer with ("auth" if
+        the key is wrong or missing)."""
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        provider.requests.append({"path": request.path, "query": dict(request.query), "body": body,
+                                  "headers": {k.lower(): v for k, v in request.headers.items()},
+                                  "at": time.monotonic()})
+        if _given_key(request) != provider.key:
+            return "auth"
         mode = provider.next_mode()
         if provider.delay:
             await asyncio.sleep(provider.delay)
         if mode == "hang":
-            event = asyncio.Event()
-            self._hanging.append(event)
-            await event.wait()
-        return mode, None
+            await self._release.wait()
+        return mode
 
     async def _anthropic(self, request: web.Request) -> web.Response:
         provider = self.claude
-        mode, _ = await self._prepare(provider, request, request.headers.get("x-api-key") or _bearer(request))
-        if mode == "auth":
-            return _json_error(401, {"type": "error", "error": {"type": "authentication_error",
-                                                                "message": "invalid x-api-key"}})
-        if mode in ("429", "500"):
-            kind = "rate_limit_error" if mode == "429" else "api_error"
-            return _json_error(int(mode), {"type": "error", "error": {"type": kind, "message": kind}})
-        model = provider.requests[-1]["body"].get("model", "claude")
+        mode = await self._handle(provider, request)
+        if mode in ("auth", "429", "500"):
+            kind = {"auth": "authentication_error", "429": "rate_limit_error", "500": "api_error"}[mode]
+            status = 401 if mode == "auth" else int(mode)
+            return web.json_response({"type": "error", "error": {"type": kind, "message": kind.replace("_", " ")}},
+                                     status=status)
+        body = provider.requests[-1]["body"] or {}
         return web.json_response({
-            "id": "msg_loopback", "type": "message", "role": "assistant", "model": model,
+            "id": "msg_loopback", "type": "message", "role": "assistant", "model": body.get("model", "claude"),
             "content": [{"type": "text", "text": provider.text(mode)}], "stop_reason": "end_turn",
             "stop_sequence": None,
             "usage": {"input_tokens": provider.input_tokens, "output_tokens": provider.output_tokens},
@@ -118,15 +151,18 @@ class FakeAI:
 
     async def _openai(self, request: web.Request) -> web.Response:
         provider = self.deepseek
-        mode, _ = await self._prepare(provider, request, _bearer(request))
+        mode = await self._handle(provider, request)
         if mode == "auth":
-            return _json_error(401, {"error": {"message": "Authentication Fails", "type": "authentication_error",
-                                               "code": "invalid_request_error"}})
+            return web.json_response({"error": {"message": "Authentication Fails (invalid api key)",
+                                                "type": "authentication_error", "param": None,
+                                                "code": "invalid_request_error"}}, status=401)
         if mode in ("429", "500"):
-            return _json_error(int(mode), {"error": {"message": "busy", "type": "server_error", "code": mode}})
-        model = provider.requests[-1]["body"].get("model", "deepseek-chat")
+            return web.json_response({"error": {"message": "busy", "type": "server_error", "param": None,
+                                                "code": mode}}, status=int(mode))
+        body = provider.requests[-1]["body"] or {}
         return web.json_response({
-            "id": "chatcmpl-loopback", "object": "chat.completion", "created": int(time.time()), "model": model,
+            "id": "chatcmpl-loopback", "object": "chat.completion", "created": int(time.time()),
+            "model": body.get("model", "deepseek-chat"),
             "choices": [{"index": 0, "message": {"role": "assistant", "content": provider.text(mode)},
                          "finish_reason": "stop", "logprobs": None}],
             "usage": {"prompt_tokens": provider.input_tokens, "completion_tokens": provider.output_tokens,
@@ -135,17 +171,15 @@ class FakeAI:
 
     async def _gemini(self, request: web.Request) -> web.Response:
         provider = self.gemini
-        key = request.headers.get("x-goog-api-key") or request.query.get("key") or _bearer(request)
-        mode, _ = await self._prepare(provider, request, key)
         model, _, action = request.match_info["model_action"].partition(":")
         if action != "generateContent":
-            return _json_error(404, {"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}})
+            return _google_error(404, "NOT_FOUND", f"{action} is not served here")
+        mode = await self._handle(provider, request)
         if mode == "auth":
-            return _json_error(400, {"error": {"code": 400, "message": "API key not valid.",
-                                               "status": "INVALID_ARGUMENT"}})
+            return _google_error(401, "UNAUTHENTICATED", "API key not valid. Please pass a valid API key.")
         if mode in ("429", "500"):
             status = "RESOURCE_EXHAUSTED" if mode == "429" else "INTERNAL"
-            return _json_error(int(mode), {"error": {"code": int(mode), "message": status, "status": status}})
+            return _google_error(int(mode), status, status.replace("_", " ").lower())
         return web.json_response({
             "candidates": [{"content": {"parts": [{"text": provider.text(mode)}], "role": "model"},
                             "finishReason": "STOP", "index": 0}],
@@ -156,10 +190,13 @@ class FakeAI:
         })
 
 
-def _bearer(request: web.Request) -> str | None:
+def _given_key(request: web.Request) -> str | None:
+    """Any of the ways the three SDKs send a key."""
     auth = request.headers.get("Authorization", "")
-    return auth[7:] if auth.startswith("Bearer ") else None
+    bearer = auth[7:] if auth.startswith("Bearer ") else None
+    return (request.headers.get("x-api-key") or request.headers.get("x-goog-api-key") or request.query.get("key")
+            or bearer)
 
 
-def _json_error(status: int, body: dict[str, Any]) -> web.Response:
-    return web.json_response(body, status=status)
+def _google_error(code: int, status: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message, "status": status}}, status=code)

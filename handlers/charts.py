@@ -43,6 +43,12 @@ def _figure() -> tuple[Figure, plt.Axes]:
     return fig, ax
 
 
+def _nothing_to_draw(ax: plt.Axes) -> None:
+    ax.text(0.5, 0.5, "No closed trades in this period", ha="center", va="center", fontsize=16,
+            transform=ax.transAxes, color=GREY)
+    ax.set_axis_off()
+
+
 def _png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.tight_layout()
@@ -61,9 +67,7 @@ def leaderboard_png(rows: Sequence[LeaderboardRow], *, period: str) -> bytes:
     """Horizontal bars of realised P&L per trader, best on top, labelled with win rate and trade count."""
     fig, ax = _figure()
     if not rows:
-        ax.text(0.5, 0.5, "No closed trades in this period", ha="center", va="center", fontsize=16,
-                transform=ax.transAxes, color=GREY)
-        ax.set_axis_off()
+        _nothing_to_draw(ax)
     else:
         ordered = sorted(rows, key=lambda r: r.pnl)
         names = [r.trader for r in ordered]
@@ -84,9 +88,7 @@ def pnl_png(points: Sequence[PnlPoint], *, title: str) -> bytes:
     """Cumulative realised P&L over time, green above zero and red below."""
     fig, ax = _figure()
     if not points:
-        ax.text(0.5, 0.5, "No closed trades in this period", ha="center", va="center", fontsize=16,
-                transform=ax.transAxes, color=GREY)
-        ax.set_axis_off()
+        _nothing_to_draw(ax)
     else:
         days = [p.day for p in points]
         values = [p.cumulative_pnl for p in points]

@@ -39,7 +39,7 @@ EMBEDDING_TEMPLATE = (
     "trend {trend} | volatility {volatility} | risk {risk}"
 )
 INDEXED_FIELDS = ("trader", "symbol", "status")
-WIDE_FACTOR = 10  # search 10× wider than wanted, then keep closed trades
+WIDE_FACTOR = 4  # search 4× wider than wanted, then keep closed trades (each hit costs a payload copy)
 
 
 @dataclass(frozen=True, slots=True)

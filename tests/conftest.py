@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 
+from bot.app import build_application, start_application, stop_application
 from bot.settings import Settings
 from pipeline.memory import Embedder
 from pipeline.model_files import DEFAULT_DIR, prepare_offline_model
 from pipeline.scraper import PlaywrightAlertSource, ScraperConfig
 from storage.db import Database
+from tests.fakes.telegram import FakeTelegram
 from tests.fakes.xtrades import FakeXtrades
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,3 +93,29 @@ async def alert_source(xtrades_site: FakeXtrades, storage_state: Path) -> AsyncI
                                                  page_timeout_seconds=15, json_wait_seconds=5))
     yield source
     await source.close()
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[FakeTelegram]:
+    """A loopback Bot API for this test."""
+    async with FakeTelegram(token=TEST_TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def start_app(make_settings: Callable[..., Settings], telegram: FakeTelegram, site: FakeXtrades,
+                    alert_source: Any, embedder: Embedder) -> AsyncIterator[Callable[..., Any]]:
+    """Start the real Application against the loopback Bot API and Xtrades site; stopped after the test."""
+    apps: list[Any] = []
+
+    async def start(**overrides: Any) -> Any:
+        settings = make_settings(telegram_api_base_url=telegram.root_url, xtrades_base_url=site.base_url,
+                                 **overrides)
+        app = build_application(settings, source=alert_source, embedder=embedder)
+        await start_application(app, poll_timeout=1)
+        apps.append(app)
+        return app
+
+    yield start
+    for app in apps:
+        await stop_application(app)

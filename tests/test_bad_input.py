@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from telegram.ext import Application
 
-from bot.app import build_application, runtime_of, start_application, stop_application
-from bot.settings import Settings
-from pipeline.memory import Embedder
+from bot.app import runtime_of
 from pipeline.parser import parse_alert
 from pipeline.scraper import PlaywrightAlertSource, alert_from_json
 from storage import chats, traders
 from storage.models import Trade
-from tests.conftest import TEST_TOKEN
 from tests.fakes.telegram import FakeTelegram, html_error
 from tests.fakes.xtrades import FakeXtrades
 
@@ -29,21 +27,10 @@ HOSTILE_TEXTS = [
 ]
 
 
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(token=TEST_TOKEN) as fake:
-        yield fake
-
 
 @pytest.fixture
-async def app(make_settings: Callable[..., Settings], telegram: FakeTelegram, site: FakeXtrades,
-              alert_source: PlaywrightAlertSource, embedder: Embedder) -> AsyncIterator[Application]:
-    settings = make_settings(telegram_api_base_url=telegram.root_url, xtrades_base_url=site.base_url,
-                             default_min_score=0)
-    application = build_application(settings, source=alert_source, embedder=embedder)
-    await start_application(application, poll_timeout=1)
-    yield application
-    await stop_application(application)
+async def app(start_app: Callable[..., Any]) -> Application:
+    return await start_app(default_min_score=0)
 
 
 @pytest.mark.parametrize("text", HOSTILE_TEXTS, ids=range(len(HOSTILE_TEXTS)))

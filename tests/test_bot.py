@@ -23,11 +23,6 @@ from tests.fakes.telegram import FakeTelegram
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(token=TEST_TOKEN) as fake:
-        yield fake
-
 
 @pytest.fixture
 async def bot_app(make_settings: Callable[..., Settings], telegram: FakeTelegram,

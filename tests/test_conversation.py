@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from matplotlib import image as mpimg
 from telegram.ext import Application
 
-from bot.app import build_application, runtime_of, start_application, stop_application
-from bot.settings import Settings
+from bot.app import runtime_of
 from handlers import render
-from pipeline.memory import Embedder
-from pipeline.scraper import PlaywrightAlertSource
 from storage import chats, mutes, traders, trades
 from storage.models import Chat
-from tests.conftest import TEST_TOKEN
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.xtrades import FakeXtrades
 from tests.test_delivery import chat, scored_alert
@@ -26,20 +23,10 @@ GROUP = -100500
 ADMIN, MEMBER = 11, 22
 
 
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(token=TEST_TOKEN) as fake:
-        yield fake
-
 
 @pytest.fixture
-async def app(make_settings: Callable[..., Settings], telegram: FakeTelegram, site: FakeXtrades,
-              alert_source: PlaywrightAlertSource, embedder: Embedder) -> AsyncIterator[Application]:
-    settings = make_settings(telegram_api_base_url=telegram.root_url, xtrades_base_url=site.base_url)
-    application = build_application(settings, source=alert_source, embedder=embedder)
-    await start_application(application, poll_timeout=1)
-    yield application
-    await stop_application(application)
+async def app(start_app: Callable[..., Any]) -> Application:
+    return await start_app()
 
 
 async def say(telegram: FakeTelegram, text: str, *, chat_id: int = 5, user_id: int | None = None,

@@ -19,11 +19,6 @@ from tests.fakes.telegram import FakeTelegram
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(token=TEST_TOKEN) as fake:
-        yield fake
-
 
 @pytest.fixture
 async def bot(telegram: FakeTelegram) -> AsyncIterator[ExtBot]:

@@ -8,11 +8,10 @@ import os
 import signal
 import sqlite3
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from pipeline.cycle import IngestionCycle
 from pipeline.model_files import DEFAULT_DIR
@@ -25,11 +24,6 @@ from tests.fakes.xtrades import FakeXtrades
 
 ALERT = "HIGH-QUALITY TRADE ALERT"
 
-
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(token=TEST_TOKEN) as fake:
-        yield fake
 
 
 class BotProcess:
@@ -176,3 +170,36 @@ async def test_a_browser_dying_mid_scrape_fails_that_scrape_only(site: FakeXtrad
         assert after.status == "ok" and len(after.alerts) == 1
     finally:
         await source.close()
+
+
+async def test_a_full_database_fails_the_cycle_loudly_and_the_next_recovers(
+        tmp_path: Path, site: FakeXtrades, alert_source: PlaywrightAlertSource,
+        caplog: pytest.LogCaptureFixture) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'full.db'}")
+    await db.create_schema()
+    async with db.session() as s:
+        await chats.get_or_create(s, 1, chat_type="private", title=None, min_score=0, rate_limit_per_hour=5)
+        await traders.track(s, 1, "behappy")
+    site.add_trader("behappy")
+    cycle = IngestionCycle(db, alert_source, interval_seconds=150)
+    await cycle.run_once()  # the baseline
+    async with db.reader() as s:
+        pages = (await s.execute(text("PRAGMA page_count"))).scalar()
+
+    def no_room(dbapi_connection: object, _record: object) -> None:
+        cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+        cursor.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full: not one page more
+        cursor.close()
+
+    event.listen(db.engine.sync_engine, "connect", no_room)
+    await db.engine.dispose()  # every connection from now on sees a full disk
+    for n in range(40):
+        site.add_alert("behappy", symbol="AAPL", price=1.0 + n, message="BTO AAPL @ 1 " + "x" * 1500)
+    full = await cycle.run_once()
+    assert full.failed == 1 and full.events["new"] == 0
+    assert "could not store the scrape of behappy" in caplog.text and "full" in caplog.text
+    event.remove(db.engine.sync_engine, "connect", no_room)
+    await db.engine.dispose()  # space again
+    recovered = await cycle.run_once()
+    assert recovered.events["new"] == 40  # nothing was lost: the failed run is re-detected
+    await db.close()

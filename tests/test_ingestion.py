@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from pipeline.scraper import PlaywrightAlertSource
 from storage import alerts, chats, scraper_state, traders
 from storage.db import Database
 from storage.models import Trade
-from tests.conftest import ROOT, TEST_TOKEN
+from tests.conftest import ROOT
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.xtrades import FakeXtrades
 
@@ -118,11 +118,6 @@ async def test_failing_profiles_back_off(site: FakeXtrades, db: Database, alert_
     async with db.reader() as s:
         assert (await scraper_state.get_many(s, ["flaky"]))["flaky"].is_healthy
 
-
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(token=TEST_TOKEN) as fake:
-        yield fake
 
 
 async def test_expired_session_tells_the_admins_once(site: FakeXtrades, telegram: FakeTelegram,

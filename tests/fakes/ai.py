@@ -23,6 +23,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.loopback import LoopbackServer
+
 DEFAULT_VERDICT: dict[str, Any] = {
     "score": 80, "reasons": ["Trend and IV fit the trade", "Trader is consistent", "Defined risk"],
     "key_risk": "Earnings volatility", "recommendation": "BUY",
@@ -65,50 +67,33 @@ class Provider:
         self.requests.clear()
 
 
-class FakeAI:
+class FakeAI(LoopbackServer):
     """One server for all three providers."""
 
+    shutdown_timeout = 0.1  # handlers still sleeping for a test that timed out are not worth waiting for
+
     def __init__(self) -> None:
+        super().__init__()
         self.claude = Provider(key="test-anthropic-key", fenced=True)
         self.deepseek = Provider(key="test-deepseek-key")
         self.gemini = Provider(key="test-google-key")
-        self._runner: web.AppRunner | None = None
         self._release = asyncio.Event()
-        self.port = 0
 
-    async def start(self) -> None:
+    def build_app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/messages", self._anthropic)
         app.router.add_post("/chat/completions", self._openai)
         app.router.add_post("/v1/chat/completions", self._openai)
         app.router.add_post("/{version:v1|v1beta}/models/{model_action}", self._gemini)
-        # A short shutdown: handlers still sleeping for a test that timed out are not worth waiting for.
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return app
 
-    async def stop(self) -> None:
+    async def before_stop(self) -> None:
         self._release.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def __aenter__(self) -> FakeAI:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     # What each SDK is given as its base URL (the same root: each SDK appends its own path).
-    anthropic_base_url = base_url
-    openai_base_url = base_url
-    gemini_base_url = base_url
+    anthropic_base_url = LoopbackServer.base_url
+    openai_base_url = LoopbackServer.base_url
+    gemini_base_url = LoopbackServer.base_url
 
     def reset(self) -> None:
         for provider in (self.claude, self.deepseek, self.gemini):

@@ -126,18 +126,24 @@ async def test_killed_mid_delivery_then_restarted_nothing_is_sent_twice(
         await bot.stop()
 
 
-async def test_a_locked_database_fails_the_cycle_loudly_and_the_next_recovers(
-        tmp_path: Path, site: FakeXtrades, alert_source: PlaywrightAlertSource,
-        caplog: pytest.LogCaptureFixture) -> None:
-    path = tmp_path / "locked.db"
-    db = Database(f"sqlite+aiosqlite:///{path}", busy_timeout_ms=200)
+async def baselined_cycle(db: Database, site: FakeXtrades, source: PlaywrightAlertSource) -> IngestionCycle:
+    """A database tracking one trader whose first (history) scrape is done."""
     await db.create_schema()
     async with db.session() as s:
         await chats.get_or_create(s, 1, chat_type="private", title=None, min_score=0, rate_limit_per_hour=5)
         await traders.track(s, 1, "behappy")
     site.add_trader("behappy")
-    cycle = IngestionCycle(db, alert_source, interval_seconds=150)
-    await cycle.run_once()  # the baseline
+    cycle = IngestionCycle(db, source, interval_seconds=150)
+    await cycle.run_once()
+    return cycle
+
+
+async def test_a_locked_database_fails_the_cycle_loudly_and_the_next_recovers(
+        tmp_path: Path, site: FakeXtrades, alert_source: PlaywrightAlertSource,
+        caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "locked.db"
+    db = Database(f"sqlite+aiosqlite:///{path}", busy_timeout_ms=200)
+    cycle = await baselined_cycle(db, site, alert_source)
     site.add_alert("behappy", symbol="AAPL", price=1.0)
     blocker = sqlite3.connect(path, isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")
@@ -176,13 +182,7 @@ async def test_a_full_database_fails_the_cycle_loudly_and_the_next_recovers(
         tmp_path: Path, site: FakeXtrades, alert_source: PlaywrightAlertSource,
         caplog: pytest.LogCaptureFixture) -> None:
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'full.db'}")
-    await db.create_schema()
-    async with db.session() as s:
-        await chats.get_or_create(s, 1, chat_type="private", title=None, min_score=0, rate_limit_per_hour=5)
-        await traders.track(s, 1, "behappy")
-    site.add_trader("behappy")
-    cycle = IngestionCycle(db, alert_source, interval_seconds=150)
-    await cycle.run_once()  # the baseline
+    cycle = await baselined_cycle(db, site, alert_source)
     async with db.reader() as s:
         pages = (await s.execute(text("PRAGMA page_count"))).scalar()
 

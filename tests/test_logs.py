@@ -20,7 +20,7 @@ def format_line(message: str, *args: object, secrets: tuple[str, ...] = (), exc:
 
 
 def test_known_secrets_and_token_shapes_are_redacted() -> None:
-    token = "123456789:AAHfakefakefakefakefakefakefake12345"
+    token = "123456789:ZZfakefakefakefakefakefakefake12345"
     line = format_line("POST https://api.telegram.org/bot%s/getUpdates", token)
     assert token not in line and REDACTED in line
     line = format_line("calling with key %s", "sk-ant-local-placeholder", secrets=("sk-ant-local-placeholder",))
@@ -28,7 +28,7 @@ def test_known_secrets_and_token_shapes_are_redacted() -> None:
 
 
 def test_tracebacks_are_redacted_and_kept_on_one_event() -> None:
-    token = "123456789:AAHfakefakefakefakefakefakefake12345"
+    token = "123456789:ZZfakefakefakefakefakefakefake12345"
     line = format_line("request failed %s", token, exc=True)
     assert token not in line
     assert "RuntimeError" in line

@@ -77,7 +77,7 @@ def test_api_base_url_gets_the_bot_suffix_ptb_needs(monkeypatch: pytest.MonkeyPa
 
 
 def test_secrets_never_show_in_reprs_or_errors(monkeypatch: pytest.MonkeyPatch) -> None:
-    token = "987654321:AAsecretsecretsecretsecretsecret12345"
+    token = "987654321:ZZsecretsecretsecretsecretsecret12345"
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", token)
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-not-a-real-key-000")
     settings = load_settings()

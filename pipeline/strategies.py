@@ -1,60 +1,167 @@
-"""The ten options strategies, evaluated for an alert's symbol and market context, and ranked. Pure.
+"""The ten options strategies, built for an alert's symbol and market context, priced, scored, ranked. Pure.
 
-Each strategy gets legs (strikes from the alert's strike and the price, expiries from the alert's), max profit,
-max loss (None when unlimited), breakevens, capital needed, probability of profit (lognormal, from the IV) and a
-0-100 suitability score with the reasons that made it. Money is in dollars for `contracts` contracts (×100; a
-stock position counts per 100 shares).
+For every alert the judgement stage asks: of the ten standard ways to trade this underlying now, which fit
+best, and how does the alert's own trade compare? Each strategy gets legs, max profit and max loss (None when
+unlimited), breakevens, capital required, a probability of profit and a 0-100 suitability score with the
+human-readable reasons behind it (most decisive first: the bot shows the first one next to each strategy).
 
-Suitability = 0.30 trend fit + 0.25 IV fit + 0.15 days-to-expiry fit + 0.15 risk fit + 0.15 probability of
-profit, minus 12 for selling premium across earnings (plus 12 for a straddle that holds through them).
-Strikes: nearest increment of 0.5 below $25, 1 below $200, 5 above; spreads are 1/2.5/5/10/25 wide by price.
-Where IV is unknown, 35% is assumed and said in the reasons. Calendar and diagonal profits are estimates (Black-
-Scholes value of the back month at the front expiry), and said so.
+Legs
+  Strikes come from the alert's strike where it suits the strategy, else from the price. A CSP sells the
+  alert's put when it is at or below the price, else the strike ~5 % below; the covered call sells the alert's
+  call when at or above the price, else ~5 % above; the bull put / bear call spreads sell the alert's put /
+  call on the out-of-the-money side, else ~0.5 σ out of the money (σ = the expected one-standard-deviation
+  move to expiry, price × IV × √years), and buy one spread width further out; the iron condor and the
+  strangle sell ±1 σ, the condor's wings one width further; the straddle buys at the money; the calendar
+  sells the front month (the alert's expiry) at the alert's strike when it is within min(1 σ, 10 %) of the
+  price, else at the money, and buys the same strike 28 days later; the diagonal buys ~3 % in the money 35
+  days later and sells ~3 % out of the money (or the alert's strike), in calls unless the alert is a put; the
+  PMCC buys a ~20 % in-the-money call a year out (at least 180 days past the front) and sells the covered
+  call's strike. Strikes are rounded to 0.50 below $25, 1 below $200 and 5 from $200, and sold strikes are
+  kept on the out-of-the-money side of the price. Spread widths are 1 / 2.5 / 5 / 10 / 25 for prices below
+  25 / 100 / 300 / 1000 / above (names at $25-100 list the half strikes a 2.5 width can need). Every premium
+  is Black-Scholes at the IV, rounded to the cent, except the alert's own contract (same kind and strike,
+  front expiry), which keeps the alert's premium.
+
+The alert's own trade (`StrategyRanking.alert_strategy`, at the alert's own strike and premium)
+  BTO call → Long Call, BTO put → Long Put, STO put → Cash-Secured Put, STO call → Short Call (naked, so
+  unlimited loss) unless `covered=True` says it is written against shares (→ Covered Call), shares BTO →
+  Long Stock, shares STO → Short Stock. STC / BTC are read as the position they close (BTO / STO).
+
+Money
+  Per share in the payoff helpers; in dollars for `contracts` contracts (×100 each) in evaluations. A shares
+  alert counts one "contract" as 100 shares. capital_required is what the position ties up before any
+  premium received is counted: a CSP's strike ×100 (so 170 → 17,000), a credit spread's or iron condor's
+  width ×100, a covered call's shares at the price; a short strangle's or naked call's is a Reg-T style
+  margin estimate (the larger of 20 % of the price less the out-of-the-money amount and 10 % of the strike
+  or price, plus the premium); debit strategies need their debit. Calendar, diagonal and PMCC profits and
+  breakevens are estimates: the back month valued by Black-Scholes at the front expiry (same IV), which the
+  reasons say.
+
+Probability of profit
+  Risk-neutral lognormal probability that the price at (front) expiry is beyond the breakeven(s). When IV
+  is unknown, 35 % is assumed (DEFAULT_IV), said in the reasons, and the probability's sub-score is pulled
+  halfway to 50 (lower confidence).
+
+Score (0-100, deterministic) = weighted sub-scores, each 0-100, kept in `fit`:
+  trend   0.28  fit of the strategy's direction to the trend (table TREND_FIT: bullish → CSP/BPS/CC/PMCC,
+                bearish → BCS, neutral → IC/SS/CAL, strong moves either way → straddle)
+  iv      0.24  IV rank (or the volatility regime when the rank is unknown: low 25, normal 50, high 75):
+                premium sellers score the rank, buyers 100 − rank, time spreads (long vega) 85 − 0.6 × rank
+  dte     0.14  days to (front) expiry: sellers 21-45 ideal, time spreads 7-30, long options 45-120,
+                straddles 21-60 (see _dte_points)
+  risk    0.12  defined risk: spreads 100, time spreads 90-95, bought options 90, CSP 60, covered call 55,
+                long stock 50, short strangle 15, naked call / short stock 5
+  capital 0.10  capital efficiency per contract: 100 up to $500, −40 per tenfold more, at least 10
+  pop     0.12  probability of profit × 100
+  plus earnings between today and the (front) expiry: −12 for sold premium, −6 for time spreads (a gap can
+  run through the short strike), +12 for a long straddle (the move it needs); clamped to 0-100, rounded.
+Ranking: best score first, ties by name.
+
+Missing data never raises: no strike → the price; no expiry → 30 days; no IV → 35 %; no IV rank → the
+regime; each assumption is said in every evaluation's reasons. Cost: about 0.3 ms for all ten plus the
+alert's own.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from typing import Any, NamedTuple
 
-from pipeline.options_math import bs_price, prob_above, prob_below, prob_between
+from pipeline.options_math import DAYS_PER_YEAR, IV_HIGH, bs_price, prob_above, prob_below, prob_between
+
+__all__ = [
+    "DEFAULT_DTE", "DEFAULT_IV", "NAMES", "TEN", "WEIGHTS", "Leg", "Payoff", "StrategyEvaluation",
+    "StrategyInput", "StrategyRanking", "cash_secured_put", "covered_call", "credit_spread", "evaluate_one",
+    "evaluate_strategies", "increment", "iron_condor", "long_option", "long_straddle", "naked_margin",
+    "round_strike", "short_strangle", "spread_width",
+]
 
 DEFAULT_IV = 0.35
 DEFAULT_DTE = 30
 MULTIPLIER = 100
-WEIGHTS = {"trend": 0.30, "iv": 0.25, "dte": 0.15, "risk": 0.15, "pop": 0.15}
-EARNINGS_ADJUST = 12
+CALENDAR_BACK_DAYS = 28
+DIAGONAL_BACK_DAYS = 35
+LEAP_DAYS, LEAP_MIN_GAP = 365, 180
+WEIGHTS: dict[str, float] = {
+    "trend": 0.28, "iv": 0.24, "dte": 0.14, "risk": 0.12, "capital": 0.10, "pop": 0.12,
+}
+EARNINGS_SHORT_PENALTY = 12.0
+EARNINGS_TIME_SPREAD_PENALTY = 6.0
+EARNINGS_STRADDLE_BONUS = 12.0
+UNKNOWN_IV_SHRINK = 0.5  # how much of the probability sub-score's distance from 50 survives an assumed IV
+REGIME_IV_RANK = {"low": 25.0, "normal": 50.0, "high": 75.0}
+
+NAMES: dict[str, str] = {
+    "CSP": "Cash-Secured Put", "CC": "Covered Call", "PMCC": "Poor Man's Covered Call",
+    "BPS": "Bull Put Spread", "BCS": "Bear Call Spread", "IC": "Iron Condor", "SS": "Short Strangle",
+    "CAL": "Calendar Spread", "DIAG": "Diagonal Spread", "STRADDLE": "Long Straddle",
+    "LONG_CALL": "Long Call", "LONG_PUT": "Long Put", "SHORT_CALL": "Short Call", "LONG_STOCK": "Long Stock",
+    "SHORT_STOCK": "Short Stock",
+}
+TEN = ("CSP", "CC", "PMCC", "BPS", "BCS", "IC", "SS", "CAL", "DIAG", "STRADDLE")
+SELLERS = frozenset({"CSP", "CC", "BPS", "BCS", "IC", "SS", "SHORT_CALL"})
+TIME_SPREADS = frozenset({"CAL", "DIAG", "PMCC"})
+STOCK = frozenset({"LONG_STOCK", "SHORT_STOCK"})
+TRENDS = ("strong_bullish", "bullish", "neutral", "bearish", "strong_bearish")
+# Columns: strong_bullish, bullish, neutral, bearish, strong_bearish. A put diagonal leans bearish.
+TREND_FIT: dict[str, tuple[int, int, int, int, int]] = {
+    "CSP": (80, 90, 60, 25, 10), "BPS": (85, 90, 55, 20, 10), "CC": (65, 85, 70, 30, 15),
+    "PMCC": (90, 85, 55, 20, 10), "BCS": (10, 20, 55, 90, 85), "IC": (30, 55, 95, 55, 30),
+    "SS": (25, 50, 95, 50, 25), "CAL": (35, 60, 90, 60, 35), "DIAG": (60, 80, 70, 40, 25),
+    "DIAG_put": (25, 40, 70, 80, 60), "STRADDLE": (75, 55, 45, 55, 75),
+    "LONG_CALL": (95, 80, 40, 15, 5), "LONG_PUT": (5, 15, 40, 80, 95), "SHORT_CALL": (5, 20, 55, 85, 85),
+    "LONG_STOCK": (90, 85, 55, 20, 10), "SHORT_STOCK": (5, 15, 40, 85, 90),
+}
+RISK_FIT: dict[str, float] = {
+    "BPS": 100.0, "BCS": 100.0, "IC": 100.0, "CAL": 95.0, "DIAG": 95.0, "PMCC": 90.0, "LONG_CALL": 90.0,
+    "LONG_PUT": 90.0, "STRADDLE": 90.0, "CSP": 60.0, "CC": 55.0, "LONG_STOCK": 50.0, "SS": 15.0,
+    "SHORT_CALL": 5.0, "SHORT_STOCK": 5.0,
+}
+PHRASE: dict[str, str] = {
+    "CSP": "a put sale", "CC": "a covered call", "PMCC": "a poor man's covered call",
+    "BPS": "a bull put spread", "BCS": "a bear call spread", "IC": "an iron condor", "SS": "a short strangle",
+    "CAL": "a calendar spread", "DIAG": "a diagonal spread", "STRADDLE": "a long straddle",
+    "LONG_CALL": "buying a call", "LONG_PUT": "buying a put", "SHORT_CALL": "a naked call sale",
+    "LONG_STOCK": "owning the shares", "SHORT_STOCK": "shorting the shares",
+}
+TREND_WORDS = {"strong_bullish": "Strongly bullish", "bullish": "Bullish", "neutral": "Neutral",
+               "bearish": "Bearish", "strong_bearish": "Strongly bearish"}
+
+
+# --- data ------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class Leg:
-    action: str  # buy | sell
-    kind: str  # call | put | stock
-    strike: float | None
-    expiry: date | None
-    quantity: int
-    price: float  # per share
+    action: str  # "buy" | "sell"
+    kind: str  # "call" | "put" | "stock"
+    strike: float | None  # None for stock
+    expiry: date | None  # None for stock
+    quantity: int  # contracts for options, shares for stock (100 per contract)
+    price: float  # per share: the premium, or the stock price
 
 
 @dataclass(frozen=True, slots=True)
 class StrategyInput:
     symbol: str
-    spot: float
-    strike: float | None = None
-    option_type: str | None = None
-    action: str = "BTO"
-    price: float | None = None
+    spot: float  # the underlying's price
+    strike: float | None = None  # the alert's strike (None for a shares alert)
+    option_type: str | None = None  # "call" | "put" | None for shares
+    action: str = "BTO"  # "BTO" | "STO" | "STC" | "BTC" (closing actions are read as their opening side)
+    price: float | None = None  # the alert's premium per share (or share price for a shares alert)
     expiry: date | None = None
     today: date = field(default_factory=date.today)
-    iv: float | None = None
-    iv_rank: float | None = None
-    trend: str = "neutral"
-    volatility_regime: str = "normal"
+    iv: float | None = None  # annualised fraction
+    iv_rank: float | None = None  # 0-100
+    trend: str = "neutral"  # strong_bullish | bullish | neutral | bearish | strong_bearish
+    volatility_regime: str = "normal"  # low | normal | high
     next_earnings: date | None = None
     contracts: int = 1
+    covered: bool = False  # an STO call known to be written against shares: Covered Call, not naked
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,70 +169,108 @@ class StrategyEvaluation:
     name: str
     short_name: str
     legs: tuple[Leg, ...]
-    max_profit: float | None
-    max_loss: float | None
-    breakevens: tuple[float, ...]
-    capital_required: float
-    probability_of_profit: float
-    score: int = 0
-    reasons: tuple[str, ...] = ()
-    fit: dict[str, float] = field(default_factory=dict)
+    max_profit: float | None  # dollars for all contracts; None = unlimited
+    max_loss: float | None  # dollars, positive; None = unlimited
+    breakevens: tuple[float, ...]  # prices at (front) expiry, ascending
+    capital_required: float  # dollars
+    probability_of_profit: float  # 0-1
+    score: int = 0  # 0-100
+    reasons: tuple[str, ...] = ()  # most decisive first, then assumptions
+    fit: dict[str, float] = field(default_factory=dict)  # 0-100: trend, iv, dte, risk, capital, pop
 
 
 @dataclass(frozen=True, slots=True)
 class StrategyRanking:
-    evaluations: tuple[StrategyEvaluation, ...]  # all ten, best first
-    alert_strategy: StrategyEvaluation
+    evaluations: tuple[StrategyEvaluation, ...]  # all ten, best first (ties by name)
+    alert_strategy: StrategyEvaluation  # the alert's own trade, scored on the same terms
 
     @property
     def best(self) -> StrategyEvaluation:
         return self.evaluations[0]
 
     def rank_of(self, short_name: str) -> int | None:
+        """1-based rank among the ten; None for a name not among them."""
         return next((i + 1 for i, e in enumerate(self.evaluations) if e.short_name == short_name), None)
 
     def prompt_facts(self) -> dict[str, Any]:
+        """What the AI analysts and the local analyst read (keys documented in pipeline.consensus.local)."""
+        own = self.alert_strategy
         return {
             "best_name": self.best.name, "best_score": self.best.score,
-            "alert_strategy_name": self.alert_strategy.name, "alert_strategy_score": self.alert_strategy.score,
-            "alert_strategy_pop": round(self.alert_strategy.probability_of_profit, 3),
+            "alert_strategy_name": own.name, "alert_strategy_score": own.score,
+            "alert_strategy_pop": round(own.probability_of_profit, 3),
             "top_three": [f"{e.name} {e.score}" for e in self.evaluations[:3]],
         }
 
 
-# --- the market as the evaluator sees it -------------------------------------------------------------------
+class Payoff(NamedTuple):
+    """Per-share figures of one position at expiry."""
+    max_profit: float | None
+    max_loss: float | None
+    breakevens: tuple[float, ...]
+    capital: float
 
 
-@dataclass(frozen=True, slots=True)
-class _Setup:
-    inp: StrategyInput
-    spot: float
-    vol: float
-    expiry: date
-    years: float
-    dte: int
-    move: float  # one standard deviation by expiry, in dollars
-    width: float
-    assumed: tuple[str, ...]
+# --- payoffs (pure, per share; the hand-checked core) ------------------------------------------------
 
-    def price(self, strike: float, kind: str, years: float | None = None) -> float:
-        return bs_price(self.spot, strike, self.years if years is None else years, self.vol, kind)
 
-    def alert_premium(self, strike: float, kind: str) -> float:
-        """The alert's own premium for its own leg; Black-Scholes for every other leg."""
-        inp = self.inp
-        if inp.price and inp.option_type == kind and inp.strike is not None and math.isclose(inp.strike, strike):
-            return inp.price
-        return self.price(strike, kind)
+def cash_secured_put(strike: float, premium: float) -> Payoff:
+    """Keeps the premium above the strike; below it, owns shares at strike − premium."""
+    return Payoff(premium, strike - premium, (strike - premium,), strike)
+
+
+def covered_call(spot: float, strike: float, premium: float) -> Payoff:
+    """Shares bought at `spot`, a call sold: capped at the strike, protected by the premium only."""
+    return Payoff(strike - spot + premium, spot - premium, (spot - premium,), spot)
+
+
+def credit_spread(short_strike: float, long_strike: float, credit: float) -> Payoff:
+    """Bull put (long strike below) or bear call (long strike above): risk is the width less the credit."""
+    width = abs(short_strike - long_strike)
+    breakeven = short_strike - credit if long_strike < short_strike else short_strike + credit
+    return Payoff(credit, width - credit, (breakeven,), width)
+
+
+def iron_condor(put_long: float, put_short: float, call_short: float, call_long: float,
+                credit: float) -> Payoff:
+    """Only one side can lose at expiry, so the risk is the wider wing less the whole credit."""
+    width = max(put_short - put_long, call_long - call_short)
+    return Payoff(credit, width - credit, (put_short - credit, call_short + credit), width)
+
+
+def short_strangle(put_strike: float, call_strike: float, credit: float, margin: float) -> Payoff:
+    return Payoff(credit, None, (put_strike - credit, call_strike + credit), margin)
+
+
+def long_straddle(strike: float, debit: float) -> Payoff:
+    return Payoff(None, debit, (strike - debit, strike + debit), debit)
+
+
+def long_option(kind: str, strike: float, premium: float) -> Payoff:
+    if kind == "call":
+        return Payoff(None, premium, (strike + premium,), premium)
+    return Payoff(strike - premium, premium, (strike - premium,), premium)
+
+
+def naked_margin(kind: str, spot: float, strike: float, premium: float) -> float:
+    """Reg-T style margin for one naked short option, per share (an estimate: brokers differ)."""
+    out_of_money = max(0.0, strike - spot) if kind == "call" else max(0.0, spot - strike)
+    floor = 0.10 * (spot if kind == "call" else strike)
+    return max(0.20 * spot - out_of_money, floor) + premium
+
+
+# --- strikes ---------------------------------------------------------------------------------------------
 
 
 def increment(price: float) -> float:
+    """Listed strike spacing: 0.50 below $25, 1 below $200, 5 from $200."""
     return 0.5 if price < 25 else 1.0 if price < 200 else 5.0
 
 
 def round_strike(value: float, spot: float) -> float:
+    """The nearest listed strike (half up), never below one increment."""
     step = increment(spot)
-    return max(step, round(value / step) * step)
+    return max(step, math.floor(value / step + 0.5) * step)
 
 
 def spread_width(spot: float) -> float:
@@ -135,355 +280,529 @@ def spread_width(spot: float) -> float:
     return 25.0
 
 
-def _setup(inp: StrategyInput) -> _Setup:
-    assumed = []
-    vol = inp.iv if inp.iv and inp.iv > 0 else None
-    if vol is None:
-        vol = DEFAULT_IV
-        assumed.append(f"IV unknown: {DEFAULT_IV:.0%} assumed")
-    expiry = inp.expiry if inp.expiry and inp.expiry > inp.today else None
-    if expiry is None:
-        expiry = inp.expiry if inp.expiry == inp.today else inp.today + timedelta(days=DEFAULT_DTE)
-        if inp.expiry is None:
-            assumed.append(f"no expiry: {DEFAULT_DTE} days assumed")
-    dte = max(0, (expiry - inp.today).days)
-    years = max(dte, 0.5) / 365.0
-    spot = inp.spot if inp.spot and inp.spot > 0 else (inp.strike or inp.price or 1.0)
-    return _Setup(inp, spot, vol, expiry, years, dte, spot * vol * math.sqrt(years), spread_width(spot),
-                  tuple(assumed))
+# --- the market as the evaluator sees it --------------------------------------------------------------
 
 
-# --- payoffs (pure, per share; tested by hand) --------------------------------------------------------------
+def _number(value: Any) -> float | None:
+    """A finite positive float, or None (so garbage in means 'unknown', never an exception)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) and value > 0 else None
 
 
-def cash_secured_put(strike: float, premium: float) -> tuple[float, float, tuple[float, ...], float]:
-    """(max profit, max loss, breakevens, capital) per share."""
-    return premium, strike - premium, (strike - premium,), strike
+def _day(value: Any) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    return value if isinstance(value, date) else None
 
 
-def credit_spread(short_strike: float, long_strike: float, credit: float) -> tuple[float, float, tuple[float, ...]]:
-    width = abs(short_strike - long_strike)
-    breakeven = short_strike - credit if long_strike < short_strike else short_strike + credit
-    return credit, width - credit, (breakeven,)
+class _Setup:
+    """Everything the builders share, computed once per alert."""
+
+    __slots__ = ("action", "alert_price", "alert_strike", "contracts", "dte", "earnings", "earnings_when",
+                 "expiry", "iv_known", "ivr", "ivr_known", "ivr_label", "kind", "move", "notes", "regime",
+                 "share_price", "spot", "step", "today", "trend", "trend_index", "trend_words", "unit", "vol",
+                 "width", "years")
+
+    def __init__(self, inp: StrategyInput) -> None:
+        notes: list[str] = []
+        self.today = _day(inp.today) or date.today()
+        kind = inp.option_type.lower() if isinstance(inp.option_type, str) else None
+        self.kind = kind if kind in ("call", "put") else None
+        action = inp.action.upper() if isinstance(inp.action, str) else ""
+        action = {"STC": "BTO", "BTC": "STO"}.get(action, action)
+        if action not in ("BTO", "STO"):
+            notes.append(f"Action {inp.action!r} not understood: a purchase (BTO) assumed")
+            action = "BTO"
+        self.action = action
+        self.alert_strike = _number(inp.strike) if self.kind else None
+        spot = _number(inp.spot)
+        if spot is None:
+            spot = self.alert_strike or _number(inp.price) or 1.0
+            notes.append("Underlying price unknown: the alert's strike or price stands in")
+        self.spot = spot
+        self.step = increment(spot)
+        self.width = spread_width(spot)
+        upper = (spot if self.kind == "call" else self.alert_strike) if self.kind else None
+        price = self.share_price = _number(inp.price)
+        self.alert_price = price if price is not None and upper is not None and price < upper else None
+
+        iv = _number(inp.iv)
+        self.iv_known = iv is not None and iv <= IV_HIGH
+        self.vol = iv if self.iv_known and iv is not None else DEFAULT_IV
+        if not self.iv_known:
+            what = "IV unknown" if iv is None else f"IV {iv:.0%} is out of range"
+            notes.append(f"{what}: {DEFAULT_IV:.0%} assumed, so probabilities are rough and count for less")
+
+        expiry = _day(inp.expiry)
+        if expiry is None or expiry < self.today:
+            notes.append(f"No expiry given: {DEFAULT_DTE} days assumed" if expiry is None
+                         else f"Expiry {expiry:%b %d} has passed: {DEFAULT_DTE} days assumed")
+            expiry = self.today + timedelta(days=DEFAULT_DTE)
+        self.expiry = expiry
+        self.dte = (expiry - self.today).days
+        self.years = max(self.dte, 0.5) / DAYS_PER_YEAR  # a 0DTE option still has hours left
+        self.move = spot * self.vol * math.sqrt(self.years)  # one standard deviation by expiry, in dollars
+
+        regime = inp.volatility_regime
+        self.regime = regime if isinstance(regime, str) and regime in REGIME_IV_RANK else "normal"
+        rank = inp.iv_rank
+        rank = rank if isinstance(rank, int | float) and not isinstance(rank, bool) and math.isfinite(rank) \
+            else None
+        self.ivr_known = rank is not None
+        self.ivr = min(100.0, max(0.0, float(rank))) if rank is not None else REGIME_IV_RANK[self.regime]
+        if rank is None:
+            notes.append(f"IV rank unknown: {self.ivr:.0f} assumed from the {self.regime} volatility regime")
+        self.ivr_label = f"IV rank {self.ivr:.0f}" if rank is not None else \
+            f"The {self.regime} volatility regime"
+        trend = inp.trend if isinstance(inp.trend, str) and inp.trend in TRENDS else "neutral"
+        if trend != inp.trend:
+            notes.append("Trend unknown: neutral assumed")
+        self.trend, self.trend_index, self.trend_words = trend, TRENDS.index(trend), TREND_WORDS[trend]
+        earnings = _day(inp.next_earnings)
+        self.earnings = earnings if earnings and self.today <= earnings <= expiry else None
+        self.earnings_when = f"Earnings on {self.earnings:%b %d} fall before expiry" if self.earnings else ""
+        contracts = inp.contracts
+        contracts = contracts if isinstance(contracts, int) and not isinstance(contracts, bool) else 1
+        self.contracts = max(1, contracts)
+        self.unit = MULTIPLIER * self.contracts
+        self.notes = tuple(notes)
+
+    def price(self, strike: float, kind: str, years: float | None = None) -> float:
+        """Black-Scholes premium at the IV, to the cent (at least a cent, as quotes are)."""
+        value = bs_price(self.spot, strike, self.years if years is None else years, self.vol, kind)
+        return max(0.01, round(value, 2))
+
+    def premium(self, strike: float, kind: str) -> float:
+        """A front-month premium: the alert's own for the alert's own contract, Black-Scholes otherwise."""
+        if self.alert_price is not None and kind == self.kind and self.alert_strike is not None \
+                and abs(self.alert_strike - strike) < 1e-9:
+            return self.alert_price
+        return self.price(strike, kind)
+
+    def below(self, value: float) -> float:
+        """A listed strike near `value` but under the price (a put seller's side)."""
+        top = (math.ceil(self.spot / self.step - 1e-9) - 1) * self.step
+        return max(self.step, min(round_strike(value, self.spot), top))
+
+    def above(self, value: float) -> float:
+        """A listed strike near `value` but over the price (a call seller's side)."""
+        bottom = (math.floor(self.spot / self.step + 1e-9) + 1) * self.step
+        return max(round_strike(value, self.spot), bottom)
+
+    def lower_wing(self, short: float) -> float:
+        """The bought put one width under the sold one, kept above zero on cheap stocks."""
+        wing = short - self.width
+        return wing if wing > 0 else short / 2
 
 
-def _at_front_expiry(setup: _Setup, long_strike: float, short_strike: float, kind: str, back_years: float
-                     ) -> Callable[[float], float]:
-    """Calendar/diagonal value at the front expiry as a function of the price then (per share)."""
-    remaining = max(back_years - setup.years, 1 / 365)
-
-    def value(price: float) -> float:
-        long_value = bs_price(price, long_strike, remaining, setup.vol, kind)
-        short_value = max(0.0, price - short_strike) if kind == "call" else max(0.0, short_strike - price)
-        return long_value - short_value
-
-    return value
+# --- the strategies (per share) --------------------------------------------------------------------------
 
 
-def _profitable_range(value: Callable[[float], float], debit: float, center: float, span: float
-                      ) -> tuple[float, float] | None:
-    """Where value(price) ≥ debit, scanning ±span around center (the curve has one hump)."""
-    steps = 120
-    low = max(0.01, center - span)
-    grid = [low + (2 * span) * i / steps for i in range(steps + 1)]
-    inside = [p for p in grid if value(p) >= debit]
-    return (min(inside), max(inside)) if inside else None
+class _Draft(NamedTuple):
+    short: str
+    legs: tuple[Leg, ...]
+    payoff: Payoff
+    pop: float
+    notes: tuple[str, ...] = ()
 
 
-# --- the ten ---------------------------------------------------------------------------------------------------
+def _csp(s: _Setup, strike: float | None = None) -> _Draft:
+    strike = strike if strike is not None else _put_to_sell(s, s.spot * 0.95)
+    premium = s.premium(strike, "put")
+    payoff = cash_secured_put(strike, premium)
+    return _Draft("CSP", (Leg("sell", "put", strike, s.expiry, 1, premium),), payoff,
+                  prob_above(s.spot, payoff.breakevens[0], s.years, s.vol))
 
 
-def _csp(s: _Setup) -> StrategyEvaluation:
-    inp = s.inp
-    strike = inp.strike if inp.option_type == "put" and inp.strike and inp.strike <= s.spot * 1.02 else \
-        round_strike(s.spot * 0.95, s.spot)
-    premium = s.alert_premium(strike, "put")
-    mp, ml, be, capital = cash_secured_put(strike, premium)
-    legs = (Leg("sell", "put", strike, s.expiry, 1, premium),)
-    return _evaluation("Cash-Secured Put", "CSP", legs, mp, ml, be, capital, prob_above(s.spot, be[0], s.years, s.vol))
+def _covered_call(s: _Setup, strike: float | None = None) -> _Draft:
+    strike = strike if strike is not None else _call_to_sell(s, s.spot * 1.05)
+    premium = s.premium(strike, "call")
+    payoff = covered_call(s.spot, strike, premium)
+    legs = (Leg("buy", "stock", None, None, MULTIPLIER, s.spot),
+            Leg("sell", "call", strike, s.expiry, 1, premium))
+    return _Draft("CC", legs, payoff, prob_above(s.spot, payoff.breakevens[0], s.years, s.vol))
 
 
-def _covered_call(s: _Setup) -> StrategyEvaluation:
-    inp = s.inp
-    strike = inp.strike if inp.option_type == "call" and inp.strike and inp.strike >= s.spot else \
-        round_strike(s.spot * 1.05, s.spot)
-    premium = s.alert_premium(strike, "call")
-    legs = (Leg("buy", "stock", None, None, 100, s.spot), Leg("sell", "call", strike, s.expiry, 1, premium))
-    breakeven = s.spot - premium
-    return _evaluation("Covered Call", "CC", legs, strike - s.spot + premium, breakeven, (breakeven,),
-                       s.spot - premium, prob_above(s.spot, breakeven, s.years, s.vol))
+def _call_to_sell(s: _Setup, otherwise: float) -> float:
+    """The alert's call strike when it is at or above the price, else a listed strike near `otherwise`."""
+    alert = s.alert_strike if s.kind == "call" else None
+    return alert if alert is not None and alert >= s.spot else s.above(otherwise)
 
 
-def _pmcc(s: _Setup) -> StrategyEvaluation:
-    long_strike = round_strike(s.spot * 0.80, s.spot)
-    short_strike = round_strike(s.spot * 1.05, s.spot)
-    leap_expiry = s.expiry + timedelta(days=300)
-    leap_years = s.years + 300 / 365
-    long_price = s.price(long_strike, "call", leap_years)
-    short_price = s.alert_premium(short_strike, "call")
-    debit = long_price - short_price
-    value = _at_front_expiry(s, long_strike, short_strike, "call", leap_years)
-    legs = (Leg("buy", "call", long_strike, leap_expiry, 1, long_price),
-            Leg("sell", "call", short_strike, s.expiry, 1, short_price))
-    rng = _profitable_range(value, debit, s.spot, max(s.spot * 0.6, 4 * s.move))
-    breakeven = rng[0] if rng else long_strike + debit
-    return _evaluation("Poor Man's Covered Call", "PMCC", legs, value(short_strike) - debit, debit, (breakeven,),
-                       debit, prob_above(s.spot, breakeven, s.years, s.vol), estimate=True)
+def _put_to_sell(s: _Setup, otherwise: float) -> float:
+    """The alert's put strike when it is at or below the price, else a listed strike near `otherwise`."""
+    alert = s.alert_strike if s.kind == "put" else None
+    return alert if alert is not None and alert <= s.spot else s.below(otherwise)
 
 
-def _bull_put(s: _Setup) -> StrategyEvaluation:
-    inp = s.inp
-    short = inp.strike if inp.option_type == "put" and inp.strike and inp.strike <= s.spot else \
-        round_strike(s.spot - 0.5 * s.move, s.spot)
-    long = short - s.width
-    credit = max(0.01, s.alert_premium(short, "put") - s.price(long, "put"))
-    mp, ml, be = credit_spread(short, long, credit)
-    legs = (Leg("sell", "put", short, s.expiry, 1, s.alert_premium(short, "put")),
-            Leg("buy", "put", long, s.expiry, 1, s.price(long, "put")))
-    return _evaluation("Bull Put Spread", "BPS", legs, mp, ml, be, ml, prob_above(s.spot, be[0], s.years, s.vol))
+def _bull_put(s: _Setup) -> _Draft:
+    short = _put_to_sell(s, s.spot - 0.5 * s.move)
+    long = s.lower_wing(short)
+    sold, bought = s.premium(short, "put"), s.price(long, "put")
+    payoff = credit_spread(short, long, _credit(sold - bought, short - long))
+    legs = (Leg("sell", "put", short, s.expiry, 1, sold), Leg("buy", "put", long, s.expiry, 1, bought))
+    return _Draft("BPS", legs, payoff, prob_above(s.spot, payoff.breakevens[0], s.years, s.vol))
 
 
-def _bear_call(s: _Setup) -> StrategyEvaluation:
-    inp = s.inp
-    short = inp.strike if inp.option_type == "call" and inp.strike and inp.strike >= s.spot else \
-        round_strike(s.spot + 0.5 * s.move, s.spot)
+def _bear_call(s: _Setup) -> _Draft:
+    short = _call_to_sell(s, s.spot + 0.5 * s.move)
     long = short + s.width
-    credit = max(0.01, s.alert_premium(short, "call") - s.price(long, "call"))
-    mp, ml, be = credit_spread(short, long, credit)
-    legs = (Leg("sell", "call", short, s.expiry, 1, s.alert_premium(short, "call")),
-            Leg("buy", "call", long, s.expiry, 1, s.price(long, "call")))
-    return _evaluation("Bear Call Spread", "BCS", legs, mp, ml, be, ml, prob_below(s.spot, be[0], s.years, s.vol))
+    sold, bought = s.premium(short, "call"), s.price(long, "call")
+    payoff = credit_spread(short, long, _credit(sold - bought, long - short))
+    legs = (Leg("sell", "call", short, s.expiry, 1, sold), Leg("buy", "call", long, s.expiry, 1, bought))
+    return _Draft("BCS", legs, payoff, prob_below(s.spot, payoff.breakevens[0], s.years, s.vol))
 
 
-def _iron_condor(s: _Setup) -> StrategyEvaluation:
-    put_short = round_strike(s.spot - s.move, s.spot)
-    call_short = round_strike(s.spot + s.move, s.spot)
-    put_long, call_long = put_short - s.width, call_short + s.width
-    prices = [s.price(put_short, "put"), s.price(put_long, "put"), s.price(call_short, "call"),
-              s.price(call_long, "call")]
-    credit = max(0.01, prices[0] - prices[1] + prices[2] - prices[3])
-    legs = (Leg("sell", "put", put_short, s.expiry, 1, prices[0]), Leg("buy", "put", put_long, s.expiry, 1, prices[1]),
-            Leg("sell", "call", call_short, s.expiry, 1, prices[2]),
-            Leg("buy", "call", call_long, s.expiry, 1, prices[3]))
-    low, high = put_short - credit, call_short + credit
-    return _evaluation("Iron Condor", "IC", legs, credit, s.width - credit, (low, high), s.width - credit,
-                       prob_between(s.spot, low, high, s.years, s.vol))
+def _credit(credit: float, width: float) -> float:
+    """A credit strictly inside (0, width), so neither max profit nor max loss is ever zero or negative."""
+    return round(min(max(credit, 0.01), width - 0.01), 2) if width > 0.02 else width / 2
 
 
-def _short_strangle(s: _Setup) -> StrategyEvaluation:
-    put_strike = round_strike(s.spot - s.move, s.spot)
-    call_strike = round_strike(s.spot + s.move, s.spot)
-    put_price, call_price = s.price(put_strike, "put"), s.price(call_strike, "call")
-    credit = put_price + call_price
-    low, high = put_strike - credit, call_strike + credit
-    margin = 0.20 * s.spot + credit  # a Reg-T style estimate of the margin a broker holds
-    legs = (Leg("sell", "put", put_strike, s.expiry, 1, put_price),
-            Leg("sell", "call", call_strike, s.expiry, 1, call_price))
-    return _evaluation("Short Strangle", "SS", legs, credit, None, (low, high), margin,
-                       prob_between(s.spot, low, high, s.years, s.vol))
+def _iron_condor(s: _Setup) -> _Draft:
+    put_short, call_short = s.below(s.spot - s.move), s.above(s.spot + s.move)
+    put_long, call_long = s.lower_wing(put_short), call_short + s.width
+    ps, pl, cs, cl = (s.price(put_short, "put"), s.price(put_long, "put"), s.price(call_short, "call"),
+                      s.price(call_long, "call"))
+    width = max(put_short - put_long, call_long - call_short)
+    payoff = iron_condor(put_long, put_short, call_short, call_long, _credit(ps - pl + cs - cl, width))
+    legs = (Leg("buy", "put", put_long, s.expiry, 1, pl), Leg("sell", "put", put_short, s.expiry, 1, ps),
+            Leg("sell", "call", call_short, s.expiry, 1, cs),
+            Leg("buy", "call", call_long, s.expiry, 1, cl))
+    low, high = payoff.breakevens
+    return _Draft("IC", legs, payoff, prob_between(s.spot, low, high, s.years, s.vol))
 
 
-def _calendar_like(s: _Setup, *, diagonal: bool) -> StrategyEvaluation:
-    kind = s.inp.option_type or "call"
-    base = s.inp.strike if s.inp.strike else s.spot
-    if diagonal:
-        long_strike = round_strike(s.spot * (0.97 if kind == "call" else 1.03), s.spot)
-        short_strike = round_strike(s.spot * (1.03 if kind == "call" else 0.97), s.spot)
-        back_days = 35
-    else:
-        long_strike = short_strike = round_strike(base, s.spot)
-        back_days = 28
-    back_years = s.years + back_days / 365
-    long_price = s.price(long_strike, kind, back_years)
-    short_price = s.price(short_strike, kind)
-    debit = max(0.01, long_price - short_price)
-    value = _at_front_expiry(s, long_strike, short_strike, kind, back_years)
-    rng = _profitable_range(value, debit, short_strike, max(3 * s.move, s.spot * 0.15))
-    breakevens = rng if rng else (short_strike,)
-    pop = prob_between(s.spot, rng[0], rng[1], s.years, s.vol) if rng else 0.0
-    legs = (Leg("buy", kind, long_strike, s.expiry + timedelta(days=back_days), 1, long_price),
-            Leg("sell", kind, short_strike, s.expiry, 1, short_price))
-    name, short = ("Diagonal Spread", "DIAG") if diagonal else ("Calendar Spread", "CAL")
-    return _evaluation(name, short, legs, max(0.0, value(short_strike) - debit), debit, tuple(breakevens), debit,
-                       pop, estimate=True)
+def _short_strangle(s: _Setup) -> _Draft:
+    put_strike, call_strike = s.below(s.spot - s.move), s.above(s.spot + s.move)
+    put, call = s.price(put_strike, "put"), s.price(call_strike, "call")
+    # Reg-T: the larger side's requirement plus the other side's premium.
+    margin = max(naked_margin("put", s.spot, put_strike, put) + call,
+                 naked_margin("call", s.spot, call_strike, call) + put)
+    payoff = short_strangle(put_strike, call_strike, round(put + call, 2), margin)
+    legs = (Leg("sell", "put", put_strike, s.expiry, 1, put),
+            Leg("sell", "call", call_strike, s.expiry, 1, call))
+    low, high = payoff.breakevens
+    return _Draft("SS", legs, payoff, prob_between(s.spot, low, high, s.years, s.vol))
 
 
-def _straddle(s: _Setup) -> StrategyEvaluation:
+def _straddle(s: _Setup) -> _Draft:
     strike = round_strike(s.spot, s.spot)
-    call, put = s.price(strike, "call"), s.price(strike, "put")
-    debit = call + put
-    low, high = strike - debit, strike + debit
+    call, put = s.premium(strike, "call"), s.premium(strike, "put")
+    payoff = long_straddle(strike, round(call + put, 2))
     legs = (Leg("buy", "call", strike, s.expiry, 1, call), Leg("buy", "put", strike, s.expiry, 1, put))
-    return _evaluation("Long Straddle", "STRADDLE", legs, None, debit, (low, high), debit,
-                       prob_below(s.spot, low, s.years, s.vol) + prob_above(s.spot, high, s.years, s.vol))
+    low, high = payoff.breakevens
+    return _Draft("STRADDLE", legs, payoff,
+                  prob_below(s.spot, low, s.years, s.vol) + prob_above(s.spot, high, s.years, s.vol))
 
 
-def _alert_own(s: _Setup) -> StrategyEvaluation:
-    """What the trader actually did, evaluated on the same terms."""
-    inp = s.inp
-    opening = {"STC": "BTO", "BTC": "STO"}.get(inp.action, inp.action)
-    if inp.option_type is None:
-        entry = inp.price or s.spot
-        legs = (Leg("buy" if opening == "BTO" else "sell", "stock", None, None, 1, entry),)
-        if opening == "BTO":
-            return _evaluation("Long Stock", "LONG_STOCK", legs, None, entry, (entry,), entry,
-                               prob_above(s.spot, entry, s.years, s.vol))
-        return _evaluation("Short Stock", "SHORT_STOCK", legs, entry, None, (entry,), entry * 1.5,
-                           prob_below(s.spot, entry, s.years, s.vol))
-    strike = inp.strike or round_strike(s.spot, s.spot)
-    premium = inp.price if inp.price else s.price(strike, inp.option_type)
-    kind = inp.option_type
-    if opening == "STO" and kind == "put":
-        return _csp(s)
-    if opening == "STO":
-        legs = (Leg("sell", "call", strike, s.expiry, 1, premium),)
-        return _evaluation("Short Call", "SHORT_CALL", legs, premium, None, (strike + premium,), 0.2 * s.spot + premium,
-                           prob_below(s.spot, strike + premium, s.years, s.vol))
-    legs = (Leg("buy", kind, strike, s.expiry, 1, premium),)
+def _calendar(s: _Setup) -> _Draft:
+    kind = s.kind or "call"
+    alert = s.alert_strike
+    near = alert is not None and abs(alert - s.spot) <= min(s.move, 0.1 * s.spot)
+    strike = alert if near and alert is not None else round_strike(s.spot, s.spot)
+    return _time_spread(s, "CAL", kind, strike, strike, CALENDAR_BACK_DAYS)
+
+
+def _diagonal(s: _Setup) -> _Draft:
+    kind = s.kind or "call"
     if kind == "call":
-        return _evaluation("Long Call", "LONG_CALL", legs, None, premium, (strike + premium,), premium,
-                           prob_above(s.spot, strike + premium, s.years, s.vol))
-    return _evaluation("Long Put", "LONG_PUT", legs, strike - premium, premium, (strike - premium,), premium,
-                       prob_below(s.spot, strike - premium, s.years, s.vol))
+        long, short = s.below(s.spot * 0.97), _call_to_sell(s, s.spot * 1.03)
+    else:
+        long, short = s.above(s.spot * 1.03), _put_to_sell(s, s.spot * 0.97)
+    return _time_spread(s, "DIAG", kind, long, short, DIAGONAL_BACK_DAYS)
 
 
-def _evaluation(name: str, short: str, legs: tuple[Leg, ...], max_profit: float | None, max_loss: float | None,
-                breakevens: tuple[float, ...], capital: float, pop: float, *, estimate: bool = False
-                ) -> StrategyEvaluation:
-    """Per-share figures in, dollars per contract (or per 100 shares) out; the caller scales by contracts."""
-    unit = MULTIPLIER
-
-    def money(value: float | None) -> float | None:
-        return None if value is None else round(value * unit, 2)
-
-    evaluation = StrategyEvaluation(
-        name=name, short_name=short, legs=legs, max_profit=money(max_profit), max_loss=money(max_loss),
-        breakevens=tuple(round(b, 2) for b in breakevens), capital_required=round(capital * unit, 2),
-        probability_of_profit=max(0.0, min(1.0, pop)),
-    )
-    return replace(evaluation, reasons=("profit and breakevens are estimates at the front expiry",) if estimate
-                   else ())
+def _pmcc(s: _Setup) -> _Draft:
+    back_days = max(LEAP_DAYS - s.dte, LEAP_MIN_GAP)
+    return _time_spread(s, "PMCC", "call", s.below(s.spot * 0.80), _call_to_sell(s, s.spot * 1.05), back_days)
 
 
-STRATEGIES: tuple[Callable[[_Setup], StrategyEvaluation], ...] = (
-    _csp, _covered_call, _pmcc, _bull_put, _bear_call, _iron_condor, _short_strangle,
-    lambda s: _calendar_like(s, diagonal=False), lambda s: _calendar_like(s, diagonal=True), _straddle,
-)
+def _time_spread(s: _Setup, short: str, kind: str, long_strike: float, short_strike: float,
+                 extra_days: int) -> _Draft:
+    """Long the later expiry, short the front, valued at the front expiry: the short leg is then intrinsic and
+    the long leg still has `extra_days` of Black-Scholes value. That value less the debit rises monotonically
+    up to the short strike and falls beyond it (the long leg's delta is under 1), so the short strike gives
+    the max profit and each side has at most one breakeven, found by false position."""
+    back_years = s.years + extra_days / DAYS_PER_YEAR
+    remaining = extra_days / DAYS_PER_YEAR
+    bought, sold = s.price(long_strike, kind, back_years), s.premium(short_strike, kind)
+    debit = max(0.01, round(bought - sold, 2))
+    vol = s.vol
+    is_call = kind == "call"
 
-# --- suitability ---------------------------------------------------------------------------------------------
+    def edge(price: float) -> float:
+        """Value at the front expiry less the debit, per share."""
+        intrinsic = max(0.0, price - short_strike) if is_call else max(0.0, short_strike - price)
+        return bs_price(price, long_strike, remaining, vol, kind) - intrinsic - debit
 
-SELLERS = {"CSP", "CC", "BPS", "BCS", "IC", "SS", "SHORT_CALL"}
-TREND_FIT: dict[str, tuple[int, int, int, int, int]] = {  # strong_bullish, bullish, neutral, bearish, strong_bearish
-    "CSP": (85, 90, 60, 25, 10), "BPS": (90, 90, 55, 20, 10), "CC": (70, 85, 70, 30, 15),
-    "PMCC": (90, 85, 55, 20, 10), "LONG_CALL": (95, 80, 40, 15, 5), "LONG_STOCK": (90, 85, 55, 20, 10),
-    "BCS": (10, 20, 55, 90, 90), "LONG_PUT": (5, 15, 40, 80, 95), "SHORT_CALL": (5, 20, 55, 85, 85),
-    "SHORT_STOCK": (5, 15, 40, 85, 90), "IC": (35, 60, 95, 60, 35), "SS": (30, 55, 95, 55, 30),
-    "CAL": (40, 65, 90, 65, 40), "DIAG": (65, 85, 70, 35, 20), "STRADDLE": (70, 50, 40, 50, 70),
+    peak = edge(short_strike)
+    low = high = None
+    if peak > 0:
+        far = max(6.0 * s.move, 0.5 * s.spot)
+        left, right = max(0.001 * short_strike, short_strike - far), short_strike + far
+        f_left, f_right = edge(left), edge(right)
+        low = _root(edge, left, short_strike, f_left, peak) if f_left < 0 else None
+        high = _root(edge, short_strike, right, peak, f_right) if f_right < 0 else None
+    if peak <= 0:
+        pop = 0.0
+    else:
+        pop = (prob_above(s.spot, low, s.years, s.vol) if low is not None else 1.0) \
+            - (prob_above(s.spot, high, s.years, s.vol) if high is not None else 0.0)
+    breakevens = tuple(b for b in (low, high) if b is not None)
+    payoff = Payoff(max(0.0, peak), debit, breakevens, debit)
+    legs = (Leg("buy", kind, long_strike, s.expiry + timedelta(days=extra_days), 1, bought),
+            Leg("sell", kind, short_strike, s.expiry, 1, sold))
+    notes = ("Profit and breakevens are Black-Scholes estimates at the front expiry",)
+    if peak <= 0:
+        notes += ("At this IV the spread does not pay back its debit by the front expiry",)
+    return _Draft(short, legs, payoff, pop, notes)
+
+
+def _root(f: Callable[[float], float], a: float, b: float, fa: float, fb: float) -> float:
+    """A root of f in [a, b] where f(a) and f(b) differ in sign: the Illinois variant of false position
+    (bracketing, so it cannot fail; superlinear, so a handful of Black-Scholes calls)."""
+    side = 0
+    c = a
+    for _ in range(60):
+        c = (a * fb - b * fa) / (fb - fa)
+        fc = f(c)
+        if abs(fc) < 1e-6 or b - a < 1e-4:
+            break
+        if (fc > 0) == (fb > 0):
+            b, fb = c, fc
+            if side == -1:
+                fa /= 2
+            side = -1
+        else:
+            a, fa = c, fc
+            if side == 1:
+                fb /= 2
+            side = 1
+    return c
+
+
+# --- the alert's own trade -------------------------------------------------------------------------------
+
+
+def _long_option(s: _Setup, kind: str) -> _Draft:
+    strike, notes = _own_strike(s, kind)
+    premium = s.premium(strike, kind)
+    payoff = long_option(kind, strike, premium)
+    breakeven = payoff.breakevens[0]
+    pop = prob_above(s.spot, breakeven, s.years, s.vol) if kind == "call" else \
+        prob_below(s.spot, breakeven, s.years, s.vol)
+    return _Draft("LONG_CALL" if kind == "call" else "LONG_PUT",
+                  (Leg("buy", kind, strike, s.expiry, 1, premium),), payoff, pop, notes)
+
+
+def _short_call(s: _Setup) -> _Draft:
+    strike, notes = _own_strike(s, "call")
+    premium = s.premium(strike, "call")
+    breakeven = strike + premium
+    payoff = Payoff(premium, None, (breakeven,), naked_margin("call", s.spot, strike, premium))
+    return _Draft("SHORT_CALL", (Leg("sell", "call", strike, s.expiry, 1, premium),), payoff,
+                  prob_below(s.spot, breakeven, s.years, s.vol), notes)
+
+
+def _stock(s: _Setup, long: bool) -> _Draft:
+    """A shares alert: one 'contract' is 100 shares; the probability is over the (default) horizon."""
+    entry = s.share_price or s.spot
+    leg = (Leg("buy" if long else "sell", "stock", None, None, MULTIPLIER, entry),)
+    horizon = f"Probability of profit measured over {s.dte} days"
+    if long:
+        return _Draft("LONG_STOCK", leg, Payoff(None, entry, (entry,), entry),
+                      prob_above(s.spot, entry, s.years, s.vol), (horizon,))
+    return _Draft("SHORT_STOCK", leg, Payoff(entry, None, (entry,), 1.5 * entry),
+                  prob_below(s.spot, entry, s.years, s.vol), (horizon,))
+
+
+def _own_strike(s: _Setup, kind: str) -> tuple[float, tuple[str, ...]]:
+    if s.alert_strike is not None:
+        no_premium = s.alert_price is None or s.kind != kind
+        notes: tuple[str, ...] = ("No usable premium given: Black-Scholes used",) if no_premium else ()
+        return s.alert_strike, notes
+    return round_strike(s.spot, s.spot), ("No strike given: at the money assumed",)
+
+
+def _alert_own(s: _Setup, covered: bool) -> _Draft:
+    """BTO call → Long Call, BTO put → Long Put, STO put → Cash-Secured Put, STO call → Short Call (naked,
+    unlimited loss) unless the input says it is covered (then Covered Call), shares → Long / Short Stock.
+    Always at the alert's own strike and premium."""
+    if s.kind is None:
+        return _stock(s, long=s.action == "BTO")
+    if s.action == "BTO":
+        return _long_option(s, s.kind)
+    strike, notes = _own_strike(s, s.kind)
+    if s.kind == "put":
+        return _csp(s, strike)._replace(notes=notes)
+    if covered:
+        return _covered_call(s, strike)._replace(notes=notes)
+    return _short_call(s)
+
+
+BUILDERS: dict[str, Callable[[_Setup], _Draft]] = {
+    "CSP": _csp, "CC": _covered_call, "PMCC": _pmcc, "BPS": _bull_put, "BCS": _bear_call, "IC": _iron_condor,
+    "SS": _short_strangle, "CAL": _calendar, "DIAG": _diagonal, "STRADDLE": _straddle,
+    "LONG_CALL": lambda s: _long_option(s, "call"), "LONG_PUT": lambda s: _long_option(s, "put"),
+    "SHORT_CALL": _short_call, "LONG_STOCK": lambda s: _stock(s, True),
+    "SHORT_STOCK": lambda s: _stock(s, False),
 }
-TRENDS = ("strong_bullish", "bullish", "neutral", "bearish", "strong_bearish")
-RISK_FIT = {"BPS": 100, "BCS": 100, "IC": 100, "CAL": 95, "DIAG": 95, "PMCC": 90, "LONG_CALL": 90, "LONG_PUT": 90,
-            "STRADDLE": 85, "CSP": 65, "CC": 60, "LONG_STOCK": 55, "SS": 20, "SHORT_CALL": 10, "SHORT_STOCK": 10}
 
 
-def _iv_rank(setup: _Setup) -> float:
-    inp = setup.inp
-    if inp.iv_rank is not None:
-        return max(0.0, min(100.0, inp.iv_rank))
-    return {"low": 25.0, "normal": 50.0, "high": 75.0}.get(inp.volatility_regime, 50.0)
+# --- suitability ---------------------------------------------------------------------------------------
 
 
 def _iv_fit(short: str, ivr: float) -> float:
     if short in SELLERS:
-        return ivr
-    if short in ("CAL", "DIAG", "PMCC"):
-        return max(0.0, min(100.0, 85 - 0.6 * ivr))
-    return 100 - ivr
+        return float(ivr)
+    if short in TIME_SPREADS:
+        return 85.0 - 0.6 * ivr
+    if short in STOCK:
+        return 50.0
+    return 100.0 - ivr
 
 
 def _dte_fit(short: str, dte: int) -> float:
+    return float(_dte_points(short, dte))
+
+
+def _dte_points(short: str, dte: int) -> int:
     if short in SELLERS:
-        return 100 if 21 <= dte <= 45 else 75 if 14 <= dte < 21 or 45 < dte <= 60 else 45 if 7 <= dte < 14 else \
-            30 if dte < 7 else 50
-    if short in ("CAL", "DIAG", "PMCC"):
-        return 100 if 7 <= dte <= 30 else 60
-    if short in ("LONG_STOCK", "SHORT_STOCK"):
-        return 70
-    return 90 if 30 <= dte <= 90 else 70 if 14 <= dte < 30 else 80 if dte > 90 else 25
+        return 100 if 21 <= dte <= 45 else 75 if 14 <= dte <= 60 else 50 if 7 <= dte <= 90 else \
+            25 if dte < 7 else 35
+    if short in TIME_SPREADS:
+        return 100 if 7 <= dte <= 30 else 75 if 30 < dte <= 45 else 35 if dte < 7 else 50
+    if short == "STRADDLE":
+        return 100 if 21 <= dte <= 60 else 75 if 14 <= dte <= 120 else 45 if dte >= 7 else 20
+    if short in STOCK:
+        return 80
+    return 100 if 45 <= dte <= 120 else 85 if dte > 120 else 80 if dte >= 30 else 55 if dte >= 14 else \
+        35 if dte >= 7 else 15
 
 
-def _score(evaluation: StrategyEvaluation, setup: _Setup) -> StrategyEvaluation:
-    short, inp = evaluation.short_name, setup.inp
-    ivr = _iv_rank(setup)
-    trend = inp.trend if inp.trend in TRENDS else "neutral"
-    fit = {
-        "trend": float(TREND_FIT.get(short, (50,) * 5)[TRENDS.index(trend)]),
-        "iv": float(_iv_fit(short, ivr)),
-        "dte": float(_dte_fit(short, setup.dte)),
-        "risk": float(RISK_FIT.get(short, 50)),
-        "pop": evaluation.probability_of_profit * 100,
-    }
-    total = sum(WEIGHTS[k] * v for k, v in fit.items())
-    reasons = [_trend_reason(short, trend, fit["trend"]), _iv_reason(short, ivr, inp.iv_rank is not None, fit["iv"]),
-               _dte_reason(setup.dte, fit["dte"]), _risk_reason(evaluation), f"{fit['pop']:.0f}% probability of profit"]
-    earnings = inp.next_earnings
-    if earnings and inp.today <= earnings <= setup.expiry:
-        if short in SELLERS:
-            total -= EARNINGS_ADJUST
-            reasons.insert(0, f"earnings on {earnings:%b %d} fall before expiry: a gap risk for sold premium")
-        elif short == "STRADDLE":
-            total += EARNINGS_ADJUST
-            reasons.insert(0, f"earnings on {earnings:%b %d} may bring the move a straddle needs")
-    kept = [r for r in reasons if r] + list(evaluation.reasons) + list(setup.assumed)
-    return replace(evaluation, score=round(max(0.0, min(100.0, total))), reasons=tuple(kept), fit=fit)
+def _capital_fit(capital_per_contract: float) -> float:
+    if capital_per_contract <= 500:
+        return 100.0
+    return max(10.0, 100.0 - 40.0 * math.log10(capital_per_contract / 500))
 
 
-def _trend_reason(short: str, trend: str, fit: float) -> str:
-    words = trend.replace("_", " ")
-    verb = "fits" if fit >= 70 else "works against" if fit < 40 else "is neutral for"
-    return f"{words.capitalize()} trend {verb} this strategy"
+def _verb(fit: float, good: str, high: float = 70, low: float = 40) -> str:
+    return good if fit >= high else "works against" if fit < low else "is neutral for"
 
 
-def _iv_reason(short: str, ivr: float, known: bool, fit: float) -> str:
-    label = f"IV rank {ivr:.0f}" if known else f"{'low' if ivr < 40 else 'high' if ivr > 60 else 'normal'} volatility"
-    side = "selling premium" if short in SELLERS else "buying options" if short not in ("CAL", "DIAG", "PMCC") else \
-        "a time spread"
-    return f"{label} {'favours' if fit >= 60 else 'works against' if fit < 40 else 'is neutral for'} {side}"
+@lru_cache(maxsize=1024)
+def _trend_reason(short: str, trend_words: str, fit: float) -> str:
+    return f"{trend_words} trend {_verb(fit, 'fits')} {PHRASE[short]}"
 
 
-def _dte_reason(dte: int, fit: float) -> str:
+@lru_cache(maxsize=4096)
+def _iv_reason(short: str, label: str, fit: float) -> str:
+    if short in STOCK:
+        return "Implied volatility matters little for shares"
+    side = "selling premium" if short in SELLERS else \
+        "a long-vega time spread" if short in TIME_SPREADS else "buying premium"
+    return f"{label} {_verb(fit, 'favours', 60)} {side}"
+
+
+@lru_cache(maxsize=4096)  # the sentences repeat across alerts; formatting them is a third of _finish
+def _dte_reason(short: str, dte: int, fit: float) -> str:
+    if short in STOCK:
+        return "Shares have no expiry to manage"
+    if short in SELLERS:
+        if 21 <= dte <= 45:
+            return f"{dte} DTE is in the 21-45 day sweet spot"
+        return f"{dte} DTE is {'short of' if dte < 21 else 'past'} the 21-45 day sweet spot" \
+               f"{': more gamma risk' if dte < 21 else ': slower decay'}"
+    if short in TIME_SPREADS:
+        if 7 <= dte <= 30:
+            return f"{dte}-day front month is in the 7-30 day sweet spot"
+        verdict = "too close: little premium left" if dte < 7 else "long: slow front decay"
+        return f"{dte}-day front month is {verdict}"
+    ideal = "21-60" if short == "STRADDLE" else "45-120"
     if fit >= 90:
-        return f"{dte} DTE is in this strategy's sweet spot"
-    return f"{dte} DTE is {'acceptable' if fit >= 60 else 'far from ideal'} for it"
+        return f"{dte} DTE gives the move time ({ideal} days is ideal)"
+    return f"{dte} DTE {'leaves little time: theta eats bought premium' if fit < 60 else 'is workable'}" \
+           f" ({ideal} days is ideal)"
 
 
-def _risk_reason(evaluation: StrategyEvaluation) -> str:
-    if evaluation.max_loss is None:
-        return "Undefined risk: the loss is unlimited"
-    return f"Defined risk: at most ${evaluation.max_loss:,.0f} per contract"
+def _finish(s: _Setup, draft: _Draft) -> StrategyEvaluation:
+    """Per-share draft → dollars for the contracts, sub-scores, score and reasons (written for speed: it runs
+    eleven times per alert)."""
+    short, payoff, unit = draft.short, draft.payoff, s.unit
+    pop = min(1.0, max(0.0, draft.pop))
+    max_loss = None if payoff.max_loss is None else round(payoff.max_loss * unit, 2)
+    max_profit = None if payoff.max_profit is None else round(payoff.max_profit * unit, 2)
+    capital = round(payoff.capital * unit, 2)
+    seller, time_spread, stock = short in SELLERS, short in TIME_SPREADS, short in STOCK
+
+    trend_fit = float(TREND_FIT["DIAG_put" if short == "DIAG" and s.kind == "put" else short][s.trend_index])
+    iv_fit = _iv_fit(short, s.ivr)
+    dte_fit = _dte_fit(short, s.dte)
+    risk_fit = float(RISK_FIT[short])
+    capital_fit = round(_capital_fit(payoff.capital * MULTIPLIER), 1)
+    pop_fit = round(pop * 100 if s.iv_known else 50 + (pop * 100 - 50) * UNKNOWN_IV_SHRINK, 1)
+    fit = {"trend": trend_fit, "iv": iv_fit, "dte": dte_fit, "risk": risk_fit, "capital": capital_fit,
+           "pop": pop_fit}
+    w = WEIGHTS
+    impacts = (w["trend"] * (trend_fit - 50), w["iv"] * (iv_fit - 50), w["dte"] * (dte_fit - 50),
+               w["risk"] * (risk_fit - 50), w["capital"] * (capital_fit - 50), w["pop"] * (pop_fit - 50))
+    total = 50.0 + sum(impacts)  # the weights sum to 1, so this is the weighted mean of the sub-scores
+
+    if max_loss is None:
+        risk_text = "Undefined risk: the loss is unlimited"
+    elif short in ("CSP", "CC", "LONG_STOCK"):
+        risk_text = f"Defined but large risk: up to ${max_loss:,.0f} if the shares went to zero"
+    else:
+        risk_text = f"Defined risk: at most ${max_loss:,.0f}"
+    texts = [
+        _trend_reason(short, s.trend_words, trend_fit),
+        _iv_reason(short, s.ivr_label, iv_fit),
+        _dte_reason(short, s.dte, dte_fit),
+        risk_text,
+        f"Capital-efficient: ${capital:,.0f} of buying power" if capital_fit >= 70 else
+        f"Ties up ${capital:,.0f} of capital",
+        f"{pop:.0%} probability of profit{'' if s.iv_known else ' (at the assumed IV)'}",
+    ]
+    weighed = [(-abs(impact), i) for i, impact in enumerate(impacts)]
+    if s.earnings_when and not stock:
+        adjust = -EARNINGS_SHORT_PENALTY if seller else -EARNINGS_TIME_SPREAD_PENALTY if time_spread else \
+            EARNINGS_STRADDLE_BONUS if short == "STRADDLE" else 0.0
+        if adjust:
+            total += adjust
+            weighed.append((-abs(adjust), len(texts)))
+            texts.append(s.earnings_when + (": gap risk for sold premium" if seller else
+                                            ": a gap can run through the short strike" if time_spread else
+                                            ": they may bring the move a straddle needs"))
+    weighed.sort()  # most decisive first; ties keep the order above
+    reasons = (*(texts[i] for _, i in weighed), *draft.notes, *s.notes)
+
+    n = s.contracts
+    legs = draft.legs if n == 1 else tuple(
+        Leg(leg.action, leg.kind, leg.strike, leg.expiry, leg.quantity * n, leg.price) for leg in draft.legs)
+    return StrategyEvaluation(NAMES[short], short, legs, max_profit, max_loss,
+                              tuple(round(b, 2) for b in payoff.breakevens), capital, pop,
+                              math.floor(min(100.0, max(0.0, total)) + 0.5), reasons, fit)
 
 
-def _scaled(evaluation: StrategyEvaluation, contracts: int) -> StrategyEvaluation:
-    if contracts == 1:
-        return evaluation
-
-    def scale(value: float | None) -> float | None:
-        return None if value is None else round(value * contracts, 2)
-
-    return replace(evaluation, max_profit=scale(evaluation.max_profit), max_loss=scale(evaluation.max_loss),
-                   capital_required=round(evaluation.capital_required * contracts, 2),
-                   legs=tuple(replace(leg, quantity=leg.quantity * contracts) for leg in evaluation.legs))
+# --- entry points ----------------------------------------------------------------------------------------
 
 
-def evaluate_one(builder: Callable[[_Setup], StrategyEvaluation], inp: StrategyInput) -> StrategyEvaluation:
-    setup = _setup(inp)
-    return _scaled(_score(builder(setup), setup), max(1, inp.contracts))
+def evaluate_one(name: str, inp: StrategyInput) -> StrategyEvaluation:
+    """One strategy by short name (CSP … STRADDLE, LONG_CALL, LONG_PUT, SHORT_CALL, LONG_STOCK, SHORT_STOCK)
+    or full name, case-insensitive. An unknown name is a ValueError (a caller's bug, not missing data)."""
+    key = name.strip().upper().replace(" ", "_")
+    if key not in BUILDERS:
+        key = next((k for k, full in NAMES.items() if full.lower() == name.strip().lower()), key)
+    if key not in BUILDERS:
+        raise ValueError(f"unknown strategy {name!r}; one of {', '.join(NAMES)}")
+    setup = _Setup(inp)
+    return _finish(setup, BUILDERS[key](setup))
 
 
 def evaluate_strategies(inp: StrategyInput) -> StrategyRanking:
-    """All ten ranked best first (ties by name), and the alert's own strategy scored on the same terms."""
-    setup = _setup(inp)
-    contracts = max(1, inp.contracts)
-    scored = [_scaled(_score(build(setup), setup), contracts) for build in STRATEGIES]
-    scored.sort(key=lambda e: (-e.score, e.name))
-    own = _scaled(_score(_alert_own(setup), setup), contracts)
-    return StrategyRanking(tuple(scored), own)
+    """All ten ranked best first (ties by name), and the alert's own trade scored on the same terms."""
+    setup = _Setup(inp)
+    scored = sorted((_finish(setup, BUILDERS[short](setup)) for short in TEN),
+                    key=lambda e: (-e.score, e.name))
+    return StrategyRanking(tuple(scored), _finish(setup, _alert_own(setup, bool(inp.covered))))

@@ -668,17 +668,9 @@ class PlaywrightAlertSource:
 
     def _json_alerts(self, items: list[dict[str, Any]], username: str) -> list[RawAlert]:
         """Mapped, with (id, action) duplicates dropped (pages can overlap while new alerts arrive)."""
-        alerts: list[RawAlert] = []
-        skipped = 0
-        seen: set[tuple[str, str]] = set()
-        for item in items:
-            alert = alert_from_json(item, username)
-            if alert is None:
-                skipped += 1
-                continue
-            if (alert.alert_id, alert.action) not in seen:
-                seen.add((alert.alert_id, alert.action))
-                alerts.append(alert)
+        mapped = [alert_from_json(item, username) for item in items]
+        skipped = mapped.count(None)
+        alerts = one_per_record(mapped)
         if skipped:
             log.warning("%d alert(s) of %s had a shape we cannot read; skipped", skipped, username)
         return alerts
@@ -692,19 +684,25 @@ class PlaywrightAlertSource:
         selector = "app-alerts-tab app-post" if await page.query_selector("app-alerts-tab") else "app-post"
         posts = await page.eval_on_selector_all(selector, POSTS_JS)
         today = datetime.now(UTC).date()
-        alerts, skipped, seen = [], 0, set()
-        for post in posts:
-            text = str(post.get("text") or "")
-            alert = alert_from_post(text, username, post_id=post.get("id"),
-                                    posted_at=_datetime(post.get("time")), today=today)
-            if alert is None:
-                skipped += bool(text.strip())
-            elif (alert.alert_id, alert.action) not in seen:
-                seen.add((alert.alert_id, alert.action))
-                alerts.append(alert)
+        texts = [str(post.get("text") or "") for post in posts]
+        mapped = [alert_from_post(text, username, post_id=post.get("id"), posted_at=_datetime(post.get("time")),
+                                  today=today) for post, text in zip(posts, texts, strict=True)]
+        skipped = sum(1 for alert, text in zip(mapped, texts, strict=True) if alert is None and text.strip())
+        alerts = one_per_record(mapped)
         if skipped:
             log.info("%d post(s) of %s are not alerts; skipped", skipped, username)
         return alerts
+
+
+def one_per_record(alerts: Sequence[RawAlert | None]) -> list[RawAlert]:
+    """Readable records, each (alert id, action) once: overlapping pages or queries must not double a record."""
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for alert in alerts:
+        if alert is not None and (alert.alert_id, alert.action) not in seen:
+            seen.add((alert.alert_id, alert.action))
+            kept.append(alert)
+    return kept
 
 
 def _copyable(headers: dict[str, str]) -> dict[str, str]:

@@ -84,13 +84,6 @@ async def sent_since(session: AsyncSession, chat_id: int, since: datetime) -> in
             NotificationQueueItem.sent_at >= since, NotificationQueueItem.priority < FOLLOW_UP_PRIORITY)) or 0)
 
 
-async def oldest_sent_since(session: AsyncSession, chat_id: int, since: datetime) -> datetime | None:
-    return await session.scalar(
-        select(func.min(NotificationQueueItem.sent_at)).where(
-            NotificationQueueItem.chat_id == chat_id, NotificationQueueItem.status == "sent",
-            NotificationQueueItem.sent_at >= since, NotificationQueueItem.priority < FOLLOW_UP_PRIORITY))
-
-
 async def set_status(session: AsyncSession, item_ids: list[int], status: str, *, error: str | None = None,
                      next_attempt_at: datetime | None = None) -> None:
     if not item_ids:
@@ -143,10 +136,3 @@ async def sent_for_trade(session: AsyncSession, chat_id: int, trade_id: int) -> 
         .join(XtradesAlert, XtradesAlert.id == NotificationQueueItem.alert_id)
         .where(NotificationQueueItem.chat_id == chat_id, XtradesAlert.trade_id == trade_id,
                NotificationQueueItem.status == "sent")))
-
-
-async def move_chat(session: AsyncSession, old_id: int, new_id: int) -> None:
-    """A group became a supergroup: its queue follows it."""
-    await session.execute(update(NotificationQueueItem).where(NotificationQueueItem.chat_id == old_id)
-                          .values(chat_id=new_id))
-

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline.model_files import DEFAULT_DIR, prepare_offline_model
+from pipeline.memory.model_files import DEFAULT_DIR, prepare_offline_model
 from tests.fakes.ai import FakeAI
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.xtrades import FakeXtrades

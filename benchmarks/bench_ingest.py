@@ -14,8 +14,8 @@ from datetime import date
 from pathlib import Path
 
 from pipeline.cycle import IngestionCycle
-from pipeline.parser import parse_alert
-from pipeline.scraper import PlaywrightAlertSource, ScraperConfig
+from pipeline.ingest.parser import parse_alert
+from pipeline.ingest.scraper import PlaywrightAlertSource, ScraperConfig
 from storage import chats, traders
 from storage.db import Database
 from tests.fakes.xtrades import FakeXtrades

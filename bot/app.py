@@ -31,19 +31,20 @@ from bot.settings import Settings
 from handlers import callbacks, commands, groups
 from handlers.errors import on_error
 from handlers.services import SERVICES_KEY, Services
-from pipeline.consensus.base import UsageRecord
-from pipeline.consensus.panel import AnalystConfig, ConsensusPanel, build_analysts
 from pipeline.cycle import AlertSource, IngestionCycle
-from pipeline.judgement import Judgement
-from pipeline.market import MarketData, default_history_provider
-from pipeline.memory import Embedder, TradeMemory, open_vector_store, resolve_model_path
-from pipeline.memory_stage import MemoryStage
-from pipeline.model_files import DEFAULT_DIR as MODEL_DIR
+from pipeline.judge.consensus.base import UsageRecord
+from pipeline.judge.consensus.panel import AnalystConfig, ConsensusPanel, build_analysts
+from pipeline.judge.market import MarketData, default_history_provider
+from pipeline.judge.stage import Judgement
+from pipeline.memory.embedder import Embedder, resolve_model_path
+from pipeline.memory.model_files import DEFAULT_DIR as MODEL_DIR
+from pipeline.memory.stage import MemoryStage
+from pipeline.memory.store import TradeMemory, open_vector_store
 from storage import ai_usage
 from storage.db import Database
 
 if TYPE_CHECKING:
-    from pipeline.scraper import ScraperConfig
+    from pipeline.ingest.scraper import ScraperConfig
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def build_memory(settings: Settings, *, embedder: Embedder | None = None) -> Tra
 
 
 def scraper_config(settings: Settings) -> ScraperConfig:
-    from pipeline.scraper import ScraperConfig
+    from pipeline.ingest.scraper import ScraperConfig
 
     return ScraperConfig(
         base_url=settings.xtrades_base_url,
@@ -151,7 +152,7 @@ async def build_runtime(settings: Settings, *, notify_admins: Any = None, source
     await db.create_schema()
     closers: list[Any] = [db.close]
     if source is None:
-        from pipeline.scraper import PlaywrightAlertSource
+        from pipeline.ingest.scraper import PlaywrightAlertSource
 
         playwright_source = PlaywrightAlertSource(scraper_config(settings))
         closers.append(playwright_source.close)

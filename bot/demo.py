@@ -24,13 +24,13 @@ from bot.app import build_memory
 from bot.delivery import Deliverer
 from bot.settings import Settings
 from handlers import charts
-from pipeline.consensus.panel import ConsensusPanel
 from pipeline.cycle import IngestionCycle
-from pipeline.judgement import Judgement
-from pipeline.market import MarketData, RecordedHistory
-from pipeline.memory_stage import MemoryStage
+from pipeline.ingest.alerts_api import alert_from_json
+from pipeline.judge.consensus.panel import ConsensusPanel
+from pipeline.judge.market import MarketData, RecordedHistory
+from pipeline.judge.stage import Judgement
+from pipeline.memory.stage import MemoryStage
 from pipeline.models import ScrapeResult
-from pipeline.scraper import alert_from_json
 from storage import chats, stats, traders
 from storage.db import Database
 

@@ -18,8 +18,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from pipeline.detector import Position, TradeEvent, detect
-from pipeline.models import ScrapeResult
+from pipeline.ingest.detector import Position, detect
+from pipeline.models import ScrapeResult, StoredEvent
 from storage import alerts as alerts_repo
 from storage import queue, scraper_state, traders, trades
 from storage.db import Database
@@ -36,15 +36,6 @@ class AlertSource(Protocol):
 
 
 AdminNotifier = Callable[[str], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
-    """An event and the id of the `xtrades_alerts` row that records it."""
-
-    alert_row_id: int
-    trade_id: int
-    event: TradeEvent
 
 
 EventSink = Callable[[list[StoredEvent]], Awaitable[None]]

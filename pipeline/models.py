@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from pipeline.ingest.detector import TradeEvent
 
 Action = Literal["BTO", "STC", "STO", "BTC"]
 OptionType = Literal["call", "put"]
@@ -80,3 +83,12 @@ class SimilarSummary:
 
     def prompt_facts(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v not in (None, (), 0) and k != "point_id"}
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event and the id of the `xtrades_alerts` row that records it."""
+
+    alert_row_id: int
+    trade_id: int
+    event: TradeEvent

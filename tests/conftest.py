@@ -11,9 +11,9 @@ import pytest
 
 from bot.app import build_application, start_application, stop_application
 from bot.settings import Settings
-from pipeline.memory import Embedder
-from pipeline.model_files import DEFAULT_DIR, prepare_offline_model
-from pipeline.scraper import PlaywrightAlertSource, ScraperConfig
+from pipeline.ingest.scraper import PlaywrightAlertSource, ScraperConfig
+from pipeline.memory.embedder import Embedder
+from pipeline.memory.model_files import DEFAULT_DIR, prepare_offline_model
 from storage.db import Database
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.xtrades import FakeXtrades

@@ -9,8 +9,9 @@ import pytest
 from telegram.ext import Application
 
 from bot.app import runtime_of
-from pipeline.parser import parse_alert
-from pipeline.scraper import PlaywrightAlertSource, alert_from_json
+from pipeline.ingest.alerts_api import alert_from_json
+from pipeline.ingest.parser import parse_alert
+from pipeline.ingest.scraper import PlaywrightAlertSource
 from storage import chats, traders
 from storage.models import Trade
 from tests.fakes.telegram import FakeTelegram, html_error

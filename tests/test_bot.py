@@ -14,8 +14,8 @@ from telegram.ext import Application
 
 from bot.app import build_application, runtime_of, start_application, stop_application
 from bot.settings import Settings
-from pipeline.memory import Embedder
-from pipeline.model_files import DEFAULT_DIR as MODEL_DIR
+from pipeline.memory.embedder import Embedder
+from pipeline.memory.model_files import DEFAULT_DIR as MODEL_DIR
 from storage import chats
 from tests.conftest import TEST_TOKEN
 from tests.fakes.telegram import FakeTelegram

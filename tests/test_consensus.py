@@ -11,7 +11,7 @@ from datetime import date
 
 import pytest
 
-from pipeline.consensus.base import (
+from pipeline.judge.consensus.base import (
     PROMPT_TEMPLATE,
     SYSTEM_PROMPT,
     Analyst,
@@ -22,9 +22,9 @@ from pipeline.consensus.base import (
     facts,
     parse_verdict,
 )
-from pipeline.consensus.local import LocalAnalyst
-from pipeline.consensus.panel import AnalystConfig, ConsensusPanel, build_analysts
-from pipeline.consensus.pricing import UNKNOWN_MODEL, cost_usd
+from pipeline.judge.consensus.local import LocalAnalyst
+from pipeline.judge.consensus.panel import AnalystConfig, ConsensusPanel, build_analysts
+from pipeline.judge.consensus.pricing import UNKNOWN_MODEL, cost_usd
 from tests.fakes.ai import FakeAI, Provider
 
 ALERT = ReviewAlert(trader="behappy", action="STO", symbol="AAPL", option_type="put", strike=170.0,
@@ -159,7 +159,7 @@ async def test_an_erroring_analyst_is_left_out_once_without_sdk_retries(
     provider: Provider = getattr(fake, name)
     provider.queue = [mode]
     usage: list[UsageRecord] = []
-    with caplog.at_level(logging.WARNING, logger="pipeline.consensus"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.judge.consensus"):
         result = await panel(analysts, usage).judge(ALERT, CONTEXT, RANKING, None)
     assert name not in result.used and len(result.used) == 2
     assert result.failures == {name: f"HTTP {mode}: " + ("server error" if mode == "500" else

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.model_files import DEFAULT_DIR
+from pipeline.memory.model_files import DEFAULT_DIR
 from tests.conftest import ROOT
 
 

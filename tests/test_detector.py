@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from pipeline.detector import Position, detect
+from pipeline.ingest.detector import Position, detect
+from pipeline.ingest.pnl import position_pnl
 from pipeline.models import RawAlert
-from pipeline.pnl import position_pnl
 
 TODAY = date(2026, 11, 23)
 T0 = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import event, text
 
 from pipeline.cycle import IngestionCycle
-from pipeline.model_files import DEFAULT_DIR
-from pipeline.scraper import PlaywrightAlertSource, ScraperConfig
+from pipeline.ingest.scraper import PlaywrightAlertSource, ScraperConfig
+from pipeline.memory.model_files import DEFAULT_DIR
 from storage import chats, traders
 from storage.db import Database
 from tests.conftest import ROOT, TEST_TOKEN
@@ -168,7 +168,7 @@ async def test_a_browser_dying_mid_scrape_fails_that_scrape_only(site: FakeXtrad
         site.api_delay_seconds = 2.0
         scrape = asyncio.create_task(source.scrape(["behappy"]))
         await asyncio.sleep(0.8)
-        await source._browser.close()  # the browser goes away under a running scrape
+        await source.session.browser.close()  # the browser goes away under a running scrape
         [crashed] = await scrape
         assert crashed.status == "failed"
         site.api_delay_seconds = 0.0

@@ -15,9 +15,9 @@ from sqlalchemy import select
 from bot.app import build_application, runtime_of, start_application, stop_application
 from bot.settings import Settings
 from pipeline.cycle import IngestionCycle, backoff_seconds
-from pipeline.memory import Embedder
-from pipeline.model_files import DEFAULT_DIR as MODEL_DIR
-from pipeline.scraper import PlaywrightAlertSource
+from pipeline.ingest.scraper import PlaywrightAlertSource
+from pipeline.memory.embedder import Embedder
+from pipeline.memory.model_files import DEFAULT_DIR as MODEL_DIR
 from storage import alerts, chats, scraper_state, traders
 from storage.db import Database
 from storage.models import Trade

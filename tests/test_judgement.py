@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.consensus.panel import AnalystConfig, ConsensusPanel, build_analysts
 from pipeline.cycle import IngestionCycle
-from pipeline.judgement import Judgement
-from pipeline.market import MarketData, RecordedHistory
-from pipeline.memory import Embedder, TradeMemory, open_vector_store
-from pipeline.memory_stage import MemoryStage
-from pipeline.scraper import PlaywrightAlertSource
+from pipeline.ingest.scraper import PlaywrightAlertSource
+from pipeline.judge.consensus.panel import AnalystConfig, ConsensusPanel, build_analysts
+from pipeline.judge.market import MarketData, RecordedHistory
+from pipeline.judge.stage import Judgement
+from pipeline.memory.embedder import Embedder
+from pipeline.memory.stage import MemoryStage
+from pipeline.memory.store import TradeMemory, open_vector_store
 from storage import alerts, chats, traders
 from storage.db import Database
 from tests.fakes.ai import FakeAI
@@ -97,7 +98,7 @@ async def test_with_the_models_every_score_is_stored_and_a_failure_left_out(
 async def test_scoring_reports_its_stage_timings(site: FakeXtrades, db: Database,
                                                  alert_source: PlaywrightAlertSource, memory: TradeMemory,
                                                  caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level("DEBUG", logger="pipeline.judgement")
+    caplog.set_level("DEBUG", logger="pipeline.judge.stage")
     alert_id = await run_new_alert(site, db, alert_source, ConsensusPanel([]), memory)
     [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"timings alert={alert_id} ")]
     assert [part.split("=")[0] for part in line.split()[2:]] == ["context", "strategies", "memory", "ai", "store"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.market import (
+from pipeline.judge.market import (
     MarketData,
     PriceHistory,
     RecordedHistory,
@@ -18,7 +18,7 @@ from pipeline.market import (
     historical_volatility,
     sma,
 )
-from pipeline.options_math import bs_price
+from pipeline.judge.options_math import bs_price
 
 PRICES = Path(__file__).parent / "data" / "prices"
 TODAY = date(2026, 11, 23)

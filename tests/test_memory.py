@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from qdrant_client import AsyncQdrantClient
 
-from pipeline.cycle import StoredEvent
-from pipeline.detector import Position, TradeEvent
-from pipeline.memory import (
-    Embedder,
+from pipeline.ingest.detector import Position, TradeEvent
+from pipeline.memory.embedder import Embedder
+from pipeline.memory.model_files import DEFAULT_DIR
+from pipeline.memory.stage import MemoryStage, backfill, facts_for
+from pipeline.memory.store import (
     TradeFacts,
     TradeMemory,
     dte_bucket,
@@ -22,8 +23,7 @@ from pipeline.memory import (
     open_vector_store,
     point_id,
 )
-from pipeline.memory_stage import MemoryStage, backfill, facts_for
-from pipeline.model_files import DEFAULT_DIR
+from pipeline.models import StoredEvent
 from storage import traders, trades
 from storage.db import Database
 from tests.conftest import ROOT

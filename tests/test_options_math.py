@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from pipeline.options_math import (
+from pipeline.judge.options_math import (
     IV_HIGH,
     bs_delta,
     bs_price,

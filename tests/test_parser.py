@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import parser
-from pipeline.parser import ParsedAlert, clean, parse_alert, third_friday
+from pipeline.ingest import parser
+from pipeline.ingest.parser import ParsedAlert, clean, parse_alert, third_friday
 
 TODAY = date(2026, 11, 23)  # a Monday
 D = date

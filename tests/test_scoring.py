@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.scoring import WEIGHTS, ScoreInputs, final_score, shrunk_win_rate, similar_confidence
+from pipeline.judge.scoring import WEIGHTS, ScoreInputs, final_score, shrunk_win_rate, similar_confidence
 
 
 def test_weights_are_documented_and_sum_to_one() -> None:

@@ -17,15 +17,10 @@ from typing import Any
 
 import pytest
 
-from pipeline.scraper import (
-    DEBIAN_CHROMIUM,
-    PlaywrightAlertSource,
-    ScraperConfig,
-    alert_from_json,
-    alert_from_post,
-    alerts_from_payload,
-    find_chromium,
-)
+from pipeline.ingest.alerts_api import alert_from_json, alerts_from_payload
+from pipeline.ingest.browser import DEBIAN_CHROMIUM, find_chromium
+from pipeline.ingest.posts import alert_from_post
+from pipeline.ingest.scraper import PlaywrightAlertSource, ScraperConfig
 from tests.fakes.xtrades import FakeXtrades
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "xtrades" / "alerts-sample.json"
@@ -267,7 +262,7 @@ async def test_at_most_max_concurrent_pages(site: FakeXtrades, source: Playwrigh
 async def test_a_killed_browser_is_relaunched(site: FakeXtrades, source: PlaywrightAlertSource) -> None:
     site.add_alert("behappy", symbol="AAPL", price=1.0)
     [before] = await source.scrape(["behappy"])
-    browser = source._browser
+    browser = source.session.browser
     cdp = await browser.new_browser_cdp_session()
     info = await cdp.send("SystemInfo.getProcessInfo")
     [pid] = [p["id"] for p in info["processInfo"] if p["type"] == "browser"]
@@ -280,7 +275,7 @@ async def test_a_killed_browser_is_relaunched(site: FakeXtrades, source: Playwri
     assert crashed.status == "failed" and time.monotonic() - started < 5
     site.api_delay_seconds = 0
     [after] = await source.scrape(["behappy"])
-    assert before.status == after.status == "ok" and source._browser is not browser
+    assert before.status == after.status == "ok" and source.session.browser is not browser
 
 
 async def test_login_saves_a_session_that_is_reused_and_renewed(site: FakeXtrades, tmp_path: Path) -> None:

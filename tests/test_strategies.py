@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.options_math import bs_delta, bs_price
-from pipeline.strategies import (
+from pipeline.judge.options_math import bs_delta, bs_price
+from pipeline.judge.strategies import (
     DEFAULT_IV,
     TEN,
     WEIGHTS,

@@ -2,9 +2,9 @@
 network. `ConsensusPanel` turns their verdicts into one consensus. The SDKs are imported only when an analyst
 with a key is built, so importing this package stays cheap."""
 
-from pipeline.consensus.base import ReviewAlert, UsageRecord, Verdict, VerdictPayload
-from pipeline.consensus.local import LocalAnalyst
-from pipeline.consensus.panel import AnalystConfig, Consensus, ConsensusPanel, build_analysts
+from pipeline.judge.consensus.base import ReviewAlert, UsageRecord, Verdict, VerdictPayload
+from pipeline.judge.consensus.local import LocalAnalyst
+from pipeline.judge.consensus.panel import AnalystConfig, Consensus, ConsensusPanel, build_analysts
 
 __all__ = ["AnalystConfig", "Consensus", "ConsensusPanel", "LocalAnalyst", "ReviewAlert", "UsageRecord", "Verdict",
            "VerdictPayload", "build_analysts"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from google import genai
 from google.genai import types
 
-from pipeline.consensus.base import SYSTEM_PROMPT, RemoteAnalyst
+from pipeline.judge.consensus.base import SYSTEM_PROMPT, RemoteAnalyst
 
 
 class GeminiAnalyst(RemoteAnalyst):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from anthropic import AsyncAnthropic
 
-from pipeline.consensus.base import SYSTEM_PROMPT, RemoteAnalyst
+from pipeline.judge.consensus.base import SYSTEM_PROMPT, RemoteAnalyst
 
 
 class ClaudeAnalyst(RemoteAnalyst):

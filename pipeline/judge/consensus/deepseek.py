@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from openai import AsyncOpenAI
 
-from pipeline.consensus.base import SYSTEM_PROMPT, RemoteAnalyst
+from pipeline.judge.consensus.base import SYSTEM_PROMPT, RemoteAnalyst
 
 DEEPSEEK_BASE_URL = "https://api.deepseek.com"
 

@@ -16,7 +16,6 @@ trade on the same symbol, in the same kind of market.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 import warnings
@@ -26,8 +25,9 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from qdrant_client import AsyncQdrantClient, models
+
+from pipeline.memory.embedder import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -172,35 +172,6 @@ def embedding_text(facts: TradeFacts) -> str:
 
 
 # --- I/O ---------------------------------------------------------------------------------------------------
-
-
-class Embedder:
-    """fastembed's TextEmbedding, run off the event loop (ONNX releases the GIL)."""
-
-    def __init__(self, model_name: str, model_path: str | Path | None = None) -> None:
-        from fastembed import TextEmbedding
-
-        kwargs: dict[str, Any] = {"specific_model_path": str(model_path)} if model_path else {}
-        self._model = TextEmbedding(model_name, **kwargs)
-        self.model_name = model_name
-
-    def embed_sync(self, texts: Sequence[str], batch_size: int = 256) -> list[list[float]]:
-        """Unit-length vectors (the dot product of two is their cosine similarity)."""
-        out = []
-        for vector in self._model.embed(list(texts), batch_size=batch_size):
-            norm = float(np.linalg.norm(vector))
-            out.append((vector / norm if norm > 0 else vector).tolist())
-        return out
-
-    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        return await asyncio.to_thread(self.embed_sync, texts)
-
-
-def resolve_model_path(configured: str | None, offline_default: Path) -> str | None:
-    """EMBEDDING_MODEL_PATH when set; else the offline folder `make` builds when present; else download."""
-    if configured:
-        return configured
-    return str(offline_default) if (offline_default / "model.onnx").exists() else None
 
 
 def open_vector_store(*, url: str | None, api_key: str | None, path: str | Path) -> AsyncQdrantClient:

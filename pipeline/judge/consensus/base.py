@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from pipeline.consensus.pricing import cost_usd
+from pipeline.judge.consensus.pricing import cost_usd
 
 log = logging.getLogger(__name__)
 

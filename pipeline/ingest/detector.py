@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
+from pipeline.ingest.pnl import position_pnl
 from pipeline.models import EventKind, RawAlert
-from pipeline.pnl import position_pnl
 
 OPEN_FOR_EXIT = {"STC": "BTO", "BTC": "STO"}
 PRICE_STEP = 0.10  # an open position's last price makes an `update` each time it crosses 10% of entry

@@ -71,7 +71,7 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from pipeline.options_math import DAYS_PER_YEAR, IV_HIGH, bs_price, prob_above, prob_below, prob_between
+from pipeline.judge.options_math import DAYS_PER_YEAR, IV_HIGH, bs_price, prob_above, prob_below, prob_between
 
 __all__ = [
     "DEFAULT_DTE", "DEFAULT_IV", "NAMES", "TEN", "WEIGHTS", "Leg", "Payoff", "StrategyEvaluation",
@@ -193,7 +193,7 @@ class StrategyRanking:
         return next((i + 1 for i, e in enumerate(self.evaluations) if e.short_name == short_name), None)
 
     def prompt_facts(self) -> dict[str, Any]:
-        """What the AI analysts and the local analyst read (keys documented in pipeline.consensus.local)."""
+        """What the AI analysts and the local analyst read (keys documented in pipeline.judge.consensus.local)."""
         own = self.alert_strategy
         return {
             "best_name": self.best.name, "best_score": self.best.score,

@@ -22,7 +22,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from pipeline.options_math import implied_volatility
+from pipeline.judge.options_math import implied_volatility
 
 __all__ = ["HistoryProvider", "MarketData", "MarketSnapshot", "PriceHistory", "implied_volatility"]
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from pipeline.consensus.base import ReviewAlert, UsageSink, Verdict, facts, recommendation_for
+from pipeline.judge.consensus.base import ReviewAlert, UsageSink, Verdict, facts, recommendation_for
 
 NEUTRAL_BASE = 50.0
 SHRINK_TRADES, SHRINK_WINS = 10, 5  # the prior: ten imaginary trades at 50%

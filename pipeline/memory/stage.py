@@ -10,14 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from pipeline.cycle import StoredEvent
-from pipeline.memory import TradeFacts, TradeMemory
-from pipeline.models import SimilarSummary
+from pipeline.memory.store import TradeFacts, TradeMemory
+from pipeline.models import SimilarSummary, StoredEvent
 from storage import trades as trades_repo
 from storage.db import Database
 
 if TYPE_CHECKING:
-    from pipeline.market import MarketSnapshot
+    from pipeline.judge.market import MarketSnapshot
 
 log = logging.getLogger(__name__)
 

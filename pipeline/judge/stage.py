@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
-from pipeline.consensus.base import ReviewAlert
-from pipeline.consensus.panel import Consensus
-from pipeline.market import MarketData, MarketSnapshot
+from pipeline.judge.consensus.base import ReviewAlert
+from pipeline.judge.consensus.panel import Consensus
+from pipeline.judge.market import MarketData, MarketSnapshot
+from pipeline.judge.scoring import FinalScore, ScoreInputs, final_score
+from pipeline.judge.strategies import StrategyInput, StrategyRanking, evaluate_strategies
 from pipeline.models import SimilarSummary
-from pipeline.scoring import FinalScore, ScoreInputs, final_score
-from pipeline.strategies import StrategyInput, StrategyRanking, evaluate_strategies
 from storage import alerts as alerts_repo
 from storage import queue
 from storage import trades as trades_repo

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pipeline.consensus.base import (
+from pipeline.judge.consensus.base import (
     Analyst,
     AnalystError,
     ReviewAlert,
@@ -24,7 +24,7 @@ from pipeline.consensus.base import (
     describe_error,
     recommendation_for,
 )
-from pipeline.consensus.local import LocalAnalyst
+from pipeline.judge.consensus.local import LocalAnalyst
 
 log = logging.getLogger(__name__)
 
@@ -69,17 +69,17 @@ def build_analysts(config: AnalystConfig) -> list[Analyst]:
     """Only the analysts whose key is set; the SDKs are imported only for those."""
     analysts: list[Analyst] = []
     if config.anthropic_api_key:
-        from pipeline.consensus.claude import ClaudeAnalyst
+        from pipeline.judge.consensus.claude import ClaudeAnalyst
 
         analysts.append(ClaudeAnalyst(config.anthropic_api_key, config.claude_model,
                                       base_url=config.anthropic_base_url, timeout=config.timeout_seconds))
     if config.deepseek_api_key:
-        from pipeline.consensus.deepseek import DeepSeekAnalyst
+        from pipeline.judge.consensus.deepseek import DeepSeekAnalyst
 
         analysts.append(DeepSeekAnalyst(config.deepseek_api_key, config.deepseek_model,
                                         base_url=config.deepseek_base_url, timeout=config.timeout_seconds))
     if config.google_api_key:
-        from pipeline.consensus.gemini import GeminiAnalyst
+        from pipeline.judge.consensus.gemini import GeminiAnalyst
 
         analysts.append(GeminiAnalyst(config.google_api_key, config.gemini_model, base_url=config.gemini_base_url,
                                       timeout=config.timeout_seconds))

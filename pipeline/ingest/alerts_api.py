@@ -1,0 +1,322 @@
+"""The JSON API reader: the app's own `/api/v2/alerts` answers, captured as a profile page loads them, completed
+with the pages and the exits (or entries) query the app did not ask for, and mapped to RawAlerts.
+
+Everything that depends on the alerts API's shapes lives here (../shared/xtrades/README.md). Further pages are
+fetched through the browser context with the request headers the app itself sent (its bearer token).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+from pipeline.ingest.records import one_per_record, parse_datetime
+from pipeline.models import RawAlert
+
+log = logging.getLogger(__name__)
+
+API_PATH = "/api/v2/alerts"
+SIDES = {"bto": "BTO", "stc": "STC", "sto": "STO", "btc": "BTC"}
+ENTRY_SIDES = frozenset({"bto", "sto", ""})  # "": a query without Side= (entries and exits together)
+EXIT_SIDES = frozenset({"stc", "btc"})
+EXIT_ORDER = "AlertOpenClosedDateEpoch desc"  # exits sorted by when they closed, as the app asks for them
+ENTRY_ORDER = "TimeOfEntryAlertEpoch desc"
+SYMBOL = re.compile(r"^[A-Z]{1,6}(?:\.[A-Z]{1,2})?$")
+# Headers the browser or the request client manage themselves: never copied from the app's request.
+UNCOPIED_HEADERS = frozenset({"host", "content-length", "cookie", "connection", "accept-encoding",
+                              "transfer-encoding"})
+
+
+# --- pure mapping -------------------------------------------------------------------------------------------
+
+
+def alerts_from_payload(payload: Any) -> list[dict[str, Any]]:
+    """The list of alerts in an API answer: under `alerts`, `data` or `items`, or a bare list."""
+    if isinstance(payload, list):
+        return [a for a in payload if isinstance(a, dict)]
+    if isinstance(payload, dict):
+        for key in ("alerts", "data", "items"):
+            value = payload.get(key)
+            if isinstance(value, list):
+                return [a for a in value if isinstance(a, dict)]
+    return []
+
+
+def total_count(payload: Any) -> int | None:
+    total = payload.get("totalCount") if isinstance(payload, dict) else None
+    return total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number == number and abs(number) != float("inf") else None
+
+
+def _quantity(item: dict[str, Any]) -> int | None:
+    for key in ("quantity", "qty", "contracts"):
+        value = item.get(key)
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 10_000_000:
+            return int(value)
+    return None
+
+
+def _date(value: Any) -> date | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def _first_number(item: dict[str, Any], *keys: str) -> float | None:
+    """The first key with a usable number: `pricePaid` is null when the trader posted "@ m"."""
+    for key in keys:
+        number = _number(item.get(key))
+        if number is not None:
+            return number
+    return None
+
+
+def alert_from_json(item: dict[str, Any], trader: str) -> RawAlert | None:
+    """One API alert as a RawAlert, or None when it lacks what a trade needs (never raises).
+
+    An exit record (side stc/btc) reuses its entry's id; a closed entry record (side still bto) stays an
+    entry: its exit arrives through the exits query.
+    """
+    try:
+        action = SIDES.get(str(item.get("side", "")).lower())
+        symbol = str(item.get("symbol") or "").strip().upper().lstrip("$")
+        alert_id = str(item.get("id") or "").strip()
+        if not action or not SYMBOL.match(symbol) or not alert_id or len(alert_id) > 80:
+            return None
+        direction = str(item.get("direction") or "").lower()
+        option_type = direction if direction in ("call", "put") and item.get("type") != "commons" else None
+        strike = _number(item.get("strike")) if option_type else None
+        expiry = _date(item.get("expiration")) if option_type else None
+        if option_type and (strike is None or strike <= 0 or expiry is None):
+            return None
+        entry_price = _first_number(item, "pricePaid", "actualPriceAtTimeOfAlert")
+        is_exit = action in ("STC", "BTC")
+        price = _first_number(item, "priceAtExit", "actualPriceAtTimeOfExit") if is_exit else entry_price
+        status = str(item.get("status") or "") or None
+        text = item.get("originalExitMessage") if is_exit else item.get("originalMessage")
+        return RawAlert(
+            alert_id=alert_id, trader=trader.lower(), action=action, symbol=symbol,  # type: ignore[arg-type]
+            option_type=option_type,  # type: ignore[arg-type]
+            strike=strike, expiry=expiry, price=price, entry_price=entry_price if is_exit else None,
+            quantity=_quantity(item), status=status, is_partial=is_exit and status != "closed",
+            last_price=_number(item.get("lastCheckedPrice")),
+            underlying_price=_number(item.get("actualPriceAtTimeOfAlert")) if option_type is None else None,
+            posted_at=parse_datetime(item.get("timeOfFullExitAlert") if is_exit else item.get("timeOfEntryAlert")),
+            risk=str(item.get("risk") or "") or None, text=str(text or "")[:2000], source="json", raw=item,
+        )
+    except Exception:  # a shape nobody planned for: skip the item, never the scrape
+        return None
+
+
+def with_query(url: str, **changes: str) -> str:
+    """`url` with some query parameters replaced (Page=2, Side=stc…), the rest kept as the app sent them."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    query.update(changes)
+    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))  # %20 as the app sends it
+
+
+def with_page(url: str, page: int) -> str:
+    return with_query(url, Page=str(page))
+
+
+def query_side(url: str) -> str:
+    """The Side= of an alerts query, lower case; "" when the query has none."""
+    for key, value in parse_qsl(urlsplit(url).query):
+        if key.lower() == "side":
+            return value.lower()
+    return ""
+
+
+def is_alerts_api(url: str) -> bool:
+    return API_PATH in urlsplit(url).path.lower()
+
+
+# --- what one page's API traffic showed ----------------------------------------------------------------
+
+
+@dataclass
+class ApiQuery:
+    """One alerts query (the app's or ours): where to ask for its next page, and how many there are."""
+
+    url: str
+    side: str
+    got: int
+    total: int | None
+
+
+@dataclass
+class ApiCapture:
+    """What one profile page's API traffic showed, filled in by the page's event handlers."""
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+    queries: list[ApiQuery] = field(default_factory=list)
+    headers: dict[str, str] | None = None  # the app's own API request headers (its bearer token)
+    requested: int = 0
+    in_flight: int = 0
+    last_activity: float = field(default_factory=time.monotonic)
+    auth_failed: bool = False
+    not_found: bool = False
+    errors: list[str] = field(default_factory=list)
+    pending: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def settled(self) -> bool:
+        return self.in_flight == 0 and all(task.done() for task in self.pending)
+
+    @property
+    def has_both_sides(self) -> bool:
+        sides = {q.side for q in self.queries}
+        return bool(sides & ENTRY_SIDES) and bool(sides & EXIT_SIDES)
+
+    def add_page(self, payload: Any) -> int:
+        """Keep one answer's alerts; returns how many came."""
+        items = alerts_from_payload(payload)
+        self.items.extend(items)
+        return len(items)
+
+
+
+
+class AlertsApiReader:
+    """Reads a trader's alerts from the API traffic of one profile page, and completes what the app left out."""
+
+    def __init__(self, *, timeout_seconds: float, max_pages: int) -> None:
+        self.timeout_seconds = timeout_seconds
+        self.max_pages = max_pages
+
+    def listen(self, page: Any, capture: ApiCapture) -> None:
+        """Registered before `goto`, so not even the first API answer is missed."""
+
+        def on_request(request: Any) -> None:
+            if is_alerts_api(request.url):
+                capture.requested += 1
+                capture.in_flight += 1
+                capture.last_activity = time.monotonic()
+
+        def on_done(request: Any) -> None:
+            if is_alerts_api(request.url):
+                capture.in_flight = max(0, capture.in_flight - 1)
+                capture.last_activity = time.monotonic()
+
+        def on_response(response: Any) -> None:
+            if is_alerts_api(response.url):
+                capture.pending.append(asyncio.ensure_future(self._on_response(response, capture)))
+
+        page.on("request", on_request)
+        page.on("requestfinished", on_done)
+        page.on("requestfailed", on_done)
+        page.on("response", on_response)
+
+    async def _on_response(self, response: Any, capture: ApiCapture) -> None:
+        status = response.status
+        try:
+            if capture.headers is None:
+                capture.headers = _copyable(await response.request.all_headers())
+            if status in (401, 403):
+                capture.auth_failed = True
+            elif status == 404:
+                capture.not_found = True
+            elif status == 204:
+                capture.queries.append(ApiQuery(response.url, query_side(response.url), 0, 0))
+            elif status != 200:
+                capture.errors.append(str(status))
+            else:
+                payload = await response.json()
+                got = capture.add_page(payload)
+                side = query_side(response.url)
+                capture.queries.append(ApiQuery(response.url, side, got, total_count(payload)))
+        except Exception as exc:
+            capture.errors.append(f"{status} with an unreadable body ({type(exc).__name__})")
+        finally:
+            capture.last_activity = time.monotonic()
+
+    async def complete(self, context: Any, capture: ApiCapture) -> int:
+        """Pages 2… of each query, and an exits (or entries) query when the app made none, with the app's own
+        headers. Returns how many API pages were read in all."""
+        pages = len(capture.queries)
+        template = capture.queries[0].url
+        sides = {q.side for q in capture.queries}
+        if not sides & EXIT_SIDES:
+            pages += await self._fetch_query(context, capture, with_query(template, Side="stc", Page="1",
+                                                                          OrderBy=EXIT_ORDER))
+        if not sides & ENTRY_SIDES:
+            pages += await self._fetch_query(context, capture, with_query(template, Side="bto", Page="1",
+                                                                          OrderBy=ENTRY_ORDER))
+        for query in list(capture.queries):
+            if capture.errors or capture.auth_failed:
+                break
+            pages += await self._more_pages(context, capture, query)
+        return pages
+
+    async def _fetch_query(self, context: Any, capture: ApiCapture, url: str) -> int:
+        payload = await self._fetch(context, capture, url)
+        if payload is None:
+            return 0
+        got = capture.add_page(payload)
+        capture.queries.append(ApiQuery(url, query_side(url), got, total_count(payload)))
+        return 1
+
+    async def _more_pages(self, context: Any, capture: ApiCapture, query: ApiQuery) -> int:
+        if not query.total or query.got <= 0 or query.total <= query.got:
+            return 0
+        last = min(self.max_pages, -(-query.total // query.got))
+        fetched = 0
+        for number in range(2, last + 1):
+            payload = await self._fetch(context, capture, with_page(query.url, number))
+            if not capture.add_page(payload):
+                break
+            fetched += 1
+        return fetched
+
+    async def _fetch(self, context: Any, capture: ApiCapture, url: str) -> Any:
+        """One API page through the context (its cookies) with the app's headers; None if empty or refused."""
+        response = await context.request.get(url, headers=capture.headers or {},
+                                             timeout=self.timeout_seconds * 1000)
+        if response.status in (401, 403):
+            capture.auth_failed = True
+        elif response.status == 204:
+            return None
+        elif response.status != 200:
+            capture.errors.append(str(response.status))
+        else:
+            try:
+                return await response.json()
+            except Exception:
+                capture.errors.append("200 with an unreadable body")
+        return None
+
+    # --- turning what came into alerts ----------------------------------------------------------------------
+
+    def alerts(self, items: list[dict[str, Any]], username: str) -> list[RawAlert]:
+        """Mapped, with (id, action) duplicates dropped (pages can overlap while new alerts arrive)."""
+        mapped = [alert_from_json(item, username) for item in items]
+        skipped = mapped.count(None)
+        alerts = one_per_record(mapped)
+        if skipped:
+            log.warning("%d alert(s) of %s had a shape we cannot read; skipped", skipped, username)
+        return alerts
+
+
+def _copyable(headers: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in headers.items() if not k.startswith(":") and k.lower() not in UNCOPIED_HEADERS}

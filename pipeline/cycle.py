@@ -39,6 +39,8 @@ AdminNotifier = Callable[[str], Awaitable[None]]
 
 
 EventSink = Callable[[list[StoredEvent]], Awaitable[None]]
+# The underlying's close on a day (an option's expiry), for settling what expired open; None when unknown.
+CloseLookup = Callable[[str, date], Awaitable[float | None]]
 
 
 @dataclass(slots=True)
@@ -73,6 +75,11 @@ def market_today(now: datetime) -> date:
     return now.astimezone(MARKET_TZ).date()
 
 
+def market_after_close(now: datetime) -> bool:
+    """Past 16:00 in New York: today's expiring options are settled (a 0DTE closes the evening it expires)."""
+    return now.astimezone(MARKET_TZ).hour >= 16
+
+
 class IngestionCycle:
     """Scrape → detect → store; the judgement stages subscribe through `sinks`."""
 
@@ -85,8 +92,10 @@ class IngestionCycle:
         notify_admins: AdminNotifier | None = None,
         sinks: Sequence[EventSink] = (),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        closes: CloseLookup | None = None,
     ) -> None:
         self._db = db
+        self._closes = closes
         self._source = source
         self._interval = interval_seconds
         self._notify_admins = notify_admins
@@ -192,8 +201,10 @@ class IngestionCycle:
             trader = await traders.get_or_create(session, result.trader)
             ids = {a.alert_id for a in result.alerts}
             rows = await trades.relevant_to_scrape(session, trader.id, ids)
+            today, after_close = market_today(now), market_after_close(now)
+            closes = await self._expiry_closes(rows, today, after_close)
             detection = detect(result.trader, result.alerts, [_position(r) for r in rows],
-                               today=market_today(now), historical=first_scrape)
+                               today=today, historical=first_scrape, closes=closes, after_close=after_close)
             saved: dict[tuple[str, str], Trade] = {}
             for key, position in detection.changed.items():
                 saved[key] = await trades.upsert(session, trader.id, position.alert_id, position.open_action,
@@ -210,6 +221,24 @@ class IngestionCycle:
             await scraper_state.record_success(session, result.trader, at=now, duration=result.duration_seconds)
         log.debug("timings profile=%s scrape=%.1f detect_store=%.1f events=%d", result.trader,
                   result.duration_seconds * 1000, (time.perf_counter() - started) * 1000, len(detection.events))
+
+    async def _expiry_closes(self, rows: Sequence[Trade], today: date, after_close: bool
+                             ) -> dict[tuple[str, date], float]:
+        """The closes on expiry day of the open options that expire by now, to settle them at intrinsic value."""
+        if self._closes is None:
+            return {}
+        wanted = {(r.symbol, r.expiry) for r in rows if r.status == "open" and r.option_type and r.expiry
+                  and (r.expiry < today or (r.expiry == today and after_close))}
+        out: dict[tuple[str, date], float] = {}
+        for symbol, day in wanted:
+            try:
+                close = await self._closes(symbol, day)
+            except Exception:
+                log.warning("no close for %s on %s; its expired options are settled as worthless", symbol, day)
+                continue
+            if close is not None:
+                out[(symbol, day)] = close
+        return out
 
     async def _tell_admins_about_session(self, before: int, after: int) -> None:
         if self._notify_admins is None or bool(before) == bool(after):
@@ -245,6 +274,8 @@ def _position(row: Trade) -> Position:
         close_reason=row.close_reason, pnl=row.pnl, pnl_pct=row.pnl_pct, risk=row.risk,
         entry_text=row.entry_text, exit_text=row.exit_text, exit_alert_id=row.exit_alert_id,
         exit_keys=tuple(row.exit_keys or ()), opened_at=row.opened_at, closed_at=row.closed_at, raw=row.raw,
+        outcome=row.outcome, legs=tuple(row.legs) if row.legs else None, realized_pnl=row.realized_pnl,
+        closed_quantity=row.closed_quantity,
     )
 
 
@@ -252,4 +283,5 @@ def _row_values(position: Position) -> dict[str, Any]:
     values = {name: getattr(position, name) for name in trades.POSITION_FIELDS if hasattr(position, name)}
     values["exit_keys"] = list(position.exit_keys)
     values["raw"] = dict(position.raw) if position.raw is not None else None
+    values["legs"] = [dict(leg) for leg in position.legs] if position.legs else None
     return values

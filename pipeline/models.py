@@ -46,6 +46,9 @@ class RawAlert:
     risk: str | None = None  # "standard" | "high" | "lotto"
     text: str = ""
     source: Literal["json", "dom"] = "json"
+    # Every leg of a multi-leg alert, read from its text: {"action": buy|sell, "kind": call|put, "strike": float}
+    # (each leg has `quantity` contracts and the `expiry`); empty for a single contract or shares.
+    legs: tuple[dict[str, Any], ...] = field(default=(), compare=False, hash=False)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property

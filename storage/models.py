@@ -97,6 +97,10 @@ class Trade(Base):
     partial_exits: Mapped[int] = mapped_column(Integer, default=0)
     pnl: Mapped[float | None] = mapped_column(Float)
     pnl_pct: Mapped[float | None] = mapped_column(Float)
+    outcome: Mapped[str | None] = mapped_column(String(8))  # won | lost | flat, once closed with a known P&L
+    legs: Mapped[list[Any] | None]  # a multi-leg alert's legs: [{"action", "kind", "strike"}], else None
+    realized_pnl: Mapped[float | None] = mapped_column(Float)  # dollars booked by partial exits so far
+    closed_quantity: Mapped[float | None] = mapped_column(Float)  # contracts (or shares) closed by partials
     risk: Mapped[str | None] = mapped_column(String(16))
     exit_alert_id: Mapped[str | None] = mapped_column(String(80))  # when the exit came under another id
     exit_keys: Mapped[list[Any] | None]  # exit records already applied, so none is applied twice

@@ -16,6 +16,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+from pipeline.ingest.parser import parse_alert
 from pipeline.ingest.records import one_per_record, parse_datetime
 from pipeline.models import RawAlert
 
@@ -91,6 +92,23 @@ def _first_number(item: dict[str, Any], *keys: str) -> float | None:
     return None
 
 
+Refined = tuple[tuple[dict[str, Any], ...], str | None, float | None, date | None]
+
+
+def _refined_by_text(text: Any, posted: date | None, option_type: str | None, strike: float | None,
+                     expiry: date | None, symbol: str) -> Refined:
+    """The JSON names one contract; `originalMessage` may say it is a spread, condor or straddle. When the text
+    reads as a multi-leg trade on the same symbol, its legs are kept (the JSON's strike and type stay the first
+    leg's, its expiry wins when the JSON has none)."""
+    if not isinstance(text, str) or not text.strip():
+        return (), option_type, strike, expiry
+    parsed = parse_alert(text, today=posted or date.today())  # a date without a year: the next after posting
+    if parsed is None or not parsed.legs or parsed.symbol != symbol:
+        return (), option_type, strike, expiry
+    legs = tuple(leg.as_dict() for leg in parsed.legs)
+    return legs, option_type or parsed.option_type, strike or parsed.strike, expiry or parsed.expiry
+
+
 def alert_from_json(item: dict[str, Any], trader: str) -> RawAlert | None:
     """One API alert as a RawAlert, or None when it lacks what a trade needs (never raises).
 
@@ -114,6 +132,9 @@ def alert_from_json(item: dict[str, Any], trader: str) -> RawAlert | None:
         price = _first_number(item, "priceAtExit", "actualPriceAtTimeOfExit") if is_exit else entry_price
         status = str(item.get("status") or "") or None
         text = item.get("originalExitMessage") if is_exit else item.get("originalMessage")
+        posted_at = parse_datetime(item.get("timeOfFullExitAlert") if is_exit else item.get("timeOfEntryAlert"))
+        legs, option_type, strike, expiry = _refined_by_text(text, posted_at.date() if posted_at else None,
+                                                             option_type, strike, expiry, symbol)
         return RawAlert(
             alert_id=alert_id, trader=trader.lower(), action=action, symbol=symbol,  # type: ignore[arg-type]
             option_type=option_type,  # type: ignore[arg-type]
@@ -121,8 +142,9 @@ def alert_from_json(item: dict[str, Any], trader: str) -> RawAlert | None:
             quantity=_quantity(item), status=status, is_partial=is_exit and status != "closed",
             last_price=_number(item.get("lastCheckedPrice")),
             underlying_price=_number(item.get("actualPriceAtTimeOfAlert")) if option_type is None else None,
-            posted_at=parse_datetime(item.get("timeOfFullExitAlert") if is_exit else item.get("timeOfEntryAlert")),
+            posted_at=posted_at,
             risk=str(item.get("risk") or "") or None, text=str(text or "")[:2000], source="json", raw=item,
+            legs=legs,
         )
     except Exception:  # a shape nobody planned for: skip the item, never the scrape
         return None

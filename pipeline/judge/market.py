@@ -291,6 +291,19 @@ class MarketData:
             self._cache[key] = series
         return self._cache[key]
 
+    async def close_on(self, symbol: str, day: date) -> float | None:
+        """The underlying's close on `day` (the last close on or before it: an expiry on a holiday), or None
+        when the history does not reach that day."""
+        history = await self._history_for(symbol, max(day, date.today()))
+        if history is None or not history.dates or history.dates[-1] < day or history.dates[0] > day:
+            return None
+        best = None
+        for when, close in zip(history.dates, history.closes, strict=True):
+            if when > day:
+                break
+            best = close
+        return best
+
     async def snapshot(self, symbol: str, *, today: date, alert_underlying: float | None = None,
                        option_price: float | None = None, option_type: str | None = None,
                        strike: float | None = None, expiry: date | None = None) -> MarketSnapshot:

@@ -1,5 +1,6 @@
-"""The judgement stages: every `new` event gets market context, a ranking of the ten strategies, the AI
-panel's consensus and a final score, stored once in its `xtrades_alerts` row.
+"""The judgement stages: every `new` event gets market context, the trader's own trade judged from its legs
+(payoff, probability of profit, market fit, sanity flags), the ten strategies ranked for the card's one
+alternative, the AI panel's consensus on the own trade and a final score, stored once in its `xtrades_alerts` row.
 
 It works from the stored rows, not from the events in memory, so an event whose scoring was interrupted (crash,
 outage) is picked up by the next run, and an alert already scored is never scored again.
@@ -11,15 +12,18 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from pipeline.judge.consensus.base import ReviewAlert
 from pipeline.judge.consensus.panel import Consensus
+from pipeline.judge.flags import FlagFacts, flag_text, price_at_alert, sanity_flags
 from pipeline.judge.market import MarketData, MarketSnapshot
+from pipeline.judge.own_trade import OwnJudgement, judge_own_trade
+from pipeline.judge.payoff import legs_to_dicts
 from pipeline.judge.scoring import FinalScore, ScoreInputs, final_score
-from pipeline.judge.strategies import StrategyInput, StrategyRanking, evaluate_strategies
+from pipeline.judge.strategies import Leg, StrategyInput, StrategyRanking, evaluate_strategies
 from pipeline.models import SimilarSummary
 from storage import alerts as alerts_repo
 from storage import queue
@@ -46,6 +50,7 @@ class ScoredAlert:
     ranking: StrategyRanking
     snapshot: MarketSnapshot
     final: FinalScore
+    own: OwnJudgement | None = None
 
 
 ScoredSink = Callable[[list[ScoredAlert]], Awaitable[None]]
@@ -107,13 +112,25 @@ class Judgement:
         async with self._db.reader() as session:
             wins, closed, avg_return = await trades_repo.trader_record(session, trade.trader_id)
         snapshot = await self._market.snapshot(
-            trade.symbol, today=today, alert_underlying=_underlying(trade), option_price=trade.entry_price,
+            trade.symbol, today=today, alert_underlying=_underlying(trade),
+            # A spread's price is the net of its legs: no single contract's IV can be solved from it.
+            option_price=None if trade.legs else trade.entry_price,
             option_type=trade.option_type, strike=trade.strike, expiry=trade.expiry,
         )
         marks.append(time.perf_counter())
-        ranking = evaluate_strategies(strategy_input(trade, snapshot, today))
+        inp = strategy_input(trade, snapshot, today)
+        ranking = evaluate_strategies(inp)
+        own = judge_own_trade(replace(inp, iv=snapshot.iv or snapshot.hv_30), ranking, legs=trade_legs(trade),
+                              quantity=trade.quantity)
+        flag_facts = FlagFacts(
+            action=trade.open_action, option_type=trade.option_type,
+            days_to_expiry=(trade.expiry - today).days if trade.expiry else None, risk=trade.risk,
+            entry_price=trade.entry_price, price_at_alert=price_at_alert(trade.raw), quantity=trade.quantity,
+            spread_text_one_leg=not trade.legs and says_spread(trade.entry_text),
+        )
+        flags = sanity_flags(flag_facts)
         marks.append(time.perf_counter())
-        similar = await self._similar(row, snapshot, ranking) if self._similar else SimilarSummary()
+        similar = await self._similar(row, snapshot, own) if self._similar else SimilarSummary()
         marks.append(time.perf_counter())
         review = ReviewAlert(
             trader=trade.trader.username, action=trade.open_action, symbol=trade.symbol,
@@ -121,16 +138,15 @@ class Judgement:
             days_to_expiry=(trade.expiry - today).days if trade.expiry else None, entry_price=trade.entry_price,
             underlying_price=snapshot.underlying_price, risk=_risk(trade, today), text=trade.entry_text or "",
             trader_win_rate=(wins / closed) if closed else None, trader_closed_trades=closed,
-            trader_avg_return_pct=avg_return,
+            trader_avg_return_pct=avg_return, quantity=trade.quantity,
+            flags=tuple(flag_text(f, flag_facts) for f in flags),
         )
-        consensus = await self._panel.judge(review, snapshot, ranking, similar)
+        consensus = await self._panel.judge(review, snapshot, own, similar)
         marks.append(time.perf_counter())
-        final = final_score(ScoreInputs(
-            consensus_score=consensus.score, best_strategy_score=ranking.best.score, trader_wins=wins,
-            trader_closed=closed, similar_count=similar.count, similar_success_rate=similar.success_rate,
-            similar_mean_similarity=similar.mean_similarity,
-        ))
-        values = scoring_values(final, consensus, ranking, snapshot, similar)
+        final = final_score(score_inputs(consensus, own, snapshot, wins=wins, closed=closed, similar=similar,
+                                         flags=flags))
+        values = scoring_values(final, consensus, ranking, snapshot, similar, own=own,
+                                flags=[flag_text(f, flag_facts) for f in flags])
         async with self._db.session() as session:
             stored = await alerts_repo.save_scoring(session, row.id, scored_at=self._clock(), values=values)
             if stored and self._notify:
@@ -145,7 +161,38 @@ class Judgement:
             f"{name}={(b - a) * 1000:.1f}" for name, a, b in zip(stages, marks[:-1], marks[1:], strict=True)))
         log.info("scored %s %s %s: %.0f (consensus %.0f from %s)", trade.trader.username, trade.open_action,
                  trade.symbol, final.score, consensus.score, ",".join(consensus.used) or "none")
-        return ScoredAlert(row.id, trade.id, final.score, consensus, ranking, snapshot, final)
+        return ScoredAlert(row.id, trade.id, final.score, consensus, ranking, snapshot, final, own)
+
+
+def score_inputs(consensus: Consensus, own: OwnJudgement, snapshot: MarketSnapshot, *, wins: int, closed: int,
+                 similar: SimilarSummary, flags: Sequence[str]) -> ScoreInputs:
+    """The score's plain inputs: each one once (the local analyst's verdict holds none of the others)."""
+    return ScoreInputs(
+        ai_score=consensus.score, own_pop=own.trade.probability_of_profit, own_fit=own.fit,
+        iv_known=snapshot.iv is not None, trader_wins=wins, trader_closed=closed, similar_count=similar.count,
+        similar_success_rate=similar.success_rate, similar_mean_similarity=similar.mean_similarity,
+        flags=tuple(flags),
+    )
+
+
+_SPREAD_WORDS = ("spread", " pcs", " bps", " ccs", " bcs", "vertical", "condor", "straddle", "strangle")
+
+
+def says_spread(text: str | None) -> bool:
+    """The alert's text names a multi-leg trade (so reading one leg only would misstate it)."""
+    low = f" {(text or '').lower()}"
+    return any(word in low for word in _SPREAD_WORDS)
+
+
+def trade_legs(trade: Any) -> tuple[Leg, ...]:
+    """A multi-leg trade's stored legs as payoff legs: the trade's quantity and expiry, prices to be fitted."""
+    rows = trade.legs or ()
+    qty = max(1, trade.quantity or 1)
+    out = []
+    for row in rows:
+        if row.get("kind") in ("call", "put") and isinstance(row.get("strike"), int | float):
+            out.append(Leg(str(row.get("action")), str(row["kind"]), float(row["strike"]), trade.expiry, qty, 0.0))
+    return tuple(out)
 
 
 def _underlying(trade: Any) -> float | None:
@@ -168,18 +215,37 @@ def strategy_input(trade: Any, snapshot: MarketSnapshot, today: date) -> Strateg
         action=trade.open_action, price=trade.entry_price, expiry=trade.expiry, today=today, iv=snapshot.iv,
         iv_rank=snapshot.iv_rank, trend=snapshot.trend, volatility_regime=snapshot.volatility_regime,
         next_earnings=snapshot.next_earnings, contracts=(trade.quantity or 1) if trade.option_type else 1,
+        covered=trade.option_type == "call" and trade.open_action == "STO" and is_covered(trade.entry_text),
     )
 
 
+def is_covered(text: str | None) -> bool:
+    """An STO call the trader says is written against shares ("covered call", "CC")."""
+    low = f" {(text or '').lower()} "
+    return "covered" in low or " cc " in low
+
+
+def own_entry(own: OwnJudgement, flags: Sequence[str]) -> dict[str, Any]:
+    """The trader's own trade as stored for the card: every figure the card shows comes from here."""
+    t = own.trade
+    return _jsonable({
+        "name": t.name, "short_name": t.key, "score": round(own.fit), "view": t.view, "legs": legs_to_dicts(t.legs),
+        "net_premium": t.net_premium, "max_profit": t.max_profit, "max_loss": t.max_loss,
+        "breakevens": list(t.breakevens), "capital_required": t.capital,
+        "probability_of_profit": t.probability_of_profit, "fit": own.fit, "fit_parts": own.fit_parts,
+        "flags": list(flags), "reasons": list(own.notes), "is_alert_strategy": True,
+    })
+
+
 def scoring_values(final: FinalScore, consensus: Consensus, ranking: StrategyRanking, snapshot: MarketSnapshot,
-                   similar: SimilarSummary) -> dict[str, Any]:
+                   similar: SimilarSummary, *, own: OwnJudgement, flags: Sequence[str] = ()) -> dict[str, Any]:
     by_provider = {v.provider: v.score for v in consensus.verdicts}
+    alternative = [{**_jsonable(own.alternative.as_dict()), "is_alternative": True}] if own.alternative else []
     return {
         "score": final.score,
         "score_parts": final.as_dict(),
-        "strategy_name": ranking.best.name,
-        "strategy_ranking": [ranking_entry(e) for e in ranking.evaluations]
-        + [{**ranking_entry(ranking.alert_strategy), "is_alert_strategy": True}],
+        "strategy_name": own.trade.name,
+        "strategy_ranking": [ranking_entry(e) for e in ranking.evaluations] + [own_entry(own, flags)] + alternative,
         "market_context": _jsonable(snapshot.prompt_facts()),
         "claude_score": by_provider.get("claude"),
         "deepseek_score": by_provider.get("deepseek"),

@@ -17,6 +17,8 @@ class ClaudeAnalyst(RemoteAnalyst):
         self._client = AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
 
     async def _complete(self, user: str) -> tuple[str, int, int]:
+        # No temperature: this SDK (and Claude's current models) take no sampling parameter; DeepSeek and
+        # Gemini are asked at temperature 0.
         message = await self._client.messages.create(
             model=self.model, max_tokens=800, system=SYSTEM_PROMPT,
             messages=[{"role": "user", "content": user}],

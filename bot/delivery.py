@@ -128,7 +128,8 @@ class Deliverer:
                 return "failed"
             row = await alerts.by_id(session, item.alert_id)
             chat_id = item.chat_id
-            text, keyboard = self._message(row)
+            chat = await chats.get(session, chat_id)
+            text, keyboard = self._message(row, threshold=chat.min_score if chat else None)
         try:
             message = None
             for part_number, part in enumerate(render.split_message(text)):
@@ -180,7 +181,7 @@ class Deliverer:
                                    count=count)
         return "retried"
 
-    def _message(self, row: object) -> tuple[str, InlineKeyboardMarkup | None]:
+    def _message(self, row: object, *, threshold: float | None = None) -> tuple[str, InlineKeyboardMarkup | None]:
         if row is None:
             return "This alert is no longer available.", None
         if row.event_type == "close":  # type: ignore[attr-defined]
@@ -192,7 +193,8 @@ class Deliverer:
                                          exit_price=trade.exit_price, pnl=trade.pnl, pnl_pct=trade.pnl_pct,
                                          held_days=held), None
         card = card_from_row(row)
-        return render.alert_message(card, today=self._clock().date()), render.alert_keyboard(card.alert_id)
+        return (render.alert_message(card, today=self._clock().date(), threshold=threshold),
+                render.alert_keyboard(card.alert_id))
 
     async def _send_digest(self, chat_id: int, item_ids: list[int], threshold: int, report: DeliveryReport) -> None:
         async with self._db.reader() as session:

@@ -12,7 +12,7 @@ from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from handlers.views import AlertCard
+from handlers.views import AlertCard, StrategyLine
 
 TELEGRAM_MAX_MESSAGE = 4096
 
@@ -101,44 +101,91 @@ def strike_text(card: AlertCard) -> str:
     return f"{strike} {card.option_type.upper()}"
 
 
-def win_rate(card: AlertCard) -> str | None:
-    """The best strategy's probability of profit, and the similar trades' success rate when there are enough;
-    a range when they disagree."""
-    values = []
-    if card.best and card.best.probability_of_profit is not None:
-        values.append(card.best.probability_of_profit * 100)
-    if card.similar_count >= 3 and card.similar_success_rate is not None:
-        values.append(card.similar_success_rate * 100)
-    if not values:
-        return None
-    low, high = min(values), max(values)
-    if high - low < 5:
-        return f"~{round((low + high) / 2):.0f}%"
-    return f"{5 * round(low / 5):.0f}-{5 * round(high / 5):.0f}%"
+def leg_text(leg: dict[str, Any], *, with_price: bool = True) -> str:
+    """"buy 2x 460C @ 7.39", "sell 200 shares"."""
+    qty = leg.get("quantity") or 1
+    if leg.get("kind") == "stock":
+        body = f"{esc(leg.get('action'))} {qty} shares"
+    else:
+        kind = str(leg.get("kind") or "?")[:1].upper()
+        body = f"{esc(leg.get('action'))} {qty}x {float(leg.get('strike') or 0):g}{kind}"
+    return f"{body} @ {float(leg.get('price') or 0):.2f}" if with_price else body
 
 
-def alert_message(card: AlertCard, *, today: date) -> str:
-    """The notification a chat receives (../shared/xtrades/alert-message.md)."""
-    lines = ["🔔 <b>HIGH-QUALITY TRADE ALERT</b>", "", f"Symbol: <b>{esc(card.symbol)}</b>",
-             f"Trader: @{esc(card.trader)}"]
-    if card.best:
-        short = f" ({esc(card.best.short_name)})" if card.best.short_name else ""
-        lines.append(f"Strategy: {esc(card.best.name)}{short}")
-    lines += [f"Score: <b>{card.score:.0f}/100</b>", "", f"Entry: {strike_text(card)} @ {price(card.entry_price)}"]
+def net_text(net: float | None) -> str:
+    if net is None:
+        return ""
+    return f"debit {money(abs(net))}" if net >= 0 else f"credit {money(abs(net))}"
+
+
+def percent(value: float | None) -> str:
+    return "?" if value is None else f"{value * 100:.0f}%"
+
+
+def breakevens_text(values: Sequence[float]) -> str:
+    return " / ".join(price(v) for v in values) if values else "none"
+
+
+def is_multi_leg(line: StrategyLine) -> bool:
+    return sum(1 for leg in line.legs if leg.get("kind") != "stock") > 1
+
+
+def own_trade_lines(own: StrategyLine) -> list[str]:
+    """The trader's own trade: its payoff figures, scaled to the alert's size (one line each, so another figure,
+    such as a calibrated chance of profit, can be added as one more line)."""
+    lines = [f"Max Profit: {money(own.max_profit)} | Max Loss: {money(own.max_loss)}",
+             f"Breakeven{'s' if len(own.breakevens) > 1 else ''}: {breakevens_text(own.breakevens)}",
+             f"Probability of profit: {percent(own.probability_of_profit)}"]
+    if own.capital_required is not None:
+        lines.append(f"Capital tied up: {money(own.capital_required)}")
+    return lines
+
+
+def alternative_line(alt: StrategyLine) -> str:
+    """The one alternative, on its own line: every leg, net credit or debit, max profit and loss, probability."""
+    legs = " / ".join(leg_text(leg) for leg in alt.legs)
+    size = f" ×{alt.units}" if alt.units and alt.units > 1 else ""
+    capital = f"; ties up {money(alt.capital_required)}" if alt.capital_required is not None else ""
+    return (f"💡 Alternative, same view: {esc(alt.name)}{size} — {legs}, {net_text(alt.net_premium)}; "
+            f"max profit {money(alt.max_profit)} | max loss {money(alt.max_loss)}; "
+            f"{percent(alt.probability_of_profit)} probability of profit{capital}")
+
+
+def headline(card: AlertCard, threshold: float | None) -> str:
+    """HIGH-QUALITY only when the score meets the chat's threshold."""
+    if threshold is not None and card.score >= threshold:
+        return "🔔 <b>HIGH-QUALITY TRADE ALERT</b>"
+    return "🔔 <b>TRADE ALERT</b>"
+
+
+def alert_message(card: AlertCard, *, today: date, threshold: float | None = None) -> str:
+    """The notification a chat receives: the trader's own trade and its figures, then at most one alternative."""
+    own = card.own
+    lines = [headline(card, threshold), "", f"Symbol: <b>{esc(card.symbol)}</b>", f"Trader: @{esc(card.trader)}"]
+    if own:
+        lines.append(f"Strategy: {esc(own.name)}" + (f" ({esc(own.view)})" if own.view else ""))
+    lines += [f"Score: <b>{card.score:.0f}/100</b>", ""]
+    multi = own is not None and is_multi_leg(own)
+    if multi and own:
+        legs = " / ".join(leg_text(leg, with_price=False) for leg in own.legs)
+        lines.append(f"Entry: {legs} @ {price(card.entry_price)} net")
+    else:
+        lines.append(f"Entry: {strike_text(card)} @ {price(card.entry_price)}")
     if card.expiry:
         dte = (card.expiry - today).days
         lines.append(f"Expiry: {dte} DTE ({card.expiry:%b %d})" if dte >= 0 else f"Expiry: {card.expiry:%b %d}")
-    rate = win_rate(card)
-    if rate:
-        lines.append(f"Win Rate: {rate}")
+    if own:
+        lines += own_trade_lines(own)
+        lines += [f"⚠️ {esc(flag)}" for flag in own.flags]
     if card.reasons:
         lines += ["", "<b>AI Reasoning:</b>", *[f"• {esc(r)}" for r in card.reasons[:3]]]
     if card.key_risk:
         lines += ["", f"⚠️ Key Risk: {esc(card.key_risk)}"]
     qty = card.quantity or 1
-    lines += ["", f"Action: {esc(card.action)} {qty}x {strike_text(card)} @ {price(card.entry_price)}"]
-    if card.best:
-        lines.append(f"Max Profit: {money(card.best.max_profit)} | Max Loss: {money(card.best.max_loss)}")
+    what = own.name if multi and own else strike_text(card)
+    lines += ["", f"Action: {esc(card.action)} {qty}x {esc(what)} @ {price(card.entry_price)}"]
+    if card.alternative:
+        lines.append(alternative_line(card.alternative))
     return "\n".join(lines)
 
 
@@ -162,7 +209,7 @@ def analysis_message(card: AlertCard) -> str:
         reason = f" — {esc(line.reasons[0])}" if line.reasons else ""
         lines.append(f"{n}. {esc(line.name)}: {line.score:.0f}{reason}")
     if card.own:
-        lines.append(f"The alert's own trade ({esc(card.own.name)}): {card.own.score:.0f}")
+        lines.append(f"The trader's own trade ({esc(card.own.name)}): market fit {card.own.score:.0f}")
     m = card.market
     if m:
         lines += ["", "<b>Market</b>"]
@@ -285,7 +332,7 @@ def alerts_list(cards: Sequence[AlertCard], today: date) -> str:
     for card in cards:
         dte = f" · {(card.expiry - today).days} DTE" if card.expiry else ""
         lines.append(f"• <b>{card.score:.0f}</b> {esc(card.symbol)} {strike_text(card)} @ {price(card.entry_price)}"
-                     f" by @{esc(card.trader)}{dte} — {esc(card.best.name if card.best else '?')}")
+                     f" by @{esc(card.trader)}{dte} — {esc(card.own.name if card.own else '?')}")
     return "\n".join(lines)
 
 

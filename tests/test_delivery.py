@@ -55,11 +55,13 @@ async def scored_alert(db: Database, score: float, *, symbol: str = "AAPL", trad
             "symbol": symbol, "option_type": "put", "strike": 170.0, "expiry": date(2026, 12, 23),
             "entry_price": 2.5, "quantity": 1, "opened_at": now, "exit_keys": []})
         row = await alerts.record_event(s, trade, "new", details={}, historical=False)
-        ranking = [{"name": "Cash-Secured Put", "short_name": "CSP", "score": 84, "max_profit": 250.0,
+        ranking = [{"name": "Short Put (cash-secured)", "short_name": "CSP", "score": 84, "max_profit": 250.0,
                     "max_loss": 16750.0, "breakevens": [167.5], "probability_of_profit": 0.78,
+                    "capital_required": 17000.0, "view": "bullish", "is_alert_strategy": True,
+                    "legs": [{"action": "sell", "kind": "put", "strike": 170.0, "quantity": 1, "price": 2.5}],
                     "reasons": ["Bullish trend fits this strategy"]}]
         await alerts.save_scoring(s, row.id, scored_at=now, values={
-            "score": score, "strategy_name": "Cash-Secured Put", "strategy_ranking": ranking,
+            "score": score, "strategy_name": "Short Put (cash-secured)", "strategy_ranking": ranking,
             "reasoning": ["High IV <35%> & bullish", "5 similar trades avg +12%", "Support at $170"],
             "key_risk": "Earnings", "recommendation": "BUY", "local_score": score, "consensus_score": score})
         await queue.enqueue_for_chats(s, row.id, trader_id=t.id, score=score, now=now)
@@ -82,8 +84,10 @@ async def test_an_87_reaches_the_80_chat_and_not_the_90_chat(db: Database, bot: 
     [message] = telegram.sent_messages()
     assert message.params["chat_id"] == 1
     text = message.params["text"]
-    assert "AAPL" in text and "87/100" in text and "@behappy" in text and "Cash-Secured Put (CSP)" in text
-    assert "Max Profit: $250 | Max Loss: $16,750" in text
+    assert "AAPL" in text and "87/100" in text and "@behappy" in text and "Short Put (cash-secured)" in text
+    assert "HIGH-QUALITY" in text  # 87 meets this chat's 80
+    assert "Max Profit: $250 | Max Loss: $16,750" in text and "Breakeven: $167.50" in text
+    assert "Probability of profit: 78%" in text and "Capital tied up: $17,000" in text
     assert "&lt;35%&gt; &amp; bullish" in text  # outside text is escaped (and the fake checks the HTML)
     buttons = [b["callback_data"] for b in message.params["reply_markup"]["inline_keyboard"][0]]
     assert [b.split(":")[0] for b in buttons] == ["a", "s", "m"]

@@ -149,9 +149,7 @@ def is_lotto(alert: ReviewAlert) -> bool:
 
 def _fillers(ranking: dict[str, Any]) -> list[str]:
     name = ranking.get("structure")
-    pop = _number(ranking.get("probability_of_profit"))
-    out = [f"{name}: {pop:.0%} probability of profit" if name and pop is not None else
-           "No payoff figures for the trade"]
+    out = [f"Judged as the trader's own {str(name).lower()}" if name else "No payoff figures for the trade"]
     out.append("Trend, IV, expiry and size are judged in the market fit, the record and similar trades apart")
     out.append("Nothing else stands out to the rules")
     return out

@@ -221,6 +221,8 @@ def analysis_message(card: AlertCard) -> str:
             vol.append(f"IV {m['iv'] * 100:.0f}%")
         if m.get("iv_rank") is not None:
             vol.append(f"IV rank {m['iv_rank']:.0f}")
+        elif m.get("iv_hv") is not None:  # no year of recorded IVs yet: no IV rank is claimed
+            vol.append(f"IV/HV {m['iv_hv']:.2f}")
         if m.get("hv_30") is not None:
             vol.append(f"30-day HV {m['hv_30'] * 100:.0f}%")
         if vol:

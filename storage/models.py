@@ -255,3 +255,15 @@ class AIUsage(Base):
     error: Mapped[str | None] = mapped_column(Text)
     alert_id: Mapped[int | None] = mapped_column(ForeignKey("xtrades_alerts.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IVRecord(Base):
+    """One at-the-money implied volatility per symbol and day, recorded as alerts arrive: what IV rank is
+    measured against once a year of them exists."""
+
+    __tablename__ = "iv_history"
+
+    symbol: Mapped[str] = mapped_column(String(12), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    atm_iv: Mapped[float] = mapped_column(Float)
+    samples: Mapped[int] = mapped_column(Integer, default=1)

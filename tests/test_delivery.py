@@ -55,7 +55,10 @@ async def scored_alert(db: Database, score: float, *, symbol: str = "AAPL", trad
             "symbol": symbol, "option_type": "put", "strike": 170.0, "expiry": date(2026, 12, 23),
             "entry_price": 2.5, "quantity": 1, "opened_at": now, "exit_keys": []})
         row = await alerts.record_event(s, trade, "new", details={}, historical=False)
-        ranking = [{"name": "Short Put (cash-secured)", "short_name": "CSP", "score": 84, "max_profit": 250.0,
+        ranking = [{"name": "Cash-Secured Put", "short_name": "CSP", "score": 84, "max_profit": 250.0,
+                    "max_loss": 16750.0, "breakevens": [167.5], "probability_of_profit": 0.78,
+                    "reasons": ["Bullish trend fits this strategy"]},
+                   {"name": "Short Put (cash-secured)", "short_name": "CSP", "score": 84, "max_profit": 250.0,
                     "max_loss": 16750.0, "breakevens": [167.5], "probability_of_profit": 0.78,
                     "capital_required": 17000.0, "view": "bullish", "is_alert_strategy": True,
                     "legs": [{"action": "sell", "kind": "put", "strike": 170.0, "quantity": 1, "price": 2.5}],

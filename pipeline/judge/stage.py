@@ -19,14 +19,14 @@ from typing import Any, Protocol
 from pipeline.judge.consensus.base import ReviewAlert
 from pipeline.judge.consensus.panel import Consensus
 from pipeline.judge.flags import FlagFacts, flag_text, price_at_alert, sanity_flags
-from pipeline.judge.market import MarketData, MarketSnapshot
+from pipeline.judge.market import MarketData, MarketSnapshot, is_at_the_money
 from pipeline.judge.own_trade import OwnJudgement, judge_own_trade
 from pipeline.judge.payoff import legs_to_dicts
 from pipeline.judge.scoring import FinalScore, ScoreInputs, final_score
 from pipeline.judge.strategies import Leg, StrategyInput, StrategyRanking, evaluate_strategies
 from pipeline.models import SimilarSummary
 from storage import alerts as alerts_repo
-from storage import queue
+from storage import iv_history, queue
 from storage import trades as trades_repo
 from storage.db import Database
 from storage.models import XtradesAlert
@@ -109,13 +109,17 @@ class Judgement:
         trade = row.trade
         today = self._clock().date()
         marks = [time.perf_counter()]
+        posted_on = (trade.opened_at or trade.first_seen_at).date() if (trade.opened_at or trade.first_seen_at) \
+            else today
         async with self._db.reader() as session:
             wins, closed, avg_return = await trades_repo.trader_record(session, trade.trader_id)
+            recorded_ivs = await iv_history.year_of(session, trade.symbol, today)
         snapshot = await self._market.snapshot(
             trade.symbol, today=today, alert_underlying=_underlying(trade),
             # A spread's price is the net of its legs: no single contract's IV can be solved from it.
             option_price=None if trade.legs else trade.entry_price,
             option_type=trade.option_type, strike=trade.strike, expiry=trade.expiry,
+            posted_on=min(posted_on, today), recorded_ivs=recorded_ivs,
         )
         marks.append(time.perf_counter())
         inp = strategy_input(trade, snapshot, today)
@@ -149,6 +153,9 @@ class Judgement:
                                 flags=[flag_text(f, flag_facts) for f in flags])
         async with self._db.session() as session:
             stored = await alerts_repo.save_scoring(session, row.id, scored_at=self._clock(), values=values)
+            if stored and snapshot.iv is not None and not trade.legs and \
+                    is_at_the_money(trade.strike, snapshot.underlying_price):
+                await iv_history.record(session, trade.symbol, min(posted_on, today), snapshot.iv)
             if stored and self._notify:
                 # Same transaction as the score: an alert scored is an alert queued, even across a crash.
                 await queue.enqueue_for_chats(session, row.id, trader_id=trade.trader_id, score=final.score,

@@ -24,7 +24,10 @@ log = logging.getLogger(__name__)
 def facts_for(trade: Any, *, snapshot: MarketSnapshot | None = None, strategy: str | None = None) -> TradeFacts:
     """A stored trade (and, when known, its market context) as memory sees it."""
     opened = trade.opened_at or trade.first_seen_at
-    won = (trade.pnl > 0) if trade.pnl is not None else None
+    outcome = getattr(trade, "outcome", None)
+    # A flat trade (break-even) is neither won nor lost: it counts in no success rate.
+    won = (outcome == "won") if outcome in ("won", "lost") else None if outcome == "flat" else \
+        (trade.pnl > 0) if trade.pnl is not None else None
     return TradeFacts(
         trade_id=trade.id, trader=trade.trader.username, action=trade.open_action, symbol=trade.symbol,
         option_type=trade.option_type, strike=trade.strike, expiry=trade.expiry,

@@ -40,7 +40,7 @@ PRICES = ROOT / "tests" / "data" / "prices"
 OUT = Path("data/demo")
 NOW = datetime(2026, 11, 23, 15, 5, tzinfo=UTC)  # the sample's "now": the demo is the same on any day
 DEMO_CHAT = 1
-DEMO_THRESHOLD = 60
+DEMO_THRESHOLD = 55
 DEMO_RATE_LIMIT = 10
 TAG = re.compile(r"<[^>]+>")
 

@@ -163,7 +163,7 @@ def alert_message(card: AlertCard, *, today: date, threshold: float | None = Non
     own = card.own
     lines = [headline(card, threshold), "", f"Symbol: <b>{esc(card.symbol)}</b>", f"Trader: @{esc(card.trader)}"]
     if own:
-        lines.append(f"Strategy: {esc(own.name)}" + (f" ({esc(own.view)})" if own.view else ""))
+        lines.append(f"Strategy: {esc(own.name)}" + (f" · {esc(own.view)}" if own.view else ""))
     lines += [f"Score: <b>{card.score:.0f}/100</b>", ""]
     multi = own is not None and is_multi_leg(own)
     if multi and own:

@@ -414,3 +414,18 @@ def test_a_models_probability_and_confidence_are_read() -> None:
     with pytest.raises(MalformedAnswer):
         parse_verdict('{"probability_of_profit": 62, "score": 70, "reasons": ["a", "b", "c"], "key_risk": "k", '
                       '"recommendation": "BUY"}')
+
+
+async def test_the_models_probability_of_profit_is_combined_at_temperature_zero(fake: FakeAI,
+                                                                              analysts: list[Analyst]) -> None:
+    for provider, pop, sure in ((fake.claude, 0.7, 0.8), (fake.deepseek, 0.5, 0.4), (fake.gemini, None, None)):
+        answer = {k: v for k, v in provider.answer.items() if k not in ("probability_of_profit", "confidence")}
+        if pop is not None:
+            answer |= {"probability_of_profit": pop, "confidence": sure}
+        provider.answer = answer  # type: ignore[assignment]
+    result = await panel(analysts).judge(ALERT, CONTEXT, OWN, None)
+    # weighted over the two that said one: claude 0.5, deepseek 0.3
+    assert result.probability_of_profit == pytest.approx((0.5 * 0.7 + 0.3 * 0.5) / 0.8)
+    assert result.confidence == pytest.approx((0.5 * 0.8 + 0.3 * 0.4) / 0.8)
+    assert fake.deepseek.requests[-1]["body"]["temperature"] == 0
+    assert fake.gemini.requests[-1]["body"]["generationConfig"]["temperature"] == 0

@@ -50,7 +50,7 @@ def card_for(inp: StrategyInput, *, legs: tuple[Leg, ...] = (), quantity: int | 
 
 def figures(text: str) -> dict[str, str]:
     out = {}
-    out["strategy"] = re.search(r"Strategy: (.+?)(?: \((?:bullish|bearish|neutral)\))?\n", text).group(1)
+    out["strategy"] = re.search(r"Strategy: (.+?)(?: · (?:bullish|bearish|neutral))?\n", text).group(1)
     out["max"] = re.search(r"Max Profit: (\S+) \| Max Loss: (\S+)", text).groups()
     out["breakevens"] = re.search(r"Breakevens?: ([^\n]+)", text).group(1)
     out["pop"] = re.search(r"Probability of profit: (\d+)%", text).group(1)

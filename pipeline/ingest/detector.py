@@ -112,8 +112,8 @@ def detect(
     Entries are applied before exits so an entry and its exit seen in the same scrape make `new` then `close`.
     An option still open once it has expired (after `today`'s close when `after_close`, so a 0DTE closes the
     evening it expires) settles at its intrinsic value from the underlying's close on expiry day
-    (`closes[(symbol, expiry)]`), closed at that expiry. With no close known it is taken as expired worthless
-    at its last price, and the details say the settlement is assumed.
+    (`closes[(symbol, expiry)]`), closed at that expiry. With no close known it settles at its last known
+    price (else as worthless), and the details say the settlement is assumed.
     """
     book: dict[tuple[str, str], Position] = {p.key: p for p in positions}
     out = Detection()
@@ -137,9 +137,14 @@ def _settle(trader: str, position: Position, close: float | None, book: dict[tup
     if close is not None and close > 0:
         value = settlement_price(position.open_action, option_type=position.option_type, strike=position.strike,
                                  legs=position.legs, underlying=close)
-    extra: dict[str, Any] = {"underlying_close": close} if value is not None else {"settlement": "assumed worthless"}
-    _close(trader, position, value if value is not None else 0.0, "expired", None, book, out, historical,
-           when=expiry_moment(position.expiry), extra=extra)
+    if value is not None:
+        extra: dict[str, Any] = {"underlying_close": close}
+    elif position.last_price is not None:  # no close known: the option's last price is the best estimate
+        value, extra = position.last_price, {"settlement": "assumed at the last price"}
+    else:
+        value, extra = 0.0, {"settlement": "assumed worthless"}
+    _close(trader, position, value, "expired", None, book, out, historical, when=expiry_moment(position.expiry),
+           extra=extra)
 
 
 def _record(book: dict[tuple[str, str], Position], out: Detection, position: Position) -> None:

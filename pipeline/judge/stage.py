@@ -250,7 +250,9 @@ def scoring_values(final: FinalScore, consensus: Consensus, ranking: StrategyRan
     alternative = [{**_jsonable(own.alternative.as_dict()), "is_alternative": True}] if own.alternative else []
     return {
         "score": final.score,
-        "score_parts": final.as_dict(),
+        # The models' own probability of profit and confidence are kept beside the parts (not in the score).
+        "score_parts": {**final.as_dict(), "ai_probability_of_profit": consensus.probability_of_profit,
+                        "ai_confidence": consensus.confidence},
         "strategy_name": own.trade.name,
         "strategy_ranking": [ranking_entry(e) for e in ranking.evaluations] + [own_entry(own, flags)] + alternative,
         "market_context": _jsonable(snapshot.prompt_facts()),

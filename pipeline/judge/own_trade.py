@@ -154,8 +154,10 @@ def own_fit(trade: OwnTrade, inp: StrategyInput, *, dte: int) -> tuple[float, di
         parts = {"trend": 50.0, "iv": 50.0, "dte": 50.0, "risk": 50.0, "capital": 50.0}
     else:
         risk = 100.0 if trade.key in _DEFINED_SPREADS else RISK_FIT[table]
-        units = max(1, max(leg.quantity for leg in trade.legs if leg.kind != "stock")
-                    if any(leg.kind != "stock" for leg in trade.legs) else 1)
+        # Capital per unit, as the strategies measure it: per contract, or per 100 shares for shares alone.
+        options = [leg.quantity for leg in trade.legs if leg.kind != "stock"]
+        shares = sum(leg.quantity for leg in trade.legs if leg.kind == "stock")
+        units = max(1, max(options)) if options else max(1.0, shares / MULTIPLIER)
         parts = {"trend": float(TREND_FIT[table][TRENDS.index(trend)]), "iv": _iv_fit(table, float(rank)),
                  "dte": float(_dte_points(table, dte)), "risk": risk,
                  "capital": round(_capital_fit(trade.capital / units), 1)}

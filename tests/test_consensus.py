@@ -344,8 +344,10 @@ def test_the_one_prompt_carries_every_input() -> None:
     prompt = build_prompt(ALERT, CONTEXT, RANKING, None)
     assert prompt.startswith(PROMPT_TEMPLATE.split("\n", 1)[0])
     for needle in ('"trader": "behappy"', '"expiry": "2026-12-23"', '"iv_rank": 70', '"alert_strategy_pop": 0.8',
-                   "Similar past trades (success_rate 0-1):\n(none)", '"recommendation": "STRONG_BUY" | "BUY"'):
+                   '"recommendation": "STRONG_BUY" | "BUY"'):
         assert needle in prompt
+    # Issue 11: the score counts the trader's record and similar trades itself, so the models are not told them
+    assert "trader_win_rate" not in prompt and "Similar past trades" not in prompt
 
 
 def test_unknown_models_are_priced_conservatively() -> None:

@@ -14,8 +14,9 @@ import pytest
 
 from handlers.render import alert_message
 from handlers.views import card_from_row
+from pipeline.judge.flags import FlagFacts, sanity_flags
 from pipeline.judge.own_trade import alternative_view, judge_own_trade, takes_other_side
-from pipeline.judge.stage import own_entry
+from pipeline.judge.stage import own_entry, says_spread
 from pipeline.judge.strategies import Leg, StrategyInput, evaluate_strategies
 
 TODAY = date(2026, 11, 23)
@@ -198,3 +199,21 @@ def test_a_long_put_is_never_offered_a_bull_put_spread() -> None:
     assert "Bull Put" not in text and "Cash-Secured" not in text
     alternative = [line for line in text.splitlines() if line.startswith("💡")]
     assert len(alternative) <= 1
+
+
+# --- sanity flags --------------------------------------------------------------------------------------------
+
+def test_sanity_flags_chasing_lotto_size_and_a_spread_read_as_one_leg() -> None:
+    plain = FlagFacts("BTO", "call", 30, "standard", 2.00, 2.00, 2)
+    assert sanity_flags(plain) == ()
+    assert sanity_flags(FlagFacts("BTO", "call", 30, None, 2.20, 2.00, 2)) == ("chasing",)  # 10% over
+    assert sanity_flags(FlagFacts("BTO", "call", 30, None, 2.19, 2.00, 2)) == ()
+    assert sanity_flags(FlagFacts("STO", "put", 30, None, 2.50, 2.00, 2)) == ()  # selling higher is no chase
+    assert sanity_flags(FlagFacts("BTO", "put", 1, None, 1.0, 1.0, 1)) == ("lotto",)  # 0-1 DTE
+    assert sanity_flags(FlagFacts("BTO", "put", 20, "lotto", 1.0, 1.0, 1)) == ("lotto",)  # Xtrades says so
+    assert sanity_flags(FlagFacts("BTO", "call", 30, None, 1.0, 1.0, 5000)) == ("absurd_quantity",)
+    assert sanity_flags(FlagFacts("BTO", None, None, None, 150.0, None, 100_000)) == ("absurd_quantity",)
+    assert sanity_flags(FlagFacts("BTO", "put", 30, None, 1.0, 1.0, 1, spread_text_one_leg=True)) == (
+        "one_leg_spread",)
+    assert says_spread("STO SPY 580/575 PCS 12/19") and says_spread("BTO AAPL iron condor")
+    assert not says_spread("BTO AAPL 170P 12/19 @ 2.50") and not says_spread(None)

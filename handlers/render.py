@@ -236,8 +236,11 @@ def analysis_message(card: AlertCard) -> str:
         lines += [f"• {esc(r)}" for r in card.reasons]
     if card.score_parts:
         parts = [f"{esc(name)} {p['value']:.0f}×{p['weight']:.2f}" for name, p in card.score_parts.items()
-                 if isinstance(p, dict)]
-        lines += ["", "<b>Score</b> = " + " + ".join(parts)]
+                 if isinstance(p, dict) and "value" in p and "weight" in p]
+        penalties = card.score_parts.get("penalties")
+        cuts = [f" − {esc(flag.replace('_', ' '))} {points:.0f}" for flag, points in penalties.items()] \
+            if isinstance(penalties, dict) else []
+        lines += ["", "<b>Score</b> = " + " + ".join(parts) + "".join(cuts)]
     return "\n".join(lines)
 
 

@@ -12,8 +12,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from handlers.render import alert_message
-from handlers.views import card_from_row
+from handlers.render import alert_message, analysis_message
+from handlers.views import AlertCard, card_from_row
 from pipeline.judge.flags import FlagFacts, sanity_flags
 from pipeline.judge.own_trade import alternative_view, judge_own_trade, takes_other_side
 from pipeline.judge.stage import own_entry, says_spread
@@ -217,3 +217,14 @@ def test_sanity_flags_chasing_lotto_size_and_a_spread_read_as_one_leg() -> None:
         "one_leg_spread",)
     assert says_spread("STO SPY 580/575 PCS 12/19") and says_spread("BTO AAPL iron condor")
     assert not says_spread("BTO AAPL 170P 12/19 @ 2.50") and not says_spread(None)
+
+
+def test_the_analysis_shows_the_parts_and_the_flag_penalties() -> None:
+    card = AlertCard(alert_id=1, trader="t", symbol="MSFT", action="BTO", option_type="call", strike=340.0,
+                     expiry=EXPIRY, entry_price=4.0, quantity=2, score=41.0,
+                     score_parts={"score": 41.0, "version": "own-trade-v2",
+                                  "pop": {"value": 40.0, "weight": 0.3, "confidence": 1.0},
+                                  "ai": {"value": 50.0, "weight": 0.25, "confidence": 1.0},
+                                  "penalties": {"chasing": 8.0}, "ai_probability_of_profit": None})
+    text = analysis_message(card)
+    assert "<b>Score</b> = pop 40×0.30 + ai 50×0.25 − chasing 8" in text

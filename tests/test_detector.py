@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from pipeline.ingest.detector import Position, detect
-from pipeline.ingest.pnl import position_pnl
+from pipeline.ingest.pnl import opening_side, position_pnl
 from pipeline.models import RawAlert
 
 TODAY = date(2026, 11, 23)
@@ -229,3 +229,18 @@ def test_breaking_even_is_flat_neither_won_nor_lost() -> None:
     assert position_pnl("STO", is_option=True, entry=2.50, exit_price=2.60, quantity=1).outcome == "lost"
     out = detect("behappy", [exit_(price=2.50)], rescan([entry()], []), today=TODAY)
     assert out.events[0].position.outcome == "flat" and out.events[0].details["outcome"] == "flat"
+
+
+def test_a_credit_spread_written_as_bto_is_still_short_in_the_pnl() -> None:
+    """Xtrades' side is "bto" for any opening: "BTO SPY 580/575 PCS @ 1.10" took a credit of 1.10."""
+    legs = ({"action": "buy", "kind": "put", "strike": 575.0}, {"action": "sell", "kind": "put", "strike": 580.0})
+    spread = Position(alert_id="s2", open_action="BTO", symbol="SPY", option_type="put", strike=580.0,
+                      expiry=date(2026, 11, 20), entry_price=1.10, quantity=1, legs=legs)
+    out = detect("behappy", [], [spread], today=TODAY, closes={("SPY", date(2026, 11, 20)): 600.0})
+    assert out.events[0].position.pnl == pytest.approx(110.0) and out.events[0].position.outcome == "won"
+    assert opening_side("BTO", legs) == "STO"
+    assert opening_side("STO", ({"action": "buy", "kind": "call", "strike": 340.0},
+                                {"action": "sell", "kind": "call", "strike": 350.0})) == "BTO"
+    condor = ({"action": "buy", "kind": "put", "strike": 560.0}, {"action": "sell", "kind": "put", "strike": 570.0},
+              {"action": "sell", "kind": "call", "strike": 600.0}, {"action": "buy", "kind": "call", "strike": 610.0})
+    assert opening_side("BTO", condor) == "STO" and opening_side("STO", None) == "STO"

@@ -15,7 +15,14 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pipeline.ingest.pnl import partial_size, per_unit_gain, position_pnl, settlement_price, units_of
+from pipeline.ingest.pnl import (
+    opening_side,
+    partial_size,
+    per_unit_gain,
+    position_pnl,
+    settlement_price,
+    units_of,
+)
 from pipeline.models import EventKind, RawAlert
 
 OPEN_FOR_EXIT = {"STC": "BTO", "BTC": "STO"}
@@ -135,7 +142,7 @@ def _settle(trader: str, position: Position, close: float | None, book: dict[tup
     assert position.expiry is not None
     value = None
     if close is not None and close > 0:
-        value = settlement_price(position.open_action, option_type=position.option_type, strike=position.strike,
+        value = settlement_price(_side(position), option_type=position.option_type, strike=position.strike,
                                  legs=position.legs, underlying=close)
     if value is not None:
         extra: dict[str, Any] = {"underlying_close": close}
@@ -219,7 +226,7 @@ def _apply_exit(trader: str, alert: RawAlert, book: dict[tuple[str, str], Positi
         if alert.price is not None and position.entry_price:
             # The part closed books its P&L now, weighted by its size; the rest waits for the final exit.
             size = partial_size(position.quantity, closed_qty, alert.quantity)
-            realized += per_unit_gain(position.open_action, position.entry_price, alert.price) * units_of(
+            realized += per_unit_gain(_side(position), position.entry_price, alert.price) * units_of(
                 size, is_option=position.option_type is not None)
         updated = replace(
             position, partial_exits=position.partial_exits + 1, exit_keys=(*position.exit_keys, key_text),
@@ -240,7 +247,7 @@ def _apply_exit(trader: str, alert: RawAlert, book: dict[tuple[str, str], Positi
 def _close(trader: str, position: Position, exit_price: float | None, reason: str, text: str | None,
            book: dict[tuple[str, str], Position], out: Detection, historical: bool,
            when: datetime | None, extra: Mapping[str, Any] | None = None) -> None:
-    pnl = position_pnl(position.open_action, is_option=position.option_type is not None,
+    pnl = position_pnl(_side(position), is_option=position.option_type is not None,
                        entry=position.entry_price, exit_price=exit_price, quantity=position.quantity,
                        realized=position.realized_pnl or 0.0, closed_quantity=position.closed_quantity or 0.0)
     closed = replace(
@@ -253,6 +260,11 @@ def _close(trader: str, position: Position, exit_price: float | None, reason: st
           {"reason": reason, "exit_price": exit_price, "pnl": pnl.amount, "pnl_pct": pnl.pct, "won": pnl.won,
            "outcome": pnl.outcome, **(extra or {})},
           historical)
+
+
+def _side(position: Position) -> str:
+    """Long or short for P&L: a combination's legs say it (a credit spread is short whatever was written)."""
+    return opening_side(position.open_action, position.legs)
 
 
 def _match_by_contract(alert: RawAlert, open_action: str, book: Mapping[tuple[str, str], Position]

@@ -93,3 +93,28 @@ def settlement_price(open_action: str, *, option_type: str | None, strike: float
     if option_type not in ("call", "put") or strike is None:
         return None
     return round(intrinsic(option_type, strike, underlying), 4)
+
+
+def opening_side(open_action: str, legs: Sequence[Mapping[str, Any]] | None) -> str:
+    """Whether a position is long (BTO: paid a debit) or short (STO: took a credit). A combination says it by
+    its legs, whatever action the trader (or Xtrades' `side`) wrote: "BTO SPY 580/575 PCS" took a credit. All
+    sold is a credit, all bought a debit; otherwise each kind's sold legs are worth more than its bought ones
+    in a credit (a lower call strike, a higher put strike). Mixed answers keep the written action."""
+    if not legs:
+        return open_action
+    actions = {leg.get("action") for leg in legs}
+    if actions == {"sell"}:
+        return "STO"
+    if actions == {"buy"}:
+        return "BTO"
+    verdicts = set()
+    for kind in ("call", "put"):
+        sold = [float(leg["strike"]) for leg in legs if leg.get("kind") == kind and leg.get("action") == "sell"]
+        bought = [float(leg["strike"]) for leg in legs if leg.get("kind") == kind and leg.get("action") == "buy"]
+        if sold and bought:
+            richer_sold = (sum(sold) / len(sold) < sum(bought) / len(bought)) if kind == "call" else \
+                (sum(sold) / len(sold) > sum(bought) / len(bought))
+            verdicts.add("STO" if richer_sold else "BTO")
+        elif sold or bought:
+            verdicts.add("STO" if sold else "BTO")
+    return verdicts.pop() if len(verdicts) == 1 else open_action

@@ -75,11 +75,11 @@ class Verdict:
     key_risk: str
     recommendation: str
     latency_ms: float = 0.0
-    probability_of_profit: float | None = None  # 0-1, the model's estimate for the own trade
-    confidence: float | None = None  # 0-1, how sure the model is of it
     input_tokens: int = 0  # over both attempts when the first answer was malformed
     output_tokens: int = 0
     cost_usd: float = 0.0
+    probability_of_profit: float | None = None  # 0-1, the model's estimate for the own trade
+    confidence: float | None = None  # 0-1, how sure the model is of it
 
 
 @dataclass(frozen=True, slots=True)

@@ -176,6 +176,9 @@ def alert_message(card: AlertCard, *, today: date, threshold: float | None = Non
         lines.append(f"Expiry: {dte} DTE ({card.expiry:%b %d})" if dte >= 0 else f"Expiry: {card.expiry:%b %d}")
     if own:
         lines += own_trade_lines(own)
+        if card.quantity is None:
+            unit = "share" if card.option_type is None and not multi else "contract"
+            lines.append(f"(No size given: figures for one {unit})")
         lines += [f"⚠️ {esc(flag)}" for flag in own.flags]
     if card.reasons:
         lines += ["", "<b>AI Reasoning:</b>", *[f"• {esc(r)}" for r in card.reasons[:3]]]

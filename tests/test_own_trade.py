@@ -228,3 +228,13 @@ def test_the_analysis_shows_the_parts_and_the_flag_penalties() -> None:
                                   "penalties": {"chasing": 8.0}, "ai_probability_of_profit": None})
     text = analysis_message(card)
     assert "<b>Score</b> = pop 40×0.30 + ai 50×0.25 − chasing 8" in text
+
+
+def test_a_card_without_a_size_says_its_figures_are_for_one() -> None:
+    text, _ = card_for(base(), quantity=None)
+    check(text, "Long Call", None, 739, [467.39], p_above(450, 467.39, 0.40))
+    assert "(No size given: figures for one contract)" in text
+    shares, _ = card_for(base(symbol="AMD", spot=160.0, strike=None, option_type=None, price=160.0), quantity=None)
+    assert "(No size given: figures for one share)" in shares
+    sized, _ = card_for(base(contracts=2), quantity=2)
+    assert "No size given" not in sized

@@ -123,7 +123,8 @@ class Judgement:
         )
         marks.append(time.perf_counter())
         inp = strategy_input(trade, snapshot, today)
-        ranking = evaluate_strategies(inp)
+        # A spread's price is its net: the ten are priced by Black-Scholes, not at that net for its first leg.
+        ranking = evaluate_strategies(replace(inp, price=None) if trade.legs else inp)
         own = judge_own_trade(replace(inp, iv=snapshot.iv or snapshot.hv_30), ranking, legs=trade_legs(trade),
                               quantity=trade.quantity)
         flag_facts = FlagFacts(

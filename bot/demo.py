@@ -103,9 +103,10 @@ async def run_demo(settings: Settings) -> Path:
     try:
         source = ReplaySource()
         stage = MemoryStage(db, memory)
-        judgement = Judgement(db, MarketData(RecordedHistory(PRICES)), ConsensusPanel([]),
-                              similar=stage.similar_for, clock=_clock)
-        cycle = IngestionCycle(db, source, interval_seconds=150, sinks=[stage.on_events, judgement], clock=_clock)
+        market = MarketData(RecordedHistory(PRICES))
+        judgement = Judgement(db, market, ConsensusPanel([]), similar=stage.similar_for, clock=_clock)
+        cycle = IngestionCycle(db, source, interval_seconds=150, sinks=[stage.on_events, judgement], clock=_clock,
+                               closes=market.close_on)  # options left open past expiry settle at intrinsic value
         names = sorted({r["userName"] for r in sample["history"]})
         async with db.session() as session:
             await chats.get_or_create(session, DEMO_CHAT, chat_type="private", title="Demo chat",
@@ -122,8 +123,9 @@ async def run_demo(settings: Settings) -> Path:
               "remembered (first scrape = history, nothing announced).")
         source.show(sample["live"])
         live = await cycle.run_once()
-        print(f"2. {live.events['new']} new alerts: each judged (market, 10 strategies, similar trades, local "
-              f"analyst). This chat gets those scoring ≥ {DEMO_THRESHOLD}, at most {DEMO_RATE_LIMIT} an hour:\n")
+        print(f"2. {live.events['new']} new alerts: each judged as the trader's own trade (payoff from its legs, "
+              "probability of profit, market fit, similar trades, local analyst; one alternative).\n   This chat "
+              f"gets those scoring ≥ {DEMO_THRESHOLD}, at most {DEMO_RATE_LIMIT} an hour:\n")
         report = await deliverer.run_once()
         print(f"\n   {report.sent} sent, {live.events['new'] - report.sent} below the threshold.")
         source.show(sample["exits"])

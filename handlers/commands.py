@@ -277,8 +277,13 @@ async def leaderboard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await reply(update, render.usage("/leaderboard [7d|30d|all]"))
         return
     label, since = period
+    chat = await this_chat(update, context)
+    names = await _tracked_names(context, chat.id)
+    if not names:
+        await reply(update, render.no_traders_tracked())
+        return
     async with services(context).db.reader() as session:
-        rows = await stats.records(session, since=since)
+        rows = await stats.records(session, since=since, usernames=names)
     chart_rows = [charts.LeaderboardRow(r.trader, r.pnl, r.win_rate, r.closed) for r in rows[:15]]
     png = await asyncio.to_thread(charts.leaderboard_png, chart_rows, period=label)
     await _photo(update, png, render.leaderboard_summary(rows, label))
@@ -296,13 +301,20 @@ async def pnl(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     label, since = period
     chat = await this_chat(update, context)
+    names = await _tracked_names(context, chat.id)
+    if who is not None:
+        who = traders.normalise(who)
+        if who not in names:
+            async with services(context).db.reader() as session:
+                known = await traders.by_username(session, who) is not None
+            await reply(update, render.not_tracked_here(who) if known else render.unknown_trader(who))
+            return
+    elif not names:
+        await reply(update, render.no_traders_tracked())
+        return
     async with services(context).db.reader() as session:
-        if who is not None:
-            series = await stats.closed_pnl(session, since=since, username=traders.normalise(who))
-            title_who = f"@{traders.normalise(who)}"
-        else:
-            series = await stats.closed_pnl(session, since=since, usernames=await _tracked_names(context, chat.id))
-            title_who = "Tracked traders"
+        series = await stats.closed_pnl(session, since=since, usernames=[who] if who else names)
+    title_who = f"@{who}" if who else "Tracked traders"
     points, running = [], 0.0
     for when, value in series:
         running += value

@@ -249,10 +249,22 @@ def tracking_result(added: Sequence[str], already: Sequence[str], unknown: Seque
     return "\n".join(lines)
 
 
+def no_traders_tracked() -> str:
+    return "You track no traders yet. Add one with /track &lt;xtrades username&gt;."
+
+
+def unknown_trader(name: str) -> str:
+    return f"@{esc(name)} is not a trader I know. /traders lists the ones tracked here."
+
+
+def not_tracked_here(name: str) -> str:
+    return f"@{esc(name)} is not tracked here. /track {esc(name)} to follow them."
+
+
 def traders_list(rows: Sequence[tuple[str, int, int, float, int]]) -> str:
     """(username, closed, wins, pnl, open positions) per tracked trader."""
     if not rows:
-        return "You track no traders yet. Add one with /track &lt;xtrades username&gt;."
+        return no_traders_tracked()
     lines = ["<b>Tracked traders</b>"]
     for name, closed, wins, pnl, open_count in rows:
         record = (f"{wins}/{closed} won ({wins / closed:.0%}), {money(pnl, signed=True)}" if closed

@@ -15,7 +15,7 @@ from telegram.constants import ChatType
 from telegram.ext import ContextTypes
 
 from handlers import charts, render
-from handlers.auth import admins_in_groups, may_change_settings
+from handlers.auth import admins_in_groups, is_admin, may_change_settings
 from handlers.services import services
 from handlers.views import card_from_row
 from storage import ai_usage, chats, mutes, queue, scraper_state, stats, traders
@@ -346,7 +346,7 @@ async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     info["unhealthy"] = unhealthy
     if "source" not in info:
         info["source"] = "healthy" if not unhealthy else f"{len(unhealthy)} profile(s) failing"
-    details = await may_change_settings(update, context)
+    details = await is_admin(update, context)
     await reply(update, render.status_text(info, details=details))
 
 
@@ -382,7 +382,7 @@ COMMANDS: list[CommandSpec] = [
     CommandSpec("positions", "/positions [open|closed]", "positions of the tracked traders, with P&L", positions),
     CommandSpec("leaderboard", "/leaderboard [7d|30d|all]", "traders ranked by P&L, as a chart", leaderboard),
     CommandSpec("pnl", "/pnl [trader] [7d|30d|all]", "P&L over time, as a chart", pnl),
-    CommandSpec("status", "/status", "source health, last run, queue, AI spend", status),
+    CommandSpec("status", "/status", "source health, last run, queue", status),
     CommandSpec("settings", "/settings", "change this chat's threshold and rate limit with buttons",
                 settings_command),
 ]

@@ -45,6 +45,10 @@ def unknown_command(command: str) -> str:
     return f"I don't know {esc(command)}. /help lists the commands I understand."
 
 
+def admins_only() -> str:
+    return "That is for the bot's admins only."
+
+
 def something_went_wrong() -> str:
     return "Sorry, something went wrong on my side. It has been logged; please try again in a minute."
 

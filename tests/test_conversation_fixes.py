@@ -9,9 +9,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from telegram.ext import Application
+from telegram import Update
+from telegram.ext import Application, CommandHandler, ContextTypes
 
 from bot.app import runtime_of
+from handlers.auth import admins_only
 from storage import traders, trades
 from storage.db import Database
 from tests.fakes.telegram import FakeTelegram
@@ -62,3 +64,34 @@ async def test_leaderboard_and_pnl_cover_only_the_chats_traders(app: Application
     for command in ("/leaderboard", "/pnl", "/pnl all"):
         assert "You track no traders yet. Add one with /track" in await say(telegram, command, chat_id=32)
     assert len(telegram.calls_to("sendPhoto")) == 2
+
+
+# --- 2. admin details ---------------------------------------------------------------------------------------
+
+GROUP, ADMIN, MEMBER = -100777, 11, 22
+
+
+async def test_status_details_and_admin_commands_are_for_admin_chats_only(start_app: Callable[..., Any],
+                                                                          telegram: FakeTelegram) -> None:
+    app = await start_app(admin_chat_ids=[41, GROUP])
+    await runtime_of(app).cycle.run_once()  # so there is a cycle line to show, or not
+
+    async def probe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await update.effective_message.reply_html("admin details")
+
+    app.add_handler(CommandHandler("probe", admins_only(probe)), group=-1)
+    telegram.set_member_status(GROUP, ADMIN, "administrator")
+    telegram.set_member_status(GROUP, MEMBER, "member")
+    admin = await say(telegram, "/status", chat_id=41)
+    assert "AI spend this month: $0.00 of $10.00" in admin and "<code>cycle: traders=0" in admin
+    assert await say(telegram, "/probe", chat_id=41) == "admin details"
+    for chat_id, user_id, chat_type in ((42, None, "private"), (GROUP, MEMBER, "supergroup"),
+                                        (-100888, ADMIN, "supergroup")):
+        status = await say(telegram, "/status", chat_id=chat_id, user_id=user_id, chat_type=chat_type)
+        assert "Queue:" in status and "Last run:" in status
+        assert "AI spend" not in status and "cycle:" not in status
+        assert await say(telegram, "/probe", chat_id=chat_id, user_id=user_id,
+                         chat_type=chat_type) == "That is for the bot's admins only."
+    group_admin = await say(telegram, "/status", chat_id=GROUP, user_id=ADMIN, chat_type="supergroup")
+    assert "AI spend" in group_admin
+    assert await say(telegram, "/probe", chat_id=GROUP, user_id=ADMIN, chat_type="supergroup") == "admin details"

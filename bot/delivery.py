@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from telegram import Bot, InlineKeyboardMarkup
+from telegram import Bot, InlineKeyboardMarkup, ReplyParameters
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from handlers import render
@@ -129,11 +129,17 @@ class Deliverer:
             row = await alerts.by_id(session, item.alert_id)
             chat_id = item.chat_id
             text, keyboard = self._message(row)
+            card_id = (await queue.card_message_id(session, chat_id, row.trade_id)
+                       if row is not None and row.event_type == "close" else None)
+        # A result replies to the card it concludes; when that card is gone it arrives as a plain message.
+        reply_to = ReplyParameters(card_id, allow_sending_without_reply=True) if card_id else None
         try:
             message = None
             for part_number, part in enumerate(render.split_message(text)):
-                message = await self._bot.send_message(
-                    chat_id, part, reply_markup=keyboard if part_number == 0 else None)
+                sent = await self._bot.send_message(
+                    chat_id, part, reply_markup=keyboard if part_number == 0 else None,
+                    reply_parameters=reply_to if part_number == 0 else None)
+                message = message or sent  # the first part carries the buttons: its id is the card's
         except RetryAfter as exc:
             wait = exc.retry_after if isinstance(exc.retry_after, int | float) else exc.retry_after.total_seconds()
             await self._retry(item_id, f"Telegram flood control: retry after {wait}s", seconds=float(wait), count=False)
@@ -188,9 +194,11 @@ class Deliverer:
             opened = trade.opened_at or trade.first_seen_at
             closed = trade.closed_at or self._clock()
             held = (closed - opened).days if opened else None
-            return render.close_followup(symbol=trade.symbol, strike=trade.strike, option_type=trade.option_type,
-                                         exit_price=trade.exit_price, pnl=trade.pnl, pnl_pct=trade.pnl_pct,
-                                         held_days=held), None
+            return render.close_followup(trader=trade.trader.username, symbol=trade.symbol,
+                                         open_action=trade.open_action, strike=trade.strike,
+                                         option_type=trade.option_type, quantity=trade.quantity,
+                                         expiry=trade.expiry, exit_price=trade.exit_price, pnl=trade.pnl,
+                                         pnl_pct=trade.pnl_pct, held_days=held), None
         card = card_from_row(row)
         return render.alert_message(card, today=self._clock().date()), render.alert_keyboard(card.alert_id)
 

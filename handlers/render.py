@@ -204,17 +204,35 @@ def similar_message(card: AlertCard, lines: Sequence[str]) -> str:
     return "\n".join([head + (f": {rate}" if rate else ""), "", *[esc(line) for line in lines]])
 
 
-def close_followup(*, symbol: str, strike: float | None, option_type: str | None, exit_price: float | None,
-                   pnl: float | None, pnl_pct: float | None, held_days: int | None) -> str:
-    """`✅ AAPL $170 PUT closed @ $0.50 — P&L +$200 (+80%) · held 30 days`."""
-    won = pnl is not None and pnl > 0
-    mark = "✅" if won else "❌"
+def close_followup(*, trader: str, symbol: str, open_action: str, strike: float | None, option_type: str | None,
+                   quantity: int | None, expiry: date | None, exit_price: float | None, pnl: float | None,
+                   pnl_pct: float | None, held_days: int | None) -> str:
+    """The result of a trade a chat was told about, sent as a reply to its alert card:
+
+    `✅ @behappy's AAPL $170 PUT closed @ $0.50 — P&L +$200 (+80%)`
+    `Short 1 contract · expiry Dec 23, 2026 · held 30 days`
+
+    Break-even is "flat" (➖), never a loss; an unknown P&L is said so (❔).
+    """
     contract = f" ${strike:g} {option_type.upper()}" if option_type and strike is not None else ""
-    result = f"P&L {money(pnl, signed=True)}" if pnl is not None else "P&L unknown"
-    if pnl_pct is not None:
+    if pnl is None:
+        mark, result = "❔", "P&L unknown"
+    elif pnl == 0:
+        mark, result = "➖", "flat, P&L $0"
+    else:
+        mark, result = ("✅" if pnl > 0 else "❌"), f"P&L {money(pnl, signed=True)}"
+    if pnl_pct is not None and pnl is not None and pnl != 0:
         result += f" ({pnl_pct:+.0f}%)"
-    held = f" · held {held_days} day{'s' if held_days != 1 else ''}" if held_days is not None else ""
-    return f"{mark} {esc(symbol)}{contract} closed @ {price(exit_price)} — {result}{held}"
+    unit = "contract" if option_type else "share"
+    size = (f"{quantity} {unit}{'s' if quantity != 1 else ''}" if quantity
+            else f"size not given (P&L for 1 {unit})")
+    details = [f"{'Short' if open_action == 'STO' else 'Long'} {size}"]
+    if expiry is not None:
+        details.append(f"expiry {expiry:%b %d, %Y}")
+    if held_days is not None:
+        details.append(f"held {held_days} day{'s' if held_days != 1 else ''}")
+    return (f"{mark} @{esc(trader)}'s {esc(symbol)}{contract} closed @ {price(exit_price)} — {result}\n"
+            + " · ".join(details))
 
 
 def digest(threshold: int, lines: Sequence[str]) -> str:

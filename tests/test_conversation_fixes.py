@@ -4,21 +4,23 @@ Bot API."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from telegram import Update
-from telegram.ext import Application, CommandHandler, ContextTypes
+from telegram.ext import AIORateLimiter, Application, CommandHandler, ContextTypes, ExtBot
 
 from bot.app import runtime_of
+from bot.delivery import Deliverer
 from handlers.auth import admins_only
-from storage import traders, trades
+from storage import alerts, queue, traders, trades
 from storage.db import Database
+from tests.conftest import TEST_TOKEN
 from tests.fakes.telegram import FakeTelegram
 from tests.test_conversation import say
-from tests.test_delivery import chat
+from tests.test_delivery import NOW, Clock, chat, scored_alert, statuses
 
 
 @pytest.fixture
@@ -95,3 +97,50 @@ async def test_status_details_and_admin_commands_are_for_admin_chats_only(start_
     group_admin = await say(telegram, "/status", chat_id=GROUP, user_id=ADMIN, chat_type="supergroup")
     assert "AI spend" in group_admin
     assert await say(telegram, "/probe", chat_id=GROUP, user_id=ADMIN, chat_type="supergroup") == "admin details"
+
+
+# --- 3. results you can trace ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def bot(telegram: FakeTelegram) -> AsyncIterator[ExtBot]:
+    ext = ExtBot(TEST_TOKEN, base_url=telegram.base_url, base_file_url=telegram.base_file_url,
+                 rate_limiter=AIORateLimiter())
+    await ext.initialize()
+    yield ext
+    await ext.shutdown()
+
+
+async def close_it(db: Database, alert_id: int, *, exit_price: float, pnl: float, pnl_pct: float,
+                   days: int = 30) -> None:
+    async with db.session() as s:
+        row = await alerts.by_id(s, alert_id)
+        trade = await trades.upsert(s, row.trade.trader_id, row.trade.xtrades_alert_id, "STO", {
+            "status": "closed", "exit_price": exit_price, "pnl": pnl, "pnl_pct": pnl_pct,
+            "closed_at": NOW + timedelta(days=days)})
+        close = await alerts.record_event(s, trade, "close", details={}, historical=False)
+        await queue.enqueue_follow_ups(s, close.id, trade_id=trade.id, now=NOW)
+
+
+async def test_a_result_replies_to_its_card_and_names_the_trade(db: Database, bot: ExtBot,
+                                                                telegram: FakeTelegram) -> None:
+    await chat(db, 1)
+    first = await scored_alert(db, 90, alert_key="k1")
+    second = await scored_alert(db, 85, symbol="MSFT", alert_key="k2")
+    deliverer = Deliverer(db, bot, clock=Clock())
+    await deliverer.run_once()
+    cards = {("AAPL" in c.params["text"]): n for n, c in enumerate(telegram.sent_messages(1), 1)}
+    await close_it(db, first, exit_price=0.5, pnl=200.0, pnl_pct=80.0)
+    await deliverer.run_once()
+    result = telegram.sent_messages(1)[-1]
+    assert result.params["reply_parameters"]["message_id"] == cards[True]  # the AAPL card, not the MSFT one
+    assert result.params["text"] == ("✅ @behappy's AAPL $170 PUT closed @ $0.50 — P&L +$200 (+80%)\n"
+                                     "Short 1 contract · expiry Dec 23, 2026 · held 30 days")
+    # the MSFT card was deleted: its result still arrives, as a plain message; break-even is flat
+    await bot.delete_message(1, cards[False])
+    await close_it(db, second, exit_price=2.5, pnl=0.0, pnl_pct=0.0, days=3)
+    await deliverer.run_once()
+    flat = telegram.sent_messages(1)[-1].params["text"]
+    assert flat.startswith("➖ @behappy's MSFT $170 PUT closed @ $2.50 — flat") and "❌" not in flat
+    assert flat.endswith("held 3 days")
+    assert set((await statuses(db)).values()) == {"sent"}

@@ -205,7 +205,8 @@ async def test_a_close_sends_a_result_to_the_chats_that_got_the_alert(db: Databa
         assert await queue.enqueue_follow_ups(s, close.id, trade_id=trade.id, now=NOW) == [1]
     await deliverer.run_once()
     follow = telegram.sent_messages(1)[-1].params["text"]
-    assert follow == "✅ AAPL $170 PUT closed @ $0.50 — P&L +$200 (+80%) · held 30 days"
+    assert follow == ("✅ @behappy's AAPL $170 PUT closed @ $0.50 — P&L +$200 (+80%)\n"
+                      "Short 1 contract · expiry Dec 23, 2026 · held 30 days")
     assert telegram.sent_messages(2) == []
 
 

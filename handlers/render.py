@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from handlers.views import AlertCard
+from pipeline.ingest.pnl import position_pnl
 
 TELEGRAM_MAX_MESSAGE = 4096
 
@@ -249,8 +250,33 @@ def digest_line(card: AlertCard) -> str:
 # --- command replies -----------------------------------------------------------------------------------------
 
 
-def usage(text: str) -> str:
-    return f"Usage: {esc(text)}"
+TRACK_AT_ONCE = 10
+# The one usage text of each command: /help shows it, and every bad argument gets exactly it.
+USAGES = {
+    "track": f"/track <xtrades username> [more…] (up to {TRACK_AT_ONCE})",
+    "untrack": "/untrack <xtrades username> [more…]",
+    "threshold": "/threshold [0-100]",
+    "ratelimit": "/ratelimit [1-60]",
+    "mute": "/mute <trader> [hours, 1-720]",
+    "unmute": "/unmute <trader>",
+    "alerts": "/alerts [trader | SYMBOL | min score 0-100]",
+    "positions": "/positions [open|closed]",
+    "leaderboard": "/leaderboard [7d|30d|all]",
+    "pnl": "/pnl [trader] [7d|30d|all]",
+}
+
+
+def usage_of(command: str) -> str:
+    return USAGES.get(command, f"/{command}")
+
+
+def usage(command: str) -> str:
+    return f"Usage: {esc(usage_of(command))}"
+
+
+def when_text(moment: datetime) -> str:
+    """A moment as chats see it, in UTC: `Dec 03 14:00 UTC`."""
+    return f"{moment.astimezone(UTC):%b %d %H:%M} UTC"
 
 
 def tracking_result(added: Sequence[str], already: Sequence[str], unknown: Sequence[str],
@@ -283,15 +309,22 @@ def not_tracked_here(name: str) -> str:
     return f"@{esc(name)} is not tracked here. /track {esc(name)} to follow them."
 
 
-def traders_list(rows: Sequence[tuple[str, int, int, float, int]]) -> str:
-    """(username, closed, wins, pnl, open positions) per tracked trader."""
+def traders_list(rows: Sequence[tuple[str, int, int, float, int]],
+                 muted: dict[str, datetime | None] | None = None) -> str:
+    """(username, closed, wins, pnl, open positions) per tracked trader; `muted` maps the muted ones to the
+    end of their mute (None: until /unmute)."""
     if not rows:
         return no_traders_tracked()
+    muted = muted or {}
     lines = ["<b>Tracked traders</b>"]
     for name, closed, wins, pnl, open_count in rows:
         record = (f"{wins}/{closed} won ({wins / closed:.0%}), {money(pnl, signed=True)}" if closed
                   else "no closed trades")
-        lines.append(f"• @{esc(name)} — {record}; {open_count} open")
+        mute = ""
+        if name in muted:
+            until = muted[name]
+            mute = f" · 🔇 muted until {when_text(until)}" if until else " · 🔇 muted until /unmute"
+        lines.append(f"• @{esc(name)} — {record}; {open_count} open{mute}")
     return "\n".join(lines)
 
 
@@ -312,14 +345,16 @@ def unmuted(name: str, was_muted: bool) -> str:
     return f"🔔 @{esc(name)} unmuted." if was_muted else f"@{esc(name)} was not muted here."
 
 
-def alerts_list(cards: Sequence[AlertCard], today: date) -> str:
+def alerts_list(cards: Sequence[tuple[AlertCard, datetime | None]], today: date) -> str:
+    """(card, when the trader posted it) per alert, newest first, as the header says."""
     if not cards:
         return "No scored alerts match yet."
-    lines = ["<b>Latest scored alerts</b>"]
-    for card in cards:
+    lines = ["<b>Latest scored alerts</b>, newest first"]
+    for card, posted in cards:
         dte = f" · {(card.expiry - today).days} DTE" if card.expiry else ""
+        when = f" · {when_text(posted)}" if posted else ""
         lines.append(f"• <b>{card.score:.0f}</b> {esc(card.symbol)} {strike_text(card)} @ {price(card.entry_price)}"
-                     f" by @{esc(card.trader)}{dte} — {esc(card.best.name if card.best else '?')}")
+                     f" by @{esc(card.trader)}{dte} — {esc(card.best.name if card.best else '?')}{when}")
     return "\n".join(lines)
 
 
@@ -329,14 +364,21 @@ def positions_list(rows: Sequence[Any], status: str) -> str:
     lines = [f"<b>{'Open' if status == 'open' else 'Closed'} positions</b>"]
     for t in rows:
         contract = f" ${t.strike:g} {t.option_type.upper()}" if t.option_type and t.strike else ""
-        head = f"• @{esc(t.trader.username)} {esc(t.open_action)} {esc(t.symbol)}{contract} @ {price(t.entry_price)}"
+        size = f" ×{t.quantity}" if t.quantity else " ×1 (size not given)"
+        head = (f"• @{esc(t.trader.username)} {esc(t.open_action)} {esc(t.symbol)}{contract}{size} "
+                f"@ {price(t.entry_price)}")
         if status == "closed":
             known = t.pnl is not None and t.pnl_pct is not None
             pnl = f"{money(t.pnl, signed=True)} ({t.pnl_pct:+.0f}%)" if known else "P&L unknown"
             lines.append(f"{head} → {price(t.exit_price)}: {pnl}")
+        elif t.last_price is None:
+            lines.append(f"{head}, no price since")
         else:
-            last = f", last {price(t.last_price)}" if t.last_price is not None else ""
-            lines.append(head + last)
+            open_pnl = position_pnl(t.open_action, is_option=t.option_type is not None, entry=t.entry_price,
+                                    exit_price=t.last_price, quantity=t.quantity)
+            result = (f"{money(open_pnl.amount, signed=True)} ({open_pnl.pct:+.0f}%) unrealised"
+                      if open_pnl.amount is not None and open_pnl.pct is not None else "P&L unknown")
+            lines.append(f"{head}, last {price(t.last_price)}: {result}")
     return "\n".join(lines)
 
 

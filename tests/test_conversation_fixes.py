@@ -17,6 +17,7 @@ from bot.delivery import Deliverer
 from handlers.auth import admins_only
 from storage import alerts, queue, traders, trades
 from storage.db import Database
+from storage.models import XtradesAlert
 from tests.conftest import TEST_TOKEN
 from tests.fakes.telegram import FakeTelegram
 from tests.test_conversation import say
@@ -144,3 +145,48 @@ async def test_a_result_replies_to_its_card_and_names_the_trade(db: Database, bo
     assert flat.startswith("➖ @behappy's MSFT $170 PUT closed @ $2.50 — flat") and "❌" not in flat
     assert flat.endswith("held 3 days")
     assert set((await statuses(db)).values()) == {"sent"}
+
+
+# --- 4. /positions, /traders, /alerts, usage -----------------------------------------------------------------
+
+
+async def open_trade(db: Database, trader: str, key: str, action: str, symbol: str, option_type: str,
+                     strike: float, quantity: int | None, entry: float, last: float | None) -> None:
+    async with db.session() as s:
+        row = await traders.get_or_create(s, trader)
+        await trades.upsert(s, row.id, key, action, {
+            "symbol": symbol, "option_type": option_type, "strike": strike, "entry_price": entry,
+            "quantity": quantity, "last_price": last, "opened_at": datetime.now(UTC) - timedelta(days=2)})
+
+
+async def test_positions_traders_and_alerts_say_what_a_user_needs(app: Application, telegram: FakeTelegram) -> None:
+    db = runtime_of(app).db
+    await chat(db, 51, tracks=("behappy", "yoyomun"))
+    await open_trade(db, "behappy", "o1", "BTO", "SPY", "call", 600.0, 3, 1.0, 1.5)
+    await open_trade(db, "yoyomun", "o2", "STO", "AAPL", "put", 170.0, 2, 2.5, 3.0)
+    await open_trade(db, "yoyomun", "o3", "BTO", "TSLA", "call", 300.0, None, 4.0, None)
+    positions = await say(telegram, "/positions", chat_id=51)
+    assert "@behappy BTO SPY $600 CALL ×3 @ $1.00, last $1.50: +$150 (+50%) unrealised" in positions
+    assert "@yoyomun STO AAPL $170 PUT ×2 @ $2.50, last $3.00: -$100 (-20%) unrealised" in positions
+    assert "TSLA $300 CALL ×1 (size not given) @ $4.00, no price since" in positions
+
+    muted = await say(telegram, "/mute yoyomun 5", chat_id=51)
+    await say(telegram, "/mute behappy", chat_id=51)
+    ends = muted.split(" until ")[1].split(". ")[0]  # e.g. "Dec 02 19:00 UTC"
+    listed = await say(telegram, "/traders", chat_id=51)
+    assert f"@yoyomun — no closed trades; 2 open · 🔇 muted until {ends}" in listed
+    assert "@behappy — no closed trades; 1 open · 🔇 muted until /unmute" in listed
+
+    now = datetime.now(UTC)
+    await scored_alert(db, 91, symbol="MSFT", now=now - timedelta(hours=1))
+    aapl = await scored_alert(db, 92, symbol="AAPL", now=now - timedelta(hours=2))
+    async with db.session() as s:  # the older alert was scored last (a backlog is scored in any order)
+        (await s.get(XtradesAlert, aapl)).scored_at = now
+    listing = await say(telegram, "/alerts", chat_id=51)
+    assert listing.startswith("<b>Latest scored alerts</b>, newest first")
+    assert listing.index("MSFT") < listing.index("AAPL")
+
+    usages = {await say(telegram, f"/alerts {arg}", chat_id=51) for arg in ("500", "a b", "@@", "101")}
+    assert usages == {"Usage: /alerts [trader | SYMBOL | min score 0-100]"}
+    tracks = {await say(telegram, f"/track {arg}", chat_id=51) for arg in ("", " ".join(["x1"] * 11))}
+    assert tracks == {"Usage: /track &lt;xtrades username&gt; [more…] (up to 10)"}

@@ -332,6 +332,14 @@ def setting_changed(name: str, value: int, unit: str = "") -> str:
     return f"✅ {esc(name)} set to <b>{value}{esc(unit)}</b>."
 
 
+def saved() -> str:
+    return "Saved."
+
+
+def already_at_bound(*, maximum: bool) -> str:
+    return f"Already at the {'maximum' if maximum else 'minimum'}: nothing changed."
+
+
 def current_settings(min_score: int, rate_limit: int) -> str:
     return (f"⚙️ Alerts scoring <b>≥ {min_score}</b>, at most <b>{rate_limit} per hour</b>.\n"
             "Change them with the buttons below, or /threshold and /ratelimit.")

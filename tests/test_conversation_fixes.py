@@ -15,7 +15,7 @@ from telegram.ext import AIORateLimiter, Application, CommandHandler, ContextTyp
 from bot.app import runtime_of
 from bot.delivery import Deliverer
 from handlers.auth import admins_only
-from storage import alerts, queue, traders, trades
+from storage import alerts, chats, mutes, queue, traders, trades
 from storage.db import Database
 from storage.models import XtradesAlert
 from tests.conftest import TEST_TOKEN
@@ -190,3 +190,53 @@ async def test_positions_traders_and_alerts_say_what_a_user_needs(app: Applicati
     assert usages == {"Usage: /alerts [trader | SYMBOL | min score 0-100]"}
     tracks = {await say(telegram, f"/track {arg}", chat_id=51) for arg in ("", " ".join(["x1"] * 11))}
     assert tracks == {"Usage: /track &lt;xtrades username&gt; [more…] (up to 10)"}
+
+
+# --- 5. buttons ----------------------------------------------------------------------------------------------
+
+
+async def press(telegram: FakeTelegram, chat_id: int, message_id: int, data: str) -> str:
+    before = len(telegram.calls_to("answerCallbackQuery"))
+    telegram.push_callback(chat_id, message_id, data)
+    calls = await telegram.wait_for("answerCallbackQuery", count=before + 1)
+    return str(calls[before].params.get("text"))
+
+
+async def test_settings_buttons_at_a_bound_change_nothing_and_say_so(app: Application,
+                                                                     telegram: FakeTelegram) -> None:
+    db = runtime_of(app).db
+    await say(telegram, "/ratelimit 60", chat_id=61)
+    await say(telegram, "/threshold 0", chat_id=61)
+    await say(telegram, "/settings", chat_id=61)
+    settings_message = 6  # three commands, three replies: the /settings reply is the sixth message
+    assert await press(telegram, 61, settings_message, "set:r:1") == "Already at the maximum: nothing changed."
+    assert await press(telegram, 61, settings_message, "set:t:-5") == "Already at the minimum: nothing changed."
+    assert telegram.calls_to("editMessageText") == []
+    async with db.reader() as s:
+        row = await chats.get(s, 61)
+    assert (row.min_score, row.rate_limit_per_hour) == (0, 60)
+    assert await press(telegram, 61, settings_message, "set:r:-1") == "Saved."
+    [edit] = await telegram.wait_for("editMessageText")
+    assert "at most <b>59 per hour</b>" in edit.params["text"]
+
+
+async def test_a_forged_undo_does_not_give_a_card_another_alerts_buttons(app: Application,
+                                                                         telegram: FakeTelegram) -> None:
+    runtime = runtime_of(app)
+    await chat(runtime.db, 62)
+    now = datetime.now(UTC)
+    first = await scored_alert(runtime.db, 95, symbol="AAPL", now=now)
+    second = await scored_alert(runtime.db, 90, symbol="MSFT", now=now)
+    await runtime.deliverer.run_once()
+    assert len(telegram.sent_messages(62)) == 2  # AAPL is message 1, MSFT message 2
+    assert await press(telegram, 62, 1, f"m:{first}") == "@behappy muted here."
+    [undo] = await telegram.wait_for("editMessageReplyMarkup")
+    assert undo.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == f"u:{first}"
+    assert await press(telegram, 62, 1, f"u:{second}") == "That button isn't one of mine."
+    assert len(telegram.calls_to("editMessageReplyMarkup")) == 1  # the AAPL card keeps its own Undo
+    async with runtime.db.reader() as s:
+        assert [name for name, _ in await mutes.active(s, 62, datetime.now(UTC))] == ["behappy"]
+    assert await press(telegram, 62, 1, f"u:{first}") == "@behappy unmuted here."
+    [_, restored] = await telegram.wait_for("editMessageReplyMarkup", count=2)
+    assert {b["callback_data"] for b in restored.params["reply_markup"]["inline_keyboard"][0]} == {
+        f"a:{first}", f"s:{first}", f"m:{first}"}

@@ -133,12 +133,7 @@ async def untrack(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     async with services(context).db.session() as session:
         for name in names[:MAX_TRACK_AT_ONCE]:
             (removed if await traders.untrack(session, chat.id, name) else missing).append(traders.normalise(name))
-    lines = []
-    if removed:
-        lines.append("Stopped tracking " + ", ".join(f"@{render.esc(n)}" for n in removed) + ".")
-    if missing:
-        lines.append("Not tracked here: " + ", ".join(render.esc(n[:40]) for n in missing) + ".")
-    await reply(update, "\n".join(lines))
+    await reply(update, render.untracking_result(removed, missing))
 
 
 async def list_traders(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

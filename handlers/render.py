@@ -22,6 +22,16 @@ def esc(value: object) -> str:
     return html.escape(str(value), quote=False)
 
 
+ECHO_LIMIT = 40
+
+
+def clip(value: object, limit: int = ECHO_LIMIT) -> str:
+    """Someone's input echoed back, cut to `limit` characters; a cut shows as "…" so nobody mistakes it for
+    what they typed."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def welcome(*, chat_title: str | None, is_group: bool, min_score: int, rate_limit_per_hour: int) -> str:
     where = f"<b>{esc(chat_title)}</b>" if is_group and chat_title else "this chat"
     return (
@@ -43,7 +53,7 @@ def help_text(commands: Sequence[tuple[str, str]]) -> str:
 
 
 def unknown_command(command: str) -> str:
-    return f"I don't know {esc(command)}. /help lists the commands I understand."
+    return f"I don't know {esc(clip(command))}. /help lists the commands I understand."
 
 
 def admins_only() -> str:
@@ -292,8 +302,17 @@ def tracking_result(added: Sequence[str], already: Sequence[str], unknown: Seque
         lines.append("⏳ Xtrades can't be reached right now to check " + ", ".join(esc(n) for n in unverified)
                      + ". Try again in a few minutes.")
     if invalid:
-        lines.append("Not a valid username: " + ", ".join(esc(n[:40]) for n in invalid)
+        lines.append("Not a valid username: " + ", ".join(esc(clip(n)) for n in invalid)
                      + " (letters, digits, _ . - only).")
+    return "\n".join(lines)
+
+
+def untracking_result(removed: Sequence[str], missing: Sequence[str]) -> str:
+    lines = []
+    if removed:
+        lines.append("Stopped tracking " + ", ".join(f"@{esc(n)}" for n in removed) + ".")
+    if missing:
+        lines.append("Not tracked here: " + ", ".join(esc(clip(n)) for n in missing) + ".")
     return "\n".join(lines)
 
 

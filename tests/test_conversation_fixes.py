@@ -240,3 +240,15 @@ async def test_a_forged_undo_does_not_give_a_card_another_alerts_buttons(app: Ap
     [_, restored] = await telegram.wait_for("editMessageReplyMarkup", count=2)
     assert {b["callback_data"] for b in restored.params["reply_markup"]["inline_keyboard"][0]} == {
         f"a:{first}", f"s:{first}", f"m:{first}"}
+
+
+# --- 6. echo of bad input ------------------------------------------------------------------------------------
+
+
+async def test_a_rejected_argument_cut_short_ends_with_an_ellipsis(app: Application, telegram: FakeTelegram) -> None:
+    long_name = "y" * 30 + "!" + "z" * 30
+    tracked = await say(telegram, f"/track {long_name}", chat_id=71)
+    assert f"Not a valid username: {long_name[:39]}… (letters" in tracked
+    untracked = await say(telegram, f"/untrack {long_name} short!", chat_id=71)
+    assert untracked == f"Not tracked here: {long_name[:39]}…, short!."
+    assert "Not a valid username: bad!name (letters" in await say(telegram, "/track bad!name", chat_id=71)

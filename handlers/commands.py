@@ -315,7 +315,10 @@ async def pnl(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     for when, value in series:
         running += value
         points.append(charts.PnlPoint(when.date(), running))
-    png = await asyncio.to_thread(charts.pnl_png, points, title=f"{title_who} — P&L, {label}")
+    today = _now().date()
+    start = since.date() if since else (points[0].day if points else today)
+    png = await asyncio.to_thread(charts.pnl_png, points, title=f"{title_who} — P&L, {label}", start=start,
+                                  end=today)
     wins = sum(1 for _, v in series if v > 0)
     await _photo(update, png, render.pnl_summary(title_who, label, running, len(series), wins))
 

@@ -4,16 +4,21 @@ Bot API."""
 
 from __future__ import annotations
 
+import io
+import re
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
 import pytest
 from telegram import Update
 from telegram.ext import AIORateLimiter, Application, CommandHandler, ContextTypes, ExtBot
 
 from bot.app import runtime_of
 from bot.delivery import Deliverer
+from handlers import charts
 from handlers.auth import admins_only
 from storage import alerts, chats, mutes, queue, traders, trades
 from storage.db import Database
@@ -252,3 +257,52 @@ async def test_a_rejected_argument_cut_short_ends_with_an_ellipsis(app: Applicat
     untracked = await say(telegram, f"/untrack {long_name} short!", chat_id=71)
     assert untracked == f"Not tracked here: {long_name[:39]}…, short!."
     assert "Not a valid username: bad!name (letters" in await say(telegram, "/track bad!name", chat_id=71)
+
+
+# --- 7. the P&L chart's date axis ----------------------------------------------------------------------------
+
+
+def axis_days(fig: Any) -> tuple[date, date, list[str], str]:
+    """The rendered x axis: its limits as dates, its tick labels, its title."""
+    fig.canvas.draw()
+    [ax] = fig.axes
+    low, high = (mdates.num2date(x).date() for x in ax.get_xlim())
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    return low, high, labels, ax.get_xlabel()
+
+
+def test_a_30_day_chart_of_one_days_trades_spans_the_30_days() -> None:
+    points = [charts.PnlPoint(date(2026, 11, 20), 250.0), charts.PnlPoint(date(2026, 11, 20), 170.0)]
+    fig = charts.pnl_figure(points, title="t", start=date(2026, 11, 2), end=date(2026, 12, 2))
+    low, high, labels, title = axis_days(fig)
+    assert (low, high) == (date(2026, 11, 2), date(2026, 12, 2))
+    assert len(labels) >= 3 and all(re.fullmatch(r"[A-Z][a-z]{2} \d{2}", label) for label in labels)
+    assert title == "Date closed, 2026"
+    crossing = charts.pnl_figure([charts.PnlPoint(date(2026, 1, 3), 90.0)], title="t", start=date(2025, 12, 15),
+                                 end=date(2026, 1, 14))
+    low, high, labels, title = axis_days(crossing)
+    assert (low, high) == (date(2025, 12, 15), date(2026, 1, 14))
+    assert all(re.fullmatch(r"[A-Z][a-z]{2} \d{2} 20\d{2}", label) for label in labels) and len(labels) >= 3
+    assert {label[-4:] for label in labels} == {"2025", "2026"}
+    plt.close("all")
+
+
+async def test_pnl_30d_sends_the_chart_of_the_period_asked_for(app: Application, telegram: FakeTelegram) -> None:
+    db = runtime_of(app).db
+    await chat(db, 72, tracks=("behappy",))
+    closed = datetime.now(UTC).replace(hour=15, minute=0, second=0, microsecond=0) - timedelta(days=4)
+    await closed_trade(db, "behappy", "d1", 250.0, closed_at=closed)
+    await closed_trade(db, "behappy", "d2", -80.0, closed_at=closed + timedelta(minutes=30))
+    caption = await photo_caption(telegram, "/pnl behappy 30d", 72)
+    assert "+$170 over 2 closed trades" in caption
+    today = datetime.now(UTC).date()
+    points = [charts.PnlPoint(closed.date(), 250.0), charts.PnlPoint(closed.date(), 170.0)]
+    expected = charts.pnl_figure(points, title="@behappy — P&L, the last 30 days", start=today - timedelta(days=30),
+                                 end=today)
+    low, high, _, _ = axis_days(expected)
+    assert (high - low).days == 30
+    buffer = io.BytesIO()
+    expected.tight_layout()
+    expected.savefig(buffer, format="png")
+    plt.close(expected)
+    assert telegram.calls_to("sendPhoto")[-1].files["photo"] == buffer.getvalue()  # that very chart was sent

@@ -4,7 +4,10 @@ Bot API."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import itertools
+import logging
 import re
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, timedelta
@@ -25,6 +28,7 @@ from storage.db import Database
 from storage.models import XtradesAlert
 from tests.conftest import TEST_TOKEN
 from tests.fakes.telegram import FakeTelegram
+from tests.fakes.xtrades import FakeXtrades
 from tests.test_conversation import say
 from tests.test_delivery import NOW, Clock, chat, scored_alert, statuses
 
@@ -306,3 +310,32 @@ async def test_pnl_30d_sends_the_chart_of_the_period_asked_for(app: Application,
     expected.savefig(buffer, format="png")
     plt.close(expected)
     assert telegram.calls_to("sendPhoto")[-1].files["photo"] == buffer.getvalue()  # that very chart was sent
+
+
+# --- 8. overlapping runs -------------------------------------------------------------------------------------
+
+
+async def test_a_run_longer_than_the_interval_is_awaited_and_logged_once(
+        start_app: Callable[..., Any], site: FakeXtrades, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    site.add_trader("behappy")
+    site.profile_hold_seconds = 1.6  # each run takes longer than the one-second interval
+    app = await start_app(scrape_interval_seconds=1)
+    runtime = runtime_of(app)
+    await chat(runtime.db, 81, tracks=("behappy",))
+
+    def runs() -> int:
+        return sum(1 for r in caplog.records if r.name == "pipeline.cycle" and r.getMessage().startswith("cycle:"))
+
+    for _ in range(200):  # three slow runs back to back: about eight seconds of one-second ticks
+        if runs() >= 3:
+            break
+        await asyncio.sleep(0.1)
+    site.profile_hold_seconds = 0.0
+    messages = [r.getMessage() for r in caplog.records]
+    assert runs() >= 3
+    assert not [m for m in messages if "maximum number of running instances reached" in m]
+    overlaps = [m for m in messages if "cycle: a run is still going" in m]
+    assert len(overlaps) == 1, overlaps  # once for the whole stretch, not once per tick
+    starts = [t for _, t in site.profile_requests]
+    assert all(later - earlier >= 1.5 for earlier, later in itertools.pairwise(starts[:3]))  # never two at once

@@ -246,10 +246,22 @@ def close_followup(*, trader: str, symbol: str, open_action: str, strike: float 
             + " · ".join(details))
 
 
-def digest(threshold: int, lines: Sequence[str]) -> str:
-    plural = "s" if len(lines) != 1 else ""
-    head = f"⏳ {len(lines)} more alert{plural} scored ≥ {threshold} while you were at your limit:"
-    return "\n".join([head, *[f"• {line}" for line in lines]])
+def digest(threshold: int, lines: Sequence[str], *, unsure: Sequence[str] = ()) -> str:
+    """Alerts held back by the hourly limit (`lines`), and sends cut short by a restart (`unsure`)."""
+    out: list[str] = []
+    if lines:
+        plural = "s" if len(lines) != 1 else ""
+        out += [f"⏳ {len(lines)} more alert{plural} scored ≥ {threshold} while you were at your limit:",
+                *[f"• {line}" for line in lines]]
+    if unsure:
+        out += ([""] if out else []) + [
+            "⚠️ I was restarted while sending these, so they may not have reached you:",
+            *[f"• {line}" for line in unsure]]
+    return "\n".join(out)
+
+
+def digest_result_line(symbol: str, trader: str) -> str:
+    return f"the result of {esc(symbol)} by @{esc(trader)}"
 
 
 def digest_line(card: AlertCard) -> str:

@@ -147,3 +147,13 @@ async def card_message_id(session: AsyncSession, chat_id: int, trade_id: int) ->
                XtradesAlert.event_type == "new", NotificationQueueItem.status == "sent",
                NotificationQueueItem.telegram_message_id.is_not(None))
         .order_by(NotificationQueueItem.sent_at.desc()).limit(1))
+
+
+async def failed_with(session: AsyncSession, error: str, *, chat_id: int | None = None
+                      ) -> list[NotificationQueueItem]:
+    """Failed rows whose recorded error is exactly `error` (the interrupted sends a chat is yet to hear of)."""
+    query = select(NotificationQueueItem).where(NotificationQueueItem.status == "failed",
+                                                NotificationQueueItem.error_message == error)
+    if chat_id is not None:
+        query = query.where(NotificationQueueItem.chat_id == chat_id)
+    return list((await session.scalars(query.order_by(NotificationQueueItem.id))).all())

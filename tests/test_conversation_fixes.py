@@ -16,6 +16,7 @@ from typing import Any
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import pytest
+from sqlalchemy import select
 from telegram import Update
 from telegram.ext import AIORateLimiter, Application, CommandHandler, ContextTypes, ExtBot
 
@@ -25,7 +26,7 @@ from handlers import charts
 from handlers.auth import admins_only
 from storage import alerts, chats, mutes, queue, traders, trades
 from storage.db import Database
-from storage.models import XtradesAlert
+from storage.models import NotificationQueueItem, XtradesAlert
 from tests.conftest import TEST_TOKEN
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.xtrades import FakeXtrades
@@ -339,3 +340,31 @@ async def test_a_run_longer_than_the_interval_is_awaited_and_logged_once(
     assert len(overlaps) == 1, overlaps  # once for the whole stretch, not once per tick
     starts = [t for _, t in site.profile_requests]
     assert all(later - earlier >= 1.5 for earlier, later in itertools.pairwise(starts[:3]))  # never two at once
+
+
+# --- 9. a send interrupted by a crash ------------------------------------------------------------------------
+
+
+async def test_a_send_cut_short_by_a_crash_is_listed_in_the_next_digest(db: Database, bot: ExtBot,
+                                                                        telegram: FakeTelegram) -> None:
+    await chat(db, 1)
+    await chat(db, 2)
+    await scored_alert(db, 95, symbol="AAPL")
+    await Deliverer(db, bot, clock=Clock()).run_once()
+    in_flight = await scored_alert(db, 91, symbol="NVDA")
+    async with db.session() as s:  # the process was killed between `sending` and `sent`, for chat 1 only
+        rows = (await s.scalars(select(NotificationQueueItem).where(NotificationQueueItem.alert_id == in_flight,
+                                                                    NotificationQueueItem.chat_id == 1))).all()
+        await queue.set_status(s, [r.id for r in rows], "sending")
+    restarted = Deliverer(db, bot, clock=Clock())
+    assert await restarted.recover_interrupted() == 1
+    await restarted.run_once()
+    notice = telegram.messages_text(1)[-1]
+    assert "may not have reached you" in notice
+    assert "NVDA $170 PUT @ $2.50 by @behappy — 91" in notice and "AAPL" not in notice
+    assert "NVDA" in telegram.messages_text(2)[-1] and len(telegram.messages_text(2)) == 2  # chat 2 got the card
+    told = len(telegram.messages_text(1))
+    await restarted.run_once()
+    assert len(telegram.messages_text(1)) == told  # told once, not at every run
+    async with db.reader() as s:
+        assert (await s.get(NotificationQueueItem, rows[0].id)).status == "failed"

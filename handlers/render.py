@@ -289,7 +289,8 @@ USAGES = {
 
 
 def usage_of(command: str) -> str:
-    return USAGES.get(command, f"/{command}")
+    """The usage of a command by name ("track"); a full text ("/backtest [days]") is its own usage."""
+    return command if command.startswith("/") else USAGES.get(command, f"/{command}")
 
 
 def usage(command: str) -> str:
@@ -411,7 +412,7 @@ def positions_list(rows: Sequence[Any], status: str) -> str:
             pnl = f"{money(t.pnl, signed=True)} ({t.pnl_pct:+.0f}%)" if known else "P&L unknown"
             lines.append(f"{head} → {price(t.exit_price)}: {pnl}")
         elif t.last_price is None:
-            lines.append(f"{head}, no price since")
+            lines.append(f"{head}, no price yet")
         else:
             open_pnl = position_pnl(t.open_action, is_option=t.option_type is not None, entry=t.entry_price,
                                     exit_price=t.last_price, quantity=t.quantity)

@@ -178,7 +178,7 @@ async def test_positions_traders_and_alerts_say_what_a_user_needs(app: Applicati
     positions = await say(telegram, "/positions", chat_id=51)
     assert "@behappy BTO SPY $600 CALL ×3 @ $1.00, last $1.50: +$150 (+50%) unrealised" in positions
     assert "@yoyomun STO AAPL $170 PUT ×2 @ $2.50, last $3.00: -$100 (-20%) unrealised" in positions
-    assert "TSLA $300 CALL ×1 (size not given) @ $4.00, no price since" in positions
+    assert "TSLA $300 CALL ×1 (size not given) @ $4.00, no price yet" in positions
 
     muted = await say(telegram, "/mute yoyomun 5", chat_id=51)
     await say(telegram, "/mute behappy", chat_id=51)

@@ -227,16 +227,16 @@ def close_followup(*, trader: str, symbol: str, open_action: str, strike: float 
     """
     contract = f" ${strike:g} {option_type.upper()}" if option_type and strike is not None else ""
     if pnl is None:
-        mark, result = "❔", "P&L unknown"
+        mark, result = "❔", "P&amp;L unknown"
     elif pnl == 0:
-        mark, result = "➖", "flat, P&L $0"
+        mark, result = "➖", "flat, P&amp;L $0"
     else:
-        mark, result = ("✅" if pnl > 0 else "❌"), f"P&L {money(pnl, signed=True)}"
+        mark, result = ("✅" if pnl > 0 else "❌"), f"P&amp;L {money(pnl, signed=True)}"
     if pnl_pct is not None and pnl is not None and pnl != 0:
         result += f" ({pnl_pct:+.0f}%)"
     unit = "contract" if option_type else "share"
     size = (f"{quantity} {unit}{'s' if quantity != 1 else ''}" if quantity
-            else f"size not given (P&L for 1 {unit})")
+            else f"size not given (P&amp;L for 1 {unit})")
     details = [f"{'Short' if open_action == 'STO' else 'Long'} {size}"]
     if expiry is not None:
         details.append(f"expiry {expiry:%b %d, %Y}")
@@ -409,7 +409,7 @@ def positions_list(rows: Sequence[Any], status: str) -> str:
                 f"@ {price(t.entry_price)}")
         if status == "closed":
             known = t.pnl is not None and t.pnl_pct is not None
-            pnl = f"{money(t.pnl, signed=True)} ({t.pnl_pct:+.0f}%)" if known else "P&L unknown"
+            pnl = f"{money(t.pnl, signed=True)} ({t.pnl_pct:+.0f}%)" if known else "P&amp;L unknown"
             lines.append(f"{head} → {price(t.exit_price)}: {pnl}")
         elif t.last_price is None:
             lines.append(f"{head}, no price yet")
@@ -417,7 +417,7 @@ def positions_list(rows: Sequence[Any], status: str) -> str:
             open_pnl = position_pnl(t.open_action, is_option=t.option_type is not None, entry=t.entry_price,
                                     exit_price=t.last_price, quantity=t.quantity)
             result = (f"{money(open_pnl.amount, signed=True)} ({open_pnl.pct:+.0f}%) unrealised"
-                      if open_pnl.amount is not None and open_pnl.pct is not None else "P&L unknown")
+                      if open_pnl.amount is not None and open_pnl.pct is not None else "P&amp;L unknown")
             lines.append(f"{head}, last {price(t.last_price)}: {result}")
     return "\n".join(lines)
 

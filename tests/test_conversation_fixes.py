@@ -28,7 +28,7 @@ from storage import alerts, chats, mutes, queue, traders, trades
 from storage.db import Database
 from storage.models import NotificationQueueItem, XtradesAlert
 from tests.conftest import TEST_TOKEN
-from tests.fakes.telegram import FakeTelegram
+from tests.fakes.telegram import FakeTelegram, parse_html
 from tests.fakes.xtrades import FakeXtrades
 from tests.test_conversation import say
 from tests.test_delivery import NOW, Clock, chat, scored_alert, statuses
@@ -145,7 +145,7 @@ async def test_a_result_replies_to_its_card_and_names_the_trade(db: Database, bo
     await deliverer.run_once()
     result = telegram.sent_messages(1)[-1]
     assert result.params["reply_parameters"]["message_id"] == cards[True]  # the AAPL card, not the MSFT one
-    assert result.params["text"] == ("✅ @behappy's AAPL $170 PUT closed @ $0.50 — P&L +$200 (+80%)\n"
+    assert parse_html(result.params["text"])[0] == ("✅ @behappy's AAPL $170 PUT closed @ $0.50 — P&L +$200 (+80%)\n"
                                      "Short 1 contract · expiry Dec 23, 2026 · held 30 days")
     # the MSFT card was deleted: its result still arrives, as a plain message; break-even is flat
     await bot.delete_message(1, cards[False])

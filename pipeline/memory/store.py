@@ -77,6 +77,7 @@ class TradeFacts:
             "strike": self.strike,
             "opened_at": self.opened_at.isoformat() if self.opened_at else None,
             "closed_at": self.closed_at.isoformat() if self.closed_at else None,
+            "closed_ts": self.closed_at.timestamp() if self.closed_at else None,
         }
 
 
@@ -122,6 +123,19 @@ class SimilarTrades:
 
 
 # --- pure helpers ------------------------------------------------------------------------------------------
+
+
+def closed_time(payload: dict[str, Any]) -> float | None:
+    """A point's close time in epoch seconds: `closed_ts`, or parsed from `closed_at` on older points."""
+    if payload.get("closed_ts") is not None:
+        return float(payload["closed_ts"])
+    text = payload.get("closed_at")
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
 
 
 def point_id(trade_id: int) -> str:
@@ -230,6 +244,7 @@ class TradeMemory:
         await self._client.set_payload(self.collection, payload={
             "status": "closed", "won": won, "pnl_pct": pnl_pct,
             "closed_at": closed_at.isoformat() if closed_at else None,
+            "closed_ts": closed_at.timestamp() if closed_at else None,
         }, points=[point_id(trade_id)], wait=True)
 
     async def existing_ids(self, trade_ids: Iterable[int]) -> dict[int, str | None]:
@@ -242,25 +257,62 @@ class TradeMemory:
         return {ids[str(p.id)]: (p.payload or {}).get("status") for p in found}
 
     async def similar_closed(self, facts: TradeFacts, *, limit: int = 5, prefer: str | None = "symbol",
-                             remember: bool = False) -> SimilarTrades:
+                             remember: bool = False, closed_before: datetime | None = None,
+                             vector: Sequence[float] | None = None) -> SimilarTrades:
         """The `limit` nearest closed trades (same symbol first when `prefer="symbol"`, or same trader).
 
         With `remember`, the trade itself is indexed too, from the same embedding (one model call).
+        `closed_before`: only trades closed strictly before it count (a search as of that moment, for the
+        backtest). `vector`: used instead of embedding `facts` (no model call).
         """
         await self.ensure_collection()
-        [vector] = await self._embedder.embed([embedding_text(facts)])
+        if vector is None:
+            [vector] = await self._embedder.embed([embedding_text(facts)])
+        vector = list(vector)
         if remember:
             await self._client.upsert(self.collection, points=[
                 models.PointStruct(id=facts.point_id, vector=vector, payload=facts.payload())], wait=True)
-        hits = await self._query(vector, limit * WIDE_FACTOR, closed_only=False)
-        closed = [h for h in hits if h.payload.get("status") == "closed" and h.trade_id != facts.trade_id]
-        if len(closed) < limit:
-            hits = await self._query(vector, limit * WIDE_FACTOR, closed_only=True)
-            closed = [h for h in hits if h.trade_id != facts.trade_id]
+        if closed_before is not None:
+            closed = await self._closed_before(vector, closed_before, limit * WIDE_FACTOR, facts.trade_id)
+        else:
+            hits = await self._query(vector, limit * WIDE_FACTOR, closed_only=False)
+            closed = [h for h in hits if h.payload.get("status") == "closed" and h.trade_id != facts.trade_id]
+            if len(closed) < limit:
+                hits = await self._query(vector, limit * WIDE_FACTOR, closed_only=True)
+                closed = [h for h in hits if h.trade_id != facts.trade_id]
         if prefer in ("symbol", "trader"):
             wanted = facts.symbol if prefer == "symbol" else facts.trader
             closed.sort(key=lambda h: (h.payload.get(prefer) != wanted, -h.similarity))
         return SimilarTrades(tuple(closed[:limit]), facts.point_id)
+
+    async def _closed_before(self, vector: list[float], moment: datetime, limit: int,
+                             own_id: int) -> list[Neighbour]:
+        """Closed strictly before `moment`: a range filter on `closed_ts`; points stored before that field
+        existed have only `closed_at`, so they pass the filter and are checked by parsing it here."""
+        cutoff = moment.timestamp()
+        query_filter = models.Filter(
+            must=[models.FieldCondition(key="status", match=models.MatchValue(value="closed"))],
+            should=[models.FieldCondition(key="closed_ts", range=models.Range(lt=cutoff)),
+                    models.IsEmptyCondition(is_empty=models.PayloadField(key="closed_ts"))])
+        result = await self._client.query_points(self.collection, query=vector, limit=limit, with_payload=True,
+                                                 query_filter=query_filter)
+        hits = [Neighbour(int((p.payload or {}).get("trade_id", -1)), float(p.score), dict(p.payload or {}))
+                for p in result.points]
+        return [h for h in hits if h.trade_id != own_id and (closed_time(h.payload) or cutoff) < cutoff]
+
+    async def stored_vectors(self, trade_ids: Iterable[int]) -> dict[int, list[float]]:
+        """trade id -> its stored vector, for the trades that have a point (a replay re-embeds nothing)."""
+        await self.ensure_collection()
+        ids = {point_id(t): t for t in trade_ids}
+        found: dict[int, list[float]] = {}
+        keys = list(ids)
+        for start in range(0, len(keys), 1000):
+            points = await self._client.retrieve(self.collection, ids=keys[start:start + 1000], with_payload=False,
+                                                 with_vectors=True)
+            for p in points:
+                if isinstance(p.vector, list):
+                    found[ids[str(p.id)]] = [float(x) for x in p.vector]
+        return found
 
     async def _query(self, vector: list[float], limit: int, *, closed_only: bool) -> list[Neighbour]:
         query_filter = models.Filter(must=[models.FieldCondition(key="status", match=models.MatchValue(

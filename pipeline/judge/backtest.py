@@ -224,10 +224,13 @@ async def replay(db: Database, market: AsOfMarket, *, similar: SimilarAsOf | Non
     return out
 
 
+def samples_of(replayed: Sequence[Replayed]) -> list[Sample]:
+    return [Sample(r.posted_at, r.closed_at, r.features, r.won) for r in replayed]
+
+
 def summarise(replayed: Sequence[Replayed], *, min_trades: int = MIN_TRADES) -> BacktestReport:
     """Walk-forward calibration over the replay, then the report's numbers."""
-    samples = [Sample(r.posted_at, r.closed_at, r.features, r.won) for r in replayed]
-    calibrated = walk_forward(samples, min_trades=min_trades)
+    calibrated = walk_forward(samples_of(replayed), min_trades=min_trades)
     probabilities = [p if p is not None else r.raw_score / 100 for p, r in zip(calibrated, replayed, strict=True)]
     return build_report(
         scores=[p * 100 for p in probabilities], probabilities=probabilities,

@@ -253,15 +253,6 @@ async def test_similar_trades_as_of_a_moment_are_only_those_closed_before(db: Da
         rows = {t.id: t for t in await trades_repo.by_ids(session, [p.trade_id for p in planted])}
     vectors = await memory.stored_vectors(rows)
     assert set(vectors) == set(rows) and all(len(v) == 384 for v in vectors.values())
-    closes = {p.trade_id: p.closed_at for p in planted}
-    for p in sorted(planted, key=lambda p: p.posted_at)[::5]:
-        found = await memory.similar_closed(facts_for(rows[p.trade_id]), closed_before=p.posted_at,
-                                            vector=vectors[p.trade_id], limit=10)
-        assert all(closes[n.trade_id] < p.posted_at for n in found.neighbours)
-        assert p.trade_id not in {n.trade_id for n in found.neighbours}
-        everyone = await memory.similar_closed(facts_for(rows[p.trade_id]), vector=vectors[p.trade_id], limit=10)
-        if any(closes[n.trade_id] >= p.posted_at for n in everyone.neighbours):
-            assert found.neighbours != everyone.neighbours
     # A point stored before `closed_ts` existed is judged by its ISO `closed_at`.
     first = planted[0]
     await memory._client.delete_payload(memory.collection, keys=["closed_ts"], points=[point_id(first.trade_id)])
@@ -272,6 +263,15 @@ async def test_similar_trades_as_of_a_moment_are_only_those_closed_before(db: Da
     hits = await memory.similar_closed(facts_for(rows[planted[1].trade_id]), closed_before=first.closed_at,
                                        vector=vectors[first.trade_id], limit=40)
     assert first.trade_id not in {n.trade_id for n in hits.neighbours}
+    closes = {p.trade_id: p.closed_at for p in planted}
+    for p in sorted(planted, key=lambda p: p.posted_at)[::5]:
+        found = await memory.similar_closed(facts_for(rows[p.trade_id]), closed_before=p.posted_at,
+                                            vector=vectors[p.trade_id], limit=10)
+        assert all(closes[n.trade_id] < p.posted_at for n in found.neighbours)
+        assert p.trade_id not in {n.trade_id for n in found.neighbours}
+        everyone = await memory.similar_closed(facts_for(rows[p.trade_id]), vector=vectors[p.trade_id], limit=10)
+        if any(closes[n.trade_id] >= p.posted_at for n in everyone.neighbours):
+            assert found.neighbours != everyone.neighbours
 
 
 async def test_the_live_scorings_ai_verdicts_are_replayed_not_asked_again(db: Database) -> None:

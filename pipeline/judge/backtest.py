@@ -15,7 +15,7 @@ import bisect
 import logging
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from pipeline.judge.calibration import MIN_TRADES, Sample, ScoreFeatures, walk_forward
@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 
 PAID_PROVIDERS = ("claude", "deepseek", "gemini")
 HISTORY_DAYS = 400  # what live scoring reads back (MarketData asks the provider for its default)
-FULL_HISTORY_DAYS = 20 * 366  # read once per symbol, then cut per alert
 
 
 class SimilarAsOf(Protocol):
@@ -54,16 +53,21 @@ class AsOfMarket:
     """Market snapshots as they could have been taken on a past day: each symbol's history is read once, then
     cut to the closes before that day, and built by the same `build_snapshot` live scoring uses."""
 
-    def __init__(self, history: HistoryProvider | None) -> None:
+    def __init__(self, history: HistoryProvider | None, *, days: int = 3 * 366) -> None:
         self._history = history
         self._series: dict[str, PriceHistory | None] = {}
+        self.days = days  # how far back each symbol's history is read, once
+
+    def reach_back(self, oldest: date, today: date) -> None:
+        """Read far enough back for the oldest alert replayed to get a full year of closes before it."""
+        self.days = max(self.days, (today - oldest).days + HISTORY_DAYS * 2)
 
     async def _full(self, symbol: str) -> PriceHistory | None:
         if symbol not in self._series:
             series = None
             if self._history is not None:
                 try:
-                    series = await self._history.history(symbol, days=FULL_HISTORY_DAYS)
+                    series = await self._history.history(symbol, days=self.days)
                 except Exception as exc:
                     log.warning("price history for %s unavailable in the backtest (%s)", symbol, type(exc).__name__)
             self._series[symbol] = series
@@ -186,9 +190,11 @@ async def replay(db: Database, market: AsOfMarket, *, similar: SimilarAsOf | Non
         trades = await replay_repo.closed_trades(session, since=since, usernames=usernames)
         records = TraderRecords(await replay_repo.outcomes(session))
         live = await replay_repo.live_scorings(session, [t.id for t in trades])
+    if trades:
+        market.reach_back(posted_at(trades[0]).date(), datetime.now(UTC).date())
     stored = await vectors([t.id for t in trades]) if (vectors and similar and trades) else {}
     if similar is not None and trades and len(stored) < len(trades):
-        log.info("backtest: %d of %d trades have no stored vector; those are embedded (run `backfill` first)",
+        log.warning("backtest: %d of %d trades have no stored vector; those are embedded one by one",
                  len(trades) - len(stored), len(trades))
     out: list[Replayed] = []
     for n, trade in enumerate(trades, 1):

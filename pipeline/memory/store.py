@@ -25,6 +25,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from qdrant_client import AsyncQdrantClient, models
 
 from pipeline.memory.embedder import Embedder
@@ -93,6 +94,27 @@ class Neighbour:
         pnl = f"{p['pnl_pct']:+.0f}%" if p.get("pnl_pct") is not None else "n/a"
         strike = f" {p['strike']:g}{(p.get('option_type') or '')[:1].upper()}" if p.get("strike") else ""
         return f"{outcome} {p.get('trader')} {p.get('action')} {p.get('symbol')}{strike} ({p.get('strategy')}) {pnl}"
+
+
+class _ClosedMatrix:
+    """Closed points as one float32 matrix: an as-of search is a product, a mask on close times and a top-k."""
+
+    def __init__(self, payloads: list[dict[str, Any]], vectors: list[list[float]]) -> None:
+        self.payloads = payloads
+        self.ids = np.array([int(p.get("trade_id", -1)) for p in payloads], dtype=np.int64)
+        self.closed_ts = np.array([t if (t := closed_time(p)) is not None else np.inf for p in payloads])
+        self.matrix = np.array(vectors, dtype=np.float32).reshape(len(vectors), VECTOR_SIZE)
+
+    def nearest(self, vector: Sequence[float], cutoff: float, limit: int, own_id: int) -> list[Neighbour]:
+        if not self.payloads:
+            return []
+        scores = self.matrix @ np.asarray(vector, dtype=np.float32)
+        scores[(self.closed_ts >= cutoff) | (self.ids == own_id)] = -np.inf
+        k = min(limit, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [Neighbour(int(self.ids[i]), float(scores[i]), dict(self.payloads[i])) for i in top
+                if np.isfinite(scores[i])]
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +232,7 @@ class TradeMemory:
         self._embedder = embedder
         self.collection = collection
         self._ready = False
+        self._closed_matrix: _ClosedMatrix | None = None  # local mode's as-of search; dropped by every write
 
     async def ensure_collection(self) -> None:
         if self._ready:
@@ -230,6 +253,7 @@ class TradeMemory:
         for start in range(0, len(trades), batch_size):
             chunk = trades[start:start + batch_size]
             vectors = await self._embedder.embed([embedding_text(f) for f in chunk])
+            self._closed_matrix = None
             await self._client.upsert(self.collection, points=[
                 models.PointStruct(id=f.point_id, vector=v, payload=f.payload()) for f, v in zip(chunk, vectors,
                                                                                                  strict=True)
@@ -241,6 +265,7 @@ class TradeMemory:
                              closed_at: datetime | None) -> None:
         """The learning loop: a closed trade's outcome counts in the very next search."""
         await self.ensure_collection()
+        self._closed_matrix = None
         await self._client.set_payload(self.collection, payload={
             "status": "closed", "won": won, "pnl_pct": pnl_pct,
             "closed_at": closed_at.isoformat() if closed_at else None,
@@ -270,6 +295,7 @@ class TradeMemory:
             [vector] = await self._embedder.embed([embedding_text(facts)])
         vector = list(vector)
         if remember:
+            self._closed_matrix = None
             await self._client.upsert(self.collection, points=[
                 models.PointStruct(id=facts.point_id, vector=vector, payload=facts.payload())], wait=True)
         if closed_before is not None:
@@ -290,6 +316,10 @@ class TradeMemory:
         """Closed strictly before `moment`: a range filter on `closed_ts`; points stored before that field
         existed have only `closed_at`, so they pass the filter and are checked by parsing it here."""
         cutoff = moment.timestamp()
+        if is_local(self._client):
+            if self._closed_matrix is None:
+                self._closed_matrix = await self._load_closed_matrix()
+            return self._closed_matrix.nearest(vector, cutoff, limit, own_id)
         query_filter = models.Filter(
             must=[models.FieldCondition(key="status", match=models.MatchValue(value="closed"))],
             should=[models.FieldCondition(key="closed_ts", range=models.Range(lt=cutoff)),
@@ -299,6 +329,23 @@ class TradeMemory:
         hits = [Neighbour(int((p.payload or {}).get("trade_id", -1)), float(p.score), dict(p.payload or {}))
                 for p in result.points]
         return [h for h in hits if h.trade_id != own_id and (closed_time(h.payload) or cutoff) < cutoff]
+
+    async def _load_closed_matrix(self) -> _ClosedMatrix:
+        """Every closed point once (local Qdrant scans its payloads in Python for each filtered query: a
+        replay of thousands of alerts would spend minutes there)."""
+        payloads: list[dict[str, Any]] = []
+        vectors: list[list[float]] = []
+        offset: Any = None
+        closed = models.Filter(must=[models.FieldCondition(key="status", match=models.MatchValue(value="closed"))])
+        while True:
+            points, offset = await self._client.scroll(self.collection, scroll_filter=closed, limit=1000,
+                                                       offset=offset, with_payload=True, with_vectors=True)
+            for p in points:
+                if isinstance(p.vector, list):
+                    payloads.append(dict(p.payload or {}))
+                    vectors.append(p.vector)
+            if offset is None:
+                return _ClosedMatrix(payloads, vectors)
 
     async def stored_vectors(self, trade_ids: Iterable[int]) -> dict[int, list[float]]:
         """trade id -> its stored vector, for the trades that have a point (a replay re-embeds nothing)."""

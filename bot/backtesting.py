@@ -44,10 +44,10 @@ async def write_chart(report: BacktestReport, path: Path) -> BacktestReport:
     from dataclasses import replace
 
     from handlers.reliability_chart import reliability_png
+    from handlers.render import backtest_chart_subtitle
 
     png = await asyncio.to_thread(reliability_png, report.reliability, title="Backtest — reliability",
-                                  subtitle=f"{report.trades:,} closed trades, ECE "
-                                           f"{report.ece:.3f}" if report.ece is not None else "")
+                                  subtitle=backtest_chart_subtitle(report))
     await asyncio.to_thread(_write, path, png)
     return replace(report, chart=str(path))
 

@@ -431,3 +431,16 @@ def backtest_running() -> str:
 
 def backtest_admins_only() -> str:
     return "/backtest is for the bot's admin chats (ADMIN_CHAT_IDS)."
+
+
+def backtest_unavailable() -> str:
+    return "The backtest is not available in this deployment."
+
+
+def backtest_chart_caption(report: Any) -> str:
+    return "Predicted chance of profit against what happened, by tenth (n = trades in each)."
+
+
+def backtest_chart_subtitle(report: Any) -> str:
+    ece = f", ECE {report.ece:.3f}" if report.ece is not None else ""
+    return f"{report.trades:,} closed trades{ece}"

@@ -62,7 +62,8 @@ class Calibration:
                 await self._prepare()
             replayed = await replay(self._db, AsOfMarket(self._history), similar=self._similar,
                                     vectors=self._vectors, since=since, usernames=usernames, progress=progress)
-        return replayed, summarise(replayed, min_trades=self._min_trades)
+        # A fit per month of history: seconds of scikit-learn, kept off the event loop.
+        return replayed, await asyncio.to_thread(summarise, replayed, min_trades=self._min_trades)
 
     async def refit(self) -> Calibrator | None:
         """Replay everything, fit on every closed trade, store the fit and start using it."""

@@ -108,7 +108,9 @@ class _ClosedMatrix:
     def nearest(self, vector: Sequence[float], cutoff: float, limit: int, own_id: int) -> list[Neighbour]:
         if not self.payloads:
             return []
-        scores = self.matrix @ np.asarray(vector, dtype=np.float32)
+        # einsum, not `@`: BLAS's threaded matrix-vector product spends milliseconds waking threads on a
+        # busy machine (3 ms against 0.2 ms at 5,000 points on 2 shared cores).
+        scores = np.einsum("ij,j->i", self.matrix, np.asarray(vector, dtype=np.float32))
         scores[(self.closed_ts >= cutoff) | (self.ids == own_id)] = -np.inf
         k = min(limit, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]

@@ -247,7 +247,20 @@ async def test_a_trades_outcome_cannot_reach_its_own_score_nor_earlier_ones(db: 
     assert later and any(after[t] != before[t] for t in later)
 
 
-async def test_similar_trades_as_of_a_moment_are_only_those_closed_before(db: Database, memory: TradeMemory) -> None:
+@pytest.mark.parametrize("in_process", [True, False], ids=["in-process", "payload-filter"])
+async def test_similar_trades_as_of_a_moment_are_only_those_closed_before(db: Database, tmp_path: Path,
+                                                                         embedder: Embedder,
+                                                                         in_process: bool) -> None:
+    """Both ways of searching as of a moment: local mode's matrix, and the range filter a Qdrant server runs."""
+    memory = TradeMemory(open_vector_store(url=None, api_key=None, path=tmp_path / "qdrant-as-of"), embedder,
+                         as_of_in_process=in_process)
+    try:
+        await _similar_as_of(db, memory)
+    finally:
+        await memory.close()
+
+
+async def _similar_as_of(db: Database, memory: TradeMemory) -> None:
     planted = await _indexed(db, memory, 40)
     async with db.reader() as session:
         rows = {t.id: t for t in await trades_repo.by_ids(session, [p.trade_id for p in planted])}

@@ -228,8 +228,12 @@ def is_local(client: AsyncQdrantClient) -> bool:
 class TradeMemory:
     """Index trades, record outcomes, find the nearest closed trades."""
 
-    def __init__(self, client: AsyncQdrantClient, embedder: Embedder, *, collection: str = COLLECTION) -> None:
+    def __init__(self, client: AsyncQdrantClient, embedder: Embedder, *, collection: str = COLLECTION,
+                 as_of_in_process: bool | None = None) -> None:
         self._client = client
+        # As-of searches: in this process for local Qdrant (its filters scan in Python), a payload range filter
+        # on `closed_ts` for a server. None: decided by the client.
+        self._as_of_in_process = is_local(client) if as_of_in_process is None else as_of_in_process
         self._distance = models.Distance.DOT if is_local(client) else models.Distance.COSINE
         self._embedder = embedder
         self.collection = collection
@@ -318,7 +322,7 @@ class TradeMemory:
         """Closed strictly before `moment`: a range filter on `closed_ts`; points stored before that field
         existed have only `closed_at`, so they pass the filter and are checked by parsing it here."""
         cutoff = moment.timestamp()
-        if is_local(self._client):
+        if self._as_of_in_process:
             if self._closed_matrix is None:
                 self._closed_matrix = await self._load_closed_matrix()
             return self._closed_matrix.nearest(vector, cutoff, limit, own_id)

@@ -259,17 +259,18 @@ def schedule_jobs(app: Application, settings: Settings) -> None:
         log.warning("SCRAPE_INTERVAL_SECONDS=%s is below %ss: fine for tests and demos, impolite to Xtrades",
                     interval, POLITE_INTERVAL_SECONDS)
     assert app.job_queue is not None, "python-telegram-bot must be installed with the job-queue extra"
+    job_kwargs = {"max_instances": jobs.MAX_INSTANCES, "coalesce": True, "misfire_grace_time": None}
     app.job_queue.run_repeating(
-        jobs.run_cycle, interval=interval, first=min(FIRST_CYCLE_DELAY_SECONDS, interval), name="cycle",
-        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
+        jobs.OneAtATime("cycle", jobs.run_cycle, interval), interval=interval,
+        first=min(FIRST_CYCLE_DELAY_SECONDS, interval), name="cycle", job_kwargs=job_kwargs,
     )
     # Calibration: once soon after start (a new installation with history calibrates at once), then nightly.
     app.job_queue.run_once(jobs.refit_calibration, when=CALIBRATION_FIRST_DELAY_SECONDS, name="calibration-start")
     app.job_queue.run_daily(jobs.refit_calibration, time=CALIBRATION_TIME, name="calibration",
                             job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})
     app.job_queue.run_repeating(
-        jobs.deliver, interval=settings.delivery_interval_seconds, first=1.0, name="deliver",
-        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
+        jobs.OneAtATime("deliver", jobs.deliver, settings.delivery_interval_seconds),
+        interval=settings.delivery_interval_seconds, first=1.0, name="deliver", job_kwargs=job_kwargs,
     )
 
 

@@ -10,20 +10,17 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from handlers import render
-from handlers.auth import admins_in_groups
+from handlers.auth import admins_only
 from handlers.services import services
 
 log = logging.getLogger(__name__)
 
 
-@admins_in_groups
+@admins_only
 async def backtest(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Replay every closed trade as of its alert: hit rates per threshold, Brier, a reliability chart, advice."""
     svc, chat, message = services(context), update.effective_chat, update.effective_message
     if chat is None or message is None:
-        return
-    if chat.id not in svc.admin_chat_ids:
-        await message.reply_html(render.backtest_admins_only())
         return
     if svc.backtest is None:
         await message.reply_html(render.backtest_unavailable())

@@ -33,6 +33,7 @@ from tests.data.make_history import PRICES, plant_history
 from tests.fakes.telegram import FakeTelegram
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+ADMIN_GROUP = -100900
 
 
 async def _new_alert(db: Database, trader: str = "ace") -> int:
@@ -100,12 +101,16 @@ async def test_past_200_closed_trades_the_card_shows_the_calibrated_chance(db: D
 
 
 async def test_backtest_command_for_admin_chats_only(start_app: Callable[..., Any], telegram: FakeTelegram) -> None:
-    app = await start_app(admin_chat_ids=[5], market_history_dir=str(PRICES))
+    app = await start_app(admin_chat_ids=[5, ADMIN_GROUP], market_history_dir=str(PRICES))
     assert {job.name for job in app.job_queue.jobs()} >= {"calibration", "calibration-start"}
     await plant_history(runtime_of(app).db, count=300)
     telegram.push_message(77, "/backtest")
     [refused] = await telegram.wait_for("sendMessage", predicate=lambda c: c.params["chat_id"] == 77)
-    assert "admin chats" in refused.params["text"]
+    assert "for the bot's admins only" in refused.params["text"]
+    telegram.set_member_status(ADMIN_GROUP, 22, "member")  # a plain member of an admin group: refused too
+    telegram.push_message(ADMIN_GROUP, "/backtest", user_id=22, chat_type="supergroup", chat_title="Desk")
+    [refused] = await telegram.wait_for("sendMessage", predicate=lambda c: c.params["chat_id"] == ADMIN_GROUP)
+    assert "for the bot's admins only" in refused.params["text"]
     telegram.push_message(5, "/backtest")
     [photo] = await telegram.wait_for("sendPhoto", timeout=60)
     assert mpimg.imread(io.BytesIO(photo.files["photo"]), format="png").shape[:2] == (750, 1200)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -285,6 +286,13 @@ async def _similar_as_of(db: Database, memory: TradeMemory) -> None:
         everyone = await memory.similar_closed(facts_for(rows[p.trade_id]), vector=vectors[p.trade_id], limit=10)
         if any(closes[n.trade_id] >= p.posted_at for n in everyone.neighbours):
             assert found.neighbours != everyone.neighbours
+    # Memory written after a search counts in the next one: a twin of the last trade, closed long before.
+    last = max(planted, key=lambda p: p.posted_at)
+    twin = replace(facts_for(rows[last.trade_id]), trade_id=10_000, closed_at=UTC0 - timedelta(days=30))
+    await memory.index([twin])
+    found = await memory.similar_closed(facts_for(rows[last.trade_id]), closed_before=last.posted_at,
+                                        vector=vectors[last.trade_id])
+    assert found.neighbours[0].trade_id == 10_000 and found.neighbours[0].similarity > 0.99
 
 
 async def test_the_live_scorings_ai_verdicts_are_replayed_not_asked_again(db: Database) -> None:

@@ -102,6 +102,7 @@ class _ClosedMatrix:
     def __init__(self, payloads: list[dict[str, Any]], vectors: list[list[float]]) -> None:
         self.payloads = payloads
         self.ids = np.array([int(p.get("trade_id", -1)) for p in payloads], dtype=np.int64)
+        self.known = frozenset(int(i) for i in self.ids)
         self.closed_ts = np.array([t if (t := closed_time(p)) is not None else np.inf for p in payloads])
         self.matrix = np.array(vectors, dtype=np.float32).reshape(len(vectors), VECTOR_SIZE)
 
@@ -259,7 +260,7 @@ class TradeMemory:
         for start in range(0, len(trades), batch_size):
             chunk = trades[start:start + batch_size]
             vectors = await self._embedder.embed([embedding_text(f) for f in chunk])
-            self._closed_matrix = None
+            self._forget_matrix_for(chunk)
             await self._client.upsert(self.collection, points=[
                 models.PointStruct(id=f.point_id, vector=v, payload=f.payload()) for f, v in zip(chunk, vectors,
                                                                                                  strict=True)
@@ -301,7 +302,7 @@ class TradeMemory:
             [vector] = await self._embedder.embed([embedding_text(facts)])
         vector = list(vector)
         if remember:
-            self._closed_matrix = None
+            self._forget_matrix_for([facts])
             await self._client.upsert(self.collection, points=[
                 models.PointStruct(id=facts.point_id, vector=vector, payload=facts.payload())], wait=True)
         if closed_before is not None:
@@ -335,6 +336,13 @@ class TradeMemory:
         hits = [Neighbour(int((p.payload or {}).get("trade_id", -1)), float(p.score), dict(p.payload or {}))
                 for p in result.points]
         return [h for h in hits if h.trade_id != own_id and (closed_time(h.payload) or cutoff) < cutoff]
+
+    def _forget_matrix_for(self, written: Sequence[TradeFacts]) -> None:
+        """A write that adds or changes a closed point makes the as-of matrix stale; an open trade remembered
+        while a replay runs (every live alert) does not, so a nightly refit is not rebuilt at each alert."""
+        matrix = self._closed_matrix
+        if matrix is not None and any(f.status == "closed" or f.trade_id in matrix.known for f in written):
+            self._closed_matrix = None
 
     async def _load_closed_matrix(self) -> _ClosedMatrix:
         """Every closed point once (local Qdrant scans its payloads in Python for each filtered query: a

@@ -307,3 +307,14 @@ async def test_the_live_scorings_ai_verdicts_are_replayed_not_asked_again(db: Da
     assert sum(r.live_ai for r in replayed.values()) == 1
     async with db.reader() as session:
         assert await replay_repo.closed_count(session) == 30
+
+
+async def test_a_trade_closed_before_its_own_alert_is_left_out_not_scored_with_its_outcome(db: Database) -> None:
+    planted = await plant_history(db, count=40)
+    bad = planted[3]
+    async with db.session() as session:
+        trade = await trades_repo.by_id(session, bad.trade_id)
+        assert trade is not None
+        trade.closed_at = bad.posted_at - timedelta(hours=1)
+    replayed = await replay(db, AsOfMarket(RecordedHistory(PRICES)))
+    assert {r.trade_id for r in replayed} == {p.trade_id for p in planted} - {bad.trade_id}

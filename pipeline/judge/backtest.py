@@ -197,13 +197,14 @@ async def replay(db: Database, market: AsOfMarket, *, similar: SimilarAsOf | Non
         log.warning("backtest: %d of %d trades have no stored vector; those are embedded one by one",
                  len(trades) - len(stored), len(trades))
     out: list[Replayed] = []
+    skipped: list[int] = []
     for n, trade in enumerate(trades, 1):
         moment = posted_at(trade)
         today = moment.date()
         try:
             record = records.as_of(trade.trader_id, moment, excluding=trade.id)
-        except ValueError as exc:
-            log.warning("backtest skips a trade: %s", exc)
+        except ValueError:
+            skipped.append(trade.id)  # closed before its alert's recorded time: no honest as-of moment
             continue
         snapshot = await market.snapshot(
             trade.symbol, today=today, alert_underlying=_underlying(trade), option_price=trade.entry_price,
@@ -227,6 +228,9 @@ async def replay(db: Database, market: AsOfMarket, *, similar: SimilarAsOf | Non
             progress(n, len(trades))
         if n % yield_every == 0:
             await asyncio.sleep(0)  # inside the bot (nightly refit, /backtest) other work gets its turn
+    if skipped:
+        log.warning("backtest left out %d trades that closed before their alert's recorded time (ids %s)",
+                    len(skipped), ", ".join(map(str, skipped[:10])) + (" …" if len(skipped) > 10 else ""))
     return out
 
 

@@ -97,7 +97,7 @@ def rolling_hv(closes: Sequence[float], window: int = 30, span: int = TRADING_DA
     """30-day HV at each day of the last year: the range IV rank is measured against when no IV history.
 
     Each value equals `historical_volatility(closes[:end], window)`; running sums of the returns make the
-    year one pass instead of 252 exact-fraction standard deviations (28 ms → under 1 ms; the backtest
+    year one pass instead of 252 exact-fraction standard deviations (16 ms → 0.15 ms on 400 closes; the backtest
     builds one snapshot per replayed trade)."""
     start = max(window + 1, len(closes) - span)
     s1, s2, counts = [0.0], [0.0], [0]

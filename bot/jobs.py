@@ -78,6 +78,17 @@ async def deliver(context: ContextTypes.DEFAULT_TYPE) -> None:
         log.exception("delivery run failed; the queue is kept for the next run")
 
 
+async def refit_calibration(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Nightly: replay every closed trade and refit the calibrator that turns scores into chances of profit."""
+    runtime = context.bot_data.get("runtime")
+    if runtime is None or runtime.calibration is None:
+        return
+    try:
+        await runtime.calibration.refit()
+    except Exception:
+        log.exception("calibration refit failed; the current calibrator stays in use")
+
+
 def admin_notifier(app: Application, admin_chat_ids: Sequence[int]) -> Callable[[str], Awaitable[None]]:
     """Tell every admin chat something (health warnings); a chat that can't be reached is skipped."""
 

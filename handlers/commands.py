@@ -16,6 +16,7 @@ from telegram.ext import ContextTypes
 
 from handlers import charts, render
 from handlers.auth import admins_in_groups, is_admin, may_change_settings
+from handlers.backtest import backtest
 from handlers.services import services
 from handlers.views import card_from_row
 from storage import ai_usage, chats, mutes, queue, scraper_state, stats, traders
@@ -382,6 +383,7 @@ COMMANDS: list[CommandSpec] = [
     CommandSpec("leaderboard", render.usage_of("leaderboard"), "traders ranked by P&L, as a chart", leaderboard),
     CommandSpec("pnl", render.usage_of("pnl"), "P&L over time, as a chart", pnl),
     CommandSpec("status", "/status", "source health, last run, queue", status),
+    CommandSpec("backtest", "/backtest", "admins: would the alerts have made money? hit rates, chart", backtest),
     CommandSpec("settings", "/settings", "change this chat's threshold and rate limit with buttons",
                 settings_command),
 ]

@@ -139,7 +139,8 @@ def alert_message(card: AlertCard, *, today: date) -> str:
     if card.best:
         short = f" ({esc(card.best.short_name)})" if card.best.short_name else ""
         lines.append(f"Strategy: {esc(card.best.name)}{short}")
-    lines += [f"Score: <b>{card.score:.0f}/100</b>", "", f"Entry: {strike_text(card)} @ {price(card.entry_price)}"]
+    lines += [f"Score: <b>{card.score:.0f}/100</b>", chance_of_profit(card), "",
+              f"Entry: {strike_text(card)} @ {price(card.entry_price)}"]
     if card.expiry:
         dte = (card.expiry - today).days
         lines.append(f"Expiry: {dte} DTE ({card.expiry:%b %d})" if dte >= 0 else f"Expiry: {card.expiry:%b %d}")
@@ -460,3 +461,98 @@ def settings_keyboard(min_score: int, rate_limit: int) -> InlineKeyboardMarkup:
          InlineKeyboardButton(f"{rate_limit}/hour", callback_data="set:noop"),
          InlineKeyboardButton("Rate +1", callback_data="set:r:1")],
     ])
+
+
+# --- the backtest and calibration (issue 12) ---------------------------------------------------------------
+
+
+def chance_of_profit(card: AlertCard) -> str:
+    """The card's one calibration line: the calibrated probability, or plainly that there is none yet."""
+    if card.profit_probability is not None:
+        return f"Chance of profit: <b>{card.profit_probability:.0%}</b>"
+    return "Chance of profit: not calibrated yet (calibration needs 200 closed trades); the score is the raw blend"
+
+
+def _pct(value: float | None, digits: int = 0) -> str:
+    return f"{value * 100:.{digits}f}%" if value is not None else "n/a"
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return f"{value:.{digits}f}" if value is not None else "n/a"
+
+
+def _signed_pct(value: float | None) -> str:
+    return f"{value:+.1f}%" if value is not None else "n/a"
+
+
+def backtest_summary(report: Any) -> str:
+    """One line: how many trades, the Brier against both baselines, the 80+ hit rate, the advice."""
+    if not report.trades:
+        return "Backtest: no closed trades to replay yet."
+    row80 = next((r for r in report.thresholds if r.min_score == 80), None)
+    at80 = (f"80+: {row80.notified} alerts, {_pct(row80.hit_rate)} won ({_pct(row80.hit_rate_low, 1)}-"
+            f"{_pct(row80.hit_rate_high, 1)})" if row80 and row80.notified else "80+: no alerts")
+    advice = f"advised threshold {report.advice}" if report.advice is not None else "no threshold reaches 75% yet"
+    return (f"Backtest: {report.trades:,} closed trades ({report.calibrated_trades:,} calibrated), Brier "
+            f"{_num(report.brier)} vs {_num(report.brier_pop_only)} POP alone and {_num(report.brier_trader_only)} "
+            f"trader alone, ECE {_num(report.ece)}; {at80}; {advice}.")
+
+
+def backtest_advice(report: Any) -> str:
+    if report.advice is not None:
+        return (f"Lowest threshold whose hit rate is at least 75% with 95% confidence: {report.advice} "
+                f"(/threshold {report.advice}).")
+    return "No threshold reaches a 75% hit rate with 95% confidence yet."
+
+
+def backtest_table(report: Any) -> str:
+    """The terminal report: plain text, one row per threshold."""
+    header = f"{'min':>4} {'sent':>6} {'won':>6} {'hit rate':>9} {'95% interval':>15} {'mean P&L':>9} {'total P&L':>10}"
+    lines = [backtest_summary(report), "", header]
+    for r in report.thresholds:
+        interval = f"{_pct(r.hit_rate_low, 1)}-{_pct(r.hit_rate_high, 1)}" if r.notified else "-"
+        lines.append(f"{r.min_score:>4} {r.notified:>6} {r.won:>6} {_pct(r.hit_rate, 1):>9} {interval:>15} "
+                     f"{_signed_pct(r.mean_pnl_pct):>9} {r.total_pnl_pct:>+9.0f}%")
+    lines += ["", f"Base rate {_pct(report.base_rate, 1)}; Brier {_num(report.brier, 4)} (POP alone "
+              f"{_num(report.brier_pop_only, 4)}, trader alone {_num(report.brier_trader_only, 4)}); "
+              f"ECE {_num(report.ece, 4)}; {report.live_ai_trades} trades with AI verdicts recorded live, the "
+              "rest judged by the local analyst.", backtest_advice(report)]
+    if report.chart:
+        lines.append(f"Reliability chart: {report.chart}")
+    return "\n".join(lines)
+
+
+def backtest_message(report: Any) -> str:
+    """/backtest's short text (the chart goes with it)."""
+    if not report.trades:
+        return "📊 <b>Backtest</b>\nNo closed trades to replay yet."
+    lines = ["📊 <b>Backtest</b> — every closed trade replayed as of its alert",
+             f"{report.trades:,} trades, {report.calibrated_trades:,} calibrated walk-forward; "
+             f"{_pct(report.base_rate)} made a profit.",
+             f"Brier {_num(report.brier)} (POP alone {_num(report.brier_pop_only)}, trader alone "
+             f"{_num(report.brier_trader_only)}), ECE {_num(report.ece)}.", ""]
+    for r in report.thresholds:
+        if r.notified:
+            lines.append(f"≥{r.min_score}: {r.notified} sent, {_pct(r.hit_rate)} won "
+                         f"({_pct(r.hit_rate_low, 1)}-{_pct(r.hit_rate_high, 1)}), mean {_signed_pct(r.mean_pnl_pct)}")
+        else:
+            lines.append(f"≥{r.min_score}: none")
+    lines += ["", f"<b>{backtest_advice(report)}</b>"]
+    return "\n".join(lines)
+
+
+def backtest_running() -> str:
+    return "⏳ Replaying every closed trade as of its alert…"
+
+
+def backtest_unavailable() -> str:
+    return "The backtest is not available in this deployment."
+
+
+def backtest_chart_caption(report: Any) -> str:
+    return "Predicted chance of profit against what happened, by tenth (n = trades in each)."
+
+
+def backtest_chart_subtitle(report: Any) -> str:
+    ece = f", ECE {report.ece:.3f}" if report.ece is not None else ""
+    return f"{report.trades:,} closed trades{ece}"

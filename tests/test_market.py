@@ -90,3 +90,15 @@ async def test_a_price_no_volatility_can_give_is_noted() -> None:
     snap = build_snapshot("X", today=TODAY, history=history, option_price=0.01, option_type="call", strike=50,
                           expiry=TODAY + timedelta(days=30))  # below intrinsic (50)
     assert snap.iv is None and "no volatility fits the option's price" in snap.notes
+
+
+def test_the_rolling_volatility_is_each_windows_own_volatility() -> None:
+    from pipeline.judge.market import rolling_hv
+
+    closes = [100 * math.exp(0.02 * math.sin(i * 1.7) + 0.001 * i) for i in range(320)]
+    closes[150] = 0.0  # a bad print: its two returns are left out, as historical_volatility leaves them out
+    expected = [hv for end in range(len(closes) - 252, len(closes) + 1)
+                if (hv := historical_volatility(closes[:end])) is not None]
+    got = rolling_hv(closes)
+    assert len(got) == len(expected) == 253
+    assert all(abs(g - e) < 1e-9 for g, e in zip(got, expected, strict=True))

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+# Bump whenever the blend or its parts change: calibrators fitted on another version are never applied (issue 12).
+SCORER_VERSION = "blend-1"
 WEIGHTS: dict[str, float] = {"consensus": 0.40, "strategy": 0.25, "trader": 0.20, "similar": 0.15}
 SHRINKAGE_TRADES = 10  # a trader's record counts like this many extra trades at 50%
 SIMILAR_FULL_COUNT = 5  # five neighbours give the similar part its full weight

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
+from pipeline.judge.calibration import Calibrator, ScoreFeatures, uncalibrated_version
 from pipeline.judge.consensus.base import ReviewAlert
 from pipeline.judge.consensus.panel import Consensus
 from pipeline.judge.market import MarketData, MarketSnapshot
@@ -56,7 +57,8 @@ class Judgement:
 
     def __init__(self, db: Database, market: MarketData, panel: Panel, *, similar: SimilarLookup | None = None,
                  sinks: Sequence[ScoredSink] = (), clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 batch: int = 100, notify: bool = True, concurrency: int = 25) -> None:
+                 batch: int = 100, notify: bool = True, concurrency: int = 25,
+                 calibrator: Callable[[], Calibrator | None] | None = None) -> None:
         self._db = db
         self._market = market
         self._panel = panel
@@ -67,6 +69,7 @@ class Judgement:
         self._notify = notify
         self._concurrency = asyncio.Semaphore(concurrency)
         self._in_flight: set[int] = set()
+        self._calibrator = calibrator  # the current fit, or None while uncalibrated
 
     def add_sink(self, sink: ScoredSink) -> None:
         self._sinks.append(sink)
@@ -105,37 +108,27 @@ class Judgement:
         today = self._clock().date()
         marks = [time.perf_counter()]
         async with self._db.reader() as session:
-            wins, closed, avg_return = await trades_repo.trader_record(session, trade.trader_id)
+            record = TraderRecord(*await trades_repo.trader_record(session, trade.trader_id))
         snapshot = await self._market.snapshot(
             trade.symbol, today=today, alert_underlying=_underlying(trade), option_price=trade.entry_price,
             option_type=trade.option_type, strike=trade.strike, expiry=trade.expiry,
         )
         marks.append(time.perf_counter())
-        ranking = evaluate_strategies(strategy_input(trade, snapshot, today))
-        marks.append(time.perf_counter())
-        similar = await self._similar(row, snapshot, ranking) if self._similar else SimilarSummary()
-        marks.append(time.perf_counter())
-        review = ReviewAlert(
-            trader=trade.trader.username, action=trade.open_action, symbol=trade.symbol,
-            option_type=trade.option_type, strike=trade.strike, expiry=trade.expiry,
-            days_to_expiry=(trade.expiry - today).days if trade.expiry else None, entry_price=trade.entry_price,
-            underlying_price=snapshot.underlying_price, risk=_risk(trade, today), text=trade.entry_text or "",
-            trader_win_rate=(wins / closed) if closed else None, trader_closed_trades=closed,
-            trader_avg_return_pct=avg_return,
-        )
-        consensus = await self._panel.judge(review, snapshot, ranking, similar)
-        marks.append(time.perf_counter())
-        final = final_score(ScoreInputs(
-            consensus_score=consensus.score, best_strategy_score=ranking.best.score, trader_wins=wins,
-            trader_closed=closed, similar_count=similar.count, similar_success_rate=similar.success_rate,
-            similar_mean_similarity=similar.mean_similarity,
-        ))
-        values = scoring_values(final, consensus, ranking, snapshot, similar)
+
+        async def similar(ranking: StrategyRanking) -> SimilarSummary:
+            return await self._similar(row, snapshot, ranking) if self._similar else SimilarSummary()
+
+        judged = await judge_trade(trade, today=today, record=record, snapshot=snapshot, similar=similar,
+                                   panel=self._panel, marks=marks)
+        consensus, ranking, final = judged.consensus, judged.ranking, judged.final
+        calibrator = self._calibrator() if self._calibrator else None
+        score = judged.score(calibrator)
+        values = scoring_values(final, consensus, ranking, snapshot, judged.similar) | kept_values(judged, calibrator)
         async with self._db.session() as session:
             stored = await alerts_repo.save_scoring(session, row.id, scored_at=self._clock(), values=values)
             if stored and self._notify:
                 # Same transaction as the score: an alert scored is an alert queued, even across a crash.
-                await queue.enqueue_for_chats(session, row.id, trader_id=trade.trader_id, score=final.score,
+                await queue.enqueue_for_chats(session, row.id, trader_id=trade.trader_id, score=score,
                                               now=self._clock())
         marks.append(time.perf_counter())
         if not stored:
@@ -144,8 +137,94 @@ class Judgement:
         log.debug("timings alert=%d %s", row.id, " ".join(
             f"{name}={(b - a) * 1000:.1f}" for name, a, b in zip(stages, marks[:-1], marks[1:], strict=True)))
         log.info("scored %s %s %s: %.0f (consensus %.0f from %s)", trade.trader.username, trade.open_action,
-                 trade.symbol, final.score, consensus.score, ",".join(consensus.used) or "none")
-        return ScoredAlert(row.id, trade.id, final.score, consensus, ranking, snapshot, final)
+                 trade.symbol, score, consensus.score, ",".join(consensus.used) or "none")
+        return ScoredAlert(row.id, trade.id, score, consensus, ranking, snapshot, final)
+
+
+# --- the scorer both live scoring and the backtest call (issue 12) -----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TraderRecord:
+    """A trader's closed trades as known when an alert is scored."""
+
+    wins: int = 0
+    closed: int = 0
+    avg_return_pct: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """One trade judged: everything the stored scoring is made of."""
+
+    record: TraderRecord
+    ranking: StrategyRanking
+    similar: SimilarSummary
+    consensus: Consensus
+    final: FinalScore
+
+    @property
+    def features(self) -> ScoreFeatures:
+        return ScoreFeatures.of(self.final, self.ranking.alert_strategy.probability_of_profit)
+
+    def probability(self, calibrator: Calibrator | None) -> float | None:
+        return calibrator.probability(self.features) if calibrator else None
+
+    def score(self, calibrator: Calibrator | None) -> float:
+        """What a chat's threshold meets: the calibrated chance of profit in percent, else the blend."""
+        p = self.probability(calibrator)
+        return round(p * 100, 1) if p is not None else self.final.score
+
+
+async def judge_trade(trade: Any, *, today: date, record: TraderRecord, snapshot: MarketSnapshot,
+                      similar: Callable[[StrategyRanking], Awaitable[SimilarSummary]], panel: Panel,
+                      marks: list[float] | None = None) -> Judged:
+    """Strategies, similar trades, the panel, the blend: from facts as known at `today`. Live scoring passes
+    today's facts; the backtest passes the facts of the alert's own moment. Same code, so the backtest
+    measures the scorer that runs."""
+    ranking = evaluate_strategies(strategy_input(trade, snapshot, today))
+    _mark(marks)
+    found = await similar(ranking)
+    _mark(marks)
+    consensus = await panel.judge(review_for(trade, snapshot, today, record), snapshot, ranking, found)
+    _mark(marks)
+    return Judged(record, ranking, found, consensus, final_score(score_inputs(consensus, ranking, record, found)))
+
+
+def review_for(trade: Any, snapshot: MarketSnapshot, today: date, record: TraderRecord) -> ReviewAlert:
+    return ReviewAlert(
+        trader=trade.trader.username, action=trade.open_action, symbol=trade.symbol,
+        option_type=trade.option_type, strike=trade.strike, expiry=trade.expiry,
+        days_to_expiry=(trade.expiry - today).days if trade.expiry else None, entry_price=trade.entry_price,
+        underlying_price=snapshot.underlying_price, risk=_risk(trade, today), text=trade.entry_text or "",
+        trader_win_rate=(record.wins / record.closed) if record.closed else None,
+        trader_closed_trades=record.closed, trader_avg_return_pct=record.avg_return_pct,
+    )
+
+
+def score_inputs(consensus: Consensus, ranking: StrategyRanking, record: TraderRecord,
+                 similar: SimilarSummary) -> ScoreInputs:
+    return ScoreInputs(
+        consensus_score=consensus.score, best_strategy_score=ranking.best.score, trader_wins=record.wins,
+        trader_closed=record.closed, similar_count=similar.count, similar_success_rate=similar.success_rate,
+        similar_mean_similarity=similar.mean_similarity,
+    )
+
+
+def kept_values(judged: Judged, calibrator: Calibrator | None) -> dict[str, Any]:
+    """What the score knew, kept beside it: the backtest and the calibrator read these."""
+    p = judged.probability(calibrator)
+    return {
+        "score": judged.score(calibrator), "raw_score": judged.final.score, "profit_probability": p,
+        "scorer_version": calibrator.version if calibrator else uncalibrated_version(),
+        "trader_wins_at_score": judged.record.wins, "trader_closed_at_score": judged.record.closed,
+        "similar_trades_used": [{"trade_id": t, "won": w} for t, w in judged.similar.used],
+    }
+
+
+def _mark(marks: list[float] | None) -> None:
+    if marks is not None:
+        marks.append(time.perf_counter())
 
 
 def _underlying(trade: Any) -> float | None:

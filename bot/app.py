@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC
+from datetime import time as dt_time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +28,7 @@ from telegram.ext import (
 )
 
 from bot import jobs
+from bot.backtesting import build_calibration
 from bot.delivery import Deliverer
 from bot.settings import Settings
 from handlers import callbacks, commands, groups
@@ -35,6 +38,7 @@ from pipeline.cycle import AlertSource, IngestionCycle
 from pipeline.judge.consensus.base import UsageRecord
 from pipeline.judge.consensus.panel import AnalystConfig, ConsensusPanel, build_analysts
 from pipeline.judge.market import MarketData, default_history_provider
+from pipeline.judge.refit import Calibration
 from pipeline.judge.stage import Judgement
 from pipeline.memory.embedder import Embedder, resolve_model_path
 from pipeline.memory.model_files import DEFAULT_DIR as MODEL_DIR
@@ -52,6 +56,8 @@ RUNTIME_KEY = "runtime"
 FIRST_CYCLE_DELAY_SECONDS = 5.0
 POLITE_INTERVAL_SECONDS = 60
 NO_PREVIEWS = LinkPreviewOptions(is_disabled=True)
+CALIBRATION_FIRST_DELAY_SECONDS = 60.0
+CALIBRATION_TIME = dt_time(4, 30, tzinfo=UTC)  # nightly, after US markets close and most exits are in
 
 
 @dataclass(slots=True)
@@ -65,6 +71,7 @@ class Runtime:
     closers: list[Any] = field(default_factory=list)
     memory: MemoryStage | None = None
     judgement: Judgement | None = None
+    calibration: Calibration | None = None
     deliverer: Deliverer | None = None
 
     def status(self) -> dict[str, Any]:
@@ -77,6 +84,12 @@ class Runtime:
             if report.session_expired:
                 info["source"] = "Xtrades session expired (admins were told)"
         return info
+
+    async def backtest_report(self) -> Any:
+        """/backtest: the whole history replayed now (the same service the nightly refit uses)."""
+        assert self.calibration is not None
+        _, report = await self.calibration.backtest()
+        return report
 
     async def close(self) -> None:
         for closer in reversed(self.closers):
@@ -168,13 +181,15 @@ async def build_runtime(settings: Settings, *, notify_admins: Any = None, source
         memory_stage = MemoryStage(db, memory)
     history_dir = Path(settings.market_history_dir) if settings.market_history_dir else None
     market = MarketData(default_history_provider(history_dir))
+    calibration = build_calibration(settings, db, memory_stage)
+    await calibration.load()
     judgement = Judgement(db, market, build_panel(settings, db, notify_admins),
-                          similar=memory_stage.similar_for if memory_stage else None)
+                          similar=memory_stage.similar_for if memory_stage else None, calibrator=calibration)
     sinks: list[Any] = [memory_stage.on_events] if memory_stage else []
     cycle = IngestionCycle(db, source, interval_seconds=settings.scrape_interval_seconds,
                            notify_admins=notify_admins, sinks=[*sinks, judgement], closes=market.close_on)
     return Runtime(settings=settings, db=db, source=source, cycle=cycle, closers=closers, memory=memory_stage,
-                   judgement=judgement)
+                   judgement=judgement, calibration=calibration)
 
 
 def build_application(settings: Settings, *, source: AlertSource | None = None,
@@ -197,6 +212,7 @@ def build_application(settings: Settings, *, source: AlertSource | None = None,
             profile_exists=getattr(runtime.source, "profile_exists", None),
             similar_lines=runtime.memory.lines_for_alert if runtime.memory else None,
             pipeline_status=runtime.status,
+            backtest=runtime.backtest_report,
         )
         await app.bot.set_my_commands([BotCommand(c.name, c.summary) for c in commands.COMMANDS])
         schedule_jobs(app, settings)
@@ -243,13 +259,18 @@ def schedule_jobs(app: Application, settings: Settings) -> None:
         log.warning("SCRAPE_INTERVAL_SECONDS=%s is below %ss: fine for tests and demos, impolite to Xtrades",
                     interval, POLITE_INTERVAL_SECONDS)
     assert app.job_queue is not None, "python-telegram-bot must be installed with the job-queue extra"
+    job_kwargs = {"max_instances": jobs.MAX_INSTANCES, "coalesce": True, "misfire_grace_time": None}
     app.job_queue.run_repeating(
-        jobs.run_cycle, interval=interval, first=min(FIRST_CYCLE_DELAY_SECONDS, interval), name="cycle",
-        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
+        jobs.OneAtATime("cycle", jobs.run_cycle, interval), interval=interval,
+        first=min(FIRST_CYCLE_DELAY_SECONDS, interval), name="cycle", job_kwargs=job_kwargs,
     )
+    # Calibration: once soon after start (a new installation with history calibrates at once), then nightly.
+    app.job_queue.run_once(jobs.refit_calibration, when=CALIBRATION_FIRST_DELAY_SECONDS, name="calibration-start")
+    app.job_queue.run_daily(jobs.refit_calibration, time=CALIBRATION_TIME, name="calibration",
+                            job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})
     app.job_queue.run_repeating(
-        jobs.deliver, interval=settings.delivery_interval_seconds, first=1.0, name="deliver",
-        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
+        jobs.OneAtATime("deliver", jobs.deliver, settings.delivery_interval_seconds),
+        interval=settings.delivery_interval_seconds, first=1.0, name="deliver", job_kwargs=job_kwargs,
     )
 
 

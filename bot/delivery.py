@@ -4,7 +4,8 @@ Every send goes through `send_item`, which turns Telegram's answers into queue s
 (not counted as a failure), 5xx and network errors are retried up to 5 times (15 s doubling), 403 marks the
 chat inactive, a migrated group moves to its new id and the alert follows it. A row is marked `sending` before
 the call and `sent` after; a process killed in between leaves `sending`, which the next start records as
-interrupted rather than risk telling a trader about the same trade twice.
+interrupted rather than risk telling a trader about the same trade twice; the chat's next digest lists it as
+one that may not have reached it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from telegram import Bot, InlineKeyboardMarkup
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Bot, InlineKeyboardMarkup, ReplyParameters
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from handlers import render
@@ -33,6 +35,7 @@ MAX_RETRIES = 5
 BACKOFF_BASE_SECONDS = 15
 MAX_BACKOFF_SECONDS = 300
 INTERRUPTED = "interrupted while sending; not resent, to never send an alert twice"
+INTERRUPTED_TOLD = INTERRUPTED + "; the chat was told in a digest"
 
 
 @dataclass(slots=True)
@@ -70,6 +73,8 @@ class Deliverer:
             report = DeliveryReport()
             async with self._db.reader() as session:
                 chat_ids = await queue.chats_with_waiting(session, self._clock())
+                untold = {i.chat_id for i in await queue.failed_with(session, INTERRUPTED)}
+                chat_ids += sorted(untold - set(chat_ids))
             report.chats = len(chat_ids)
             await asyncio.gather(*(self._guarded(chat_id, report) for chat_id in chat_ids))
             if report.sent or report.failed or report.digests:
@@ -106,14 +111,15 @@ class Deliverer:
             threshold = chat.min_score
             send_ids = [i.id for i in send_now]
             digest_ids = [i.id for i in digest]
+            unsure_ids = [i.id for i in await queue.failed_with(session, INTERRUPTED, chat_id=chat_id)]
         report.rate_limited += len(held)
         for item_id in send_ids:
             outcome = await self.send_item(item_id)
             setattr(report, outcome, getattr(report, outcome) + 1)
             if outcome == "failed" and not await self._chat_active(chat_id):
                 return
-        if digest_ids:
-            await self._send_digest(chat_id, digest_ids, threshold, report)
+        if digest_ids or unsure_ids:
+            await self._send_digest(chat_id, digest_ids, unsure_ids, threshold, report)
 
     async def _chat_active(self, chat_id: int) -> bool:
         async with self._db.reader() as session:
@@ -130,11 +136,17 @@ class Deliverer:
             chat_id = item.chat_id
             chat = await chats.get(session, chat_id)
             text, keyboard = self._message(row, threshold=chat.min_score if chat else None)
+            card_id = (await queue.card_message_id(session, chat_id, row.trade_id)
+                       if row is not None and row.event_type == "close" else None)
+        # A result replies to the card it concludes; when that card is gone it arrives as a plain message.
+        reply_to = ReplyParameters(card_id, allow_sending_without_reply=True) if card_id else None
         try:
             message = None
             for part_number, part in enumerate(render.split_message(text)):
-                message = await self._bot.send_message(
-                    chat_id, part, reply_markup=keyboard if part_number == 0 else None)
+                sent = await self._bot.send_message(
+                    chat_id, part, reply_markup=keyboard if part_number == 0 else None,
+                    reply_parameters=reply_to if part_number == 0 else None)
+                message = message or sent  # the first part carries the buttons: its id is the card's
         except RetryAfter as exc:
             wait = exc.retry_after if isinstance(exc.retry_after, int | float) else exc.retry_after.total_seconds()
             await self._retry(item_id, f"Telegram flood control: retry after {wait}s", seconds=float(wait), count=False)
@@ -189,29 +201,42 @@ class Deliverer:
             opened = trade.opened_at or trade.first_seen_at
             closed = trade.closed_at or self._clock()
             held = (closed - opened).days if opened else None
-            return render.close_followup(symbol=trade.symbol, strike=trade.strike, option_type=trade.option_type,
-                                         exit_price=trade.exit_price, pnl=trade.pnl, pnl_pct=trade.pnl_pct,
-                                         held_days=held), None
+            return render.close_followup(trader=trade.trader.username, symbol=trade.symbol,
+                                         open_action=trade.open_action, strike=trade.strike,
+                                         option_type=trade.option_type, quantity=trade.quantity,
+                                         expiry=trade.expiry, exit_price=trade.exit_price, pnl=trade.pnl,
+                                         pnl_pct=trade.pnl_pct, held_days=held), None
         card = card_from_row(row)
         return (render.alert_message(card, today=self._clock().date(), threshold=threshold),
                 render.alert_keyboard(card.alert_id))
 
-    async def _send_digest(self, chat_id: int, item_ids: list[int], threshold: int, report: DeliveryReport) -> None:
+    async def _send_digest(self, chat_id: int, item_ids: list[int], unsure_ids: list[int], threshold: int,
+                           report: DeliveryReport) -> None:
+        """Stale alerts folded into one message, and the sends a restart interrupted (`unsure_ids`), which
+        may or may not have reached the chat: it hears of them once, with their symbol and score."""
         async with self._db.reader() as session:
-            lines = []
-            for item_id in item_ids:
-                item = await session.get(NotificationQueueItem, item_id)
-                row = await alerts.by_id(session, item.alert_id) if item else None
-                if row is not None and row.event_type == "new":
-                    lines.append(render.digest_line(card_from_row(row)))
-        if not lines:
+            lines = await self._digest_lines(session, item_ids)
+            unsure = await self._digest_lines(session, unsure_ids)
+        if not lines and not unsure:
             return
         try:
-            for part in render.split_message(render.digest(threshold, lines)):
+            for part in render.split_message(render.digest(threshold, lines, unsure=unsure)):
                 await self._bot.send_message(chat_id, part)
         except TelegramError as exc:
             log.warning("digest to %s not sent (%s); it will be tried again", chat_id, exc.message)
             return
         async with self._db.session() as session:
             await queue.set_status(session, item_ids, "skipped", error="sent in a digest")
+            await queue.set_status(session, unsure_ids, "failed", error=INTERRUPTED_TOLD)
         report.digests += 1
+
+    async def _digest_lines(self, session: AsyncSession, item_ids: list[int]) -> list[str]:
+        lines = []
+        for item_id in item_ids:
+            item = await session.get(NotificationQueueItem, item_id)
+            row = await alerts.by_id(session, item.alert_id) if item else None
+            if row is not None and row.event_type == "new":
+                lines.append(render.digest_line(card_from_row(row)))
+            elif row is not None and row.event_type == "close":
+                lines.append(render.digest_result_line(row.trade.symbol, row.trade.trader.username))
+        return lines

@@ -2,7 +2,8 @@
 
 Four traders' history (a few hundred closed trades) fills the memory; a dozen new alerts are scored by the local
 analyst with recorded prices, queued and delivered by the real delivery code to a console stand-in for Telegram;
-three of them then close and their results follow. Charts go to data/demo/. Everything local: SQLite, local
+three of them then close and their results follow. It ends with the backtest of every closed trade (one line).
+Charts, the reliability diagram too, go to data/demo/. Everything local: SQLite, local
 Qdrant, the offline embedding model. Nothing keeps running afterwards.
 """
 
@@ -21,13 +22,15 @@ from types import SimpleNamespace
 from typing import Any
 
 from bot.app import build_memory
+from bot.backtesting import write_chart
 from bot.delivery import Deliverer
 from bot.settings import Settings
-from handlers import charts
+from handlers import charts, render
 from pipeline.cycle import IngestionCycle
 from pipeline.ingest.alerts_api import alert_from_json
 from pipeline.judge.consensus.panel import ConsensusPanel
 from pipeline.judge.market import MarketData, RecordedHistory
+from pipeline.judge.refit import Calibration
 from pipeline.judge.stage import Judgement
 from pipeline.memory.stage import MemoryStage
 from pipeline.models import ScrapeResult
@@ -145,8 +148,14 @@ async def run_demo(settings: Settings) -> Path:
             points.append(charts.PnlPoint(when.date(), total))
         curve = OUT / "pnl.png"
         curve.write_bytes(charts.pnl_png(points, title="All tracked traders — P&L, all time"))
-        print(f"\n4. Charts written: {board} and {curve}")
+        # The backtest: every closed trade replayed as of its alert, by the same scorer (issue 12).
+        calibration = Calibration(db, RecordedHistory(PRICES), similar=stage.similar_as_of,
+                                  vectors=memory.stored_vectors, clock=_clock)
+        _, backtest = await calibration.backtest()
+        backtest = await write_chart(backtest, OUT / "reliability.png")
+        print(f"\n4. Charts written: {board}, {curve} and {backtest.chart}")
         print(f"Demo finished in {time.monotonic() - started:.1f} s. Set TELEGRAM_BOT_TOKEN to run the real bot.")
+        print(render.backtest_summary(backtest))
         return OUT
     finally:
         await memory.close()

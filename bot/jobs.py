@@ -1,14 +1,59 @@
-"""JobQueue callbacks: the pipeline run, and (later) delivery. Thin: the work lives in pipeline/."""
+"""JobQueue callbacks: the pipeline run and delivery. Thin: the work lives in pipeline/ and bot/delivery.py."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from telegram.error import TelegramError
 from telegram.ext import Application, ContextTypes
 
 log = logging.getLogger(__name__)
+
+JobCallback = Callable[[ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+# A running job, the tick waiting for it, and a tick that finds both and leaves: never more at once. The
+# scheduler counts them all as instances; at its default of one it logs a warning on every tick of a long run.
+MAX_INSTANCES = 3
+
+
+class OneAtATime:
+    """A repeating job whose runs never overlap and whose overlaps don't flood the log.
+
+    A tick that finds a run going waits for it and then runs (so a slow source is polled again as soon as it
+    answers); ticks that come while one is already waiting are dropped. A stretch of overlapping runs is
+    logged once, when it begins; a tick that finds nothing running ends it.
+    """
+
+    def __init__(self, name: str, callback: JobCallback, interval_seconds: float) -> None:
+        self.name = name
+        self._callback = callback
+        self._interval = interval_seconds
+        self._running = asyncio.Lock()
+        self._waiting = False
+        self._overlapping = False
+        self._started = 0.0
+
+    async def __call__(self, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if self._running.locked():
+            if self._waiting:
+                return
+            if not self._overlapping:
+                self._overlapping = True
+                log.warning("%s: a run is still going after %.0fs (interval %ss); the next run waits for it, "
+                            "and runs keep going back to back until they fit the interval", self.name,
+                            time.monotonic() - self._started, f"{self._interval:g}")
+            self._waiting = True
+        else:
+            self._overlapping = False
+        try:
+            async with self._running:
+                self._waiting = False
+                self._started = time.monotonic()
+                await self._callback(context)
+        finally:
+            self._waiting = False
 
 
 async def run_cycle(context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -31,6 +76,17 @@ async def deliver(context: ContextTypes.DEFAULT_TYPE) -> None:
         await runtime.deliverer.run_once()
     except Exception:
         log.exception("delivery run failed; the queue is kept for the next run")
+
+
+async def refit_calibration(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Nightly: replay every closed trade and refit the calibrator that turns scores into chances of profit."""
+    runtime = context.bot_data.get("runtime")
+    if runtime is None or runtime.calibration is None:
+        return
+    try:
+        await runtime.calibration.refit()
+    except Exception:
+        log.exception("calibration refit failed; the current calibrator stays in use")
 
 
 def admin_notifier(app: Application, admin_chat_ids: Sequence[int]) -> Callable[[str], Awaitable[None]]:

@@ -25,6 +25,8 @@ class Services:
     similar_lines: Callable[[Any], Awaitable[tuple[str, ...]]] | None = None
     # Pipeline health for /status: last run, its summary, source health.
     pipeline_status: Callable[[], dict[str, Any]] | None = None
+    # /backtest: replay every closed trade and report (pipeline.judge.report.BacktestReport).
+    backtest: Callable[[], Awaitable[Any]] | None = None
     admin_cache: dict[tuple[int, int], tuple[bool, float]] = field(default_factory=dict)
 
 

@@ -50,6 +50,7 @@ class AlertCard:
     agreement: float | None = None
     market: dict[str, Any] = field(default_factory=dict)
     score_parts: dict[str, Any] = field(default_factory=dict)
+    profit_probability: float | None = None  # calibrated 0-1; None while uncalibrated (issue 12)
 
 
 def _line(entry: dict[str, Any]) -> StrategyLine:
@@ -81,5 +82,5 @@ def card_from_row(row: Any) -> AlertCard:
         recommendation=row.recommendation, similar_count=row.similar_trades_count or 0,
         similar_success_rate=row.similar_trades_success_rate, model_scores=models,
         agreement=row.consensus_agreement, market=dict(row.market_context or {}),
-        score_parts=dict(row.score_parts or {}),
+        score_parts=dict(row.score_parts or {}), profit_probability=row.profit_probability,
     )

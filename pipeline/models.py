@@ -83,9 +83,10 @@ class SimilarSummary:
     mean_similarity: float | None = None
     point_id: str | None = None
     lines: tuple[str, ...] = ()
+    used: tuple[tuple[int, bool | None], ...] = ()  # (trade id, won) of each neighbour counted, kept with the score
 
     def prompt_facts(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v not in (None, (), 0) and k != "point_id"}
+        return {k: v for k, v in asdict(self).items() if v not in (None, (), 0) and k not in ("point_id", "used")}
 
 
 @dataclass(frozen=True, slots=True)

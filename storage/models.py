@@ -150,8 +150,32 @@ class XtradesAlert(Base):
     similar_trades_count: Mapped[int | None] = mapped_column(Integer)
     similar_trades_success_rate: Mapped[float | None] = mapped_column(Float)
     qdrant_point_id: Mapped[str | None] = mapped_column(String(64))
+    # Kept at scoring time, so a backtest and a calibrator can see exactly what the score knew (issue 12)
+    raw_score: Mapped[float | None] = mapped_column(Float)  # the blend before calibration, 0-100
+    profit_probability: Mapped[float | None] = mapped_column(Float)  # calibrated 0-1; None while uncalibrated
+    scorer_version: Mapped[str | None] = mapped_column(String(64))
+    trader_wins_at_score: Mapped[int | None] = mapped_column(Integer)
+    trader_closed_at_score: Mapped[int | None] = mapped_column(Integer)
+    similar_trades_used: Mapped[list[Any] | None]  # [{"trade_id": 12, "won": true}, …] as found then
 
     trade: Mapped[Trade] = relationship(lazy="joined")
+
+
+class Calibrator(Base):
+    """A fitted map from a score's parts to a probability of profit, refit nightly; the newest of the
+    running scorer version is applied (issue 12). Parameters are plain JSON, never a pickle."""
+
+    __tablename__ = "calibrators"
+    __table_args__ = (Index("ix_calibrators_version", "scorer_version", "fitted_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scorer_version: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(32))
+    fitted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    trades: Mapped[int] = mapped_column(Integer)  # closed trades it was fitted on
+    base_rate: Mapped[float] = mapped_column(Float)
+    brier: Mapped[float | None] = mapped_column(Float)  # walk-forward Brier of the backtest that fitted it
+    params: Mapped[dict[str, Any]]
 
 
 class Chat(Base):

@@ -29,7 +29,9 @@ def test_run_without_a_token_explains_then_shows_the_demo(tmp_path: Path, embedd
     assert cards and all(own_figures_hold(card) for card in cards)
     assert "closed @" in out and "P&L" in out  # a follow-up of a trade the chat was told about
     assert "300 closed trades remembered" in out
-    for chart in ("leaderboard.png", "pnl.png"):
+    last = out.strip().splitlines()[-1]  # the demo ends with the backtest's one-line summary
+    assert last.startswith("Backtest: ") and "closed trades" in last and "Brier" in last
+    for chart in ("leaderboard.png", "pnl.png", "reliability.png"):
         png = tmp_path / "data" / "demo" / chart
         assert png.read_bytes().startswith(b"\x89PNG")
     assert "Traceback" not in done.stderr

@@ -121,3 +121,15 @@ async def test_the_iv_is_solved_against_the_price_when_the_alert_was_posted() ->
     given = build_snapshot("AAPL", today=TODAY, history=history, alert_underlying=then * 1.01, option_price=premium,
                            option_type="call", strike=round(then), expiry=TODAY + timedelta(days=30))
     assert given.underlying_price == pytest.approx(then * 1.01)  # the price Xtrades gives for the alert wins
+
+
+def test_the_rolling_volatility_is_each_windows_own_volatility() -> None:
+    from pipeline.judge.market import rolling_hv
+
+    closes = [100 * math.exp(0.02 * math.sin(i * 1.7) + 0.001 * i) for i in range(320)]
+    closes[150] = 0.0  # a bad print: its two returns are left out, as historical_volatility leaves them out
+    expected = [hv for end in range(len(closes) - 252, len(closes) + 1)
+                if (hv := historical_volatility(closes[:end])) is not None]
+    got = rolling_hv(closes)
+    assert len(got) == len(expected) == 253
+    assert all(abs(g - e) < 1e-9 for g, e in zip(got, expected, strict=True))

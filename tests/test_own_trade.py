@@ -45,7 +45,7 @@ def card_for(inp: StrategyInput, *, legs: tuple[Leg, ...] = (), quantity: int | 
     row = SimpleNamespace(id=1, trade=trade, strategy_ranking=entries, score=70.0, reasoning=[], key_risk=None,
                           recommendation=None, similar_trades_count=0, similar_trades_success_rate=None,
                           consensus_agreement=None, market_context={}, score_parts={}, claude_score=None,
-                          deepseek_score=None, gemini_score=None, local_score=None)
+                          deepseek_score=None, gemini_score=None, local_score=None, profit_probability=None)
     return alert_message(card_from_row(row), today=TODAY, threshold=80), entries[0]
 
 

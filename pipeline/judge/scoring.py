@@ -22,13 +22,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+# Bump whenever the blend or its parts change: calibrators fitted on another version are never applied (issue 12).
+SCORER_VERSION = "blend-2"  # blend-2: the trader's own trade (issue 11); blend-1 was the best alternative's fit
 WEIGHTS: dict[str, float] = {"pop": 0.30, "ai": 0.25, "fit": 0.20, "trader": 0.15, "similar": 0.10}
 FLAG_PENALTIES: dict[str, float] = {"chasing": 8.0, "lotto": 10.0, "absurd_quantity": 5.0, "one_leg_spread": 10.0}
 SHRINKAGE_TRADES = 10  # a trader's record counts like this many extra trades at 50%
 SIMILAR_FULL_COUNT = 5  # five neighbours give the similar part its full weight
 SIMILAR_MIN_SIMILARITY = 0.5  # cosine below this is barely related
 ASSUMED_IV_CONFIDENCE = 0.5  # a probability computed at an assumed IV earns half its weight
-SCORER_VERSION = "own-trade-v2"
 
 
 @dataclass(frozen=True, slots=True)

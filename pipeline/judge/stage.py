@@ -12,10 +12,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
+from pipeline.judge.calibration import Calibrator, ScoreFeatures, uncalibrated_version
 from pipeline.judge.consensus.base import ReviewAlert
 from pipeline.judge.consensus.panel import Consensus
 from pipeline.judge.flags import FlagFacts, flag_text, price_at_alert, sanity_flags
@@ -38,7 +39,8 @@ class Panel(Protocol):
     async def judge(self, alert: Any, context: Any, ranking: Any, similar: Any) -> Consensus: ...
 
 
-SimilarLookup = Callable[[XtradesAlert, MarketSnapshot, StrategyRanking], Awaitable[SimilarSummary]]
+# The third argument is the own trade's judgement: `.alert_strategy.name` names the trader's own trade.
+SimilarLookup = Callable[[XtradesAlert, MarketSnapshot, Any], Awaitable[SimilarSummary]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +63,8 @@ class Judgement:
 
     def __init__(self, db: Database, market: MarketData, panel: Panel, *, similar: SimilarLookup | None = None,
                  sinks: Sequence[ScoredSink] = (), clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 batch: int = 100, notify: bool = True, concurrency: int = 25) -> None:
+                 batch: int = 100, notify: bool = True, concurrency: int = 25,
+                 calibrator: Callable[[], Calibrator | None] | None = None) -> None:
         self._db = db
         self._market = market
         self._panel = panel
@@ -72,6 +75,7 @@ class Judgement:
         self._notify = notify
         self._concurrency = asyncio.Semaphore(concurrency)
         self._in_flight: set[int] = set()
+        self._calibrator = calibrator  # the current fit, or None while uncalibrated
 
     def add_sink(self, sink: ScoredSink) -> None:
         self._sinks.append(sink)
@@ -109,57 +113,38 @@ class Judgement:
         trade = row.trade
         today = self._clock().date()
         marks = [time.perf_counter()]
-        posted_on = (trade.opened_at or trade.first_seen_at).date() if (trade.opened_at or trade.first_seen_at) \
-            else today
+        moment = trade.opened_at or trade.first_seen_at
+        posted_on = min(moment.date(), today) if moment else today
         async with self._db.reader() as session:
-            wins, closed, avg_return = await trades_repo.trader_record(session, trade.trader_id)
+            record = TraderRecord(*await trades_repo.trader_record(session, trade.trader_id))
             recorded_ivs = await iv_history.year_of(session, trade.symbol, today)
         snapshot = await self._market.snapshot(
             trade.symbol, today=today, alert_underlying=_underlying(trade),
             # A spread's price is the net of its legs: no single contract's IV can be solved from it.
             option_price=None if trade.legs else trade.entry_price,
             option_type=trade.option_type, strike=trade.strike, expiry=trade.expiry,
-            posted_on=min(posted_on, today), recorded_ivs=recorded_ivs,
+            posted_on=posted_on, recorded_ivs=recorded_ivs,
         )
         marks.append(time.perf_counter())
-        inp = strategy_input(trade, snapshot, today)
-        # A spread's price is its net: the ten are priced by Black-Scholes, not at that net for its first leg.
-        ranking = evaluate_strategies(replace(inp, price=None) if trade.legs else inp)
-        own = judge_own_trade(replace(inp, iv=snapshot.iv or snapshot.hv_30), ranking, legs=trade_legs(trade),
-                              quantity=trade.quantity)
-        flag_facts = FlagFacts(
-            action=trade.open_action, option_type=trade.option_type,
-            days_to_expiry=(trade.expiry - today).days if trade.expiry else None, risk=trade.risk,
-            entry_price=trade.entry_price, price_at_alert=price_at_alert(trade.raw), quantity=trade.quantity,
-            spread_text_one_leg=not trade.legs and says_spread(trade.entry_text),
-        )
-        flags = sanity_flags(flag_facts)
-        marks.append(time.perf_counter())
-        similar = await self._similar(row, snapshot, own) if self._similar else SimilarSummary()
-        marks.append(time.perf_counter())
-        review = ReviewAlert(
-            trader=trade.trader.username, action=trade.open_action, symbol=trade.symbol,
-            option_type=trade.option_type, strike=trade.strike, expiry=trade.expiry,
-            days_to_expiry=(trade.expiry - today).days if trade.expiry else None, entry_price=trade.entry_price,
-            underlying_price=snapshot.underlying_price, risk=_risk(trade, today), text=trade.entry_text or "",
-            trader_win_rate=(wins / closed) if closed else None, trader_closed_trades=closed,
-            trader_avg_return_pct=avg_return, quantity=trade.quantity,
-            flags=tuple(flag_text(f, flag_facts) for f in flags),
-        )
-        consensus = await self._panel.judge(review, snapshot, own, similar)
-        marks.append(time.perf_counter())
-        final = final_score(score_inputs(consensus, own, snapshot, wins=wins, closed=closed, similar=similar,
-                                         flags=flags))
-        values = scoring_values(final, consensus, ranking, snapshot, similar, own=own,
-                                flags=[flag_text(f, flag_facts) for f in flags])
+
+        async def similar(own: Any) -> SimilarSummary:
+            return await self._similar(row, snapshot, own) if self._similar else SimilarSummary()
+
+        judged = await judge_trade(trade, today=today, record=record, snapshot=snapshot, similar=similar,
+                                   panel=self._panel, marks=marks)
+        consensus, ranking, final = judged.consensus, judged.ranking, judged.final
+        calibrator = self._calibrator() if self._calibrator else None
+        score = judged.score(calibrator)
+        values = scoring_values(final, consensus, ranking, snapshot, judged.similar, own=judged.own,
+                                flags=judged.flags) | kept_values(judged, calibrator)
         async with self._db.session() as session:
             stored = await alerts_repo.save_scoring(session, row.id, scored_at=self._clock(), values=values)
             if stored and snapshot.iv is not None and not trade.legs and \
                     is_at_the_money(trade.strike, snapshot.underlying_price):
-                await iv_history.record(session, trade.symbol, min(posted_on, today), snapshot.iv)
+                await iv_history.record(session, trade.symbol, posted_on, snapshot.iv)
             if stored and self._notify:
                 # Same transaction as the score: an alert scored is an alert queued, even across a crash.
-                await queue.enqueue_for_chats(session, row.id, trader_id=trade.trader_id, score=final.score,
+                await queue.enqueue_for_chats(session, row.id, trader_id=trade.trader_id, score=score,
                                               now=self._clock())
         marks.append(time.perf_counter())
         if not stored:
@@ -168,18 +153,100 @@ class Judgement:
         log.debug("timings alert=%d %s", row.id, " ".join(
             f"{name}={(b - a) * 1000:.1f}" for name, a, b in zip(stages, marks[:-1], marks[1:], strict=True)))
         log.info("scored %s %s %s: %.0f (consensus %.0f from %s)", trade.trader.username, trade.open_action,
-                 trade.symbol, final.score, consensus.score, ",".join(consensus.used) or "none")
-        return ScoredAlert(row.id, trade.id, final.score, consensus, ranking, snapshot, final, own)
+                 trade.symbol, score, consensus.score, ",".join(consensus.used) or "none")
+        return ScoredAlert(row.id, trade.id, score, consensus, ranking, snapshot, final, judged.own)
 
 
-def score_inputs(consensus: Consensus, own: OwnJudgement, snapshot: MarketSnapshot, *, wins: int, closed: int,
+# --- the scorer both live scoring and the backtest call (issue 12) -----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TraderRecord:
+    """A trader's closed trades as known when an alert is scored."""
+
+    wins: int = 0
+    closed: int = 0
+    avg_return_pct: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """One trade judged: everything the stored scoring is made of."""
+
+    record: TraderRecord
+    ranking: StrategyRanking  # the ten, for the card's alternative only
+    similar: SimilarSummary
+    consensus: Consensus
+    final: FinalScore
+    own: OwnJudgement  # the trader's own trade: what the score judges
+    flags: tuple[str, ...] = field(default=())  # sanity flags as sentences
+
+    @property
+    def features(self) -> ScoreFeatures:
+        return ScoreFeatures.of(self.final, self.own.trade.probability_of_profit)
+
+    def probability(self, calibrator: Calibrator | None) -> float | None:
+        return calibrator.probability(self.features) if calibrator else None
+
+    def score(self, calibrator: Calibrator | None) -> float:
+        """What a chat's threshold meets: the calibrated chance of profit in percent, else the blend."""
+        p = self.probability(calibrator)
+        return round(p * 100, 1) if p is not None else self.final.score
+
+
+async def judge_trade(trade: Any, *, today: date, record: TraderRecord, snapshot: MarketSnapshot,
+                      similar: Callable[[Any], Awaitable[SimilarSummary]], panel: Panel,
+                      marks: list[float] | None = None) -> Judged:
+    """The own trade (payoff from its legs, fit, flags), the ten for the card's alternative, similar trades,
+    the panel, the blend: from facts as known at `today`. Live scoring passes today's facts; the backtest
+    passes the facts of the alert's own moment. Same code, so the backtest measures the scorer that runs."""
+    inp = strategy_input(trade, snapshot, today)
+    # A spread's price is its net: the ten are priced by Black-Scholes, not at that net for its first leg.
+    ranking = evaluate_strategies(replace(inp, price=None) if trade.legs else inp)
+    own = judge_own_trade(replace(inp, iv=snapshot.iv or snapshot.hv_30), ranking, legs=trade_legs(trade),
+                          quantity=trade.quantity)
+    facts = flag_facts(trade, today)
+    flags = sanity_flags(facts)
+    texts = tuple(flag_text(f, facts) for f in flags)
+    _mark(marks)
+    found = await similar(own)
+    _mark(marks)
+    consensus = await panel.judge(review_for(trade, snapshot, today, record, texts), snapshot, own, found)
+    _mark(marks)
+    final = final_score(score_inputs(consensus, own, snapshot, record, found, flags))
+    return Judged(record, ranking, found, consensus, final, own, texts)
+
+
+def flag_facts(trade: Any, today: date) -> FlagFacts:
+    return FlagFacts(
+        action=trade.open_action, option_type=trade.option_type,
+        days_to_expiry=(trade.expiry - today).days if trade.expiry else None, risk=trade.risk,
+        entry_price=trade.entry_price, price_at_alert=price_at_alert(trade.raw), quantity=trade.quantity,
+        spread_text_one_leg=not getattr(trade, "legs", None) and says_spread(trade.entry_text),
+    )
+
+
+def review_for(trade: Any, snapshot: MarketSnapshot, today: date, record: TraderRecord,
+               flags: Sequence[str] = ()) -> ReviewAlert:
+    return ReviewAlert(
+        trader=trade.trader.username, action=trade.open_action, symbol=trade.symbol,
+        option_type=trade.option_type, strike=trade.strike, expiry=trade.expiry,
+        days_to_expiry=(trade.expiry - today).days if trade.expiry else None, entry_price=trade.entry_price,
+        underlying_price=snapshot.underlying_price, risk=_risk(trade, today), text=trade.entry_text or "",
+        trader_win_rate=(record.wins / record.closed) if record.closed else None,
+        trader_closed_trades=record.closed, trader_avg_return_pct=record.avg_return_pct,
+        quantity=trade.quantity, flags=tuple(flags),
+    )
+
+
+def score_inputs(consensus: Consensus, own: OwnJudgement, snapshot: MarketSnapshot, record: TraderRecord,
                  similar: SimilarSummary, flags: Sequence[str]) -> ScoreInputs:
     """The score's plain inputs: each one once (the local analyst's verdict holds none of the others)."""
     return ScoreInputs(
         ai_score=consensus.score, own_pop=own.trade.probability_of_profit, own_fit=own.fit,
-        iv_known=snapshot.iv is not None, trader_wins=wins, trader_closed=closed, similar_count=similar.count,
-        similar_success_rate=similar.success_rate, similar_mean_similarity=similar.mean_similarity,
-        flags=tuple(flags),
+        iv_known=snapshot.iv is not None, trader_wins=record.wins, trader_closed=record.closed,
+        similar_count=similar.count, similar_success_rate=similar.success_rate,
+        similar_mean_similarity=similar.mean_similarity, flags=tuple(flags),
     )
 
 
@@ -194,13 +261,29 @@ def says_spread(text: str | None) -> bool:
 
 def trade_legs(trade: Any) -> tuple[Leg, ...]:
     """A multi-leg trade's stored legs as payoff legs: the trade's quantity and expiry, prices to be fitted."""
-    rows = trade.legs or ()
+    rows = getattr(trade, "legs", None) or ()
     qty = max(1, trade.quantity or 1)
     out = []
     for row in rows:
         if row.get("kind") in ("call", "put") and isinstance(row.get("strike"), int | float):
             out.append(Leg(str(row.get("action")), str(row["kind"]), float(row["strike"]), trade.expiry, qty, 0.0))
     return tuple(out)
+
+
+def kept_values(judged: Judged, calibrator: Calibrator | None) -> dict[str, Any]:
+    """What the score knew, kept beside it: the backtest and the calibrator read these."""
+    p = judged.probability(calibrator)
+    return {
+        "score": judged.score(calibrator), "raw_score": judged.final.score, "profit_probability": p,
+        "scorer_version": calibrator.version if calibrator else uncalibrated_version(),
+        "trader_wins_at_score": judged.record.wins, "trader_closed_at_score": judged.record.closed,
+        "similar_trades_used": [{"trade_id": t, "won": w} for t, w in judged.similar.used],
+    }
+
+
+def _mark(marks: list[float] | None) -> None:
+    if marks is not None:
+        marks.append(time.perf_counter())
 
 
 def _underlying(trade: Any) -> float | None:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from pipeline.memory.store import TradeFacts, TradeMemory
+from pipeline.memory.store import SimilarTrades, TradeFacts, TradeMemory
 from pipeline.models import SimilarSummary, StoredEvent
 from storage import trades as trades_repo
 from storage.db import Database
@@ -40,6 +40,12 @@ def facts_for(trade: Any, *, snapshot: MarketSnapshot | None = None, strategy: s
     )
 
 
+def summary_of(found: SimilarTrades) -> SimilarSummary:
+    return SimilarSummary(count=found.count, success_rate=found.success_rate, avg_pnl_pct=found.avg_pnl_pct,
+                          mean_similarity=found.mean_similarity, point_id=found.point_id, lines=found.lines(),
+                          used=tuple((n.trade_id, n.payload.get("won")) for n in found.neighbours))
+
+
 class MemoryStage:
     def __init__(self, db: Database, memory: TradeMemory) -> None:
         self._db = db
@@ -54,8 +60,15 @@ class MemoryStage:
         except Exception:
             log.exception("similar-trades search failed; judging without memory")
             return SimilarSummary()
-        return SimilarSummary(count=found.count, success_rate=found.success_rate, avg_pnl_pct=found.avg_pnl_pct,
-                              mean_similarity=found.mean_similarity, point_id=found.point_id, lines=found.lines())
+        return summary_of(found)
+
+    async def similar_as_of(self, trade: Any, snapshot: MarketSnapshot, ranking: Any, *, closed_before: Any,
+                            vector: Sequence[float] | None) -> SimilarSummary:
+        """The backtest's lookup: what `similar_for` would have found at `closed_before`, from the stored
+        vector (no model call when there is one)."""
+        strategy = getattr(getattr(ranking, "alert_strategy", None), "name", None)
+        facts = facts_for(trade, snapshot=snapshot, strategy=strategy)
+        return summary_of(await self.memory.similar_closed(facts, closed_before=closed_before, vector=vector))
 
     async def lines_for_alert(self, row: Any) -> tuple[str, ...]:
         """The Similar-trades button: the nearest closed trades as they stand now (outcomes included)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 
 from telegram.error import TelegramError
 from telegram.ext import Application, ContextTypes
@@ -11,15 +12,45 @@ from telegram.ext import Application, ContextTypes
 log = logging.getLogger(__name__)
 
 
+CATCH_UP_JOB = "cycle-now"
+
+
 async def run_cycle(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """One pipeline run. An error is logged once and the next run starts afresh."""
+    """One pipeline run. An error is logged once and the next run starts afresh. While the push feed is healthy
+    the scheduled runs thin out to SCRAPE_INTERVAL_PUSH_SECONDS; a catch-up run (`poll_now`) always runs."""
     runtime = context.bot_data.get("runtime")
     if runtime is None:
+        return
+    forced = context.job is not None and context.job.name == CATCH_UP_JOB
+    if not forced and not runtime.poll_due(datetime.now(UTC)):
         return
     try:
         await runtime.cycle.run_once()
     except Exception:
         log.exception("pipeline run failed; the next run will retry")
+
+
+def poll_now(app: Application, why: str) -> None:
+    """A pipeline run as soon as possible (the push feed dropped, or is back: poll what it may have missed)."""
+    if app.job_queue is None or app.job_queue.get_jobs_by_name(CATCH_UP_JOB):
+        return
+    log.info("%s: polling now", why)
+    app.job_queue.run_once(run_cycle, 0, name=CATCH_UP_JOB)
+
+
+def read_now(app: Application, usernames: Sequence[str]) -> None:
+    """Newly tracked traders are read at once, in the background: their baseline."""
+    runtime = app.bot_data.get("runtime")
+    if runtime is None or not usernames:
+        return
+
+    async def baseline() -> None:
+        try:
+            await runtime.cycle.read_now(list(usernames))
+        except Exception:
+            log.exception("baseline read failed; the next run reads those traders")
+
+    app.create_task(baseline(), name="baseline")
 
 
 async def deliver(context: ContextTypes.DEFAULT_TYPE) -> None:

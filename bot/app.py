@@ -229,8 +229,7 @@ def build_application(settings: Settings, *, source: AlertSource | None = None,
         runtime.deliverer = Deliverer(runtime.db, app.bot, fresh_minutes=settings.notification_fresh_minutes)
         await runtime.deliverer.recover_interrupted()
         runtime.feed = build_feed(settings, runtime.cycle, session_token(settings, runtime.source),
-                                  on_health=lambda healthy: jobs.poll_now(app, "push feed up" if healthy
-                                                                          else "push feed down"))
+                                  on_health=jobs.catch_up_on_feed_changes(app))
         if runtime.feed is not None:
             runtime.feed.start()
             runtime.closers.append(runtime.feed.stop)

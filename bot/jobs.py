@@ -38,6 +38,21 @@ def poll_now(app: Application, why: str) -> None:
     app.job_queue.run_once(run_cycle, 0, name=CATCH_UP_JOB)
 
 
+def catch_up_on_feed_changes(app: Application) -> Callable[[bool], None]:
+    """When the push feed drops, poll at once (and the normal interval is back); when it is back after a drop,
+    poll again for whatever was posted in the gap. Its first connection needs none: start-up polls anyway."""
+    was_up = False
+
+    def on_health(healthy: bool) -> None:
+        nonlocal was_up
+        if healthy and not was_up:
+            was_up = True
+            return
+        poll_now(app, "push feed back" if healthy else "push feed down")
+
+    return on_health
+
+
 def read_now(app: Application, usernames: Sequence[str]) -> None:
     """Newly tracked traders are read at once, in the background: their baseline."""
     runtime = app.bot_data.get("runtime")

@@ -44,6 +44,11 @@ class SessionRefused(Exception):
     """The negotiate endpoint answered 401/403: the session's token is no longer good."""
 
 
+class _ConnectionLost(Exception):
+    """Raised from pysignalr's close callback: stops its own reconnect (same url, stale connection id), so the
+    supervisor negotiates afresh instead."""
+
+
 class NoHub(Exception):
     """The site has no negotiate endpoint (404): no push feed to connect to."""
 
@@ -219,7 +224,10 @@ class PushFeed:
                 done, _ = await asyncio.wait({run}, timeout=self.config.watchdog_tick_seconds)
                 if done:
                     exc = run.exception()
-                    reason = f"client stopped ({_describe(exc)})" if exc else "client stopped"
+                    if isinstance(exc, _ConnectionLost):
+                        reason = "connection closed"
+                    else:
+                        reason = f"client stopped ({_describe(exc)})" if exc else "client stopped"
                     break
                 if self._dropped.is_set():
                     reason = "connection closed"
@@ -267,6 +275,7 @@ class PushFeed:
     async def _closed(self) -> None:
         if self._connected.is_set():
             self._dropped.set()
+            raise _ConnectionLost
 
     async def _on_new_alert(self, arguments: Any) -> None:
         """Queue the alerts and return at once: the receive loop must keep reading (pings, the next alert)."""

@@ -84,7 +84,9 @@ class Runtime:
         """What /status shows about the pipeline itself."""
         report = self.cycle.last_report
         info: dict[str, Any] = {"ai_budget": self.settings.ai_monthly_budget_usd}
-        info["feed"] = self.feed.status.as_dict() if self.feed is not None else None
+        info["feed"] = self.feed.status.as_dict() if self.feed is not None else {
+            "state": "off", "reason": "XTRADES_PUSH_FEED=false" if not self.settings.xtrades_push_feed
+            else "no Xtrades token"}
         if self.cycle.last_run_at is not None and report is not None:
             info["last_run"] = f"{self.cycle.last_run_at:%H:%M:%S} UTC, {report.seconds:.1f}s"
             info["last_summary"] = report.summary()
@@ -232,8 +234,8 @@ def build_application(settings: Settings, *, source: AlertSource | None = None,
                                   on_health=jobs.catch_up_on_feed_changes(app))
         if runtime.feed is not None:
             runtime.feed.start()
+            runtime.closers.append(runtime.cycle.drain)  # closers run last-first: the feed stops, then this
             runtime.closers.append(runtime.feed.stop)
-            runtime.closers.append(runtime.cycle.drain)
         app.bot_data[SERVICES_KEY] = Services(
             db=runtime.db,
             default_min_score=settings.default_min_score,

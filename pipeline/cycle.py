@@ -280,10 +280,15 @@ class IngestionCycle:
                 await scraper_state.record_failure(session, name, at=now, error=scraper_state.SESSION_EXPIRED)
         await self._tell_admins_about_session(before, len(usernames))
 
-    async def drain(self) -> None:
-        """Wait for pushed alerts still being judged (shutdown, tests)."""
-        if self._handed:
-            await asyncio.gather(*list(self._handed), return_exceptions=True)
+    async def drain(self, timeout_seconds: float = 5.0) -> None:
+        """Let pushed alerts still being judged finish (shutdown, tests); past the timeout they are cancelled,
+        which loses nothing: they are stored, and the next run scores what is still unscored."""
+        pending = list(self._handed)
+        if not pending:
+            return
+        _, late = await asyncio.wait(pending, timeout=timeout_seconds)
+        for task in late:
+            task.cancel()
 
     def _is_due(self, state: Any, now: datetime) -> bool:
         if state is None or not state.consecutive_failures or state.last_attempt_at is None:

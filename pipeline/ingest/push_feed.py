@@ -28,6 +28,8 @@ from pysignalr.messages import CloseMessage, Message
 from pipeline.ingest.direct_api import USER_AGENT
 
 log = logging.getLogger(__name__)
+# pysignalr warns on every dropped connection; the supervisor says it once, with what it does about it.
+logging.getLogger("pysignalr").setLevel(logging.ERROR)
 
 NEGOTIATE_PATH = "/api/v2/signalr/negotiate"
 EVENT = "newAlert"

@@ -65,6 +65,7 @@ class SessionToken:
         self._path = storage_state_path
         self._live_state = live_state
         self._refused: set[str] = set()
+        self._current: str | None = None  # the last good token: kept until it is refused
 
     @property
     def configured(self) -> bool:
@@ -72,8 +73,11 @@ class SessionToken:
         return bool(self._explicit or self._path or self._live_state)
 
     async def get(self) -> str | None:
+        if self._current is not None and self._current not in self._refused:
+            return self._current
         for candidate in (self._explicit, await self._from_live(), await self._from_file()):
             if candidate and candidate not in self._refused:
+                self._current = candidate
                 return candidate
         return None
 

@@ -121,3 +121,18 @@ async def test_the_first_read_stops_at_history_max_pages(site: FakeXtrades, db: 
     report = await IngestionCycle(db, api_source, interval_seconds=150).run_once()
     assert report.events["new"] == 300  # HISTORY_MAX_PAGES=3 pages of 100
     assert max(page for user, side, page in site.api_log if side == "bto") == 3
+
+
+async def test_the_browser_path_reads_history_too(site: FakeXtrades, db: Database,
+                                                  alert_source: PlaywrightAlertSource) -> None:
+    """Without direct reads, the profile page's own queries are completed with the widest DateSpec it takes."""
+    site.date_specs = {"Today", "Week", "Month"}
+    for i in range(12):
+        entry = site.add_alert("pagereader", symbol="AMZN", strike=200 + i, price=2.0,
+                               time_of_entry=days_ago(10 + i))
+        site.close_alert(entry["id"], 3.0)
+    await track(db, 1, "pagereader")
+    report = await IngestionCycle(db, alert_source, interval_seconds=150).run_once()
+    assert report.events["new"] == 12 and report.events["close"] == 12  # all beyond the week the page shows
+    assert [name for name, _ in site.profile_requests] == ["pagereader"]
+    assert "Month" in site.api_date_specs

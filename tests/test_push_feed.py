@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from bot.app import build_application, runtime_of, start_application, stop_application
 from bot.settings import Settings
+from pipeline.cycle import IngestionCycle
 from pipeline.ingest.scraper import PlaywrightAlertSource, ScraperConfig
 from pipeline.memory.embedder import Embedder
 from storage import chats, scraper_state, traders
@@ -132,6 +133,8 @@ async def test_the_feed_recovers_when_the_hub_drops_and_polling_catches_up(
     # Posted while the connection is being cut: never pushed, so the catch-up poll must find it.
     posted_now(site, "fibonaccizer", "MSFT", strike=400, price=3.0)
     await hub.drop_all()  # abrupt: no close message, no close frame
+    await wait_until(lambda: runtime.feed is not None and not runtime.feed.healthy)
+    assert runtime.poll_due(datetime.now(UTC))  # the normal interval is back at once
     await telegram.wait_for("sendMessage", predicate=card_for("MSFT"), timeout=20)
     await hub.wait_connected(2)
     await wait_until(lambda: runtime.feed is not None and runtime.feed.healthy)
@@ -240,3 +243,25 @@ async def test_an_untracked_traders_pushed_alert_is_ignored(run_bot: Any, site: 
     async with runtime_of(app).db.reader() as s:
         assert sorted((await s.scalars(select(Trade.symbol))).all()) == ["QQQ"]
     assert not [c for c in telegram.sent_messages() if card_for("GME")(c)]
+
+
+async def test_a_push_and_a_poll_of_the_same_alert_at_once_make_one_event(
+        site: FakeXtrades, db: Database, storage_state: Path) -> None:
+    source = PlaywrightAlertSource(ScraperConfig(base_url=site.base_url, storage_state_path=str(storage_state),
+                                                 api_reads=True))
+    try:
+        site.add_trader("fibonaccizer")
+        async with db.session() as s:
+            await chats.get_or_create(s, CHAT, chat_type="private", title=None, min_score=0,
+                                      rate_limit_per_hour=60)
+            await traders.track(s, CHAT, "fibonaccizer")
+        cycle = IngestionCycle(db, source, interval_seconds=600)
+        await cycle.run_once()
+        entry = posted_now(site, "fibonaccizer", "AMD", strike=150, price=1.5)
+        site.api_delay_seconds = 0.2  # the poll reads while the push is being stored
+        polled, pushed = await asyncio.gather(cycle.run_once(), cycle.ingest_pushed([entry]))
+        assert polled.events["new"] + pushed.events["new"] == 1
+        async with db.reader() as s:
+            assert await s.scalar(select(func.count()).select_from(XtradesAlert)) == 1
+    finally:
+        await source.close()

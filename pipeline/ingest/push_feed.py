@@ -185,11 +185,10 @@ class PushFeed:
                 attempt += 1
                 await asyncio.sleep(wait)
                 continue
-            was_connected = await self._run_client(url, access_token)
-            attempt = 0 if was_connected else attempt + 1
-            wait = backoff(attempt - 1 if was_connected else attempt, self.config.backoff_min_seconds,
-                           self.config.backoff_max_seconds)
-            await asyncio.sleep(wait)
+            if await self._run_client(url, access_token):
+                attempt = 0  # it worked until it dropped: try again soon
+            await asyncio.sleep(backoff(attempt, self.config.backoff_min_seconds, self.config.backoff_max_seconds))
+            attempt += 1
 
     async def negotiate(self, token: str) -> tuple[str, str]:
         """`POST /api/v2/signalr/negotiate` (bearer, empty body) → the hub's url and its access token."""

@@ -87,6 +87,7 @@ async def main() -> None:
             env = {**os.environ, "PYTHONPATH": str(ROOT), "TELEGRAM_BOT_TOKEN": TOKEN,
                    "TELEGRAM_API_BASE_URL": telegram.root_url, "XTRADES_BASE_URL": site.base_url,
                    "XTRADES_STORAGE_STATE": str(state), "DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'e2e.db'}",
+                   "XTRADES_API_READS": "false", "XTRADES_PUSH_FEED": "false",  # this part times the browser path
                    "QDRANT_PATH": str(tmp / "qdrant"), "EMBEDDING_MODEL_PATH": str(model),
                    "SCRAPE_INTERVAL_SECONDS": str(INTERVAL), "DELIVERY_INTERVAL_SECONDS": "0.5",
                    "DEFAULT_MIN_SCORE": "0", "DEFAULT_RATE_LIMIT_PER_HOUR": "60", "LOG_LEVEL": "DEBUG",

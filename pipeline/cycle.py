@@ -317,9 +317,9 @@ class IngestionCycle:
                         failures, backoff_seconds(failures, self._interval))
             return
 
-        if not pushed:
+        if not pushed:  # a push counts its alerts where it arrives (ingest_pushed)
             report.scraped += 1
-        report.alerts_seen += len(result.alerts) if not pushed else 0
+            report.alerts_seen += len(result.alerts)
         async with self._lock_for(result.trader), self._db.session() as session:
             trader = await traders.get_or_create(session, result.trader)
             state = (await scraper_state.get_many(session, [result.trader])).get(result.trader)
@@ -380,7 +380,7 @@ class IngestionCycle:
             if alert.is_entry or (alert.alert_id, OPEN_FOR_EXIT[alert.action]) in known:
                 held.pop(key, None)
                 kept.append(alert)
-            elif len(held) < MAX_HELD_EXITS:
+            elif key not in held and len(held) < MAX_HELD_EXITS:
                 held[key] = alert
                 log.info("pushed exit %s of %s waits for its entry", alert.alert_id, trader)
         if not held:

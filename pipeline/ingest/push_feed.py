@@ -135,11 +135,13 @@ class PushFeed:
                            asyncio.create_task(self._deliver(), name="push-feed-inbox")]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(BaseException):
-                await task
+        for _ in range(3):  # a cancel that lands while a client is being torn down is asked again
+            pending = [task for task in self._tasks if not task.done()]
+            if not pending:
+                break
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending, timeout=2)
         self._tasks = []
         await self._http.aclose()
         self._set_state("off", "stopped")

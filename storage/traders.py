@@ -73,8 +73,3 @@ async def tracked_by_chat(session: AsyncSession, chat_id: int) -> list[Trader]:
         .where(ChatTrader.chat_id == chat_id).order_by(Trader.username)
     )
     return list(rows.all())
-
-
-async def tracked_since(session: AsyncSession, username: str) -> datetime | None:
-    trader = await by_username(session, username)
-    return trader.tracked_since if trader is not None else None

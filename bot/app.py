@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from datetime import time as dt_time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +35,8 @@ from handlers import callbacks, commands, groups
 from handlers.errors import on_error
 from handlers.services import SERVICES_KEY, Services
 from pipeline.cycle import AlertSource, IngestionCycle
+from pipeline.ingest.push_feed import FeedConfig, PushFeed
+from pipeline.ingest.token import SessionToken
 from pipeline.judge.consensus.base import UsageRecord
 from pipeline.judge.consensus.panel import AnalystConfig, ConsensusPanel, build_analysts
 from pipeline.judge.market import MarketData, default_history_provider
@@ -73,11 +75,24 @@ class Runtime:
     judgement: Judgement | None = None
     calibration: Calibration | None = None
     deliverer: Deliverer | None = None
+    feed: PushFeed | None = None
+
+    def poll_due(self, now: datetime) -> bool:
+        """Polling runs at SCRAPE_INTERVAL_SECONDS, and slows to SCRAPE_INTERVAL_PUSH_SECONDS while the push feed
+        is healthy: it stays the safety net, and is back to normal the moment the feed drops."""
+        if self.feed is None or not self.feed.healthy:
+            return True
+        last = self.cycle.last_run_at
+        slack = self.settings.scrape_interval_seconds / 2
+        return last is None or (now - last).total_seconds() >= self.settings.scrape_interval_push_seconds - slack
 
     def status(self) -> dict[str, Any]:
         """What /status shows about the pipeline itself."""
         report = self.cycle.last_report
         info: dict[str, Any] = {"ai_budget": self.settings.ai_monthly_budget_usd}
+        info["feed"] = self.feed.status.as_dict() if self.feed is not None else {
+            "state": "off", "reason": "XTRADES_PUSH_FEED=false" if not self.settings.xtrades_push_feed
+            else "no Xtrades token"}
         if self.cycle.last_run_at is not None and report is not None:
             info["last_run"] = f"{self.cycle.last_run_at:%H:%M:%S} UTC, {report.seconds:.1f}s"
             info["last_summary"] = report.summary()
@@ -120,7 +135,32 @@ def scraper_config(settings: Settings) -> ScraperConfig:
         email=settings.xtrades_email,
         password=settings.xtrades_password.get_secret_value() if settings.xtrades_password else None,
         max_concurrent=settings.scrape_max_concurrent,
+        api_reads=settings.xtrades_api_reads,
+        token=settings.xtrades_token.get_secret_value() if settings.xtrades_token else None,
+        history_max_pages=settings.history_max_pages,
     )
+
+
+def session_token(settings: Settings, source: Any) -> SessionToken:
+    """The bearer the API reader and the push feed share: the browser source's own, else one from settings."""
+    token = getattr(source, "token", None)
+    if isinstance(token, SessionToken):
+        return token
+    return SessionToken(settings.xtrades_base_url, storage_state_path=settings.xtrades_storage_state,
+                        explicit=settings.xtrades_token.get_secret_value() if settings.xtrades_token else None)
+
+
+def build_feed(settings: Settings, cycle: IngestionCycle, token: SessionToken, *,
+               on_health: Any = None) -> PushFeed | None:
+    """The push feed, when it is on and a token can come from somewhere; pushed alerts go through the cycle."""
+    if not settings.xtrades_push_feed or not token.configured:
+        log.info("push feed off (%s); polling every %ss", "XTRADES_PUSH_FEED=false" if not
+                 settings.xtrades_push_feed else "no XTRADES_TOKEN and no Xtrades session",
+                 settings.scrape_interval_seconds)
+        return None
+    config = FeedConfig(base_url=settings.xtrades_base_url, silence_seconds=settings.push_silence_seconds)
+    return PushFeed(config, token, on_alerts=cycle.ingest_pushed, on_expired=cycle.mark_session_expired,
+                    on_health=on_health)
 
 
 def analyst_config(settings: Settings) -> AnalystConfig:
@@ -204,6 +244,12 @@ def build_application(settings: Settings, *, source: AlertSource | None = None,
         app.bot_data[RUNTIME_KEY] = runtime
         runtime.deliverer = Deliverer(runtime.db, app.bot, fresh_minutes=settings.notification_fresh_minutes)
         await runtime.deliverer.recover_interrupted()
+        runtime.feed = build_feed(settings, runtime.cycle, session_token(settings, runtime.source),
+                                  on_health=jobs.catch_up_on_feed_changes(app))
+        if runtime.feed is not None:
+            runtime.feed.start()
+            runtime.closers.append(runtime.cycle.drain)  # closers run last-first: the feed stops, then this
+            runtime.closers.append(runtime.feed.stop)
         app.bot_data[SERVICES_KEY] = Services(
             db=runtime.db,
             default_min_score=settings.default_min_score,
@@ -213,6 +259,7 @@ def build_application(settings: Settings, *, source: AlertSource | None = None,
             similar_lines=runtime.memory.lines_for_alert if runtime.memory else None,
             pipeline_status=runtime.status,
             backtest=runtime.backtest_report,
+            read_now=lambda names: jobs.read_now(app, names),
         )
         await app.bot.set_my_commands([BotCommand(c.name, c.summary) for c in commands.COMMANDS])
         schedule_jobs(app, settings)

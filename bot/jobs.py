@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 
 from telegram.error import TelegramError
 from telegram.ext import Application, ContextTypes
@@ -56,15 +57,60 @@ class OneAtATime:
             self._waiting = False
 
 
+CATCH_UP_JOB = "cycle-now"
+
+
 async def run_cycle(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """One pipeline run. An error is logged once and the next run starts afresh."""
+    """One pipeline run. An error is logged once and the next run starts afresh. While the push feed is healthy
+    the scheduled runs thin out to SCRAPE_INTERVAL_PUSH_SECONDS; a catch-up run (`poll_now`) always runs."""
     runtime = context.bot_data.get("runtime")
     if runtime is None:
+        return
+    forced = context.job is not None and context.job.name == CATCH_UP_JOB
+    if not forced and not runtime.poll_due(datetime.now(UTC)):
         return
     try:
         await runtime.cycle.run_once()
     except Exception:
         log.exception("pipeline run failed; the next run will retry")
+
+
+def poll_now(app: Application, why: str) -> None:
+    """A pipeline run as soon as possible (the push feed dropped, or is back: poll what it may have missed)."""
+    if app.job_queue is None or app.job_queue.get_jobs_by_name(CATCH_UP_JOB):
+        return
+    log.info("%s: polling now", why)
+    app.job_queue.run_once(run_cycle, 0, name=CATCH_UP_JOB)
+
+
+def catch_up_on_feed_changes(app: Application) -> Callable[[bool], None]:
+    """When the push feed drops, poll at once (and the normal interval is back); when it is back after a drop,
+    poll again for whatever was posted in the gap. Its first connection needs none: start-up polls anyway."""
+    was_up = False
+
+    def on_health(healthy: bool) -> None:
+        nonlocal was_up
+        if healthy and not was_up:
+            was_up = True
+            return
+        poll_now(app, "push feed back" if healthy else "push feed down")
+
+    return on_health
+
+
+def read_now(app: Application, usernames: Sequence[str]) -> None:
+    """Newly tracked traders are read at once, in the background: their baseline."""
+    runtime = app.bot_data.get("runtime")
+    if runtime is None or not usernames:
+        return
+
+    async def baseline() -> None:
+        try:
+            await runtime.cycle.read_now(list(usernames))
+        except Exception:
+            log.exception("baseline read failed; the next run reads those traders")
+
+    app.create_task(baseline(), name="baseline")
 
 
 async def deliver(context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -115,6 +115,8 @@ async def track(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             else:
                 _, new = await traders.track(session, chat.id, name)
                 (added if new else already).append(name)
+    if added and svc.read_now is not None:
+        svc.read_now(added)  # the baseline: whatever they post from now on is announced
     await reply(update, render.tracking_result(added, already, unknown, unverified, invalid))
 
 

@@ -493,8 +493,30 @@ def pnl_summary(who: str, period: str, total: float, trades: int, wins: int) -> 
             f"{wins / trades:.0%} won.")
 
 
+def _clock(when: Any) -> str:
+    return f"{when:%H:%M:%S} UTC" if when is not None else "none yet"
+
+
+def feed_line(feed: dict[str, Any] | None) -> str:
+    """The push feed in one line: connected since, last event, reconnects today; or why it is not on."""
+    if not feed:
+        return "Push feed: off (no Xtrades token); polling only"
+    reconnects = int(feed.get("reconnects_today") or 0)
+    plural = "s" if reconnects != 1 else ""
+    tail = f"last event {_clock(feed.get('last_event_at'))}, {reconnects} reconnect{plural} today"
+    state = feed.get("state")
+    if state == "connected":
+        return f"Push feed: connected since {_clock(feed.get('connected_since'))}, {tail}"
+    reason = esc(feed.get("reason") or state or "unknown")
+    if state == "off":
+        return f"Push feed: off ({reason}); polling only"
+    if state == "expired":
+        return f"Push feed: session expired ({reason}); polling only, {tail}"
+    return f"Push feed: down ({reason}), reconnecting; polling at the normal interval, {tail}"
+
+
 def status_text(info: dict[str, Any], *, details: bool) -> str:
-    lines = ["<b>Status</b>", f"Source: {esc(info.get('source', 'unknown'))}",
+    lines = ["<b>Status</b>", f"Source: {esc(info.get('source', 'unknown'))}", feed_line(info.get("feed")),
              f"Last run: {esc(info.get('last_run', 'not yet'))}", f"Queue: {info.get('queue_depth', 0)} waiting",
              f"Alerts scored today: {info.get('alerts_today', 0)}"]
     if details:

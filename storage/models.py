@@ -67,6 +67,8 @@ class Trader(Base):
     rank_name: Mapped[str | None] = mapped_column(String(64))
     xscore: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When a chat first tracked this trader: alerts posted before it are history, anything after is announced.
+    tracked_since: Mapped[datetime | None]
 
 
 class Trade(Base):

@@ -205,7 +205,8 @@ class Deliverer:
                                          open_action=trade.open_action, strike=trade.strike,
                                          option_type=trade.option_type, quantity=trade.quantity,
                                          expiry=trade.expiry, exit_price=trade.exit_price, pnl=trade.pnl,
-                                         pnl_pct=trade.pnl_pct, held_days=held), None
+                                         pnl_pct=trade.pnl_pct, held_days=held,
+                                         outcome=trade.outcome), None
         card = card_from_row(row)
         return (render.alert_message(card, today=self._clock().date(), threshold=threshold),
                 render.alert_keyboard(card.alert_id))

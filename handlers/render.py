@@ -272,19 +272,21 @@ def similar_message(card: AlertCard, lines: Sequence[str]) -> str:
 
 def close_followup(*, trader: str, symbol: str, open_action: str, strike: float | None, option_type: str | None,
                    quantity: int | None, expiry: date | None, exit_price: float | None, pnl: float | None,
-                   pnl_pct: float | None, held_days: int | None) -> str:
+                   pnl_pct: float | None, held_days: int | None, outcome: str | None = None) -> str:
     """The result of a trade a chat was told about, sent as a reply to its alert card:
 
     `✅ @behappy's AAPL $170 PUT closed @ $0.50 — P&L +$200 (+80%)`
     `Short 1 contract · expiry Dec 23, 2026 · held 30 days`
 
-    Break-even is "flat" (➖), never a loss; an unknown P&L is said so (❔).
+    Break-even ("flat": the stored `outcome`, or a P&L of exactly 0) is ➖, never a loss; an unknown P&L is said
+    so (❔).
     """
     contract = f" ${strike:g} {option_type.upper()}" if option_type and strike is not None else ""
+    flat = outcome == "flat" or pnl == 0
     if pnl is None:
         mark, result = "❔", "P&amp;L unknown"
-    elif pnl == 0:
-        mark, result = "➖", "flat, P&amp;L $0"
+    elif flat:
+        mark, result = "➖", f"flat, P&amp;L {money(pnl, signed=pnl != 0)}"
     else:
         mark, result = ("✅" if pnl > 0 else "❌"), f"P&amp;L {money(pnl, signed=True)}"
     if pnl_pct is not None and pnl is not None and pnl != 0:

@@ -22,7 +22,7 @@ from telegram.ext import AIORateLimiter, Application, CommandHandler, ContextTyp
 
 from bot.app import runtime_of
 from bot.delivery import Deliverer
-from handlers import charts
+from handlers import charts, render
 from handlers.auth import admins_only
 from storage import alerts, chats, mutes, queue, traders, trades
 from storage.db import Database
@@ -154,7 +154,17 @@ async def test_a_result_replies_to_its_card_and_names_the_trade(db: Database, bo
     flat = telegram.sent_messages(1)[-1].params["text"]
     assert flat.startswith("➖ @behappy's MSFT $170 PUT closed @ $2.50 — flat") and "❌" not in flat
     assert flat.endswith("held 3 days")
+
     assert set((await statuses(db)).values()) == {"sent"}
+
+
+def test_a_result_within_a_hair_of_break_even_is_flat_not_a_loss() -> None:
+    """The detector stores 'flat' for a P&L within 1% of the premium: the chat must not see ❌ for -$2."""
+    text = render.close_followup(trader="behappy", symbol="MSFT", open_action="BTO", strike=170.0,
+                                 option_type="put", quantity=1, expiry=date(2026, 12, 23), exit_price=2.48,
+                                 pnl=-2.0, pnl_pct=-0.8, held_days=3, outcome="flat")
+    assert text.startswith("➖ @behappy's MSFT $170 PUT closed @ $2.48 — flat, P&amp;L -$2")
+    assert "❌" not in text
 
 
 # --- 4. /positions, /traders, /alerts, usage -----------------------------------------------------------------

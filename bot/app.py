@@ -227,7 +227,9 @@ async def build_runtime(settings: Settings, *, notify_admins: Any = None, source
                           similar=memory_stage.similar_for if memory_stage else None, calibrator=calibration)
     sinks: list[Any] = [memory_stage.on_events] if memory_stage else []
     cycle = IngestionCycle(db, source, interval_seconds=settings.scrape_interval_seconds,
-                           notify_admins=notify_admins, sinks=[*sinks, judgement], closes=market.close_on)
+                           notify_admins=notify_admins, sinks=[*sinks, calibration.on_events, judgement],
+                           closes=market.close_on)
+    closers.append(calibration.close)
     return Runtime(settings=settings, db=db, source=source, cycle=cycle, closers=closers, memory=memory_stage,
                    judgement=judgement, calibration=calibration)
 

@@ -43,7 +43,7 @@ PRICES = ROOT / "tests" / "data" / "prices"
 OUT = Path("data/demo")
 NOW = datetime(2026, 11, 23, 15, 5, tzinfo=UTC)  # the sample's "now": the demo is the same on any day
 DEMO_CHAT = 1
-DEMO_THRESHOLD = 55
+DEMO_THRESHOLD = 70
 DEMO_RATE_LIMIT = 10
 TAG = re.compile(r"<[^>]+>")
 
@@ -107,7 +107,11 @@ async def run_demo(settings: Settings) -> Path:
         source = ReplaySource()
         stage = MemoryStage(db, memory)
         market = MarketData(RecordedHistory(PRICES))
-        judgement = Judgement(db, market, ConsensusPanel([]), similar=stage.similar_for, clock=_clock)
+        # The same calibration service the bot refits nightly: fitted on the history before any new alert.
+        calibration = Calibration(db, RecordedHistory(PRICES), similar=stage.similar_as_of,
+                                  vectors=memory.stored_vectors, clock=_clock)
+        judgement = Judgement(db, market, ConsensusPanel([]), similar=stage.similar_for, clock=_clock,
+                              calibrator=calibration)
         cycle = IngestionCycle(db, source, interval_seconds=150, sinks=[stage.on_events, judgement], clock=_clock,
                                closes=market.close_on)  # options left open past expiry settle at intrinsic value
         names = sorted({r["userName"] for r in sample["history"]})
@@ -122,8 +126,10 @@ async def run_demo(settings: Settings) -> Path:
         print(f"Xtrades Sentinel demo — invented sample data, local analyst, tracking {', '.join(names)}.")
         source.show(sample["history"])
         history = await cycle.run_once()
+        fitted = await calibration.refit()
         print(f"1. Read {history.alerts_seen} past alert records: {history.events['close']} closed trades "
-              "remembered (first scrape = history, nothing announced).")
+              "remembered (first scrape = history, nothing announced)"
+              + (f"; scores calibrated on {fitted.trades} of them." if fitted else "; too few to calibrate yet."))
         source.show(sample["live"])
         live = await cycle.run_once()
         print(f"2. {live.events['new']} new alerts: each judged as the trader's own trade (payoff from its legs, "
@@ -149,8 +155,6 @@ async def run_demo(settings: Settings) -> Path:
         curve = OUT / "pnl.png"
         curve.write_bytes(charts.pnl_png(points, title="All tracked traders — P&L, all time"))
         # The backtest: every closed trade replayed as of its alert, by the same scorer (issue 12).
-        calibration = Calibration(db, RecordedHistory(PRICES), similar=stage.similar_as_of,
-                                  vectors=memory.stored_vectors, clock=_clock)
         _, backtest = await calibration.backtest()
         backtest = await write_chart(backtest, OUT / "reliability.png")
         print(f"\n4. Charts written: {board}, {curve} and {backtest.chart}")

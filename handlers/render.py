@@ -150,7 +150,9 @@ def own_trade_lines(own: StrategyLine) -> list[str]:
     such as a calibrated chance of profit, can be added as one more line)."""
     lines = [f"Max Profit: {money(own.max_profit)} | Max Loss: {money(own.max_loss)}",
              f"Breakeven{'s' if len(own.breakevens) > 1 else ''}: {breakevens_text(own.breakevens)}",
-             f"Probability of profit: {percent(own.probability_of_profit)}"]
+             # Priced from the options market alone; the calibrated "Chance of profit" above also weighs the trader,
+             # similar trades and the AI verdict, so the two can differ widely.
+             f"Probability of profit (option prices): {percent(own.probability_of_profit)}"]
     if own.capital_required is not None:
         lines.append(f"Capital tied up: {money(own.capital_required)}")
     return lines
@@ -547,7 +549,7 @@ def settings_keyboard(min_score: int, rate_limit: int) -> InlineKeyboardMarkup:
 def chance_of_profit(card: AlertCard) -> str:
     """The card's one calibration line: the calibrated probability, or plainly that there is none yet."""
     if card.profit_probability is not None:
-        return f"Chance of profit: <b>{card.profit_probability:.0%}</b>"
+        return f"Chance of profit: <b>{card.profit_probability:.0%}</b> (calibrated on past outcomes)"
     return "Chance of profit: not calibrated yet (calibration needs 200 closed trades); the score is the raw blend"
 
 
@@ -568,8 +570,9 @@ def backtest_summary(report: Any) -> str:
     if not report.trades:
         return "Backtest: no closed trades to replay yet."
     row80 = next((r for r in report.thresholds if r.min_score == 80), None)
-    at80 = (f"80+: {row80.notified} alerts, {_pct(row80.hit_rate)} won ({_pct(row80.hit_rate_low, 1)}-"
-            f"{_pct(row80.hit_rate_high, 1)})" if row80 and row80.notified else "80+: no alerts")
+    at80 = (f"80+: {row80.notified} alert{'s' if row80.notified != 1 else ''}, {_pct(row80.hit_rate)} won "
+            f"({_pct(row80.hit_rate_low, 1)}-{_pct(row80.hit_rate_high, 1)})" if row80 and row80.notified
+            else "80+: no alerts")
     advice = f"advised threshold {report.advice}" if report.advice is not None else "no threshold reaches 75% yet"
     return (f"Backtest: {report.trades:,} closed trades ({report.calibrated_trades:,} calibrated), Brier "
             f"{_num(report.brier)} vs {_num(report.brier_pop_only)} POP alone and {_num(report.brier_trader_only)} "

@@ -70,6 +70,31 @@ async def test_below_200_closed_trades_the_score_is_uncalibrated_and_the_card_sa
     assert "Chance of profit: not calibrated yet (calibration needs 200 closed trades)" in text
 
 
+async def test_history_arriving_calibrates_at_once_not_the_next_night(db: Database) -> None:
+    """A new installation's first read brings hundreds of closed trades: the cycle's sink starts the refit, so
+    the very next alert already gets a chance of profit (and an event without a close starts nothing)."""
+    from pipeline.ingest.detector import Position, TradeEvent
+    from pipeline.models import StoredEvent
+
+    await plant_history(db, count=400)
+    calibration = Calibration(db, RecordedHistory(PRICES), clock=lambda: NOW)
+    position = Position(alert_id="h-1", open_action="BTO", symbol="AAPL")
+
+    def event(kind: str) -> StoredEvent:
+        return StoredEvent(alert_row_id=1, trade_id=1, event=TradeEvent(kind, "ace", position))  # type: ignore[arg-type]
+
+    await calibration.on_events([event("new")])
+    assert calibration._early is None and calibration.current is None
+    await calibration.on_events([event("new"), event("close")])
+    assert calibration._early is not None
+    await calibration._early
+    assert calibration.current is not None and calibration.current.trades == 400
+    async with db.reader() as s:
+        assert (await calibrators.latest(s, "blend-2")) is not None
+    await calibration.on_events([event("close")])  # calibrated now: the nightly refit takes it from here
+    await calibration.close()
+
+
 async def _record(db: Database, name: str) -> tuple[int, int, float | None]:
     async with db.reader() as s:
         trader = await traders.by_username(s, name)
@@ -95,7 +120,7 @@ async def test_past_200_closed_trades_the_card_shows_the_calibrated_chance(db: D
     assert row.score == round(row.profit_probability * 100, 1) == scored.score
     assert row.scorer_version == calibrator.version and row.scorer_version.startswith("blend-2+logistic-parts@")
     text = render.alert_message(card_from_row(row), today=NOW.date())
-    assert f"Chance of profit: <b>{row.profit_probability:.0%}</b>" in text
+    assert f"Chance of profit: <b>{row.profit_probability:.0%}</b> (calibrated on past outcomes)" in text
     # the skilled trader's put, well out of the money, is more likely than the coin flip the blend alone implies
     assert row.profit_probability > 0.5
 

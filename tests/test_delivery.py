@@ -91,7 +91,7 @@ async def test_an_87_reaches_the_80_chat_and_not_the_90_chat(db: Database, bot: 
     assert "AAPL" in text and "87/100" in text and "@behappy" in text and "Short Put (cash-secured)" in text
     assert "HIGH-QUALITY" in text  # 87 meets this chat's 80
     assert "Max Profit: $250 | Max Loss: $16,750" in text and "Breakeven: $167.50" in text
-    assert "Probability of profit: 78%" in text and "Capital tied up: $17,000" in text
+    assert "Probability of profit (option prices): 78%" in text and "Capital tied up: $17,000" in text
     assert "&lt;35%&gt; &amp; bullish" in text  # outside text is escaped (and the fake checks the HTML)
     buttons = [b["callback_data"] for b in message.params["reply_markup"]["inline_keyboard"][0]]
     assert [b.split(":")[0] for b in buttons] == ["a", "s", "m"]

@@ -54,7 +54,7 @@ def figures(text: str) -> dict[str, str]:
     out["strategy"] = re.search(r"Strategy: (.+?)(?: · (?:bullish|bearish|neutral))?\n", text).group(1)
     out["max"] = re.search(r"Max Profit: (\S+) \| Max Loss: (\S+)", text).groups()
     out["breakevens"] = re.search(r"Breakevens?: ([^\n]+)", text).group(1)
-    out["pop"] = re.search(r"Probability of profit: (\d+)%", text).group(1)
+    out["pop"] = re.search(r"Probability of profit \(option prices\): (\d+)%", text).group(1)
     return out
 
 

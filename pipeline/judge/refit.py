@@ -9,8 +9,9 @@ it. Below `MIN_TRADES` closed trades nothing is stored and scores stay uncalibra
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,6 +42,7 @@ class Calibration:
         self._clock = clock
         self._lock = asyncio.Lock()  # one replay at a time: it is the heaviest thing the bot does
         self.current: Calibrator | None = None
+        self._early: asyncio.Task[Any] | None = None  # a refit started by arriving history, not by the clock
 
     def __call__(self) -> Calibrator | None:
         return self.current
@@ -64,6 +66,28 @@ class Calibration:
                                     vectors=self._vectors, since=since, usernames=usernames, progress=progress)
         # A fit per month of history: seconds of scikit-learn, kept off the event loop.
         return replayed, await asyncio.to_thread(summarise, replayed, min_trades=self._min_trades)
+
+    async def on_events(self, stored: Sequence[Any]) -> None:
+        """A cycle sink. While uncalibrated, closed trades arriving (a newly tracked trader's history, above all)
+        start a refit at once in the background, so a new installation calibrates as soon as it has enough
+        trades, not the next night. The cycle never waits for it."""
+        if self.current is not None or (self._early is not None and not self._early.done()):
+            return
+        if any(item.event.kind == "close" for item in stored):
+            self._early = asyncio.create_task(self._refit_logged(), name="calibration-early")
+
+    async def _refit_logged(self) -> None:
+        try:
+            await self.refit()
+        except Exception:
+            log.exception("calibration refit failed; scores stay as they are")
+
+    async def close(self) -> None:
+        """Stop a refit still running (the next start or night fits again; nothing is half-stored)."""
+        if self._early is not None and not self._early.done():
+            self._early.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._early
 
     async def refit(self) -> Calibrator | None:
         """Replay everything, fit on every closed trade, store the fit and start using it."""

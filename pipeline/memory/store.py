@@ -1,14 +1,14 @@
 """Memory of past trades: fastembed embeddings in Qdrant, so each new alert finds the closed trades most like it.
 
 Every trade is one point whose id derives from the trade id (re-indexing is idempotent). A `close` updates the
-point's payload (won, pnl_pct) at once, so the next search counts the outcome: the scores learn.
+point's payload (won, pnl_pct, closed_at and its epoch-seconds twin closed_ts) at once, so the next search counts
+the outcome: the scores learn. A search can be "as of" a moment (`closed_before`): only trades closed strictly
+before it count, so a replay never sees the future.
 
-Local Qdrant (the embedded default) is a development mode: its payload filters scan everything, and its cosine
-distance re-normalises every stored vector at every query (33 ms of a 40 ms search at 20,000 points). So the hot
-path searches unfiltered and a little wider, then keeps the closed trades among the hits (a filtered query is
-only the fallback when the wide search finds too few); and locally the collection uses the dot product, which
-on the unit-length vectors stored here is the cosine similarity, computed without the re-normalising. A Qdrant
-server normalises once at insert, so it uses cosine.
+Qdrant is the store of record. With local Qdrant (the embedded default) the search itself runs on an in-process
+float32 copy of the vectors (`matrix.VectorMatrix`), because local Qdrant upcasts its matrix to float64 at each
+query and checks payload filters in Python; the copy is loaded from Qdrant at start and kept in step with every
+write. A Qdrant server (QDRANT_URL) searches its own index with a payload filter (status, closed_ts range).
 
 The embedded text is one template (`EMBEDDING_TEMPLATE`), so similar means: same trader habits, same kind of
 trade on the same symbol, in the same kind of market.
@@ -25,9 +25,11 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from qdrant_client import AsyncQdrantClient, models
 
 from pipeline.memory.embedder import Embedder
+from pipeline.memory.matrix import VectorMatrix, closed_ts_of, row_of
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,8 @@ EMBEDDING_TEMPLATE = (
     "trend {trend} | volatility {volatility} | risk {risk}"
 )
 INDEXED_FIELDS = ("trader", "symbol", "status")
-WIDE_FACTOR = 4  # search 4× wider than wanted, then keep closed trades (each hit costs a payload copy)
+WIDE_FACTOR = 4  # the `limit * 4` nearest closed trades are re-ordered by `prefer`, then cut to `limit`
+SCROLL_PAGE = 2048
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +80,7 @@ class TradeFacts:
             "strike": self.strike,
             "opened_at": self.opened_at.isoformat() if self.opened_at else None,
             "closed_at": self.closed_at.isoformat() if self.closed_at else None,
+            "closed_ts": self.closed_at.timestamp() if self.closed_at else None,
         }
 
 
@@ -188,13 +192,15 @@ def is_local(client: AsyncQdrantClient) -> bool:
 
 
 class TradeMemory:
-    """Index trades, record outcomes, find the nearest closed trades."""
+    """Index trades, record outcomes, find the nearest closed trades (as of a moment, when asked)."""
 
     def __init__(self, client: AsyncQdrantClient, embedder: Embedder, *, collection: str = COLLECTION) -> None:
         self._client = client
-        self._distance = models.Distance.DOT if is_local(client) else models.Distance.COSINE
+        self._local = is_local(client)
+        self._distance = models.Distance.DOT if self._local else models.Distance.COSINE
         self._embedder = embedder
         self.collection = collection
+        self._matrix: VectorMatrix | None = None  # local mode only: the search copy of the vectors
         self._ready = False
 
     async def ensure_collection(self) -> None:
@@ -207,7 +213,22 @@ class TradeMemory:
                 warnings.simplefilter("ignore", UserWarning)
                 for name in INDEXED_FIELDS:
                     await self._client.create_payload_index(self.collection, name, models.PayloadSchemaType.KEYWORD)
+                await self._client.create_payload_index(self.collection, "closed_ts", models.PayloadSchemaType.FLOAT)
+        if self._local:
+            self._matrix = await self._load_matrix()
         self._ready = True
+
+    async def _load_matrix(self) -> VectorMatrix:
+        """Every stored point's vector and filter facts, read once from Qdrant (the store of record)."""
+        matrix = VectorMatrix(VECTOR_SIZE)
+        offset: Any = None
+        while True:
+            points, offset = await self._client.scroll(
+                self.collection, limit=SCROLL_PAGE, offset=offset, with_vectors=True,
+                with_payload=["trade_id", "status", "closed_at", "closed_ts", "symbol", "trader"])
+            matrix.put_many((row_of(dict(p.payload or {})), p.vector) for p in points if p.vector is not None)
+            if offset is None:
+                return matrix
 
     async def index(self, trades: Sequence[TradeFacts], *, batch_size: int = 256) -> int:
         """Upsert trades in batches (one embedding call and one upsert per batch); returns how many."""
@@ -216,21 +237,30 @@ class TradeMemory:
         for start in range(0, len(trades), batch_size):
             chunk = trades[start:start + batch_size]
             vectors = await self._embedder.embed([embedding_text(f) for f in chunk])
-            await self._client.upsert(self.collection, points=[
-                models.PointStruct(id=f.point_id, vector=v, payload=f.payload()) for f, v in zip(chunk, vectors,
-                                                                                                 strict=True)
-            ], wait=True)
+            await self._upsert(list(zip(chunk, vectors, strict=True)))
             done += len(chunk)
         return done
+
+    async def _upsert(self, pairs: Sequence[tuple[TradeFacts, np.ndarray]]) -> None:
+        """Qdrant first (the record), then the search copy."""
+        payloads = [f.payload() for f, _ in pairs]
+        await self._client.upsert(self.collection, points=[
+            models.PointStruct(id=f.point_id, vector=np.asarray(v, dtype=np.float32).tolist(), payload=p)
+            for (f, v), p in zip(pairs, payloads, strict=True)], wait=True)
+        if self._matrix is not None:
+            self._matrix.put_many((row_of(p), v) for (_, v), p in zip(pairs, payloads, strict=True))
 
     async def record_outcome(self, trade_id: int, *, won: bool | None, pnl_pct: float | None,
                              closed_at: datetime | None) -> None:
         """The learning loop: a closed trade's outcome counts in the very next search."""
         await self.ensure_collection()
+        closed_ts = closed_at.timestamp() if closed_at else None
         await self._client.set_payload(self.collection, payload={
             "status": "closed", "won": won, "pnl_pct": pnl_pct,
-            "closed_at": closed_at.isoformat() if closed_at else None,
+            "closed_at": closed_at.isoformat() if closed_at else None, "closed_ts": closed_ts,
         }, points=[point_id(trade_id)], wait=True)
+        if self._matrix is not None:
+            self._matrix.set_outcome(trade_id, closed=True, closed_ts=closed_ts)
 
     async def existing_ids(self, trade_ids: Iterable[int]) -> dict[int, str | None]:
         """trade id -> stored status, for the trades that already have a point."""
@@ -241,39 +271,81 @@ class TradeMemory:
         found = await self._client.retrieve(self.collection, ids=list(ids), with_payload=["status"])
         return {ids[str(p.id)]: (p.payload or {}).get("status") for p in found}
 
+    async def stored_vectors(self, trade_ids: Iterable[int]) -> dict[int, list[float]]:
+        """The stored vectors of those trades (the ones that have a point)."""
+        await self.ensure_collection()
+        wanted = list(dict.fromkeys(trade_ids))
+        if self._matrix is not None:
+            found = {t: self._matrix.vector(t) for t in wanted}
+            return {t: v.tolist() for t, v in found.items() if v is not None}
+        ids = {point_id(t): t for t in wanted}
+        if not ids:
+            return {}
+        points = await self._client.retrieve(self.collection, ids=list(ids), with_vectors=True, with_payload=False)
+        return {ids[str(p.id)]: [float(x) for x in p.vector] for p in points if isinstance(p.vector, list)}
+
     async def similar_closed(self, facts: TradeFacts, *, limit: int = 5, prefer: str | None = "symbol",
-                             remember: bool = False) -> SimilarTrades:
+                             remember: bool = False, closed_before: datetime | None = None,
+                             vector: Sequence[float] | None = None) -> SimilarTrades:
         """The `limit` nearest closed trades (same symbol first when `prefer="symbol"`, or same trader).
 
-        With `remember`, the trade itself is indexed too, from the same embedding (one model call).
+        `closed_before`: only trades whose close time is strictly before it count (an as-of search, no
+        look-ahead; a closed trade whose close time is unknown does not count then); None = every closed trade.
+        `vector`: used instead of embedding `facts` (no model call). With `remember`, the trade itself is
+        indexed too, from the same vector.
         """
         await self.ensure_collection()
-        [vector] = await self._embedder.embed([embedding_text(facts)])
+        query = (np.asarray(vector, dtype=np.float32) if vector is not None
+                 else (await self._embedder.embed([embedding_text(facts)]))[0])
         if remember:
-            await self._client.upsert(self.collection, points=[
-                models.PointStruct(id=facts.point_id, vector=vector, payload=facts.payload())], wait=True)
-        hits = await self._query(vector, limit * WIDE_FACTOR, closed_only=False)
-        closed = [h for h in hits if h.payload.get("status") == "closed" and h.trade_id != facts.trade_id]
-        if len(closed) < limit:
-            hits = await self._query(vector, limit * WIDE_FACTOR, closed_only=True)
-            closed = [h for h in hits if h.trade_id != facts.trade_id]
+            await self._upsert([(facts, query)])
+        before = closed_before.timestamp() if closed_before is not None else None
+        wide = limit * WIDE_FACTOR
+        if self._matrix is not None:
+            closed = await self._local_nearest(query, wide, exclude=facts.trade_id, closed_before=before)
+        else:
+            closed = await self._server_nearest(query, wide, exclude=facts.trade_id, closed_before=before)
         if prefer in ("symbol", "trader"):
             wanted = facts.symbol if prefer == "symbol" else facts.trader
             closed.sort(key=lambda h: (h.payload.get(prefer) != wanted, -h.similarity))
         return SimilarTrades(tuple(closed[:limit]), facts.point_id)
 
-    async def _query(self, vector: list[float], limit: int, *, closed_only: bool) -> list[Neighbour]:
-        query_filter = models.Filter(must=[models.FieldCondition(key="status", match=models.MatchValue(
-            value="closed"))]) if closed_only else None
-        result = await self._client.query_points(self.collection, query=vector, limit=limit, with_payload=True,
-                                                 query_filter=query_filter)
-        return [Neighbour(int((p.payload or {}).get("trade_id", -1)), float(p.score), dict(p.payload or {}))
+    async def _local_nearest(self, query: np.ndarray, k: int, *, exclude: int,
+                             closed_before: float | None) -> list[Neighbour]:
+        """The matrix picks the trades; their payloads are read from Qdrant by id (no scan)."""
+        assert self._matrix is not None
+        hits = self._matrix.nearest_closed(query, k, exclude=exclude, closed_before=closed_before)
+        if not hits:
+            return []
+        points = await self._client.retrieve(self.collection, ids=[point_id(t) for t, *_ in hits],
+                                             with_payload=True)
+        payloads = {int((p.payload or {}).get("trade_id", -1)): dict(p.payload or {}) for p in points}
+        return [Neighbour(t, score, payloads[t]) for t, score, *_ in hits if t in payloads]
+
+    async def _server_nearest(self, query: np.ndarray, k: int, *, exclude: int,
+                              closed_before: float | None) -> list[Neighbour]:
+        """A Qdrant server filters in its index: closed, and (as of a moment) closed_ts before it. Points
+        written before closed_ts existed are let through the filter and judged by their ISO closed_at."""
+        must: list[Any] = [models.FieldCondition(key="status", match=models.MatchValue(value="closed"))]
+        if closed_before is not None:
+            must.append(models.Filter(should=[
+                models.FieldCondition(key="closed_ts", range=models.Range(lt=closed_before)),
+                models.IsEmptyCondition(is_empty=models.PayloadField(key="closed_ts")),
+            ]))
+        result = await self._client.query_points(
+            self.collection, query=query.tolist(), limit=k + 1, with_payload=True,
+            query_filter=models.Filter(must=must, must_not=[models.HasIdCondition(has_id=[point_id(exclude)])]))
+        hits = [Neighbour(int((p.payload or {}).get("trade_id", -1)), float(p.score), dict(p.payload or {}))
                 for p in result.points]
+        if closed_before is not None:
+            hits = [h for h in hits if (ts := closed_ts_of(h.payload)) is not None and ts < closed_before]
+        return hits[:k]
 
     async def count(self) -> int:
         await self.ensure_collection()
+        if self._matrix is not None:
+            return len(self._matrix)
         return (await self._client.count(self.collection, exact=True)).count
 
     async def close(self) -> None:
         await self._client.close()
-

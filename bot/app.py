@@ -169,7 +169,8 @@ async def build_runtime(settings: Settings, *, notify_admins: Any = None, source
     history_dir = Path(settings.market_history_dir) if settings.market_history_dir else None
     market = MarketData(default_history_provider(history_dir))
     judgement = Judgement(db, market, build_panel(settings, db, notify_admins),
-                          similar=memory_stage.similar_for if memory_stage else None)
+                          similar=memory_stage.similar_for if memory_stage else None,
+                          concurrency=settings.ai_concurrency)
     sinks: list[Any] = [memory_stage.on_events] if memory_stage else []
     cycle = IngestionCycle(db, source, interval_seconds=settings.scrape_interval_seconds,
                            notify_admins=notify_admins, sinks=[*sinks, judgement])

@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     gemini_model: str = "gemini-2.5-flash"
     ai_monthly_budget_usd: float = Field(10.0, ge=0, le=100_000)
     ai_timeout_seconds: float = Field(20.0, ge=1, le=120)
+    # Alerts judged at once: the AI calls are waits, not work, so a burst of 100 goes in one wave.
+    ai_concurrency: int = Field(100, ge=1, le=1000)
     ai_weight_claude: float = Field(0.5, ge=0, le=1)
     ai_weight_deepseek: float = Field(0.3, ge=0, le=1)
     ai_weight_gemini: float = Field(0.2, ge=0, le=1)

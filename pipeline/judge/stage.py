@@ -56,7 +56,7 @@ class Judgement:
 
     def __init__(self, db: Database, market: MarketData, panel: Panel, *, similar: SimilarLookup | None = None,
                  sinks: Sequence[ScoredSink] = (), clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 batch: int = 100, notify: bool = True, concurrency: int = 25) -> None:
+                 batch: int = 100, notify: bool = True, concurrency: int = 100) -> None:
         self._db = db
         self._market = market
         self._panel = panel

@@ -95,6 +95,7 @@ class Deliverer:
         self._lock = asyncio.Lock()
         self._parallel = asyncio.Semaphore(max_parallel_chats)
         self._sent = SentMarks(db)
+        self._stopping = False
         self._rendered: dict[int, tuple[str, InlineKeyboardMarkup | None]] = {}
 
     async def recover_interrupted(self) -> int:
@@ -153,13 +154,29 @@ class Deliverer:
             send_ids = [i.id for i in send_now]
             digest_ids = [i.id for i in digest]
         report.rate_limited += len(held)
-        for item_id in send_ids:
-            outcome = await self.send_item(item_id)
-            setattr(report, outcome, getattr(report, outcome) + 1)
-            if outcome == "failed" and not await self._chat_active(chat_id):
-                return
+        tried = 0
+        try:
+            for item_id in send_ids:
+                if self._stopping:
+                    return
+                tried += 1  # from here on the row is in flight: if the process stops now, it stays `sending`
+                outcome = await self.send_item(item_id)
+                setattr(report, outcome, getattr(report, outcome) + 1)
+                if outcome == "failed" and not await self._chat_active(chat_id):
+                    return
+        finally:
+            if tried < len(send_ids):  # stopped or cancelled before trying these: back to the queue, not lost
+                await asyncio.shield(self._release(send_ids[tried:]))
         if digest_ids:
             await self._send_digest(chat_id, digest_ids, threshold, report)
+
+    def stop_sending(self) -> None:
+        """Shutdown: no new Bot API calls; rows claimed but not tried yet go back to `pending`."""
+        self._stopping = True
+
+    async def _release(self, item_ids: list[int]) -> None:
+        async with self._db.session() as session:
+            await queue.set_status(session, item_ids, "pending")
 
     async def _chat_active(self, chat_id: int) -> bool:
         async with self._db.reader() as session:

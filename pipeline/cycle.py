@@ -208,7 +208,9 @@ class IngestionCycle:
                 report.events[event.kind] += 1
                 report.stored.append(StoredEvent(row.id, trade.id, event))
             await scraper_state.record_success(session, result.trader, at=now, duration=result.duration_seconds)
-        log.debug("timings profile=%s scrape=%.1f detect_store=%.1f events=%d", result.trader,
+        # Timestamps are time.monotonic(), comparable across processes on one machine (bench_e2e reads them).
+        log.debug("timings profile=%s start=%.4f end=%.4f stored=%.4f scrape=%.1f detect_store=%.1f events=%d",
+                  result.trader, result.started_at or 0.0, result.finished_at or 0.0, time.monotonic(),
                   result.duration_seconds * 1000, (time.perf_counter() - started) * 1000, len(detection.events))
 
     async def _tell_admins_about_session(self, before: int, after: int) -> None:

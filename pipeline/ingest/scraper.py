@@ -211,7 +211,8 @@ class PlaywrightAlertSource:
 
 
 def _timed(result: ScrapeResult, started: float) -> ScrapeResult:
-    return replace(result, duration_seconds=time.monotonic() - started)
+    finished = time.monotonic()
+    return replace(result, duration_seconds=finished - started, started_at=started, finished_at=finished)
 
 
 async def _is_ready(page: Any) -> bool:

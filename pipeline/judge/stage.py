@@ -103,6 +103,7 @@ class Judgement:
     async def score_one(self, row: XtradesAlert) -> ScoredAlert | None:
         trade = row.trade
         today = self._clock().date()
+        began = time.monotonic()
         marks = [time.perf_counter()]
         async with self._db.reader() as session:
             wins, closed, avg_return = await trades_repo.trader_record(session, trade.trader_id)
@@ -141,8 +142,10 @@ class Judgement:
         if not stored:
             return None
         stages = ("context", "strategies", "memory", "ai", "store")
-        log.debug("timings alert=%d %s", row.id, " ".join(
-            f"{name}={(b - a) * 1000:.1f}" for name, a, b in zip(stages, marks[:-1], marks[1:], strict=True)))
+        # began/queued are time.monotonic() timestamps (comparable across processes: bench_e2e reads them).
+        log.debug("timings alert=%d trader=%s began=%.4f queued=%.4f %s", row.id, trade.trader.username, began,
+                  time.monotonic(), " ".join(f"{name}={(b - a) * 1000:.1f}"
+                                             for name, a, b in zip(stages, marks[:-1], marks[1:], strict=True)))
         log.info("scored %s %s %s: %.0f (consensus %.0f from %s)", trade.trader.username, trade.open_action,
                  trade.symbol, final.score, consensus.score, ",".join(consensus.used) or "none")
         return ScoredAlert(row.id, trade.id, final.score, consensus, ranking, snapshot, final)

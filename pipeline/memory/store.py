@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from qdrant_client import AsyncQdrantClient, models
 
-from pipeline.memory.embedder import Embedder
+from pipeline.memory.embedder import Embedder, release_free_memory
 from pipeline.memory.matrix import VectorMatrix, closed_ts_of, row_of
 
 log = logging.getLogger(__name__)
@@ -228,7 +228,20 @@ class TradeMemory:
                 with_payload=["trade_id", "status", "closed_at", "closed_ts", "symbol", "trader"])
             matrix.put_many((row_of(dict(p.payload or {})), p.vector) for p in points if p.vector is not None)
             if offset is None:
-                return matrix
+                break
+        self._compact_local_vectors()
+        return matrix
+
+    def _compact_local_vectors(self) -> None:
+        """Local Qdrant loads its stored vectors as float64 (a Python list of floats per point, then one
+        np.array): keep them float32, as written, and give the loading scratch back to the system."""
+        collection = getattr(getattr(self._client, "_client", None), "collections", {}).get(self.collection)
+        vectors = getattr(collection, "vectors", None)
+        if isinstance(vectors, dict):
+            for name, array in vectors.items():
+                if isinstance(array, np.ndarray) and array.dtype != np.float32:
+                    vectors[name] = array.astype(np.float32)
+        release_free_memory()
 
     async def index(self, trades: Sequence[TradeFacts], *, batch_size: int = 256) -> int:
         """Upsert trades in batches (one embedding call and one upsert per batch); returns how many."""

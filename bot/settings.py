@@ -52,7 +52,8 @@ class Settings(BaseSettings):
     xtrades_password: SecretStr | None = None
     chromium_path: str | None = None
     scrape_interval_seconds: int = Field(150, ge=1, le=86_400)
-    scrape_max_concurrent: int = Field(3, ge=1, le=20)
+    # Profiles scraped at once: a cycle over ten traders is one wave, so the last is not seconds behind the first.
+    scrape_max_concurrent: int = Field(10, ge=1, le=20)
 
     # AI analysts
     anthropic_api_key: SecretStr | None = None

@@ -195,6 +195,8 @@ async def build_runtime(settings: Settings, *, notify_admins: Any = None, source
     else:
         closers.append(memory.close)
         memory_stage = MemoryStage(db, memory)
+        if memory.local:  # read the search copy now (and return the load's scratch memory), not at the first alert
+            await memory.ensure_collection()
     history_dir = Path(settings.market_history_dir) if settings.market_history_dir else None
     market = MarketData(default_history_provider(history_dir))
     judgement = Judgement(db, market, build_panel(settings, db, notify_admins),

@@ -203,6 +203,11 @@ class TradeMemory:
         self._matrix: VectorMatrix | None = None  # local mode only: the search copy of the vectors
         self._ready = False
 
+    @property
+    def local(self) -> bool:
+        """Local Qdrant (searched through the in-process matrix), not a Qdrant server."""
+        return self._local
+
     async def ensure_collection(self) -> None:
         if self._ready:
             return

@@ -8,7 +8,11 @@ stored and queued → the Bot API receives the sendMessage carrying that alert, 
 buttons); plus scrape start → sendMessage, and the alerts per hour each burst sustains. Nothing is derived by
 subtraction of medians. The burst figures printed against the goal are the median of the three bursts.
 
-Run: .venv/bin/python -m benchmarks.bench_e2e
+The push section (`push_main`) measures post → `sendMessage` through Xtrades' push feed (the loopback SignalR
+hub), with SCRAPE_INTERVAL_SECONDS=600 so polling plays no part: 50 alerts, one after another, median and p95.
+
+Run: .venv/bin/python -m benchmarks.bench_e2e          (both)
+     .venv/bin/python -m benchmarks.bench_e2e --push   (the push feed only)
 """
 
 from __future__ import annotations
@@ -21,10 +25,12 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.memory.model_files import DEFAULT_DIR, prepare_offline_model
 from tests.fakes.ai import FakeAI
+from tests.fakes.signalr import FakeSignalRHub
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.xtrades import FakeXtrades
 
@@ -116,6 +122,7 @@ async def main() -> None:
             env = {**os.environ, "PYTHONPATH": str(ROOT), "TELEGRAM_BOT_TOKEN": TOKEN,
                    "TELEGRAM_API_BASE_URL": telegram.root_url, "XTRADES_BASE_URL": site.base_url,
                    "XTRADES_STORAGE_STATE": str(state), "DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'e2e.db'}",
+                   "XTRADES_API_READS": "false", "XTRADES_PUSH_FEED": "false",  # this part times the browser path
                    "QDRANT_PATH": str(tmp / "qdrant"), "EMBEDDING_MODEL_PATH": str(model),
                    "SCRAPE_INTERVAL_SECONDS": str(INTERVAL), "DELIVERY_INTERVAL_SECONDS": "0.5",
                    "DEFAULT_MIN_SCORE": "0", "DEFAULT_RATE_LIMIT_PER_HOUR": "60", "LOG_LEVEL": "DEBUG",
@@ -197,5 +204,66 @@ async def main() -> None:
           f"({INTERVAL / 2:.1f} s here, 75 s with the default 150 s)")
 
 
+PUSH_ALERTS = 50
+PUSH_INTERVAL = 600
+
+
+async def push_main() -> None:
+    """Post → sendMessage through the push feed, AI delays 3 s / 2 s / 1.5 s, polling every 600 s."""
+    model = prepare_offline_model(ROOT / DEFAULT_DIR)
+    async with (FakeXtrades() as site, FakeSignalRHub() as hub, FakeAI() as ai,
+                FakeTelegram(token=TOKEN) as telegram):
+        ai.claude.delay, ai.deepseek.delay, ai.gemini.delay = 3.0, 2.0, 1.5
+        site.hub_url, site.hub_access_token = hub.hub_url, hub.access_token
+        trader = "pushtrader"
+        site.add_trader(trader)
+        with tempfile.TemporaryDirectory() as tmp_name:
+            tmp = Path(tmp_name)
+            state = site.write_storage_state(tmp / "state.json")
+            env = {**os.environ, "PYTHONPATH": str(ROOT), "TELEGRAM_BOT_TOKEN": TOKEN,
+                   "TELEGRAM_API_BASE_URL": telegram.root_url, "XTRADES_BASE_URL": site.base_url,
+                   "XTRADES_STORAGE_STATE": str(state), "DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'push.db'}",
+                   "QDRANT_PATH": str(tmp / "qdrant"), "EMBEDDING_MODEL_PATH": str(model),
+                   "SCRAPE_INTERVAL_SECONDS": str(PUSH_INTERVAL), "DELIVERY_INTERVAL_SECONDS": "0.5",
+                   "DEFAULT_MIN_SCORE": "0", "DEFAULT_RATE_LIMIT_PER_HOUR": "60", "LOG_LEVEL": "INFO",
+                   "ANTHROPIC_API_KEY": ai.claude.key, "ANTHROPIC_BASE_URL": ai.base_url,
+                   "DEEPSEEK_API_KEY": ai.deepseek.key, "DEEPSEEK_BASE_URL": ai.base_url,
+                   "GOOGLE_API_KEY": ai.gemini.key, "GEMINI_BASE_URL": ai.base_url, "AI_MONTHLY_BUDGET_USD": "1000"}
+            log_path = tmp / "bot.log"
+            with log_path.open("wb") as log:
+                proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "run", cwd=tmp, env=env,
+                                                            stdout=log, stderr=log)
+            latencies: list[float] = []
+            try:
+                await telegram.wait_for("setMyCommands", timeout=90)
+                telegram.push_message(1, f"/track {trader}")
+                await telegram.wait_for("sendMessage", timeout=60,
+                                        predicate=lambda c: "Now tracking" in c.params["text"])
+                await hub.wait_connected(timeout=60)
+                await wait_until(lambda: sum(1 for u, _, _ in site.api_log if u == trader) >= 4, 60)  # baseline
+                await asyncio.sleep(6)  # the start-up poll has run too
+                symbols = ["AAPL", "SPY", "NVDA", "TSLA", "MSFT"]
+                for i in range(PUSH_ALERTS):
+                    alert = site.add_alert(trader, symbol=symbols[i % 5], direction="call" if i % 2 else "put",
+                                           strike=100.0 + i, price=1.0 + i / 10, expiration="2027-01-15",
+                                           time_of_entry=datetime.now(UTC))
+                    posted = time.monotonic()
+                    await hub.publish(alert)
+                    await wait_until(lambda n=i: len(sends(telegram)) >= n + 1, 60)
+                    latencies.append(sends(telegram)[i] - posted)
+                polls = sum(1 for u, side, _ in site.api_log if u == trader and side == "bto")
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                await asyncio.wait_for(proc.wait(), timeout=60)
+                Path("/tmp/bench_e2e_push_bot.log").write_bytes(log_path.read_bytes())  # noqa: ASYNC240
+    print(f"\npush feed, {PUSH_ALERTS} alerts one after another, AI delays 3 s / 2 s / 1.5 s, "
+          f"SCRAPE_INTERVAL_SECONDS={PUSH_INTERVAL}, DELIVERY_INTERVAL_SECONDS=0.5:")
+    print(f"{'post → sendMessage':<28}{statistics.median(latencies) * 1000:>10.0f}ms"
+          f"{percentile(latencies, 0.95) * 1000:>10.0f}ms   (median, p95)")
+    print(f"entry polls of the trader during the run: {polls} (baseline and start-up; none per alert)")
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    if "--push" not in sys.argv:
+        asyncio.run(main())
+    asyncio.run(push_main())

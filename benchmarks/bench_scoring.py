@@ -1,5 +1,6 @@
-"""Scoring figures: the ten strategies for one alert (median over 1,000), and the whole scoring stage per alert
-with the three loopback AI servers answering at once (0 delay) through the real SDKs.
+"""Scoring figures: how the blend behaves over 1,000 invented alerts (its parts, and the score's correlation with the
+own trade's probability of profit), the ten strategies for one alert (median over 1,000), and the whole scoring
+stage per alert with the three loopback AI servers answering at once (0 delay) through the real SDKs.
 
 Run: .venv/bin/python -m benchmarks.bench_scoring
 """
@@ -7,14 +8,21 @@ Run: .venv/bin/python -m benchmarks.bench_scoring
 from __future__ import annotations
 
 import asyncio
+import random
 import statistics
 import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from pipeline.judge.consensus.base import ReviewAlert
+from pipeline.judge.consensus.local import LocalAnalyst
 from pipeline.judge.consensus.panel import AnalystConfig, ConsensusPanel, build_analysts
+from pipeline.judge.flags import FlagFacts, flag_text, sanity_flags
 from pipeline.judge.market import MarketData, RecordedHistory
+from pipeline.judge.options_math import bs_price
+from pipeline.judge.own_trade import judge_own_trade
+from pipeline.judge.scoring import WEIGHTS, ScoreInputs, final_score
 from pipeline.judge.stage import Judgement
 from pipeline.judge.strategies import StrategyInput, evaluate_strategies
 from storage import alerts, traders, trades
@@ -23,6 +31,60 @@ from tests.fakes.ai import FakeAI
 
 PRICES = Path(__file__).resolve().parents[1] / "tests" / "data" / "prices"
 TODAY = date(2026, 11, 23)
+
+
+TRENDS = ("strong_bullish", "bullish", "neutral", "bearish", "strong_bearish")
+
+
+def invented_alert(rng: random.Random) -> tuple[StrategyInput, int, float | None]:
+    """One alert as traders post them: mostly bought calls and puts, sold puts, some shares; any size."""
+    spot = rng.choice([14.0, 42.0, 96.0, 182.0, 244.0, 455.0, 590.0])
+    kind = rng.choices(["call", "put", None], weights=[45, 40, 15])[0]
+    action = "BTO" if kind is None else rng.choices(["BTO", "STO"], weights=[70, 30])[0]
+    strike = round(spot * rng.uniform(0.85, 1.15)) if kind else None
+    dte = rng.choice([0, 1, 3, 7, 14, 30, 45, 90])
+    iv = rng.uniform(0.18, 0.85)
+    expiry = TODAY + timedelta(days=dte)
+    years = max(dte, 0.5) / 365
+    fair = max(0.05, round(bs_price(spot, strike, years, iv, kind), 2)) if kind and strike else spot
+    price = round(fair * rng.uniform(0.9, 1.25), 2)
+    quantity = rng.choice([1, 2, 3, 5, 10]) if kind else rng.choice([10, 50, 100, 300])
+    inp = StrategyInput("X", spot, strike, kind, action, price, expiry, TODAY, iv=iv, iv_rank=rng.uniform(0, 100),
+                        trend=rng.choice(TRENDS), contracts=quantity if kind else 1)
+    return inp, quantity, fair
+
+
+def bench_blend(count: int = 1000, seed: int = 11) -> dict[str, float]:
+    """The score over invented alerts: the local analyst stands in for the AI verdict, the trader's record and
+    similar trades are drawn at random (independent of the trade), flags come from the invented prices."""
+    rng = random.Random(seed)
+    analyst = LocalAnalyst()
+    pops, scores = [], []
+    for _ in range(count):
+        inp, quantity, fair = invented_alert(rng)
+        own = judge_own_trade(inp, evaluate_strategies(inp), quantity=quantity)
+        dte = (inp.expiry - TODAY).days if inp.expiry else None
+        facts = FlagFacts(inp.action, inp.option_type, dte, None, inp.price, fair, quantity)
+        flags = sanity_flags(facts)
+        review = ReviewAlert("t", inp.action, "X", inp.option_type, inp.strike, inp.expiry, dte, inp.price, inp.spot,
+                             None, "", flags=tuple(flag_text(f, facts) for f in flags))
+        verdict = analyst.judge(review, {}, own.prompt_facts(), {})
+        closed = rng.choice([0, 3, 10, 40])
+        similar = rng.choice([0, 2, 5])
+        result = final_score(ScoreInputs(
+            ai_score=verdict.score, own_pop=own.trade.probability_of_profit, own_fit=own.fit, iv_known=True,
+            trader_wins=round(closed * rng.uniform(0.3, 0.8)), trader_closed=closed, similar_count=similar,
+            similar_success_rate=rng.uniform(0.2, 0.9) if similar else None, similar_mean_similarity=0.85,
+            flags=flags))
+        pops.append(own.trade.probability_of_profit)
+        scores.append(result.score)
+    out = {"correlation": statistics.correlation(scores, pops), "mean_score": statistics.fmean(scores),
+           "p90_score": sorted(scores)[int(count * 0.9)], "pop_all": statistics.fmean(pops)}
+    for cut in (60, 80):
+        high = [p for p, s in zip(pops, scores, strict=True) if s >= cut]
+        out[f"share_{cut}"] = len(high) / count
+        out[f"pop_{cut}"] = statistics.fmean(high) if high else float("nan")
+    return out
 
 
 def bench_strategies(runs: int = 1000) -> tuple[float, float]:
@@ -70,6 +132,13 @@ async def _pending(db: Database) -> list:
 
 
 def main() -> None:
+    blend = bench_blend()
+    print("score blend: " + ", ".join(f"{name} {weight:.2f}" for name, weight in WEIGHTS.items()))
+    print(f"1,000 invented alerts: score vs own-trade probability of profit, Pearson r = {blend['correlation']:.2f}; "
+          f"mean score {blend['mean_score']:.1f}, 90th percentile {blend['p90_score']:.1f}")
+    for cut in (60, 80):
+        print(f"alerts scoring >= {cut}: {blend[f'share_{cut}']:.1%}, their mean own POP {blend[f'pop_{cut}']:.0%} "
+              f"(all alerts {blend['pop_all']:.0%})")
     median, p95 = bench_strategies()
     print(f"all ten strategies for one alert: median {median:.2f} ms, p95 {p95:.2f} ms (1,000 runs)")
     median, p95 = asyncio.run(bench_stage())

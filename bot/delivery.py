@@ -4,12 +4,13 @@ Every send goes through `send_item`, which turns Telegram's answers into queue s
 (not counted as a failure), 5xx and network errors are retried up to 5 times (15 s doubling), 403 marks the
 chat inactive, a migrated group moves to its new id and the alert follows it. A row is marked `sending` before
 the call and `sent` after; a process killed in between leaves `sending`, which the next start records as
-interrupted rather than risk telling a trader about the same trade twice.
+interrupted rather than risk telling a trader about the same trade twice; the chat's next digest lists it as
+one that may not have reached it.
 
 Throughput (1,000 chats at once): each chat's plan is read outside any write transaction and written in one
-short one; an alert's message is rendered once per run, not once per chat; and `sent` marks are written in
-batches (`SentMarks`), one transaction for up to a few hundred rows. A batch not yet written when the process
-dies leaves its rows `sending`, which the next start records as interrupted: never sent twice.
+short one; an alert's message is rendered once per run and chat threshold, not once per chat; and `sent` marks
+are written in batches (`SentMarks`), one transaction for up to a few hundred rows. A batch not yet written when
+the process dies leaves its rows `sending`, which the next start records as interrupted: never sent twice.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from telegram import Bot, InlineKeyboardMarkup
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Bot, InlineKeyboardMarkup, ReplyParameters
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from handlers import render
@@ -72,6 +74,7 @@ class SentMarks:
             if batch:
                 async with self._db.session() as session:
                     await queue.mark_sent_many(session, batch)
+INTERRUPTED_TOLD = INTERRUPTED + "; the chat was told in a digest"
 
 
 @dataclass(slots=True)
@@ -96,7 +99,9 @@ class Deliverer:
         self._parallel = asyncio.Semaphore(max_parallel_chats)
         self._sent = SentMarks(db)
         self._stopping = False
-        self._rendered: dict[int, tuple[str, InlineKeyboardMarkup | None]] = {}
+        # (alert id, chat threshold) → (text, keyboard), the alert's trade id, its event type
+        self._rendered: dict[tuple[int, float | None],
+                             tuple[tuple[str, InlineKeyboardMarkup | None], int | None, str | None]] = {}
 
     async def recover_interrupted(self) -> int:
         """At start: rows a killed process left in `sending` are recorded, not resent."""
@@ -112,6 +117,8 @@ class Deliverer:
             report = DeliveryReport()
             async with self._db.reader() as session:
                 chat_ids = await queue.chats_with_waiting(session, self._clock())
+                untold = {i.chat_id for i in await queue.failed_with(session, INTERRUPTED)}
+                chat_ids += sorted(untold - set(chat_ids))
             report.chats = len(chat_ids)
             self._rendered.clear()
             try:
@@ -153,6 +160,7 @@ class Deliverer:
             threshold = chat.min_score
             send_ids = [i.id for i in send_now]
             digest_ids = [i.id for i in digest]
+            unsure_ids = [i.id for i in await queue.failed_with(session, INTERRUPTED, chat_id=chat_id)]
         report.rate_limited += len(held)
         tried = 0
         try:
@@ -167,8 +175,8 @@ class Deliverer:
         finally:
             if tried < len(send_ids):  # stopped or cancelled before trying these: back to the queue, not lost
                 await asyncio.shield(self._release(send_ids[tried:]))
-        if digest_ids:
-            await self._send_digest(chat_id, digest_ids, threshold, report)
+        if digest_ids or unsure_ids:
+            await self._send_digest(chat_id, digest_ids, unsure_ids, threshold, report)
 
     def stop_sending(self) -> None:
         """Shutdown: no new Bot API calls; rows claimed but not tried yet go back to `pending`."""
@@ -190,14 +198,25 @@ class Deliverer:
             if item is None:
                 return "failed"
             chat_id = item.chat_id
-            if item.alert_id not in self._rendered:  # one alert to many chats: rendered once per run
-                self._rendered[item.alert_id] = self._message(await alerts.by_id(session, item.alert_id))
-            text, keyboard = self._rendered[item.alert_id]
+            chat = await chats.get(session, chat_id)
+            threshold = chat.min_score if chat else None
+            key = (item.alert_id, threshold)
+            if key not in self._rendered:  # one alert to many chats: rendered once per run and threshold
+                row = await alerts.by_id(session, item.alert_id)
+                self._rendered[key] = (self._message(row, threshold=threshold), row.trade_id if row else None,
+                                       row.event_type if row else None)
+            (text, keyboard), trade_id, event_type = self._rendered[key]
+            card_id = (await queue.card_message_id(session, chat_id, trade_id)
+                       if trade_id is not None and event_type == "close" else None)
+        # A result replies to the card it concludes; when that card is gone it arrives as a plain message.
+        reply_to = ReplyParameters(card_id, allow_sending_without_reply=True) if card_id else None
         try:
             message = None
             for part_number, part in enumerate(render.split_message(text)):
-                message = await self._bot.send_message(
-                    chat_id, part, reply_markup=keyboard if part_number == 0 else None)
+                sent = await self._bot.send_message(
+                    chat_id, part, reply_markup=keyboard if part_number == 0 else None,
+                    reply_parameters=reply_to if part_number == 0 else None)
+                message = message or sent  # the first part carries the buttons: its id is the card's
         except RetryAfter as exc:
             wait = exc.retry_after if isinstance(exc.retry_after, int | float) else exc.retry_after.total_seconds()
             await self._retry(item_id, f"Telegram flood control: retry after {wait}s", seconds=float(wait), count=False)
@@ -242,7 +261,7 @@ class Deliverer:
                                    count=count)
         return "retried"
 
-    def _message(self, row: object) -> tuple[str, InlineKeyboardMarkup | None]:
+    def _message(self, row: object, *, threshold: float | None = None) -> tuple[str, InlineKeyboardMarkup | None]:
         if row is None:
             return "This alert is no longer available.", None
         if row.event_type == "close":  # type: ignore[attr-defined]
@@ -250,28 +269,42 @@ class Deliverer:
             opened = trade.opened_at or trade.first_seen_at
             closed = trade.closed_at or self._clock()
             held = (closed - opened).days if opened else None
-            return render.close_followup(symbol=trade.symbol, strike=trade.strike, option_type=trade.option_type,
-                                         exit_price=trade.exit_price, pnl=trade.pnl, pnl_pct=trade.pnl_pct,
-                                         held_days=held), None
+            return render.close_followup(trader=trade.trader.username, symbol=trade.symbol,
+                                         open_action=trade.open_action, strike=trade.strike,
+                                         option_type=trade.option_type, quantity=trade.quantity,
+                                         expiry=trade.expiry, exit_price=trade.exit_price, pnl=trade.pnl,
+                                         pnl_pct=trade.pnl_pct, held_days=held), None
         card = card_from_row(row)
-        return render.alert_message(card, today=self._clock().date()), render.alert_keyboard(card.alert_id)
+        return (render.alert_message(card, today=self._clock().date(), threshold=threshold),
+                render.alert_keyboard(card.alert_id))
 
-    async def _send_digest(self, chat_id: int, item_ids: list[int], threshold: int, report: DeliveryReport) -> None:
+    async def _send_digest(self, chat_id: int, item_ids: list[int], unsure_ids: list[int], threshold: int,
+                           report: DeliveryReport) -> None:
+        """Stale alerts folded into one message, and the sends a restart interrupted (`unsure_ids`), which
+        may or may not have reached the chat: it hears of them once, with their symbol and score."""
         async with self._db.reader() as session:
-            lines = []
-            for item_id in item_ids:
-                item = await session.get(NotificationQueueItem, item_id)
-                row = await alerts.by_id(session, item.alert_id) if item else None
-                if row is not None and row.event_type == "new":
-                    lines.append(render.digest_line(card_from_row(row)))
-        if not lines:
+            lines = await self._digest_lines(session, item_ids)
+            unsure = await self._digest_lines(session, unsure_ids)
+        if not lines and not unsure:
             return
         try:
-            for part in render.split_message(render.digest(threshold, lines)):
+            for part in render.split_message(render.digest(threshold, lines, unsure=unsure)):
                 await self._bot.send_message(chat_id, part)
         except TelegramError as exc:
             log.warning("digest to %s not sent (%s); it will be tried again", chat_id, exc.message)
             return
         async with self._db.session() as session:
             await queue.set_status(session, item_ids, "skipped", error="sent in a digest")
+            await queue.set_status(session, unsure_ids, "failed", error=INTERRUPTED_TOLD)
         report.digests += 1
+
+    async def _digest_lines(self, session: AsyncSession, item_ids: list[int]) -> list[str]:
+        lines = []
+        for item_id in item_ids:
+            item = await session.get(NotificationQueueItem, item_id)
+            row = await alerts.by_id(session, item.alert_id) if item else None
+            if row is not None and row.event_type == "new":
+                lines.append(render.digest_line(card_from_row(row)))
+            elif row is not None and row.event_type == "close":
+                lines.append(render.digest_result_line(row.trade.symbol, row.trade.trader.username))
+        return lines

@@ -2,7 +2,8 @@
 
 Four traders' history (a few hundred closed trades) fills the memory; a dozen new alerts are scored by the local
 analyst with recorded prices, queued and delivered by the real delivery code to a console stand-in for Telegram;
-three of them then close and their results follow. Charts go to data/demo/. Everything local: SQLite, local
+three of them then close and their results follow. It ends with the backtest of every closed trade (one line).
+Charts, the reliability diagram too, go to data/demo/. Everything local: SQLite, local
 Qdrant, the offline embedding model. Nothing keeps running afterwards.
 """
 
@@ -21,13 +22,15 @@ from types import SimpleNamespace
 from typing import Any
 
 from bot.app import build_memory
+from bot.backtesting import write_chart
 from bot.delivery import Deliverer
 from bot.settings import Settings
-from handlers import charts
+from handlers import charts, render
 from pipeline.cycle import IngestionCycle
 from pipeline.ingest.alerts_api import alert_from_json
 from pipeline.judge.consensus.panel import ConsensusPanel
 from pipeline.judge.market import MarketData, RecordedHistory
+from pipeline.judge.refit import Calibration
 from pipeline.judge.stage import Judgement
 from pipeline.memory.stage import MemoryStage
 from pipeline.models import ScrapeResult
@@ -40,7 +43,7 @@ PRICES = ROOT / "tests" / "data" / "prices"
 OUT = Path("data/demo")
 NOW = datetime(2026, 11, 23, 15, 5, tzinfo=UTC)  # the sample's "now": the demo is the same on any day
 DEMO_CHAT = 1
-DEMO_THRESHOLD = 60
+DEMO_THRESHOLD = 55
 DEMO_RATE_LIMIT = 10
 TAG = re.compile(r"<[^>]+>")
 
@@ -103,9 +106,10 @@ async def run_demo(settings: Settings) -> Path:
     try:
         source = ReplaySource()
         stage = MemoryStage(db, memory)
-        judgement = Judgement(db, MarketData(RecordedHistory(PRICES)), ConsensusPanel([]),
-                              similar=stage.similar_for, clock=_clock)
-        cycle = IngestionCycle(db, source, interval_seconds=150, sinks=[stage.on_events, judgement], clock=_clock)
+        market = MarketData(RecordedHistory(PRICES))
+        judgement = Judgement(db, market, ConsensusPanel([]), similar=stage.similar_for, clock=_clock)
+        cycle = IngestionCycle(db, source, interval_seconds=150, sinks=[stage.on_events, judgement], clock=_clock,
+                               closes=market.close_on)  # options left open past expiry settle at intrinsic value
         names = sorted({r["userName"] for r in sample["history"]})
         async with db.session() as session:
             await chats.get_or_create(session, DEMO_CHAT, chat_type="private", title="Demo chat",
@@ -122,8 +126,9 @@ async def run_demo(settings: Settings) -> Path:
               "remembered (first scrape = history, nothing announced).")
         source.show(sample["live"])
         live = await cycle.run_once()
-        print(f"2. {live.events['new']} new alerts: each judged (market, 10 strategies, similar trades, local "
-              f"analyst). This chat gets those scoring ≥ {DEMO_THRESHOLD}, at most {DEMO_RATE_LIMIT} an hour:\n")
+        print(f"2. {live.events['new']} new alerts: each judged as the trader's own trade (payoff from its legs, "
+              "probability of profit, market fit, similar trades, local analyst; one alternative).\n   This chat "
+              f"gets those scoring ≥ {DEMO_THRESHOLD}, at most {DEMO_RATE_LIMIT} an hour:\n")
         report = await deliverer.run_once()
         print(f"\n   {report.sent} sent, {live.events['new'] - report.sent} below the threshold.")
         source.show(sample["exits"])
@@ -143,8 +148,14 @@ async def run_demo(settings: Settings) -> Path:
             points.append(charts.PnlPoint(when.date(), total))
         curve = OUT / "pnl.png"
         curve.write_bytes(charts.pnl_png(points, title="All tracked traders — P&L, all time"))
-        print(f"\n4. Charts written: {board} and {curve}")
+        # The backtest: every closed trade replayed as of its alert, by the same scorer (issue 12).
+        calibration = Calibration(db, RecordedHistory(PRICES), similar=stage.similar_as_of,
+                                  vectors=memory.stored_vectors, clock=_clock)
+        _, backtest = await calibration.backtest()
+        backtest = await write_chart(backtest, OUT / "reliability.png")
+        print(f"\n4. Charts written: {board}, {curve} and {backtest.chart}")
         print(f"Demo finished in {time.monotonic() - started:.1f} s. Set TELEGRAM_BOT_TOKEN to run the real bot.")
+        print(render.backtest_summary(backtest))
         return OUT
     finally:
         await memory.close()

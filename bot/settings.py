@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     scrape_interval_seconds: int = Field(150, ge=1, le=86_400)
     # Profiles scraped at once: a cycle over ten traders is one wave, so the last is not seconds behind the first.
     scrape_max_concurrent: int = Field(10, ge=1, le=20)
+    # The bearer for the API and the push feed; unset: read from the Playwright session's localStorage
+    xtrades_token: SecretStr | None = None
+    xtrades_api_reads: bool = True  # read /api/v2/alerts over HTTP when a token is known (browser as fallback)
+    xtrades_push_feed: bool = True  # Xtrades' SignalR push feed, when a token is known
+    scrape_interval_push_seconds: int = Field(600, ge=1, le=86_400)  # polling while the push feed is healthy
+    push_silence_seconds: float = Field(60.0, ge=1, le=3600)  # nothing from the hub this long: reconnect
+    history_max_pages: int = Field(50, ge=1, le=1000)  # a trader's first read: API pages per side
 
     # AI analysts
     anthropic_api_key: SecretStr | None = None

@@ -1,5 +1,6 @@
 """Who may do what: in groups, only administrators change settings (checked with getChatMember, cached
-briefly); anyone may use the alert buttons. One decorator, used by every command that changes something."""
+briefly); anyone may use the alert buttons; the bot's own details and admin commands are for ADMIN_CHAT_IDS.
+One decorator per rule: `admins_in_groups` for what changes a chat, `admins_only` for the bot's admins."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from handlers import render
 from handlers.services import services
 
 log = logging.getLogger(__name__)
@@ -64,5 +66,30 @@ def admins_in_groups(func: Handler) -> Handler:
             await update.callback_query.answer("Only this group's admins can change that.", show_alert=True)
         elif update.effective_message is not None:
             await update.effective_message.reply_html("Only this group's admins can change its settings.")
+
+    return wrapper
+
+
+async def is_admin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """The bot's admins: a chat listed in ADMIN_CHAT_IDS; in a group listed there, only the group's
+    administrators (the same test as for settings), so a member of an admin group sees no more than elsewhere."""
+    chat = update.effective_chat
+    if chat is None or chat.id not in services(context).admin_chat_ids:
+        return False
+    return await may_change_settings(update, context)
+
+
+def admins_only(func: Handler) -> Handler:
+    """For commands meant for the bot's admins only (/backtest): anyone else gets a polite refusal."""
+
+    @functools.wraps(func)
+    async def wrapper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if await is_admin(update, context):
+            await func(update, context)
+            return
+        if update.callback_query is not None:
+            await update.callback_query.answer(render.admins_only(), show_alert=True)
+        elif update.effective_message is not None:
+            await update.effective_message.reply_html(render.admins_only())
 
     return wrapper

@@ -26,6 +26,7 @@ ALERT_DATA = re.compile(r"^([asmu]):(\d{1,12})$")
 SETTING_DATA = re.compile(r"^set:(?:(t|r):(-?\d{1,2})|noop)$")
 PATTERN = r"^(?:[asmu]:\d{1,12}|set:.{1,16})$"
 STALE = "This alert is no longer available."
+NOT_MINE = "That button isn't one of mine."
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -38,7 +39,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     match = ALERT_DATA.match(data)
     if match is None:
-        await query.answer("That button isn't one of mine.", show_alert=True)
+        await query.answer(NOT_MINE, show_alert=True)
         return
     verb, alert_id = match.group(1), int(match.group(2))
     chat = update.effective_chat
@@ -47,9 +48,14 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         row = await alerts.by_id(session, alert_id)
         shown_here = chat is not None and row is not None and await queue.sent_for_trade(session, chat.id,
                                                                                          row.trade_id)
+        card_id = await queue.card_message_id(session, chat.id, row.trade_id) if shown_here else None
         card = card_from_row(row) if row is not None and row.scored_at is not None else None
     if card is None or not shown_here:
         await query.answer(STALE, show_alert=True)  # unknown, unscored, or never sent to this chat
+        return
+    pressed_on = query.message.message_id if query.message is not None else None
+    if card_id is not None and pressed_on != card_id:  # another alert's id under this card: forged
+        await query.answer(NOT_MINE, show_alert=True)
         return
     if verb == "a":
         await query.answer()
@@ -98,7 +104,7 @@ async def _setting(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     assert query is not None
     match = SETTING_DATA.match(query.data or "")
     if match is None:
-        await query.answer("That button isn't one of mine.", show_alert=True)
+        await query.answer(NOT_MINE, show_alert=True)
         return
     if match.group(1) is None:
         await query.answer()
@@ -108,17 +114,19 @@ async def _setting(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     field, delta = match.group(1), int(match.group(2))
     if abs(delta) > 10:
-        await query.answer("That button isn't one of mine.", show_alert=True)
+        await query.answer(NOT_MINE, show_alert=True)
         return
     chat = await this_chat(update, context)
+    name, low, high = ("min_score", 0, 100) if field == "t" else ("rate_limit_per_hour", 1, 60)
+    current = getattr(chat, name)
+    wanted = max(low, min(high, current + delta))
+    if wanted == current:  # at a bound: nothing to save, and say so
+        await query.answer(render.already_at_bound(maximum=delta > 0))
+        return
     async with services(context).db.session() as session:
-        if field == "t":
-            row = await chats.update_settings(session, chat.id, min_score=max(0, min(100, chat.min_score + delta)))
-        else:
-            row = await chats.update_settings(session, chat.id, rate_limit_per_hour=max(
-                1, min(60, chat.rate_limit_per_hour + delta)))
+        row = await chats.update_settings(session, chat.id, **{name: wanted})
         min_score, rate = row.min_score, row.rate_limit_per_hour  # type: ignore[union-attr]
-    await query.answer("Saved.")
+    await query.answer(render.saved())
     try:
         await query.edit_message_text(render.current_settings(min_score, rate),
                                       reply_markup=render.settings_keyboard(min_score, rate))

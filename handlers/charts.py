@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -87,8 +87,19 @@ def leaderboard_png(rows: Sequence[LeaderboardRow], *, period: str) -> bytes:
     return _png(fig)
 
 
-def pnl_png(points: Sequence[PnlPoint], *, title: str) -> bytes:
-    """Cumulative realised P&L over time, green above zero and red below."""
+MIN_SPAN_DAYS = 7  # a curve over less than a week still gets a week of axis, so its dates read as dates
+
+
+def pnl_png(points: Sequence[PnlPoint], *, title: str, start: date | None = None, end: date | None = None) -> bytes:
+    """Cumulative realised P&L over time, green above zero and red below, as PNG bytes."""
+    return _png(pnl_figure(points, title=title, start=start, end=end))
+
+
+def pnl_figure(points: Sequence[PnlPoint], *, title: str, start: date | None = None,
+               end: date | None = None) -> Figure:
+    """The P&L curve over the period asked for (`start`..`end`, else the points' own days), not matplotlib's
+    guess: trades all closed on one day would otherwise get an axis of years. Dates are "Nov 03", with the
+    year on each label when the period crosses one and in the axis title when it does not."""
     fig, ax = _figure()
     if not points:
         _nothing_to_draw(ax)
@@ -101,10 +112,23 @@ def pnl_png(points: Sequence[PnlPoint], *, title: str) -> bytes:
         ax.axhline(0, color=GREY, linewidth=1)
         ax.yaxis.set_major_formatter(_dollars)
         ax.set_ylabel("Cumulative P&L (USD)", fontsize=13)
-        ax.set_xlabel("Date closed", fontsize=13)
         from matplotlib import dates as mdates
 
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %d"))
+        first, last = _date_span(start or min(days), end or max(days))
+        ax.set_xlim(first, last)
+        ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=8))
+        crosses_year = first.year != last.year
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %d %Y" if crosses_year else "%b %d"))
+        ax.set_xlabel("Date closed" if crosses_year else f"Date closed, {first.year}", fontsize=13)
         fig.autofmt_xdate()
     ax.set_title(title, fontsize=16, fontweight="bold")
-    return _png(fig)
+    return fig
+
+
+def _date_span(first: date, last: date) -> tuple[date, date]:
+    """At least MIN_SPAN_DAYS, ending on `last`, so one day of trades is a point on a readable axis."""
+    if last < first:
+        first, last = last, first
+    if (last - first).days < MIN_SPAN_DAYS:
+        first = last - timedelta(days=MIN_SPAN_DAYS)
+    return first, last

@@ -15,7 +15,8 @@ from telegram.constants import ChatType
 from telegram.ext import ContextTypes
 
 from handlers import charts, render
-from handlers.auth import admins_in_groups, may_change_settings
+from handlers.auth import admins_in_groups, is_admin, may_change_settings
+from handlers.backtest import backtest
 from handlers.services import services
 from handlers.views import card_from_row
 from storage import ai_usage, chats, mutes, queue, scraper_state, stats, traders
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
 USERNAME = re.compile(r"^@?[A-Za-z0-9_.-]{2,32}$")
 PERIODS = {"7d": ("the last 7 days", 7), "30d": ("the last 30 days", 30), "all": ("all time", None)}
-MAX_TRACK_AT_ONCE = 10
+MAX_TRACK_AT_ONCE = render.TRACK_AT_ONCE
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +98,7 @@ async def track(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Track Xtrades traders, after checking each one exists."""
     names = _args(context)
     if not names or len(names) > MAX_TRACK_AT_ONCE:
-        await reply(update, render.usage(f"/track <xtrades username> [more…] (up to {MAX_TRACK_AT_ONCE})"))
+        await reply(update, render.usage("track"))
         return
     chat = await this_chat(update, context)
     svc = services(context)
@@ -114,6 +115,8 @@ async def track(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             else:
                 _, new = await traders.track(session, chat.id, name)
                 (added if new else already).append(name)
+    if added and svc.read_now is not None:
+        svc.read_now(added)  # the baseline: whatever they post from now on is announced
     await reply(update, render.tracking_result(added, already, unknown, unverified, invalid))
 
 
@@ -126,19 +129,14 @@ async def untrack(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Stop tracking traders."""
     names = _args(context)
     if not names:
-        await reply(update, render.usage("/untrack <xtrades username> [more…]"))
+        await reply(update, render.usage("untrack"))
         return
     chat = await this_chat(update, context)
     removed, missing = [], []
     async with services(context).db.session() as session:
         for name in names[:MAX_TRACK_AT_ONCE]:
             (removed if await traders.untrack(session, chat.id, name) else missing).append(traders.normalise(name))
-    lines = []
-    if removed:
-        lines.append("Stopped tracking " + ", ".join(f"@{render.esc(n)}" for n in removed) + ".")
-    if missing:
-        lines.append("Not tracked here: " + ", ".join(render.esc(n[:40]) for n in missing) + ".")
-    await reply(update, "\n".join(lines))
+    await reply(update, render.untracking_result(removed, missing))
 
 
 async def list_traders(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -148,33 +146,34 @@ async def list_traders(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     async with services(context).db.reader() as session:
         records = {r.trader: r for r in await stats.records(session, usernames=names)}
         open_counts = await stats.open_counts(session, names)
+        muted = dict(await mutes.active(session, chat.id, _now()))
     rows = [(n, records[n].closed if n in records else 0, records[n].wins if n in records else 0,
              records[n].pnl if n in records else 0.0, open_counts.get(n, 0)) for n in names]
-    await reply(update, render.traders_list(rows))
+    await reply(update, render.traders_list(rows, muted))
 
 
 async def threshold(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Show or set the minimum score (0-100) for alerts sent here."""
     await _setting(update, context, field="min_score", label="Minimum score", low=0, high=100,
-                   usage_text="/threshold [0-100]")
+                   command="threshold")
 
 
 async def ratelimit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Show or set the most alerts per hour sent here (1-60)."""
     await _setting(update, context, field="rate_limit_per_hour", label="Alerts per hour", low=1, high=60,
-                   usage_text="/ratelimit [1-60]")
+                   command="ratelimit")
 
 
 async def _setting(update: Update, context: ContextTypes.DEFAULT_TYPE, *, field: str, label: str, low: int,
-                   high: int, usage_text: str) -> None:
+                   high: int, command: str) -> None:
     chat = await this_chat(update, context)
     args = _args(context)
     if not args:
-        await reply(update, f"{render.esc(label)}: <b>{getattr(chat, field)}</b>. {render.usage(usage_text)}")
+        await reply(update, f"{render.esc(label)}: <b>{getattr(chat, field)}</b>. {render.usage(command)}")
         return
     value = _int_arg(args[0], low, high) if len(args) == 1 else None
     if value is None:
-        await reply(update, render.usage(usage_text))
+        await reply(update, render.usage(command))
         return
     if not await may_change_settings(update, context):
         await reply(update, "Only this group's admins can change its settings.")
@@ -190,7 +189,7 @@ async def mute(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     args = _args(context)
     hours = _int_arg(args[1], 1, 24 * 30) if len(args) == 2 else None
     if not args or len(args) > 2 or not USERNAME.match(args[0]) or (len(args) == 2 and hours is None):
-        await reply(update, render.usage("/mute <trader> [hours, 1-720]"))
+        await reply(update, render.usage("mute"))
         return
     chat = await this_chat(update, context)
     until = _now() + timedelta(hours=hours) if hours else None
@@ -200,7 +199,7 @@ async def mute(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await reply(update, f"@{render.esc(traders.normalise(args[0]))} is not a trader I know.")
             return
         await mutes.mute(session, chat.id, trader.id, until=until)
-    await reply(update, render.muted(trader.username, f"{until:%b %d %H:%M} UTC" if until else None))
+    await reply(update, render.muted(trader.username, render.when_text(until) if until else None))
 
 
 @admins_in_groups
@@ -208,7 +207,7 @@ async def unmute(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Unmute a trader here."""
     args = _args(context)
     if len(args) != 1 or not USERNAME.match(args[0]):
-        await reply(update, render.usage("/unmute <trader>"))
+        await reply(update, render.usage("unmute"))
         return
     chat = await this_chat(update, context)
     async with services(context).db.session() as session:
@@ -218,11 +217,11 @@ async def unmute(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def latest_alerts(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The latest scored alerts, by trader, symbol or minimum score."""
+    """The latest scored alerts, newest first, by trader, symbol or minimum score."""
     chat = await this_chat(update, context)
     args = _args(context)
     if len(args) > 1:
-        await reply(update, render.usage("/alerts [trader | SYMBOL | min score]"))
+        await reply(update, render.usage("alerts"))
         return
     names = await _tracked_names(context, chat.id)
     usernames, symbol, min_score = names, None, None
@@ -231,18 +230,18 @@ async def latest_alerts(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         if arg.isdigit():
             min_score = _int_arg(arg, 0, 100)
             if min_score is None:
-                await reply(update, render.usage("/alerts [trader | SYMBOL | min score 0-100]"))
+                await reply(update, render.usage("alerts"))
                 return
         elif traders.normalise(arg) in names:
             usernames = [traders.normalise(arg)]
         elif re.fullmatch(r"\$?[A-Za-z]{1,6}(\.[A-Za-z]{1,2})?", arg):
             symbol = arg.lstrip("$").upper()
         else:
-            await reply(update, render.usage("/alerts [trader | SYMBOL | min score]"))
+            await reply(update, render.usage("alerts"))
             return
     async with services(context).db.reader() as session:
         rows = await stats.latest_alerts(session, usernames=usernames, symbol=symbol, min_score=min_score)
-        cards = [card_from_row(r) for r in rows]
+        cards = [(card_from_row(r), r.trade.opened_at or r.detected_at) for r in rows]
     await reply(update, render.alerts_list(cards, _now().date()))
 
 
@@ -251,7 +250,7 @@ async def positions(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     args = _args(context)
     status = args[0].lower() if args else "open"
     if len(args) > 1 or status not in ("open", "closed"):
-        await reply(update, render.usage("/positions [open|closed]"))
+        await reply(update, render.usage("positions"))
         return
     chat = await this_chat(update, context)
     names = await _tracked_names(context, chat.id)
@@ -274,11 +273,16 @@ async def leaderboard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     args = _args(context)
     period = _period(args) if len(args) <= 1 else None
     if period is None:
-        await reply(update, render.usage("/leaderboard [7d|30d|all]"))
+        await reply(update, render.usage("leaderboard"))
         return
     label, since = period
+    chat = await this_chat(update, context)
+    names = await _tracked_names(context, chat.id)
+    if not names:
+        await reply(update, render.no_traders_tracked())
+        return
     async with services(context).db.reader() as session:
-        rows = await stats.records(session, since=since)
+        rows = await stats.records(session, since=since, usernames=names)
     chart_rows = [charts.LeaderboardRow(r.trader, r.pnl, r.win_rate, r.closed) for r in rows[:15]]
     png = await asyncio.to_thread(charts.leaderboard_png, chart_rows, period=label)
     await _photo(update, png, render.leaderboard_summary(rows, label))
@@ -292,22 +296,32 @@ async def pnl(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         who, rest = args[0], args[1:]
     period = _period(rest) if len(rest) <= 1 else None
     if period is None or (who is not None and not USERNAME.match(who)):
-        await reply(update, render.usage("/pnl [trader] [7d|30d|all]"))
+        await reply(update, render.usage("pnl"))
         return
     label, since = period
     chat = await this_chat(update, context)
+    names = await _tracked_names(context, chat.id)
+    if who is not None:
+        who = traders.normalise(who)
+        if who not in names:
+            async with services(context).db.reader() as session:
+                known = await traders.by_username(session, who) is not None
+            await reply(update, render.not_tracked_here(who) if known else render.unknown_trader(who))
+            return
+    elif not names:
+        await reply(update, render.no_traders_tracked())
+        return
     async with services(context).db.reader() as session:
-        if who is not None:
-            series = await stats.closed_pnl(session, since=since, username=traders.normalise(who))
-            title_who = f"@{traders.normalise(who)}"
-        else:
-            series = await stats.closed_pnl(session, since=since, usernames=await _tracked_names(context, chat.id))
-            title_who = "Tracked traders"
+        series = await stats.closed_pnl(session, since=since, usernames=[who] if who else names)
+    title_who = f"@{who}" if who else "Tracked traders"
     points, running = [], 0.0
     for when, value in series:
         running += value
         points.append(charts.PnlPoint(when.date(), running))
-    png = await asyncio.to_thread(charts.pnl_png, points, title=f"{title_who} — P&L, {label}")
+    today = _now().date()
+    start = since.date() if since else (points[0].day if points else today)
+    png = await asyncio.to_thread(charts.pnl_png, points, title=f"{title_who} — P&L, {label}", start=start,
+                                  end=today)
     wins = sum(1 for _, v in series if v > 0)
     await _photo(update, png, render.pnl_summary(title_who, label, running, len(series), wins))
 
@@ -334,7 +348,7 @@ async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     info["unhealthy"] = unhealthy
     if "source" not in info:
         info["source"] = "healthy" if not unhealthy else f"{len(unhealthy)} profile(s) failing"
-    details = await may_change_settings(update, context)
+    details = await is_admin(update, context)
     await reply(update, render.status_text(info, details=details))
 
 
@@ -359,18 +373,19 @@ async def unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 COMMANDS: list[CommandSpec] = [
     CommandSpec("start", "/start", "register this chat and see what I do", start),
     CommandSpec("help", "/help", "this list", help_command),
-    CommandSpec("track", "/track <trader…>", "follow Xtrades traders' alerts", track),
-    CommandSpec("untrack", "/untrack <trader…>", "stop following traders", untrack),
+    CommandSpec("track", render.usage_of("track"), "follow Xtrades traders' alerts", track),
+    CommandSpec("untrack", render.usage_of("untrack"), "stop following traders", untrack),
     CommandSpec("traders", "/traders", "the traders tracked here, with their record", list_traders),
-    CommandSpec("threshold", "/threshold [0-100]", "minimum score of the alerts sent here", threshold),
-    CommandSpec("ratelimit", "/ratelimit [1-60]", "most alerts per hour sent here", ratelimit),
-    CommandSpec("mute", "/mute <trader> [hours]", "silence a trader here", mute),
-    CommandSpec("unmute", "/unmute <trader>", "hear from a muted trader again", unmute),
-    CommandSpec("alerts", "/alerts [trader|symbol|min score]", "the latest scored alerts", latest_alerts),
-    CommandSpec("positions", "/positions [open|closed]", "positions of the tracked traders, with P&L", positions),
-    CommandSpec("leaderboard", "/leaderboard [7d|30d|all]", "traders ranked by P&L, as a chart", leaderboard),
-    CommandSpec("pnl", "/pnl [trader] [7d|30d|all]", "P&L over time, as a chart", pnl),
-    CommandSpec("status", "/status", "source health, last run, queue, AI spend", status),
+    CommandSpec("threshold", render.usage_of("threshold"), "minimum score of the alerts sent here", threshold),
+    CommandSpec("ratelimit", render.usage_of("ratelimit"), "most alerts per hour sent here", ratelimit),
+    CommandSpec("mute", render.usage_of("mute"), "silence a trader here", mute),
+    CommandSpec("unmute", render.usage_of("unmute"), "hear from a muted trader again", unmute),
+    CommandSpec("alerts", render.usage_of("alerts"), "the latest scored alerts", latest_alerts),
+    CommandSpec("positions", render.usage_of("positions"), "positions of the tracked traders, with P&L", positions),
+    CommandSpec("leaderboard", render.usage_of("leaderboard"), "traders ranked by P&L, as a chart", leaderboard),
+    CommandSpec("pnl", render.usage_of("pnl"), "P&L over time, as a chart", pnl),
+    CommandSpec("status", "/status", "source health, last run, queue", status),
+    CommandSpec("backtest", "/backtest", "admins: would the alerts have made money? hit rates, chart", backtest),
     CommandSpec("settings", "/settings", "change this chat's threshold and rate limit with buttons",
                 settings_command),
 ]

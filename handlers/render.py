@@ -7,18 +7,29 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from handlers.views import AlertCard
+from handlers.views import AlertCard, StrategyLine
+from pipeline.ingest.pnl import position_pnl
 
 TELEGRAM_MAX_MESSAGE = 4096
 
 
 def esc(value: object) -> str:
     return html.escape(str(value), quote=False)
+
+
+ECHO_LIMIT = 40
+
+
+def clip(value: object, limit: int = ECHO_LIMIT) -> str:
+    """Someone's input echoed back, cut to `limit` characters; a cut shows as "…" so nobody mistakes it for
+    what they typed."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def welcome(*, chat_title: str | None, is_group: bool, min_score: int, rate_limit_per_hour: int) -> str:
@@ -42,7 +53,11 @@ def help_text(commands: Sequence[tuple[str, str]]) -> str:
 
 
 def unknown_command(command: str) -> str:
-    return f"I don't know {esc(command)}. /help lists the commands I understand."
+    return f"I don't know {esc(clip(command))}. /help lists the commands I understand."
+
+
+def admins_only() -> str:
+    return "That is for the bot's admins only."
 
 
 def something_went_wrong() -> str:
@@ -101,44 +116,94 @@ def strike_text(card: AlertCard) -> str:
     return f"{strike} {card.option_type.upper()}"
 
 
-def win_rate(card: AlertCard) -> str | None:
-    """The best strategy's probability of profit, and the similar trades' success rate when there are enough;
-    a range when they disagree."""
-    values = []
-    if card.best and card.best.probability_of_profit is not None:
-        values.append(card.best.probability_of_profit * 100)
-    if card.similar_count >= 3 and card.similar_success_rate is not None:
-        values.append(card.similar_success_rate * 100)
-    if not values:
-        return None
-    low, high = min(values), max(values)
-    if high - low < 5:
-        return f"~{round((low + high) / 2):.0f}%"
-    return f"{5 * round(low / 5):.0f}-{5 * round(high / 5):.0f}%"
+def leg_text(leg: dict[str, Any], *, with_price: bool = True) -> str:
+    """"buy 2x 460C @ 7.39", "sell 200 shares"."""
+    qty = leg.get("quantity") or 1
+    if leg.get("kind") == "stock":
+        body = f"{esc(leg.get('action'))} {qty} shares"
+    else:
+        kind = str(leg.get("kind") or "?")[:1].upper()
+        body = f"{esc(leg.get('action'))} {qty}x {float(leg.get('strike') or 0):g}{kind}"
+    return f"{body} @ {float(leg.get('price') or 0):.2f}" if with_price else body
 
 
-def alert_message(card: AlertCard, *, today: date) -> str:
-    """The notification a chat receives (../shared/xtrades/alert-message.md)."""
-    lines = ["🔔 <b>HIGH-QUALITY TRADE ALERT</b>", "", f"Symbol: <b>{esc(card.symbol)}</b>",
-             f"Trader: @{esc(card.trader)}"]
-    if card.best:
-        short = f" ({esc(card.best.short_name)})" if card.best.short_name else ""
-        lines.append(f"Strategy: {esc(card.best.name)}{short}")
-    lines += [f"Score: <b>{card.score:.0f}/100</b>", "", f"Entry: {strike_text(card)} @ {price(card.entry_price)}"]
+def net_text(net: float | None) -> str:
+    if net is None:
+        return ""
+    return f"debit {money(abs(net))}" if net >= 0 else f"credit {money(abs(net))}"
+
+
+def percent(value: float | None) -> str:
+    return "?" if value is None else f"{value * 100:.0f}%"
+
+
+def breakevens_text(values: Sequence[float]) -> str:
+    return " / ".join(price(v) for v in values) if values else "none"
+
+
+def is_multi_leg(line: StrategyLine) -> bool:
+    return sum(1 for leg in line.legs if leg.get("kind") != "stock") > 1
+
+
+def own_trade_lines(own: StrategyLine) -> list[str]:
+    """The trader's own trade: its payoff figures, scaled to the alert's size (one line each, so another figure,
+    such as a calibrated chance of profit, can be added as one more line)."""
+    lines = [f"Max Profit: {money(own.max_profit)} | Max Loss: {money(own.max_loss)}",
+             f"Breakeven{'s' if len(own.breakevens) > 1 else ''}: {breakevens_text(own.breakevens)}",
+             f"Probability of profit: {percent(own.probability_of_profit)}"]
+    if own.capital_required is not None:
+        lines.append(f"Capital tied up: {money(own.capital_required)}")
+    return lines
+
+
+def alternative_line(alt: StrategyLine) -> str:
+    """The one alternative, on its own line: every leg, net credit or debit, max profit and loss, probability."""
+    legs = " / ".join(leg_text(leg) for leg in alt.legs)
+    size = f" ×{alt.units}" if alt.units and alt.units > 1 else ""
+    capital = f"; ties up {money(alt.capital_required)}" if alt.capital_required is not None else ""
+    return (f"💡 Alternative, same view: {esc(alt.name)}{size} — {legs}, {net_text(alt.net_premium)}; "
+            f"max profit {money(alt.max_profit)} | max loss {money(alt.max_loss)}; "
+            f"{percent(alt.probability_of_profit)} probability of profit{capital}")
+
+
+def headline(card: AlertCard, threshold: float | None) -> str:
+    """HIGH-QUALITY only when the score meets the chat's threshold."""
+    if threshold is not None and card.score >= threshold:
+        return "🔔 <b>HIGH-QUALITY TRADE ALERT</b>"
+    return "🔔 <b>TRADE ALERT</b>"
+
+
+def alert_message(card: AlertCard, *, today: date, threshold: float | None = None) -> str:
+    """The notification a chat receives: the trader's own trade and its figures, then at most one alternative."""
+    own = card.own
+    lines = [headline(card, threshold), "", f"Symbol: <b>{esc(card.symbol)}</b>", f"Trader: @{esc(card.trader)}"]
+    if own:
+        lines.append(f"Strategy: {esc(own.name)}" + (f" · {esc(own.view)}" if own.view else ""))
+    lines += [f"Score: <b>{card.score:.0f}/100</b>", chance_of_profit(card), ""]
+    multi = own is not None and is_multi_leg(own)
+    if multi and own:
+        legs = " / ".join(leg_text(leg, with_price=False) for leg in own.legs)
+        lines.append(f"Entry: {legs} @ {price(card.entry_price)} net")
+    else:
+        lines.append(f"Entry: {strike_text(card)} @ {price(card.entry_price)}")
     if card.expiry:
         dte = (card.expiry - today).days
         lines.append(f"Expiry: {dte} DTE ({card.expiry:%b %d})" if dte >= 0 else f"Expiry: {card.expiry:%b %d}")
-    rate = win_rate(card)
-    if rate:
-        lines.append(f"Win Rate: {rate}")
+    if own:
+        lines += own_trade_lines(own)
+        if card.quantity is None:
+            unit = "share" if card.option_type is None and not multi else "contract"
+            lines.append(f"(No size given: figures for one {unit})")
+        lines += [f"⚠️ {esc(flag)}" for flag in own.flags]
     if card.reasons:
         lines += ["", "<b>AI Reasoning:</b>", *[f"• {esc(r)}" for r in card.reasons[:3]]]
     if card.key_risk:
         lines += ["", f"⚠️ Key Risk: {esc(card.key_risk)}"]
     qty = card.quantity or 1
-    lines += ["", f"Action: {esc(card.action)} {qty}x {strike_text(card)} @ {price(card.entry_price)}"]
-    if card.best:
-        lines.append(f"Max Profit: {money(card.best.max_profit)} | Max Loss: {money(card.best.max_loss)}")
+    what = own.name if multi and own else strike_text(card)
+    lines += ["", f"Action: {esc(card.action)} {qty}x {esc(what)} @ {price(card.entry_price)}"]
+    if card.alternative:
+        lines.append(alternative_line(card.alternative))
     return "\n".join(lines)
 
 
@@ -162,7 +227,7 @@ def analysis_message(card: AlertCard) -> str:
         reason = f" — {esc(line.reasons[0])}" if line.reasons else ""
         lines.append(f"{n}. {esc(line.name)}: {line.score:.0f}{reason}")
     if card.own:
-        lines.append(f"The alert's own trade ({esc(card.own.name)}): {card.own.score:.0f}")
+        lines.append(f"The trader's own trade ({esc(card.own.name)}): market fit {card.own.score:.0f}")
     m = card.market
     if m:
         lines += ["", "<b>Market</b>"]
@@ -174,6 +239,8 @@ def analysis_message(card: AlertCard) -> str:
             vol.append(f"IV {m['iv'] * 100:.0f}%")
         if m.get("iv_rank") is not None:
             vol.append(f"IV rank {m['iv_rank']:.0f}")
+        elif m.get("iv_hv") is not None:  # no year of recorded IVs yet: no IV rank is claimed
+            vol.append(f"IV/HV {m['iv_hv']:.2f}")
         if m.get("hv_30") is not None:
             vol.append(f"30-day HV {m['hv_30'] * 100:.0f}%")
         if vol:
@@ -187,8 +254,11 @@ def analysis_message(card: AlertCard) -> str:
         lines += [f"• {esc(r)}" for r in card.reasons]
     if card.score_parts:
         parts = [f"{esc(name)} {p['value']:.0f}×{p['weight']:.2f}" for name, p in card.score_parts.items()
-                 if isinstance(p, dict)]
-        lines += ["", "<b>Score</b> = " + " + ".join(parts)]
+                 if isinstance(p, dict) and "value" in p and "weight" in p]
+        penalties = card.score_parts.get("penalties")
+        cuts = [f" − {esc(flag.replace('_', ' '))} {points:.0f}" for flag, points in penalties.items()] \
+            if isinstance(penalties, dict) else []
+        lines += ["", "<b>Score</b> = " + " + ".join(parts) + "".join(cuts)]
     return "\n".join(lines)
 
 
@@ -200,23 +270,53 @@ def similar_message(card: AlertCard, lines: Sequence[str]) -> str:
     return "\n".join([head + (f": {rate}" if rate else ""), "", *[esc(line) for line in lines]])
 
 
-def close_followup(*, symbol: str, strike: float | None, option_type: str | None, exit_price: float | None,
-                   pnl: float | None, pnl_pct: float | None, held_days: int | None) -> str:
-    """`✅ AAPL $170 PUT closed @ $0.50 — P&L +$200 (+80%) · held 30 days`."""
-    won = pnl is not None and pnl > 0
-    mark = "✅" if won else "❌"
+def close_followup(*, trader: str, symbol: str, open_action: str, strike: float | None, option_type: str | None,
+                   quantity: int | None, expiry: date | None, exit_price: float | None, pnl: float | None,
+                   pnl_pct: float | None, held_days: int | None) -> str:
+    """The result of a trade a chat was told about, sent as a reply to its alert card:
+
+    `✅ @behappy's AAPL $170 PUT closed @ $0.50 — P&L +$200 (+80%)`
+    `Short 1 contract · expiry Dec 23, 2026 · held 30 days`
+
+    Break-even is "flat" (➖), never a loss; an unknown P&L is said so (❔).
+    """
     contract = f" ${strike:g} {option_type.upper()}" if option_type and strike is not None else ""
-    result = f"P&L {money(pnl, signed=True)}" if pnl is not None else "P&L unknown"
-    if pnl_pct is not None:
+    if pnl is None:
+        mark, result = "❔", "P&amp;L unknown"
+    elif pnl == 0:
+        mark, result = "➖", "flat, P&amp;L $0"
+    else:
+        mark, result = ("✅" if pnl > 0 else "❌"), f"P&amp;L {money(pnl, signed=True)}"
+    if pnl_pct is not None and pnl is not None and pnl != 0:
         result += f" ({pnl_pct:+.0f}%)"
-    held = f" · held {held_days} day{'s' if held_days != 1 else ''}" if held_days is not None else ""
-    return f"{mark} {esc(symbol)}{contract} closed @ {price(exit_price)} — {result}{held}"
+    unit = "contract" if option_type else "share"
+    size = (f"{quantity} {unit}{'s' if quantity != 1 else ''}" if quantity
+            else f"size not given (P&amp;L for 1 {unit})")
+    details = [f"{'Short' if open_action == 'STO' else 'Long'} {size}"]
+    if expiry is not None:
+        details.append(f"expiry {expiry:%b %d, %Y}")
+    if held_days is not None:
+        details.append(f"held {held_days} day{'s' if held_days != 1 else ''}")
+    return (f"{mark} @{esc(trader)}'s {esc(symbol)}{contract} closed @ {price(exit_price)} — {result}\n"
+            + " · ".join(details))
 
 
-def digest(threshold: int, lines: Sequence[str]) -> str:
-    plural = "s" if len(lines) != 1 else ""
-    head = f"⏳ {len(lines)} more alert{plural} scored ≥ {threshold} while you were at your limit:"
-    return "\n".join([head, *[f"• {line}" for line in lines]])
+def digest(threshold: int, lines: Sequence[str], *, unsure: Sequence[str] = ()) -> str:
+    """Alerts held back by the hourly limit (`lines`), and sends cut short by a restart (`unsure`)."""
+    out: list[str] = []
+    if lines:
+        plural = "s" if len(lines) != 1 else ""
+        out += [f"⏳ {len(lines)} more alert{plural} scored ≥ {threshold} while you were at your limit:",
+                *[f"• {line}" for line in lines]]
+    if unsure:
+        out += ([""] if out else []) + [
+            "⚠️ I was restarted while sending these, so they may not have reached you:",
+            *[f"• {line}" for line in unsure]]
+    return "\n".join(out)
+
+
+def digest_result_line(symbol: str, trader: str) -> str:
+    return f"the result of {esc(symbol)} by @{esc(trader)}"
 
 
 def digest_line(card: AlertCard) -> str:
@@ -227,8 +327,34 @@ def digest_line(card: AlertCard) -> str:
 # --- command replies -----------------------------------------------------------------------------------------
 
 
-def usage(text: str) -> str:
-    return f"Usage: {esc(text)}"
+TRACK_AT_ONCE = 10
+# The one usage text of each command: /help shows it, and every bad argument gets exactly it.
+USAGES = {
+    "track": f"/track <xtrades username> [more…] (up to {TRACK_AT_ONCE})",
+    "untrack": "/untrack <xtrades username> [more…]",
+    "threshold": "/threshold [0-100]",
+    "ratelimit": "/ratelimit [1-60]",
+    "mute": "/mute <trader> [hours, 1-720]",
+    "unmute": "/unmute <trader>",
+    "alerts": "/alerts [trader | SYMBOL | min score 0-100]",
+    "positions": "/positions [open|closed]",
+    "leaderboard": "/leaderboard [7d|30d|all]",
+    "pnl": "/pnl [trader] [7d|30d|all]",
+}
+
+
+def usage_of(command: str) -> str:
+    """The usage of a command by name ("track"); a full text ("/backtest [days]") is its own usage."""
+    return command if command.startswith("/") else USAGES.get(command, f"/{command}")
+
+
+def usage(command: str) -> str:
+    return f"Usage: {esc(usage_of(command))}"
+
+
+def when_text(moment: datetime) -> str:
+    """A moment as chats see it, in UTC: `Dec 03 14:00 UTC`."""
+    return f"{moment.astimezone(UTC):%b %d %H:%M} UTC"
 
 
 def tracking_result(added: Sequence[str], already: Sequence[str], unknown: Sequence[str],
@@ -244,25 +370,61 @@ def tracking_result(added: Sequence[str], already: Sequence[str], unknown: Seque
         lines.append("⏳ Xtrades can't be reached right now to check " + ", ".join(esc(n) for n in unverified)
                      + ". Try again in a few minutes.")
     if invalid:
-        lines.append("Not a valid username: " + ", ".join(esc(n[:40]) for n in invalid)
+        lines.append("Not a valid username: " + ", ".join(esc(clip(n)) for n in invalid)
                      + " (letters, digits, _ . - only).")
     return "\n".join(lines)
 
 
-def traders_list(rows: Sequence[tuple[str, int, int, float, int]]) -> str:
-    """(username, closed, wins, pnl, open positions) per tracked trader."""
+def untracking_result(removed: Sequence[str], missing: Sequence[str]) -> str:
+    lines = []
+    if removed:
+        lines.append("Stopped tracking " + ", ".join(f"@{esc(n)}" for n in removed) + ".")
+    if missing:
+        lines.append("Not tracked here: " + ", ".join(esc(clip(n)) for n in missing) + ".")
+    return "\n".join(lines)
+
+
+def no_traders_tracked() -> str:
+    return "You track no traders yet. Add one with /track &lt;xtrades username&gt;."
+
+
+def unknown_trader(name: str) -> str:
+    return f"@{esc(name)} is not a trader I know. /traders lists the ones tracked here."
+
+
+def not_tracked_here(name: str) -> str:
+    return f"@{esc(name)} is not tracked here. /track {esc(name)} to follow them."
+
+
+def traders_list(rows: Sequence[tuple[str, int, int, float, int]],
+                 muted: dict[str, datetime | None] | None = None) -> str:
+    """(username, closed, wins, pnl, open positions) per tracked trader; `muted` maps the muted ones to the
+    end of their mute (None: until /unmute)."""
     if not rows:
-        return "You track no traders yet. Add one with /track &lt;xtrades username&gt;."
+        return no_traders_tracked()
+    muted = muted or {}
     lines = ["<b>Tracked traders</b>"]
     for name, closed, wins, pnl, open_count in rows:
         record = (f"{wins}/{closed} won ({wins / closed:.0%}), {money(pnl, signed=True)}" if closed
                   else "no closed trades")
-        lines.append(f"• @{esc(name)} — {record}; {open_count} open")
+        mute = ""
+        if name in muted:
+            until = muted[name]
+            mute = f" · 🔇 muted until {when_text(until)}" if until else " · 🔇 muted until /unmute"
+        lines.append(f"• @{esc(name)} — {record}; {open_count} open{mute}")
     return "\n".join(lines)
 
 
 def setting_changed(name: str, value: int, unit: str = "") -> str:
     return f"✅ {esc(name)} set to <b>{value}{esc(unit)}</b>."
+
+
+def saved() -> str:
+    return "Saved."
+
+
+def already_at_bound(*, maximum: bool) -> str:
+    return f"Already at the {'maximum' if maximum else 'minimum'}: nothing changed."
 
 
 def current_settings(min_score: int, rate_limit: int) -> str:
@@ -278,14 +440,16 @@ def unmuted(name: str, was_muted: bool) -> str:
     return f"🔔 @{esc(name)} unmuted." if was_muted else f"@{esc(name)} was not muted here."
 
 
-def alerts_list(cards: Sequence[AlertCard], today: date) -> str:
+def alerts_list(cards: Sequence[tuple[AlertCard, datetime | None]], today: date) -> str:
+    """(card, when the trader posted it) per alert, newest first, as the header says."""
     if not cards:
         return "No scored alerts match yet."
-    lines = ["<b>Latest scored alerts</b>"]
-    for card in cards:
+    lines = ["<b>Latest scored alerts</b>, newest first"]
+    for card, posted in cards:
         dte = f" · {(card.expiry - today).days} DTE" if card.expiry else ""
+        when = f" · {when_text(posted)}" if posted else ""
         lines.append(f"• <b>{card.score:.0f}</b> {esc(card.symbol)} {strike_text(card)} @ {price(card.entry_price)}"
-                     f" by @{esc(card.trader)}{dte} — {esc(card.best.name if card.best else '?')}")
+                     f" by @{esc(card.trader)}{dte} — {esc(card.own.name if card.own else '?')}{when}")
     return "\n".join(lines)
 
 
@@ -295,14 +459,21 @@ def positions_list(rows: Sequence[Any], status: str) -> str:
     lines = [f"<b>{'Open' if status == 'open' else 'Closed'} positions</b>"]
     for t in rows:
         contract = f" ${t.strike:g} {t.option_type.upper()}" if t.option_type and t.strike else ""
-        head = f"• @{esc(t.trader.username)} {esc(t.open_action)} {esc(t.symbol)}{contract} @ {price(t.entry_price)}"
+        size = f" ×{t.quantity}" if t.quantity else " ×1 (size not given)"
+        head = (f"• @{esc(t.trader.username)} {esc(t.open_action)} {esc(t.symbol)}{contract}{size} "
+                f"@ {price(t.entry_price)}")
         if status == "closed":
             known = t.pnl is not None and t.pnl_pct is not None
-            pnl = f"{money(t.pnl, signed=True)} ({t.pnl_pct:+.0f}%)" if known else "P&L unknown"
+            pnl = f"{money(t.pnl, signed=True)} ({t.pnl_pct:+.0f}%)" if known else "P&amp;L unknown"
             lines.append(f"{head} → {price(t.exit_price)}: {pnl}")
+        elif t.last_price is None:
+            lines.append(f"{head}, no price yet")
         else:
-            last = f", last {price(t.last_price)}" if t.last_price is not None else ""
-            lines.append(head + last)
+            open_pnl = position_pnl(t.open_action, is_option=t.option_type is not None, entry=t.entry_price,
+                                    exit_price=t.last_price, quantity=t.quantity)
+            result = (f"{money(open_pnl.amount, signed=True)} ({open_pnl.pct:+.0f}%) unrealised"
+                      if open_pnl.amount is not None and open_pnl.pct is not None else "P&amp;L unknown")
+            lines.append(f"{head}, last {price(t.last_price)}: {result}")
     return "\n".join(lines)
 
 
@@ -322,8 +493,30 @@ def pnl_summary(who: str, period: str, total: float, trades: int, wins: int) -> 
             f"{wins / trades:.0%} won.")
 
 
+def _clock(when: Any) -> str:
+    return f"{when:%H:%M:%S} UTC" if when is not None else "none yet"
+
+
+def feed_line(feed: dict[str, Any] | None) -> str:
+    """The push feed in one line: connected since, last event, reconnects today; or why it is not on."""
+    if not feed:
+        return "Push feed: off (no Xtrades token); polling only"
+    reconnects = int(feed.get("reconnects_today") or 0)
+    plural = "s" if reconnects != 1 else ""
+    tail = f"last event {_clock(feed.get('last_event_at'))}, {reconnects} reconnect{plural} today"
+    state = feed.get("state")
+    if state == "connected":
+        return f"Push feed: connected since {_clock(feed.get('connected_since'))}, {tail}"
+    reason = esc(feed.get("reason") or state or "unknown")
+    if state == "off":
+        return f"Push feed: off ({reason}); polling only"
+    if state == "expired":
+        return f"Push feed: session expired ({reason}); polling only, {tail}"
+    return f"Push feed: down ({reason}), reconnecting; polling at the normal interval, {tail}"
+
+
 def status_text(info: dict[str, Any], *, details: bool) -> str:
-    lines = ["<b>Status</b>", f"Source: {esc(info.get('source', 'unknown'))}",
+    lines = ["<b>Status</b>", f"Source: {esc(info.get('source', 'unknown'))}", feed_line(info.get("feed")),
              f"Last run: {esc(info.get('last_run', 'not yet'))}", f"Queue: {info.get('queue_depth', 0)} waiting",
              f"Alerts scored today: {info.get('alerts_today', 0)}"]
     if details:
@@ -344,3 +537,98 @@ def settings_keyboard(min_score: int, rate_limit: int) -> InlineKeyboardMarkup:
          InlineKeyboardButton(f"{rate_limit}/hour", callback_data="set:noop"),
          InlineKeyboardButton("Rate +1", callback_data="set:r:1")],
     ])
+
+
+# --- the backtest and calibration (issue 12) ---------------------------------------------------------------
+
+
+def chance_of_profit(card: AlertCard) -> str:
+    """The card's one calibration line: the calibrated probability, or plainly that there is none yet."""
+    if card.profit_probability is not None:
+        return f"Chance of profit: <b>{card.profit_probability:.0%}</b>"
+    return "Chance of profit: not calibrated yet (calibration needs 200 closed trades); the score is the raw blend"
+
+
+def _pct(value: float | None, digits: int = 0) -> str:
+    return f"{value * 100:.{digits}f}%" if value is not None else "n/a"
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return f"{value:.{digits}f}" if value is not None else "n/a"
+
+
+def _signed_pct(value: float | None) -> str:
+    return f"{value:+.1f}%" if value is not None else "n/a"
+
+
+def backtest_summary(report: Any) -> str:
+    """One line: how many trades, the Brier against both baselines, the 80+ hit rate, the advice."""
+    if not report.trades:
+        return "Backtest: no closed trades to replay yet."
+    row80 = next((r for r in report.thresholds if r.min_score == 80), None)
+    at80 = (f"80+: {row80.notified} alerts, {_pct(row80.hit_rate)} won ({_pct(row80.hit_rate_low, 1)}-"
+            f"{_pct(row80.hit_rate_high, 1)})" if row80 and row80.notified else "80+: no alerts")
+    advice = f"advised threshold {report.advice}" if report.advice is not None else "no threshold reaches 75% yet"
+    return (f"Backtest: {report.trades:,} closed trades ({report.calibrated_trades:,} calibrated), Brier "
+            f"{_num(report.brier)} vs {_num(report.brier_pop_only)} POP alone and {_num(report.brier_trader_only)} "
+            f"trader alone, ECE {_num(report.ece)}; {at80}; {advice}.")
+
+
+def backtest_advice(report: Any) -> str:
+    if report.advice is not None:
+        return (f"Lowest threshold whose hit rate is at least 75% with 95% confidence: {report.advice} "
+                f"(/threshold {report.advice}).")
+    return "No threshold reaches a 75% hit rate with 95% confidence yet."
+
+
+def backtest_table(report: Any) -> str:
+    """The terminal report: plain text, one row per threshold."""
+    header = f"{'min':>4} {'sent':>6} {'won':>6} {'hit rate':>9} {'95% interval':>15} {'mean P&L':>9} {'total P&L':>10}"
+    lines = [backtest_summary(report), "", header]
+    for r in report.thresholds:
+        interval = f"{_pct(r.hit_rate_low, 1)}-{_pct(r.hit_rate_high, 1)}" if r.notified else "-"
+        lines.append(f"{r.min_score:>4} {r.notified:>6} {r.won:>6} {_pct(r.hit_rate, 1):>9} {interval:>15} "
+                     f"{_signed_pct(r.mean_pnl_pct):>9} {r.total_pnl_pct:>+9.0f}%")
+    lines += ["", f"Base rate {_pct(report.base_rate, 1)}; Brier {_num(report.brier, 4)} (POP alone "
+              f"{_num(report.brier_pop_only, 4)}, trader alone {_num(report.brier_trader_only, 4)}); "
+              f"ECE {_num(report.ece, 4)}; {report.live_ai_trades} trades with AI verdicts recorded live, the "
+              "rest judged by the local analyst.", backtest_advice(report)]
+    if report.chart:
+        lines.append(f"Reliability chart: {report.chart}")
+    return "\n".join(lines)
+
+
+def backtest_message(report: Any) -> str:
+    """/backtest's short text (the chart goes with it)."""
+    if not report.trades:
+        return "📊 <b>Backtest</b>\nNo closed trades to replay yet."
+    lines = ["📊 <b>Backtest</b> — every closed trade replayed as of its alert",
+             f"{report.trades:,} trades, {report.calibrated_trades:,} calibrated walk-forward; "
+             f"{_pct(report.base_rate)} made a profit.",
+             f"Brier {_num(report.brier)} (POP alone {_num(report.brier_pop_only)}, trader alone "
+             f"{_num(report.brier_trader_only)}), ECE {_num(report.ece)}.", ""]
+    for r in report.thresholds:
+        if r.notified:
+            lines.append(f"≥{r.min_score}: {r.notified} sent, {_pct(r.hit_rate)} won "
+                         f"({_pct(r.hit_rate_low, 1)}-{_pct(r.hit_rate_high, 1)}), mean {_signed_pct(r.mean_pnl_pct)}")
+        else:
+            lines.append(f"≥{r.min_score}: none")
+    lines += ["", f"<b>{backtest_advice(report)}</b>"]
+    return "\n".join(lines)
+
+
+def backtest_running() -> str:
+    return "⏳ Replaying every closed trade as of its alert…"
+
+
+def backtest_unavailable() -> str:
+    return "The backtest is not available in this deployment."
+
+
+def backtest_chart_caption(report: Any) -> str:
+    return "Predicted chance of profit against what happened, by tenth (n = trades in each)."
+
+
+def backtest_chart_subtitle(report: Any) -> str:
+    ece = f", ECE {report.ece:.3f}" if report.ece is not None else ""
+    return f"{report.trades:,} closed trades{ece}"

@@ -18,8 +18,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from pipeline.ingest.detector import Position, detect
-from pipeline.models import ScrapeResult, StoredEvent
+from pipeline.ingest.alerts_api import alert_from_json
+from pipeline.ingest.detector import OPEN_FOR_EXIT, Detection, Position, detect
+from pipeline.models import RawAlert, ScrapeResult, StoredEvent
 from storage import alerts as alerts_repo
 from storage import queue, scraper_state, traders, trades
 from storage.db import Database
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 MARKET_TZ = ZoneInfo("America/New_York")  # options expire on the exchange's calendar day
 MAX_BACKOFF_SECONDS = 30 * 60
+MAX_HELD_EXITS = 500  # pushed exits waiting for their entry, per trader
 
 
 class AlertSource(Protocol):
@@ -39,6 +41,8 @@ AdminNotifier = Callable[[str], Awaitable[None]]
 
 
 EventSink = Callable[[list[StoredEvent]], Awaitable[None]]
+# The underlying's close on a day (an option's expiry), for settling what expired open; None when unknown.
+CloseLookup = Callable[[str, date], Awaitable[float | None]]
 
 
 @dataclass(slots=True)
@@ -73,6 +77,40 @@ def market_today(now: datetime) -> date:
     return now.astimezone(MARKET_TZ).date()
 
 
+def market_after_close(now: datetime) -> bool:
+    """Past 16:00 in New York: today's expiring options are settled (a 0DTE closes the evening it expires)."""
+    return now.astimezone(MARKET_TZ).hour >= 16
+
+
+def is_history(alert: RawAlert, *, first_read: bool, tracked_since: datetime | None) -> bool:
+    """Only what a trader posted before it was first tracked is history (kept for memory, never announced).
+
+    That is decided on the trader's first read; an alert whose time is unknown then (a rendered post), or a
+    trader tracked before that moment was recorded, counts as history as it always did. Later reads and pushes
+    are news."""
+    if not first_read:
+        return False
+    if tracked_since is None or alert.posted_at is None:
+        return True
+    return alert.posted_at < tracked_since
+
+
+def detect_in_order(trader: str, history: list[RawAlert], fresh: list[RawAlert], positions: list[Position], *,
+                    today: date, first_read: bool, closes: dict[tuple[str, date], float] | None = None,
+                    after_close: bool = False) -> Detection:
+    """History first (flagged historical), then what is news, on the book the history left behind. `closes`
+    and `after_close` settle options that expired open (see `detect`)."""
+    settle = {"closes": closes, "after_close": after_close}
+    if not fresh:
+        return detect(trader, history, positions, today=today, historical=first_read, **settle)
+    if not history:
+        return detect(trader, fresh, positions, today=today, historical=False, **settle)
+    past = detect(trader, history, positions, today=today, historical=True, **settle)
+    book = {p.key: p for p in positions} | past.changed
+    news = detect(trader, fresh, list(book.values()), today=today, historical=False, **settle)
+    return Detection(events=past.events + news.events, changed=past.changed | news.changed)
+
+
 class IngestionCycle:
     """Scrape → detect → store; the judgement stages subscribe through `sinks`."""
 
@@ -85,14 +123,19 @@ class IngestionCycle:
         notify_admins: AdminNotifier | None = None,
         sinks: Sequence[EventSink] = (),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        closes: CloseLookup | None = None,
     ) -> None:
         self._db = db
+        self._closes = closes
         self._source = source
         self._interval = interval_seconds
         self._notify_admins = notify_admins
         self._sinks = list(sinks)
         self._clock = clock
         self._lock = asyncio.Lock()
+        self._trader_locks: dict[str, asyncio.Lock] = {}
+        self._held_exits: dict[str, dict[tuple[str, str, str], RawAlert]] = {}
+        self._handed: set[asyncio.Task[None]] = set()
         self.last_report: CycleReport | None = None
         self.last_run_at: datetime | None = None
 
@@ -129,7 +172,7 @@ class IngestionCycle:
             # waiting for the slowest profile of the run.
             before = len(report.stored)
             try:
-                await self._store(result, states.get(result.trader), report)
+                await self._store(result, report)
             except Exception:
                 report.failed += 1
                 log.exception("could not store the scrape of %s; it will be re-detected next run", result.trader)
@@ -152,7 +195,9 @@ class IngestionCycle:
         else:
             stream = getattr(self._source, "scrape_stream", None)
             if stream is not None:
-                async for result in stream(due):
+                # A trader never read before is read back as far as the API allows: history to learn from.
+                first = [u for u in due if _never_read(states.get(u))]
+                async for result in stream(due, history=first):
                     await store_and_hand_on(result)
             else:
                 for result in await self._source.scrape(due):
@@ -166,13 +211,112 @@ class IngestionCycle:
         await self._tell_admins_about_session(expired_before, expired_after)
         return report
 
+    async def read_now(self, usernames: Sequence[str]) -> CycleReport:
+        """Read these traders at once, beside the schedule: the baseline of a newly tracked trader, so what it
+        posts next is news from the start."""
+        started = time.monotonic()
+        report = CycleReport(traders=len(usernames))
+        if not usernames:
+            return report
+        async with self._db.reader() as session:
+            states = await scraper_state.get_many(session, list(usernames))
+        stream = getattr(self._source, "scrape_stream", None)
+        results: list[ScrapeResult] = []
+        if stream is not None:
+            async for result in stream(list(usernames), history=[u for u in usernames
+                                                                 if _never_read(states.get(u))]):
+                results.append(result)
+        else:
+            results = await self._source.scrape(list(usernames))
+        for result in results:
+            before = len(report.stored)
+            try:
+                await self._store(result, report)
+            except Exception:
+                report.failed += 1
+                log.exception("could not store the baseline of %s; the next run reads it again", result.trader)
+                continue
+            await self._hand_on(report.stored[before:])
+        report.seconds = time.monotonic() - started
+        log.info("baseline: %s", report.summary())
+        return report
+
+    async def ingest_pushed(self, items: Sequence[Any]) -> CycleReport:
+        """Alerts pushed by the feed (the alerts API's JSON shape), through the same detect → store → judge path
+        as a scrape, for tracked traders only. Returns once they are stored; judging goes on in the background."""
+        report = CycleReport()
+        by_trader: dict[str, list[RawAlert]] = {}
+        for item in items:
+            if not isinstance(item, dict):
+                continue
+            name = str(item.get("userName") or "").strip().lower()
+            alert = alert_from_json(item, name) if name else None
+            if alert is not None:
+                by_trader.setdefault(name, []).append(alert)
+        if not by_trader:
+            return report
+        async with self._db.reader() as session:
+            tracked = set(await traders.tracked_by_active_chats(session))
+        for name, alerts in by_trader.items():
+            if name not in tracked:
+                log.debug("pushed alert of untracked %s ignored", name)
+                continue
+            report.traders += 1
+            report.alerts_seen += len(alerts)
+            before = len(report.stored)
+            result = ScrapeResult(name, "ok", tuple(alerts), "json")
+            try:
+                await self._store(result, report, pushed=True)
+            except Exception:
+                report.failed += 1
+                log.exception("could not store a pushed alert of %s; polling will find it", name)
+                continue
+            fresh = report.stored[before:]
+            if fresh:
+                task = asyncio.create_task(self._hand_on(fresh))
+                self._handed.add(task)
+                task.add_done_callback(self._handed.discard)
+        return report
+
+    async def mark_session_expired(self) -> None:
+        """The push feed was refused (401): every tracked profile fails as an expired session, exactly as a
+        scrape refused by the API does, so the admins are told once and the cycle probes until it works."""
+        now = self._clock()
+        async with self._db.reader() as session:
+            usernames = await traders.tracked_by_active_chats(session)
+            before = await scraper_state.session_expired_count(session)
+        if not usernames:
+            return
+        async with self._db.session() as session:
+            for name in usernames:
+                await scraper_state.record_failure(session, name, at=now, error=scraper_state.SESSION_EXPIRED)
+        await self._tell_admins_about_session(before, len(usernames))
+
+    async def drain(self, timeout_seconds: float = 5.0) -> None:
+        """Let pushed alerts still being judged finish (shutdown, tests); past the timeout they are cancelled,
+        which loses nothing: they are stored, and the next run scores what is still unscored."""
+        pending = list(self._handed)
+        if not pending:
+            return
+        _, late = await asyncio.wait(pending, timeout=timeout_seconds)
+        for task in late:
+            task.cancel()
+
     def _is_due(self, state: Any, now: datetime) -> bool:
         if state is None or not state.consecutive_failures or state.last_attempt_at is None:
             return True
         wait = backoff_seconds(state.consecutive_failures, self._interval)
         return now >= state.last_attempt_at + timedelta(seconds=wait)
 
-    async def _store(self, result: ScrapeResult, state: Any, report: CycleReport) -> None:
+    def _lock_for(self, trader: str) -> asyncio.Lock:
+        lock = self._trader_locks.get(trader)
+        if lock is None:
+            lock = self._trader_locks[trader] = asyncio.Lock()
+        return lock
+
+    async def _store(self, result: ScrapeResult, report: CycleReport, *, pushed: bool = False) -> None:
+        """Detect and store one trader's alerts in one transaction. One trader at a time (a lock per trader),
+        so a push and a poll that see the same (alert id, action) make one event."""
         now = self._clock()
         started = time.perf_counter()
         if result.status != "ok":
@@ -185,15 +329,25 @@ class IngestionCycle:
                         failures, backoff_seconds(failures, self._interval))
             return
 
-        report.scraped += 1
-        report.alerts_seen += len(result.alerts)
-        first_scrape = state is None or state.last_scraped_at is None
-        async with self._db.session() as session:
+        if not pushed:  # a push counts its alerts where it arrives (ingest_pushed)
+            report.scraped += 1
+            report.alerts_seen += len(result.alerts)
+        async with self._lock_for(result.trader), self._db.session() as session:
             trader = await traders.get_or_create(session, result.trader)
-            ids = {a.alert_id for a in result.alerts}
+            state = (await scraper_state.get_many(session, [result.trader])).get(result.trader)
+            first_read = not pushed and _never_read(state)
+            alerts = self._with_held_exits(result.trader, list(result.alerts), all_held=not pushed)
+            ids = {a.alert_id for a in alerts}
             rows = await trades.relevant_to_scrape(session, trader.id, ids)
-            detection = detect(result.trader, result.alerts, [_position(r) for r in rows],
-                               today=market_today(now), historical=first_scrape)
+            if pushed:
+                alerts = self._hold_orphan_exits(result.trader, alerts, rows)
+            history = [a for a in alerts if is_history(a, first_read=first_read, tracked_since=trader.tracked_since)]
+            fresh = [a for a in alerts if not is_history(a, first_read=first_read,
+                                                         tracked_since=trader.tracked_since)]
+            today, after_close = market_today(now), market_after_close(now)
+            closes = await self._expiry_closes(rows, today, after_close)
+            detection = detect_in_order(result.trader, history, fresh, [_position(r) for r in rows],
+                                        today=today, first_read=first_read, closes=closes, after_close=after_close)
             saved: dict[tuple[str, str], Trade] = {}
             for key, position in detection.changed.items():
                 saved[key] = await trades.upsert(session, trader.id, position.alert_id, position.open_action,
@@ -207,11 +361,65 @@ class IngestionCycle:
                     await queue.enqueue_follow_ups(session, row.id, trade_id=trade.id, now=now)
                 report.events[event.kind] += 1
                 report.stored.append(StoredEvent(row.id, trade.id, event))
-            await scraper_state.record_success(session, result.trader, at=now, duration=result.duration_seconds)
+            if not pushed:  # a push is not a read of the whole profile: the trader's first read is still to come
+                await scraper_state.record_success(session, result.trader, at=now,
+                                                   duration=result.duration_seconds)
+        if first_read:
+            closed = sum(1 for e in detection.events if e.historical and e.kind == "close")
+            log.info("first read of %s: %d alert records, %d closed trades stored as history, %d new since "
+                     "tracking", result.trader, len(alerts), closed, len(fresh))
         # Timestamps are time.monotonic(), comparable across processes on one machine (bench_e2e reads them).
         log.debug("timings profile=%s start=%.4f end=%.4f stored=%.4f scrape=%.1f detect_store=%.1f events=%d",
                   result.trader, result.started_at or 0.0, result.finished_at or 0.0, time.monotonic(),
                   result.duration_seconds * 1000, (time.perf_counter() - started) * 1000, len(detection.events))
+
+    async def _expiry_closes(self, rows: Sequence[Trade], today: date, after_close: bool
+                             ) -> dict[tuple[str, date], float]:
+        """The closes on expiry day of the open options that expire by now, to settle them at intrinsic value."""
+        if self._closes is None:
+            return {}
+        wanted = {(r.symbol, r.expiry) for r in rows if r.status == "open" and r.option_type and r.expiry
+                  and (r.expiry < today or (r.expiry == today and after_close))}
+        out: dict[tuple[str, date], float] = {}
+        for symbol, day in wanted:
+            try:
+                close = await self._closes(symbol, day)
+            except Exception:
+                log.warning("no close for %s on %s; its expired options are settled as worthless", symbol, day)
+                continue
+            if close is not None:
+                out[(symbol, day)] = close
+        return out
+
+    def _with_held_exits(self, trader: str, alerts: list[RawAlert], *, all_held: bool) -> list[RawAlert]:
+        """Pushed exits still waiting for their entry join this read; a poll takes them all (it applies an exit
+        without entry as a closed trade, as it always did), a push only tries them again."""
+        held = self._held_exits.get(trader)
+        if not held:
+            return alerts
+        seen = {(a.alert_id, a.action) for a in alerts}
+        extra = [a for a in held.values() if (a.alert_id, a.action) not in seen]
+        if all_held:
+            self._held_exits.pop(trader, None)
+        return alerts + extra
+
+    def _hold_orphan_exits(self, trader: str, alerts: list[RawAlert], rows: Sequence[Trade]) -> list[RawAlert]:
+        """A pushed exit whose entry was never seen is kept aside until the entry is (by push or poll)."""
+        known = {(r.xtrades_alert_id, r.open_action) for r in rows}
+        known |= {(a.alert_id, a.action) for a in alerts if a.is_entry}
+        held = self._held_exits.setdefault(trader, {})
+        kept: list[RawAlert] = []
+        for alert in alerts:
+            key = (alert.alert_id, alert.action, alert.posted_at.isoformat() if alert.posted_at else "")
+            if alert.is_entry or (alert.alert_id, OPEN_FOR_EXIT[alert.action]) in known:
+                held.pop(key, None)
+                kept.append(alert)
+            elif key not in held and len(held) < MAX_HELD_EXITS:
+                held[key] = alert
+                log.info("pushed exit %s of %s waits for its entry", alert.alert_id, trader)
+        if not held:
+            self._held_exits.pop(trader, None)
+        return kept
 
     async def _tell_admins_about_session(self, before: int, after: int) -> None:
         if self._notify_admins is None or bool(before) == bool(after):
@@ -238,6 +446,10 @@ class IngestionCycle:
                 log.exception("stage %s failed on %d events", getattr(sink, "__qualname__", sink), len(stored))
 
 
+def _never_read(state: Any) -> bool:
+    return state is None or state.last_scraped_at is None
+
+
 def _position(row: Trade) -> Position:
     return Position(
         alert_id=row.xtrades_alert_id, open_action=row.open_action, symbol=row.symbol,
@@ -247,6 +459,8 @@ def _position(row: Trade) -> Position:
         close_reason=row.close_reason, pnl=row.pnl, pnl_pct=row.pnl_pct, risk=row.risk,
         entry_text=row.entry_text, exit_text=row.exit_text, exit_alert_id=row.exit_alert_id,
         exit_keys=tuple(row.exit_keys or ()), opened_at=row.opened_at, closed_at=row.closed_at, raw=row.raw,
+        outcome=row.outcome, legs=tuple(row.legs) if row.legs else None, realized_pnl=row.realized_pnl,
+        closed_quantity=row.closed_quantity,
     )
 
 
@@ -254,4 +468,5 @@ def _row_values(position: Position) -> dict[str, Any]:
     values = {name: getattr(position, name) for name in trades.POSITION_FIELDS if hasattr(position, name)}
     values["exit_keys"] = list(position.exit_keys)
     values["raw"] = dict(position.raw) if position.raw is not None else None
+    values["legs"] = [dict(leg) for leg in position.legs] if position.legs else None
     return values

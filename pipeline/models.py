@@ -46,6 +46,9 @@ class RawAlert:
     risk: str | None = None  # "standard" | "high" | "lotto"
     text: str = ""
     source: Literal["json", "dom"] = "json"
+    # Every leg of a multi-leg alert, read from its text: {"action": buy|sell, "kind": call|put, "strike": float}
+    # (each leg has `quantity` contracts and the `expiry`); empty for a single contract or shares.
+    legs: tuple[dict[str, Any], ...] = field(default=(), compare=False, hash=False)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -82,9 +85,10 @@ class SimilarSummary:
     mean_similarity: float | None = None
     point_id: str | None = None
     lines: tuple[str, ...] = ()
+    used: tuple[tuple[int, bool | None], ...] = ()  # (trade id, won) of each neighbour counted, kept with the score
 
     def prompt_facts(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v not in (None, (), 0) and k != "point_id"}
+        return {k: v for k, v in asdict(self).items() if v not in (None, (), 0) and k not in ("point_id", "used")}
 
 
 @dataclass(frozen=True, slots=True)

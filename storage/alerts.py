@@ -47,6 +47,8 @@ SCORING_FIELDS = frozenset({
     "score", "score_parts", "strategy_name", "strategy_ranking", "market_context", "claude_score",
     "deepseek_score", "gemini_score", "local_score", "consensus_score", "consensus_agreement", "reasoning",
     "key_risk", "recommendation", "similar_trades_count", "similar_trades_success_rate", "qdrant_point_id",
+    "raw_score", "profit_probability", "scorer_version", "trader_wins_at_score", "trader_closed_at_score",
+    "similar_trades_used",
 })
 
 

@@ -67,6 +67,8 @@ class Trader(Base):
     rank_name: Mapped[str | None] = mapped_column(String(64))
     xscore: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When a chat first tracked this trader: alerts posted before it are history, anything after is announced.
+    tracked_since: Mapped[datetime | None]
 
 
 class Trade(Base):
@@ -97,6 +99,10 @@ class Trade(Base):
     partial_exits: Mapped[int] = mapped_column(Integer, default=0)
     pnl: Mapped[float | None] = mapped_column(Float)
     pnl_pct: Mapped[float | None] = mapped_column(Float)
+    outcome: Mapped[str | None] = mapped_column(String(8))  # won | lost | flat, once closed with a known P&L
+    legs: Mapped[list[Any] | None]  # a multi-leg alert's legs: [{"action", "kind", "strike"}], else None
+    realized_pnl: Mapped[float | None] = mapped_column(Float)  # dollars booked by partial exits so far
+    closed_quantity: Mapped[float | None] = mapped_column(Float)  # contracts (or shares) closed by partials
     risk: Mapped[str | None] = mapped_column(String(16))
     exit_alert_id: Mapped[str | None] = mapped_column(String(80))  # when the exit came under another id
     exit_keys: Mapped[list[Any] | None]  # exit records already applied, so none is applied twice
@@ -146,8 +152,32 @@ class XtradesAlert(Base):
     similar_trades_count: Mapped[int | None] = mapped_column(Integer)
     similar_trades_success_rate: Mapped[float | None] = mapped_column(Float)
     qdrant_point_id: Mapped[str | None] = mapped_column(String(64))
+    # Kept at scoring time, so a backtest and a calibrator can see exactly what the score knew (issue 12)
+    raw_score: Mapped[float | None] = mapped_column(Float)  # the blend before calibration, 0-100
+    profit_probability: Mapped[float | None] = mapped_column(Float)  # calibrated 0-1; None while uncalibrated
+    scorer_version: Mapped[str | None] = mapped_column(String(64))
+    trader_wins_at_score: Mapped[int | None] = mapped_column(Integer)
+    trader_closed_at_score: Mapped[int | None] = mapped_column(Integer)
+    similar_trades_used: Mapped[list[Any] | None]  # [{"trade_id": 12, "won": true}, …] as found then
 
     trade: Mapped[Trade] = relationship(lazy="joined")
+
+
+class Calibrator(Base):
+    """A fitted map from a score's parts to a probability of profit, refit nightly; the newest of the
+    running scorer version is applied (issue 12). Parameters are plain JSON, never a pickle."""
+
+    __tablename__ = "calibrators"
+    __table_args__ = (Index("ix_calibrators_version", "scorer_version", "fitted_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scorer_version: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(32))
+    fitted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    trades: Mapped[int] = mapped_column(Integer)  # closed trades it was fitted on
+    base_rate: Mapped[float] = mapped_column(Float)
+    brier: Mapped[float | None] = mapped_column(Float)  # walk-forward Brier of the backtest that fitted it
+    params: Mapped[dict[str, Any]]
 
 
 class Chat(Base):
@@ -251,3 +281,15 @@ class AIUsage(Base):
     error: Mapped[str | None] = mapped_column(Text)
     alert_id: Mapped[int | None] = mapped_column(ForeignKey("xtrades_alerts.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IVRecord(Base):
+    """One at-the-money implied volatility per symbol and day, recorded as alerts arrive: what IV rank is
+    measured against once a year of them exists."""
+
+    __tablename__ = "iv_history"
+
+    symbol: Mapped[str] = mapped_column(String(12), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    atm_iv: Mapped[float] = mapped_column(Float)
+    samples: Mapped[int] = mapped_column(Integer, default=1)

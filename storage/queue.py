@@ -152,3 +152,22 @@ async def mark_sent_many(session: AsyncSession, marks: list[tuple[int, int | Non
     await session.execute(update(NotificationQueueItem), [
         {"id": item_id, "status": "sent", "sent_at": at, "telegram_message_id": message_id, "next_attempt_at": None}
         for item_id, message_id, at in marks])
+async def card_message_id(session: AsyncSession, chat_id: int, trade_id: int) -> int | None:
+    """The Telegram message id of the alert card a chat was sent for a trade: what its result replies to."""
+    return await session.scalar(
+        select(NotificationQueueItem.telegram_message_id)
+        .join(XtradesAlert, XtradesAlert.id == NotificationQueueItem.alert_id)
+        .where(NotificationQueueItem.chat_id == chat_id, XtradesAlert.trade_id == trade_id,
+               XtradesAlert.event_type == "new", NotificationQueueItem.status == "sent",
+               NotificationQueueItem.telegram_message_id.is_not(None))
+        .order_by(NotificationQueueItem.sent_at.desc()).limit(1))
+
+
+async def failed_with(session: AsyncSession, error: str, *, chat_id: int | None = None
+                      ) -> list[NotificationQueueItem]:
+    """Failed rows whose recorded error is exactly `error` (the interrupted sends a chat is yet to hear of)."""
+    query = select(NotificationQueueItem).where(NotificationQueueItem.status == "failed",
+                                                NotificationQueueItem.error_message == error)
+    if chat_id is not None:
+        query = query.where(NotificationQueueItem.chat_id == chat_id)
+    return list((await session.scalars(query.order_by(NotificationQueueItem.id))).all())

@@ -65,10 +65,13 @@ async def closed_pnl(session: AsyncSession, *, since: datetime | None = None, us
 
 async def latest_alerts(session: AsyncSession, *, usernames: Sequence[str] | None = None, symbol: str | None = None,
                         min_score: float | None = None, limit: int = 10) -> list[XtradesAlert]:
+    """The newest scored alerts by when the trader posted them (not when they were scored: a backlog is
+    scored in any order)."""
     query = (select(XtradesAlert).join(Trade, Trade.id == XtradesAlert.trade_id)
              .join(Trader, Trader.id == Trade.trader_id)
              .where(XtradesAlert.event_type == "new", XtradesAlert.scored_at.is_not(None))
-             .order_by(XtradesAlert.scored_at.desc(), XtradesAlert.id.desc()).limit(limit))
+             .order_by(func.coalesce(Trade.opened_at, XtradesAlert.detected_at).desc(), XtradesAlert.id.desc())
+             .limit(limit))
     if usernames is not None:
         query = query.where(Trader.username.in_(list(usernames)))
     if symbol is not None:

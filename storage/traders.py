@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,10 +32,13 @@ async def by_username(session: AsyncSession, username: str) -> Trader | None:
 
 
 async def track(session: AsyncSession, chat_id: int, username: str) -> tuple[Trader, bool]:
-    """Start tracking; returns (trader, newly_tracked)."""
+    """Start tracking; returns (trader, newly_tracked). The first time any chat tracks a trader is kept: it
+    separates the trader's history from what is announced."""
     trader = await get_or_create(session, username)
     if await session.get(ChatTrader, (chat_id, trader.id)) is not None:
         return trader, False
+    if trader.tracked_since is None:
+        trader.tracked_since = datetime.now(UTC)
     session.add(ChatTrader(chat_id=chat_id, trader_id=trader.id))
     await session.flush()
     return trader, True

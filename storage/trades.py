@@ -13,7 +13,8 @@ from storage.models import Trade
 POSITION_FIELDS = frozenset({
     "symbol", "option_type", "strike", "expiry", "entry_price", "quantity", "exit_price", "last_price",
     "underlying_price", "status", "close_reason", "partial_exits", "pnl", "pnl_pct", "risk", "entry_text",
-    "exit_text", "exit_alert_id", "exit_keys", "opened_at", "closed_at", "raw",
+    "exit_text", "exit_alert_id", "exit_keys", "opened_at", "closed_at", "raw", "outcome", "legs", "realized_pnl",
+    "closed_quantity",
 })
 
 
@@ -61,7 +62,8 @@ async def trader_record(session: AsyncSession, trader_id: int) -> tuple[int, int
     won = func.sum(case((Trade.pnl > 0, 1), else_=0))
     row = (await session.execute(
         select(won, func.count(), func.avg(Trade.pnl_pct))
-        .where(Trade.trader_id == trader_id, Trade.status == "closed", Trade.pnl.is_not(None))
+        .where(Trade.trader_id == trader_id, Trade.status == "closed", Trade.pnl.is_not(None),
+               or_(Trade.outcome.is_(None), Trade.outcome != "flat"))  # a flat trade is neither won nor lost
     )).one()
     return int(row[0] or 0), int(row[1] or 0), (float(row[2]) if row[2] is not None else None)
 

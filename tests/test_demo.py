@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -24,10 +25,37 @@ def test_run_without_a_token_explains_then_shows_the_demo(tmp_path: Path, embedd
     assert "@BotFather" in out and "TELEGRAM_BOT_TOKEN" in out
     assert out.count("HIGH-QUALITY TRADE ALERT") >= 3
     assert "Score:" in out and "Max Profit:" in out and "[🔍 Analyze]" in out
+    cards = [block for block in out.split("┌─ Telegram") if "TRADE ALERT" in block]
+    assert cards and all(own_figures_hold(card) for card in cards)
     assert "closed @" in out and "P&L" in out  # a follow-up of a trade the chat was told about
     assert "300 closed trades remembered" in out
-    for chart in ("leaderboard.png", "pnl.png"):
+    last = out.strip().splitlines()[-1]  # the demo ends with the backtest's one-line summary
+    assert last.startswith("Backtest: ") and "closed trades" in last and "Brier" in last
+    for chart in ("leaderboard.png", "pnl.png", "reliability.png"):
         png = tmp_path / "data" / "demo" / chart
         assert png.read_bytes().startswith(b"\x89PNG")
     assert "Traceback" not in done.stderr
     assert elapsed < 60
+
+
+def dollars(value: float | None) -> str:
+    return "unlimited" if value is None else f"${value:,.0f}"
+
+
+def own_figures_hold(card: str) -> bool:
+    """Every demo card's figures are the trader's own trade's, recomputed from its Action line (issue 11)."""
+    action = re.search(r"Action: (BTO|STO) (\d+)x \$([\d.]+) (CALL|PUT) @ \$([\d.]+)", card)
+    if action is None:  # shares or a spread: the own-trade tests recompute those
+        return "Strategy:" in card
+    side, qty, strike, kind, premium = action.groups()
+    n, k, p = int(qty) * 100, float(strike), float(premium)
+    expected = {
+        ("BTO", "CALL"): ("Long Call", None, p * n, k + p),
+        ("BTO", "PUT"): ("Long Put", (k - p) * n, p * n, k - p),
+        ("STO", "PUT"): ("Short Put (cash-secured)", p * n, (k - p) * n, k - p),
+        ("STO", "CALL"): ("Short Call (naked)", p * n, None, k + p),
+    }[(side, kind)]
+    name, max_profit, max_loss, breakeven = expected
+    return (f"Strategy: {name}" in card
+            and f"Max Profit: {dollars(max_profit)} | Max Loss: {dollars(max_loss)}" in card
+            and f"Breakeven: ${breakeven:,.2f}" in card)

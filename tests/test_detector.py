@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from pipeline.ingest.detector import Position, detect
-from pipeline.ingest.pnl import position_pnl
+from pipeline.ingest.pnl import opening_side, position_pnl
 from pipeline.models import RawAlert
 
 TODAY = date(2026, 11, 23)
@@ -154,3 +154,93 @@ def test_shares_pnl_has_no_multiplier() -> None:
     [close] = detect("behappy", [shares, sold], rescan([shares], []), today=TODAY).events
     assert close.details["pnl"] == pytest.approx(1530.0)
     assert replace(close.position, status="open").status == "open"
+
+
+# --- settlement (issue 11): intrinsic value at expiry, closed at the expiry, partials weighted, flat ---------
+
+def test_a_short_put_expiring_in_the_money_is_a_loss_at_intrinsic_value() -> None:
+    """STO 5x TSLA 70P @ 1.50, TSLA closes at 62 on expiry day: loss (70 − 62 − 1.50) × 100 × 5 = $3,250."""
+    short_put = Position(alert_id="p1", open_action="STO", symbol="TSLA", option_type="put", strike=70.0,
+                         expiry=date(2026, 11, 20), entry_price=1.50, quantity=5)
+    out = detect("behappy", [], [short_put], today=TODAY, closes={("TSLA", date(2026, 11, 20)): 62.0})
+    [event] = out.events
+    closed = event.position
+    assert event.kind == "close" and closed.close_reason == "expired"
+    assert closed.exit_price == pytest.approx(8.0)
+    assert closed.pnl == pytest.approx(-(70 - 62 - 1.50) * 100 * 5)
+    assert closed.outcome == "lost" and event.details["won"] is False
+    assert closed.closed_at is not None and closed.closed_at.date() == date(2026, 11, 20)
+    assert event.details["underlying_close"] == 62.0
+
+
+def test_a_short_put_expiring_out_of_the_money_keeps_the_premium() -> None:
+    short_put = Position(alert_id="p1", open_action="STO", symbol="TSLA", option_type="put", strike=70.0,
+                         expiry=date(2026, 11, 20), entry_price=1.50, quantity=5)
+    out = detect("behappy", [], [short_put], today=TODAY, closes={("TSLA", date(2026, 11, 20)): 75.0})
+    assert out.events[0].position.pnl == pytest.approx(750.0)
+    assert out.events[0].position.outcome == "won"
+
+
+def test_a_long_call_in_the_money_at_expiry_is_worth_its_intrinsic_value() -> None:
+    call = Position(alert_id="c1", open_action="BTO", symbol="NVDA", option_type="call", strike=460.0,
+                    expiry=date(2026, 11, 20), entry_price=7.39, quantity=2)
+    out = detect("behappy", [], [call], today=TODAY, closes={("NVDA", date(2026, 11, 20)): 470.0})
+    assert out.events[0].position.pnl == pytest.approx((10 - 7.39) * 100 * 2)
+
+
+def test_a_credit_spread_settles_from_both_legs() -> None:
+    """STO 2 SPY 580/575 BPS @ 1.20, SPY at 576: the spread costs 4 to close: (1.20 − 4) × 200."""
+    legs = ({"action": "sell", "kind": "put", "strike": 580.0}, {"action": "buy", "kind": "put", "strike": 575.0})
+    spread = Position(alert_id="s1", open_action="STO", symbol="SPY", option_type="put", strike=580.0,
+                      expiry=date(2026, 11, 20), entry_price=1.20, quantity=2, legs=legs)
+    out = detect("behappy", [], [spread], today=TODAY, closes={("SPY", date(2026, 11, 20)): 576.0})
+    assert out.events[0].position.pnl == pytest.approx((1.20 - 4.0) * 200)
+    below = detect("behappy", [], [spread], today=TODAY, closes={("SPY", date(2026, 11, 20)): 500.0})
+    assert below.events[0].position.pnl == pytest.approx((1.20 - 5.0) * 200)  # never more than the width
+
+
+def test_a_0dte_closes_the_evening_it_expires_and_not_before() -> None:
+    zero = Position(alert_id="z1", open_action="BTO", symbol="SPX", option_type="put", strike=5900.0,
+                    expiry=TODAY, entry_price=3.20, quantity=1)
+    closes = {("SPX", TODAY): 5950.0}
+    assert detect("behappy", [], [zero], today=TODAY, closes=closes).events == []
+    evening = detect("behappy", [], [zero], today=TODAY, closes=closes, after_close=True)
+    [event] = evening.events
+    assert event.kind == "close" and event.position.pnl == pytest.approx(-320.0)
+    assert event.position.closed_at is not None and event.position.closed_at.date() == TODAY
+
+
+def test_partial_exits_count_in_the_pnl_weighted_by_size() -> None:
+    """BTO 4 @ 2.50; trim 2 @ 4.00 (+$300), the other 2 out @ 1.50 (−$200): +$100 in all, not −$400."""
+    positions = rescan([entry(quantity=4)], [])
+    positions = rescan([exit_(price=4.0, quantity=2, status="open", is_partial=True, posted_at=T0)], positions)
+    [trimmed] = positions
+    assert trimmed.realized_pnl == pytest.approx(300.0) and trimmed.closed_quantity == 2
+    out = detect("behappy", [exit_(price=1.50)], positions, today=TODAY)
+    [event] = out.events
+    assert event.position.pnl == pytest.approx(300.0 - 200.0)
+    assert event.position.pnl_pct == pytest.approx(100.0 / 1000.0 * 100)
+
+
+def test_breaking_even_is_flat_neither_won_nor_lost() -> None:
+    pnl = position_pnl("BTO", is_option=True, entry=2.50, exit_price=2.50, quantity=3)
+    assert pnl.outcome == "flat" and pnl.won is None
+    assert position_pnl("BTO", is_option=True, entry=2.50, exit_price=2.60, quantity=1).outcome == "won"
+    assert position_pnl("STO", is_option=True, entry=2.50, exit_price=2.60, quantity=1).outcome == "lost"
+    out = detect("behappy", [exit_(price=2.50)], rescan([entry()], []), today=TODAY)
+    assert out.events[0].position.outcome == "flat" and out.events[0].details["outcome"] == "flat"
+
+
+def test_a_credit_spread_written_as_bto_is_still_short_in_the_pnl() -> None:
+    """Xtrades' side is "bto" for any opening: "BTO SPY 580/575 PCS @ 1.10" took a credit of 1.10."""
+    legs = ({"action": "buy", "kind": "put", "strike": 575.0}, {"action": "sell", "kind": "put", "strike": 580.0})
+    spread = Position(alert_id="s2", open_action="BTO", symbol="SPY", option_type="put", strike=580.0,
+                      expiry=date(2026, 11, 20), entry_price=1.10, quantity=1, legs=legs)
+    out = detect("behappy", [], [spread], today=TODAY, closes={("SPY", date(2026, 11, 20)): 600.0})
+    assert out.events[0].position.pnl == pytest.approx(110.0) and out.events[0].position.outcome == "won"
+    assert opening_side("BTO", legs) == "STO"
+    assert opening_side("STO", ({"action": "buy", "kind": "call", "strike": 340.0},
+                                {"action": "sell", "kind": "call", "strike": 350.0})) == "BTO"
+    condor = ({"action": "buy", "kind": "put", "strike": 560.0}, {"action": "sell", "kind": "put", "strike": 570.0},
+              {"action": "sell", "kind": "call", "strike": 600.0}, {"action": "buy", "kind": "call", "strike": 610.0})
+    assert opening_side("BTO", condor) == "STO" and opening_side("STO", None) == "STO"

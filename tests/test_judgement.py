@@ -65,14 +65,25 @@ async def test_without_keys_the_local_analyst_gives_a_full_score(site: FakeXtrad
     assert row is not None and row.scored_at is not None
     assert 0 <= row.score <= 100 and row.local_score is not None and row.consensus_score == row.local_score
     assert row.claude_score is None and row.deepseek_score is None and row.gemini_score is None
-    assert len(row.strategy_ranking) == 11  # ten ranked, and the alert's own
-    own = [e for e in row.strategy_ranking if e.get("is_alert_strategy")]
-    assert own[0]["name"] == "Cash-Secured Put" and own[0]["max_profit"] == pytest.approx(620.0)  # 3.10 × 100 × 2
-    assert row.strategy_name == row.strategy_ranking[0]["name"]
+    ranked = [e for e in row.strategy_ranking if not e.get("is_alert_strategy") and not e.get("is_alternative")]
+    assert len(ranked) == 10
+    [own] = [e for e in row.strategy_ranking if e.get("is_alert_strategy")]
+    # The trader's own trade, STO 2 AAPL 235P @ 3.10: $620 to make, (235 − 3.10) × 200 to lose, breakeven 231.90
+    assert own["name"] == "Short Put (cash-secured)" and own["max_profit"] == pytest.approx(620.0)
+    assert own["max_loss"] == pytest.approx((235 - 3.10) * 200) and own["breakevens"] == [pytest.approx(231.9)]
+    assert own["capital_required"] == pytest.approx(47_000.0) and own["view"] == "bullish"
+    assert row.strategy_name == own["name"]  # the card's strategy is the trader's, not the best alternative
+    alternatives = [e for e in row.strategy_ranking if e.get("is_alternative")]
+    assert len(alternatives) <= 1
+    for alternative in alternatives:  # same view, never buying back the trader's own 235 put
+        assert alternative["short_name"] in {"CSP", "CC", "PMCC", "BPS", "DIAG"}
+        assert not any(leg["kind"] == "put" and leg["strike"] == 235 and leg["action"] == "buy"
+                       for leg in alternative["legs"])
     assert row.market_context["trend"] == "bullish" and row.market_context["underlying_price"] > 0
     assert len(row.reasoning) == 3 and row.key_risk and row.recommendation in {"STRONG_BUY", "BUY", "HOLD", "AVOID"}
     assert row.similar_trades_count == 1 and row.similar_trades_success_rate == 1.0  # the closed AAPL put
-    assert set(row.score_parts) >= {"score", "consensus", "strategy", "trader"}
+    assert set(row.score_parts) >= {"score", "ai", "pop", "fit", "trader"}
+    assert row.score_parts["pop"]["value"] == pytest.approx(own["probability_of_profit"] * 100, abs=0.1)
 
 
 async def test_with_the_models_every_score_is_stored_and_a_failure_left_out(

@@ -198,7 +198,6 @@ NOT_ALERTS: list[str] = [
     "BTO SPY 580/575 spread 12/19 @ 1.10",  # a spread whose type is not said
     "BTO SPY 580/575 12/19 @ 1.10",
     "STO SPY 12/19 600/610 iron condor @ 2.00",  # both types: no single leg to report
-    "BTO NVDA 150 straddle 12/19 @ 9.00",
     "BTO SPY 450c/440p 12/19 @ 3.00",
     "BTO SPY 12/19 450 @ 1.20",  # a strike with no call or put
     "BTO SPY calls @ 1.20",  # calls with no strike
@@ -513,3 +512,32 @@ def test_the_parser_never_raises_and_its_answers_hold_together() -> None:
 @pytest.mark.parametrize("value", [None, 42, b"BTO SPY 450C 12/19 @ 1", ["BTO"]])
 def test_not_a_string_gives_none(value: object) -> None:
     assert parse_alert(value, today=TODAY) is None  # type: ignore[arg-type]
+
+
+# --- every leg of a multi-leg alert (issue 11: verticals, condors, straddles are read, not reduced to one leg)
+
+@pytest.mark.parametrize(("text", "legs"), [
+    ("BTO MSFT 340/350 call debit spread 12/19 @ 3.00", [("buy", "call", 340), ("sell", "call", 350)]),
+    ("STO SPY 580/575 BPS 12/19 @ 1.20", [("buy", "put", 575), ("sell", "put", 580)]),
+    ("BTO SPY 580/575 PCS 12/19 @ 1.10", [("buy", "put", 575), ("sell", "put", 580)]),  # the word says credit
+    ("BTO SPY 12/19 220/215 put spread @ 2", [("sell", "put", 215), ("buy", "put", 220)]),  # BTO: a debit
+    ("STO IWM 220/215 put spread 12/19 @ 1.05", [("buy", "put", 215), ("sell", "put", 220)]),  # STO: a credit
+    ("STO AAPL 270/280 call spread 12/19 @ 2.40", [("sell", "call", 270), ("buy", "call", 280)]),
+    ("BTO SPY 600/610 bull call spread 12/19 @ 4.00", [("buy", "call", 600), ("sell", "call", 610)]),
+    ("STO 3 SPY 570/575/600/605 iron condor 12/19 @ 1.50",
+     [("buy", "put", 570), ("sell", "put", 575), ("sell", "call", 600), ("buy", "call", 605)]),
+    ("STO SPY 12/19 605/600/575/570 IC @ 1.50",
+     [("buy", "put", 570), ("sell", "put", 575), ("sell", "call", 600), ("buy", "call", 605)]),
+    ("BTO NVDA 150 straddle 12/19 @ 9.00", [("buy", "call", 150), ("buy", "put", 150)]),
+    ("STO SPY 570/590 strangle 12/19 @ 4", [("sell", "put", 570), ("sell", "call", 590)]),
+])
+def test_multi_leg_alerts_keep_every_leg(text: str, legs: list[tuple[str, str, float]]) -> None:
+    alert = parse_alert(text, today=TODAY)
+    assert alert is not None and alert.is_spread
+    assert [(leg.action, leg.kind, leg.strike) for leg in alert.legs] == legs
+    assert alert.expiry == D(2026, 12, 19) and alert.price is not None
+
+
+def test_a_condor_keeps_its_size_and_price() -> None:
+    alert = parse_alert("STO 3 SPY 570/575/600/605 iron condor 12/19 @ 1.50", today=TODAY)
+    assert alert is not None and (alert.symbol, alert.quantity, alert.price) == ("SPY", 3, 1.50)

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
-from storage import alerts, chats, scraper_state, traders, trades
+from storage import alerts, chats, iv_history, scraper_state, traders, trades
 from storage.db import Database
 from storage.models import Chat, NotificationQueueItem, Trade
 
@@ -135,3 +135,14 @@ async def test_an_older_database_is_migrated_at_start(tmp_path: Path) -> None:
     async with database.reader() as s:
         assert (await s.scalar(select(Chat.rate_limit_per_hour))) == 7
     await database.close()
+
+
+async def test_daily_atm_ivs_are_kept_as_one_mean_per_symbol_and_day(db: Database) -> None:
+    async with db.session() as s:
+        await iv_history.record(s, "AAPL", date(2026, 11, 23), 0.30)
+        await iv_history.record(s, "AAPL", date(2026, 11, 23), 0.40)
+        await iv_history.record(s, "AAPL", date(2026, 11, 20), 0.25)
+    async with db.reader() as s:
+        assert await iv_history.year_of(s, "AAPL", date(2026, 11, 23)) == [
+            (date(2026, 11, 20), 0.25), (date(2026, 11, 23), pytest.approx(0.35))]
+        assert await iv_history.year_of(s, "MSFT", date(2026, 11, 23)) == []

@@ -16,6 +16,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+from pipeline.ingest.parser import parse_alert
 from pipeline.ingest.records import one_per_record, parse_datetime
 from pipeline.models import RawAlert
 
@@ -27,6 +28,9 @@ ENTRY_SIDES = frozenset({"bto", "sto", ""})  # "": a query without Side= (entrie
 EXIT_SIDES = frozenset({"stc", "btc"})
 EXIT_ORDER = "AlertOpenClosedDateEpoch desc"  # exits sorted by when they closed, as the app asks for them
 ENTRY_ORDER = "TimeOfEntryAlertEpoch desc"
+# A trader's first read goes back as far as the API allows. Its vocabulary beyond Today/Week is not documented,
+# so the widest comes first and a 400 steps down to the next one.
+HISTORY_DATE_SPECS = ("All", "Year", "Month", "Week")
 SYMBOL = re.compile(r"^[A-Z]{1,6}(?:\.[A-Z]{1,2})?$")
 # Headers the browser or the request client manage themselves: never copied from the app's request.
 UNCOPIED_HEADERS = frozenset({"host", "content-length", "cookie", "connection", "accept-encoding",
@@ -91,6 +95,23 @@ def _first_number(item: dict[str, Any], *keys: str) -> float | None:
     return None
 
 
+Refined = tuple[tuple[dict[str, Any], ...], str | None, float | None, date | None]
+
+
+def _refined_by_text(text: Any, posted: date | None, option_type: str | None, strike: float | None,
+                     expiry: date | None, symbol: str) -> Refined:
+    """The JSON names one contract; `originalMessage` may say it is a spread, condor or straddle. When the text
+    reads as a multi-leg trade on the same symbol, its legs are kept (the JSON's strike and type stay the first
+    leg's, its expiry wins when the JSON has none)."""
+    if not isinstance(text, str) or not text.strip():
+        return (), option_type, strike, expiry
+    parsed = parse_alert(text, today=posted or date.today())  # a date without a year: the next after posting
+    if parsed is None or not parsed.legs or parsed.symbol != symbol:
+        return (), option_type, strike, expiry
+    legs = tuple(leg.as_dict() for leg in parsed.legs)
+    return legs, option_type or parsed.option_type, strike or parsed.strike, expiry or parsed.expiry
+
+
 def alert_from_json(item: dict[str, Any], trader: str) -> RawAlert | None:
     """One API alert as a RawAlert, or None when it lacks what a trade needs (never raises).
 
@@ -114,6 +135,9 @@ def alert_from_json(item: dict[str, Any], trader: str) -> RawAlert | None:
         price = _first_number(item, "priceAtExit", "actualPriceAtTimeOfExit") if is_exit else entry_price
         status = str(item.get("status") or "") or None
         text = item.get("originalExitMessage") if is_exit else item.get("originalMessage")
+        posted_at = parse_datetime(item.get("timeOfFullExitAlert") if is_exit else item.get("timeOfEntryAlert"))
+        legs, option_type, strike, expiry = _refined_by_text(text, posted_at.date() if posted_at else None,
+                                                             option_type, strike, expiry, symbol)
         return RawAlert(
             alert_id=alert_id, trader=trader.lower(), action=action, symbol=symbol,  # type: ignore[arg-type]
             option_type=option_type,  # type: ignore[arg-type]
@@ -121,8 +145,9 @@ def alert_from_json(item: dict[str, Any], trader: str) -> RawAlert | None:
             quantity=_quantity(item), status=status, is_partial=is_exit and status != "closed",
             last_price=_number(item.get("lastCheckedPrice")),
             underlying_price=_number(item.get("actualPriceAtTimeOfAlert")) if option_type is None else None,
-            posted_at=parse_datetime(item.get("timeOfFullExitAlert") if is_exit else item.get("timeOfEntryAlert")),
+            posted_at=posted_at,
             risk=str(item.get("risk") or "") or None, text=str(text or "")[:2000], source="json", raw=item,
+            legs=legs,
         )
     except Exception:  # a shape nobody planned for: skip the item, never the scrape
         return None
@@ -251,9 +276,12 @@ class AlertsApiReader:
         finally:
             capture.last_activity = time.monotonic()
 
-    async def complete(self, context: Any, capture: ApiCapture) -> int:
+    async def complete(self, context: Any, capture: ApiCapture, *, history_pages: int = 0) -> int:
         """Pages 2… of each query, and an exits (or entries) query when the app made none, with the app's own
-        headers. Returns how many API pages were read in all."""
+        headers. With `history_pages` (a trader's first read), both sides are read again as far back as the API
+        allows, up to that many pages each. Returns how many API pages were read in all."""
+        if history_pages:
+            return len(capture.queries) + await self._history(context, capture, history_pages)
         pages = len(capture.queries)
         template = capture.queries[0].url
         sides = {q.side for q in capture.queries}
@@ -269,6 +297,27 @@ class AlertsApiReader:
             pages += await self._more_pages(context, capture, query)
         return pages
 
+    async def _history(self, context: Any, capture: ApiCapture, max_pages: int) -> int:
+        template = capture.queries[0].url
+        pages = 0
+        for side, order in (("bto", ENTRY_ORDER), ("stc", EXIT_ORDER)):
+            for spec in HISTORY_DATE_SPECS:
+                errors = len(capture.errors)
+                url = with_query(template, Side=side, OrderBy=order, DateSpec=spec, Page="1")
+                payload = await self._fetch(context, capture, url)
+                if capture.errors[errors:] == ["400"] and spec != HISTORY_DATE_SPECS[-1]:
+                    del capture.errors[errors:]  # a DateSpec the API does not know: the next narrower one
+                    continue
+                if payload is None or capture.errors or capture.auth_failed:
+                    break
+                got = capture.add_page(payload)
+                query = ApiQuery(url, side, got, total_count(payload))
+                pages += 1 + await self._more_pages(context, capture, query, max_pages=max_pages)
+                break
+            if capture.errors or capture.auth_failed:
+                break
+        return pages
+
     async def _fetch_query(self, context: Any, capture: ApiCapture, url: str) -> int:
         payload = await self._fetch(context, capture, url)
         if payload is None:
@@ -277,10 +326,11 @@ class AlertsApiReader:
         capture.queries.append(ApiQuery(url, query_side(url), got, total_count(payload)))
         return 1
 
-    async def _more_pages(self, context: Any, capture: ApiCapture, query: ApiQuery) -> int:
+    async def _more_pages(self, context: Any, capture: ApiCapture, query: ApiQuery, *,
+                          max_pages: int | None = None) -> int:
         if not query.total or query.got <= 0 or query.total <= query.got:
             return 0
-        last = min(self.max_pages, -(-query.total // query.got))
+        last = min(max_pages or self.max_pages, -(-query.total // query.got))
         fetched = 0
         for number in range(2, last + 1):
             payload = await self._fetch(context, capture, with_page(query.url, number))

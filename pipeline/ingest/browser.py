@@ -101,6 +101,13 @@ class BrowserSession:
                 self.has_session = has_state
             return self._context
 
+    async def live_storage_state(self) -> dict[str, Any] | None:
+        """The running context's cookies and localStorage (fresh after a login); None while no browser runs."""
+        context = self._context
+        if context is None or self.crashed:
+            return None
+        return await asyncio.wait_for(context.storage_state(), 10)
+
     @property
     def crashed(self) -> bool:
         return self.browser is not None and not self.browser.is_connected()

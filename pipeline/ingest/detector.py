@@ -11,15 +11,30 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from pipeline.ingest.pnl import position_pnl
+from pipeline.ingest.pnl import (
+    opening_side,
+    partial_size,
+    per_unit_gain,
+    position_pnl,
+    settlement_price,
+    units_of,
+)
 from pipeline.models import EventKind, RawAlert
 
 OPEN_FOR_EXIT = {"STC": "BTO", "BTC": "STO"}
 PRICE_STEP = 0.10  # an open position's last price makes an `update` each time it crosses 10% of entry
 PRICE_EPSILON = 1e-9
+MARKET_TZ = ZoneInfo("America/New_York")
+MARKET_CLOSE = time(16, 0)
+
+
+def expiry_moment(day: date) -> datetime:
+    """When an option expiring on `day` is settled: the close of that day, New York time."""
+    return datetime.combine(day, MARKET_CLOSE, tzinfo=MARKET_TZ)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +62,10 @@ class Position:
     exit_text: str | None = None
     exit_alert_id: str | None = None
     exit_keys: tuple[str, ...] = ()
+    outcome: str | None = None  # won | lost | flat once closed with a known P&L
+    legs: tuple[Mapping[str, Any], ...] | None = field(default=None, compare=False)  # a multi-leg alert's legs
+    realized_pnl: float | None = None  # dollars booked by partial exits so far
+    closed_quantity: float | None = None  # contracts (or shares) those partial exits closed
     opened_at: datetime | None = None
     closed_at: datetime | None = None
     raw: Mapping[str, Any] | None = field(default=None, compare=False)
@@ -92,11 +111,16 @@ def detect(
     *,
     today: date,
     historical: bool = False,
+    closes: Mapping[tuple[str, date], float] | None = None,
+    after_close: bool = False,
 ) -> Detection:
     """Compare one scrape with the stored positions of `trader`; return the events and the changed positions.
 
     Entries are applied before exits so an entry and its exit seen in the same scrape make `new` then `close`.
-    Open options whose expiry has passed close at 0 (expired worthless) unless an exit was posted.
+    An option still open once it has expired (after `today`'s close when `after_close`, so a 0DTE closes the
+    evening it expires) settles at its intrinsic value from the underlying's close on expiry day
+    (`closes[(symbol, expiry)]`), closed at that expiry. With no close known it is taken as expired worthless,
+    and the details say the settlement is assumed.
     """
     book: dict[tuple[str, str], Position] = {p.key: p for p in positions}
     out = Detection()
@@ -107,9 +131,25 @@ def detect(
         else:
             _apply_exit(trader, alert, book, out, historical)
     for position in list(book.values()):
-        if position.status == "open" and position.option_type and position.expiry and position.expiry < today:
-            _close(trader, position, 0.0, "expired", None, book, out, historical, when=None)
+        if position.status == "open" and position.option_type and position.expiry and (
+                position.expiry < today or (position.expiry == today and after_close)):
+            _settle(trader, position, (closes or {}).get((position.symbol, position.expiry)), book, out, historical)
     return out
+
+
+def _settle(trader: str, position: Position, close: float | None, book: dict[tuple[str, str], Position],
+            out: Detection, historical: bool) -> None:
+    assert position.expiry is not None
+    value = None
+    if close is not None and close > 0:
+        value = settlement_price(_side(position), option_type=position.option_type, strike=position.strike,
+                                 legs=position.legs, underlying=close)
+    if value is not None:
+        extra: dict[str, Any] = {"underlying_close": close}
+    else:  # no close known (no market data for the day): taken as expired worthless, and said so
+        value, extra = 0.0, {"settlement": "assumed worthless: no close known"}
+    _close(trader, position, value, "expired", None, book, out, historical, when=expiry_moment(position.expiry),
+           extra=extra)
 
 
 def _record(book: dict[tuple[str, str], Position], out: Detection, position: Position) -> None:
@@ -132,7 +172,7 @@ def _apply_entry(trader: str, alert: RawAlert, book: dict[tuple[str, str], Posit
             option_type=alert.option_type, strike=alert.strike, expiry=alert.expiry,
             entry_price=alert.price, quantity=alert.quantity, last_price=alert.last_price,
             underlying_price=alert.underlying_price, risk=alert.risk, entry_text=alert.text or None,
-            opened_at=alert.posted_at, raw=alert.raw,
+            opened_at=alert.posted_at, raw=alert.raw, legs=tuple(alert.legs) or None,
         )
         _record(book, out, position)
         _emit(out, "new", trader, position, {}, historical)
@@ -179,14 +219,23 @@ def _apply_exit(trader: str, alert: RawAlert, book: dict[tuple[str, str], Positi
         return
     exit_id = alert.alert_id if alert.alert_id != position.alert_id else position.exit_alert_id
     if alert.is_partial:
+        realized, closed_qty = position.realized_pnl or 0.0, position.closed_quantity or 0.0
+        size = 0.0
+        if alert.price is not None and position.entry_price:
+            # The part closed books its P&L now, weighted by its size; the rest waits for the final exit.
+            size = partial_size(position.quantity, closed_qty, alert.quantity)
+            realized += per_unit_gain(_side(position), position.entry_price, alert.price) * units_of(
+                size, is_option=position.option_type is not None)
         updated = replace(
             position, partial_exits=position.partial_exits + 1, exit_keys=(*position.exit_keys, key_text),
             last_price=alert.price if alert.price is not None else position.last_price,
-            exit_alert_id=exit_id,
+            exit_alert_id=exit_id, realized_pnl=round(realized, 2) if size else position.realized_pnl,
+            closed_quantity=closed_qty + size if size else position.closed_quantity,
         )
         _record(book, out, updated)
         _emit(out, "update", trader, updated,
-              {"partial_exit": alert.price, "partial_exits": updated.partial_exits}, historical)
+              {"partial_exit": alert.price, "partial_exits": updated.partial_exits,
+               "partial_quantity": size or None, "realized_pnl": updated.realized_pnl}, historical)
         return
     position = replace(position, exit_alert_id=exit_id, exit_keys=(*position.exit_keys, key_text))
     _close(trader, position, alert.price, "exit", alert.text or None, book, out, historical,
@@ -195,18 +244,25 @@ def _apply_exit(trader: str, alert: RawAlert, book: dict[tuple[str, str], Positi
 
 def _close(trader: str, position: Position, exit_price: float | None, reason: str, text: str | None,
            book: dict[tuple[str, str], Position], out: Detection, historical: bool,
-           when: datetime | None) -> None:
-    pnl = position_pnl(position.open_action, is_option=position.option_type is not None,
-                       entry=position.entry_price, exit_price=exit_price, quantity=position.quantity)
+           when: datetime | None, extra: Mapping[str, Any] | None = None) -> None:
+    pnl = position_pnl(_side(position), is_option=position.option_type is not None,
+                       entry=position.entry_price, exit_price=exit_price, quantity=position.quantity,
+                       realized=position.realized_pnl or 0.0, closed_quantity=position.closed_quantity or 0.0)
     closed = replace(
         position, status="closed", exit_price=exit_price, close_reason=reason, exit_text=text,
-        pnl=pnl.amount, pnl_pct=pnl.pct, closed_at=when,
+        pnl=pnl.amount, pnl_pct=pnl.pct, closed_at=when, outcome=pnl.outcome,
         last_price=exit_price if exit_price is not None else position.last_price,
     )
     _record(book, out, closed)
     _emit(out, "close", trader, closed,
-          {"reason": reason, "exit_price": exit_price, "pnl": pnl.amount, "pnl_pct": pnl.pct, "won": pnl.won},
+          {"reason": reason, "exit_price": exit_price, "pnl": pnl.amount, "pnl_pct": pnl.pct, "won": pnl.won,
+           "outcome": pnl.outcome, **(extra or {})},
           historical)
+
+
+def _side(position: Position) -> str:
+    """Long or short for P&L: a combination's legs say it (a credit spread is short whatever was written)."""
+    return opening_side(position.open_action, position.legs)
 
 
 def _match_by_contract(alert: RawAlert, open_action: str, book: Mapping[tuple[str, str], Position]

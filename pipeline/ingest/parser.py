@@ -34,6 +34,7 @@ Where the grammar is ambiguous:
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 import unicodedata
@@ -41,6 +42,8 @@ from collections.abc import Container
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
+
+from pipeline.ingest.legs import ParsedLeg, rewrite_combination, vertical_legs
 
 __all__ = ["ParsedAlert", "clean", "parse_alert", "third_friday"]
 
@@ -65,6 +68,7 @@ class ParsedAlert:
     stop_loss_pct: float | None = None  # "SL: 50%"
     profit_target: str | None = None  # raw: "3.0", "125%"
     legs_text: str | None = None  # a spread's legs as written: "580/575 PCS"
+    legs: tuple[ParsedLeg, ...] = ()  # every leg of a multi-leg alert (a vertical, condor, straddle, strangle)
 
 
 class _Invalid(Exception):
@@ -389,10 +393,20 @@ def parse_alert(text: str, *, today: date | None = None) -> ParsedAlert | None:
 def _parse(raw: object, today: date) -> ParsedAlert | None:
     if not isinstance(raw, str):
         return None
-    tokens = _tokenize(clean(raw))
+    text = clean(raw)
+    tokens = _tokenize(text)
     found = _read_action(tokens)
     if found is None:
         return None
+    combination = rewrite_combination(text, found[0].action)
+    if combination is not None:  # a condor, straddle or strangle: read with its first leg, legs kept apart
+        text, combo_legs = combination
+        tokens = _tokenize(text)
+        found = _read_action(tokens)
+        if found is None:
+            return None
+    else:
+        combo_legs = ()
     draft, start = found
     symbol_at = _read_subject(tokens, start, draft)
     if symbol_at is None:
@@ -402,7 +416,28 @@ def _parse(raw: object, today: date) -> ParsedAlert | None:
     _read_contract(contract, today, draft)
     _read_notes(notes, draft)
     _read_flags(tokens[start:], draft)
-    return _finish(draft, today)
+    parsed = _finish(draft, today)
+    if parsed is None:
+        return None
+    if combo_legs:
+        return dataclasses.replace(parsed, is_spread=True, legs=combo_legs, flags=parsed.flags | {"spread"})
+    if parsed.is_spread and parsed.legs_text and parsed.option_type and parsed.strike is not None:
+        other = _other_strike(parsed.legs_text, parsed.strike)
+        if other is not None:
+            legs = vertical_legs(parsed.strike, other, parsed.option_type, parsed.action, text)
+            return dataclasses.replace(parsed, legs=legs)
+    return parsed
+
+
+_LEG_NUMBERS = re.compile(r"\$?(\d+(?:\.\d+)?|\.\d+)")
+
+
+def _other_strike(legs_text: str, first: float) -> float | None:
+    """The second strike of "580/575 PCS"."""
+    numbers = [float(n) for n in _LEG_NUMBERS.findall(legs_text)[:2]]
+    if len(numbers) != 2 or numbers[0] == numbers[1]:
+        return None
+    return numbers[1] if abs(numbers[0] - first) < 1e-9 else numbers[0]
 
 
 def _read_action(tokens: list[_Tok]) -> tuple[_Draft, int] | None:

@@ -1,14 +1,20 @@
-"""The final 0-100 score of an alert: a documented blend whose every part is kept, so a user can see why.
+"""The final 0-100 score of an alert: a documented blend of what is known about the trader's OWN trade, each input
+counted exactly once, every part kept so a user can see why. Pure: plain values in, plain values out, so a
+backtest can rebuild `ScoreInputs` as of any moment and get the same score.
 
-| part | weight | what it measures |
+| part | weight | what it measures (and where it comes from) |
 | --- | --- | --- |
-| consensus | 0.40 | the AI panel's weighted score (or the local analyst's when no model answered) |
-| strategy | 0.25 | how well the best of the ten strategies fits this symbol's context now |
-| trader | 0.20 | the trader's win rate, shrunk toward 50% while they have few closed trades |
-| similar | 0.15 | the success rate of the most similar past trades, weighed by how many and how similar |
+| pop | 0.30 | the own trade's probability of profit × 100, from every leg (`payoff.evaluate_legs`) |
+| ai | 0.25 | the AI panel's verdict on the own trade; the local analyst's only when no model answered |
+| fit | 0.20 | the own trade's market fit: trend, IV, DTE, defined risk, capital, no POP (`own_trade.own_fit`) |
+| trader | 0.15 | the trader's win rate, shrunk toward 50% while they have few closed trades |
+| similar | 0.10 | the success rate of the most similar closed trades, weighed by how many and how similar |
 
 A part that is unknown, or only weakly known, gives its weight to the others in proportion, so an alert is never
-punished for missing data, and never rewarded by it either.
+punished for missing data, and never rewarded by it either. Then each sanity flag subtracts its points once
+(`FLAG_PENALTIES`: chasing 8, lotto 10, absurd quantity 5, a spread read as one leg 10). The ten alternative
+strategies are not an input: they inform the card, not the score. The local analyst weighs none of these parts
+(see `consensus.local`), so nothing enters twice.
 """
 
 from __future__ import annotations
@@ -16,21 +22,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-WEIGHTS: dict[str, float] = {"consensus": 0.40, "strategy": 0.25, "trader": 0.20, "similar": 0.15}
+# Bump whenever the blend or its parts change: calibrators fitted on another version are never applied (issue 12).
+SCORER_VERSION = "blend-2"  # blend-2: the trader's own trade (issue 11); blend-1 was the best alternative's fit
+WEIGHTS: dict[str, float] = {"pop": 0.30, "ai": 0.25, "fit": 0.20, "trader": 0.15, "similar": 0.10}
+FLAG_PENALTIES: dict[str, float] = {"chasing": 8.0, "lotto": 10.0, "absurd_quantity": 5.0, "one_leg_spread": 10.0}
 SHRINKAGE_TRADES = 10  # a trader's record counts like this many extra trades at 50%
 SIMILAR_FULL_COUNT = 5  # five neighbours give the similar part its full weight
 SIMILAR_MIN_SIMILARITY = 0.5  # cosine below this is barely related
+ASSUMED_IV_CONFIDENCE = 0.5  # a probability computed at an assumed IV earns half its weight
 
 
 @dataclass(frozen=True, slots=True)
 class ScoreInputs:
-    consensus_score: float | None
-    best_strategy_score: float | None
+    """Everything the score is made of, as plain values (a backtest rebuilds these as of a moment)."""
+
+    ai_score: float | None = None  # 0-100: the AI panel's consensus on the own trade
+    own_pop: float | None = None  # 0-1: the own trade's probability of profit
+    own_fit: float | None = None  # 0-100: the own trade's market fit (without POP)
+    iv_known: bool = True  # False: the POP was computed at an assumed IV, so it counts for less
     trader_wins: int = 0
     trader_closed: int = 0
     similar_count: int = 0
     similar_success_rate: float | None = None  # 0-1
     similar_mean_similarity: float | None = None  # cosine, 0-1
+    flags: tuple[str, ...] = ()  # sanity flags, keys of FLAG_PENALTIES (others are ignored)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +59,15 @@ class ScorePart:
 class FinalScore:
     score: float
     parts: dict[str, ScorePart]
+    penalties: dict[str, float] | None = None  # flag -> points subtracted
 
     def as_dict(self) -> dict[str, Any]:
-        return {"score": self.score, **{name: {"value": round(p.value, 1), "weight": round(p.weight, 3),
-                                               "confidence": round(p.confidence, 2)}
-                                        for name, p in self.parts.items()}}
+        out: dict[str, Any] = {"score": self.score, "version": SCORER_VERSION}
+        out.update({name: {"value": round(p.value, 1), "weight": round(p.weight, 3),
+                           "confidence": round(p.confidence, 2)} for name, p in self.parts.items()})
+        if self.penalties:
+            out["penalties"] = dict(self.penalties)
+        return out
 
 
 def shrunk_win_rate(wins: int, closed: int, *, prior: float = 0.5, strength: int = SHRINKAGE_TRADES) -> float:
@@ -65,11 +84,15 @@ def similar_confidence(count: int, mean_similarity: float | None) -> float:
 
 
 def final_score(inputs: ScoreInputs) -> FinalScore:
-    raw: dict[str, tuple[float, float]] = {}  # name -> (value, confidence)
-    if inputs.consensus_score is not None:
-        raw["consensus"] = (inputs.consensus_score, 1.0)
-    if inputs.best_strategy_score is not None:
-        raw["strategy"] = (inputs.best_strategy_score, 1.0)
+    """The blend of the module docstring: each input once, missing ones giving their weight away."""
+    raw: dict[str, tuple[float, float]] = {}  # name -> (value 0-100, confidence 0-1)
+    if inputs.own_pop is not None:
+        raw["pop"] = (max(0.0, min(1.0, inputs.own_pop)) * 100,
+                      1.0 if inputs.iv_known else ASSUMED_IV_CONFIDENCE)
+    if inputs.ai_score is not None:
+        raw["ai"] = (max(0.0, min(100.0, inputs.ai_score)), 1.0)
+    if inputs.own_fit is not None:
+        raw["fit"] = (max(0.0, min(100.0, inputs.own_fit)), 1.0)
     raw["trader"] = (shrunk_win_rate(inputs.trader_wins, inputs.trader_closed) * 100,
                      min(1.0, inputs.trader_closed / SHRINKAGE_TRADES) if inputs.trader_closed else 0.25)
     if inputs.similar_success_rate is not None:
@@ -80,5 +103,7 @@ def final_score(inputs: ScoreInputs) -> FinalScore:
     if total <= 0:
         return FinalScore(0.0, {})
     parts = {name: ScorePart(raw[name][0], w / total, raw[name][1]) for name, w in earned.items()}
-    score = sum(p.value * p.weight for p in parts.values())
-    return FinalScore(round(max(0.0, min(100.0, score)), 1), parts)
+    blended = sum(p.value * p.weight for p in parts.values())
+    penalties = {flag: FLAG_PENALTIES[flag] for flag in dict.fromkeys(inputs.flags) if flag in FLAG_PENALTIES}
+    score = blended - sum(penalties.values())
+    return FinalScore(round(max(0.0, min(100.0, score)), 1), parts, penalties or None)

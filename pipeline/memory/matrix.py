@@ -108,7 +108,9 @@ class VectorMatrix:
         if n == 0 or k <= 0:
             return []
         q = np.asarray(query, dtype=np.float32)
-        scores = self._vectors[:n] @ q
+        # einsum, not `@`: BLAS's threaded matrix-vector product spends milliseconds waking its threads on a
+        # busy machine (issue 12 measured 3 ms against 0.2 ms at 5,000 points on 2 shared cores).
+        scores = np.einsum("ij,j->i", self._vectors[:n], q)
         allowed = self._closed[:n].copy()
         if closed_before is not None:
             with np.errstate(invalid="ignore"):

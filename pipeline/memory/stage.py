@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from pipeline.memory.store import TradeFacts, TradeMemory
+from pipeline.memory.store import SimilarTrades, TradeFacts, TradeMemory
 from pipeline.models import SimilarSummary, StoredEvent
 from storage import trades as trades_repo
 from storage.db import Database
@@ -24,7 +24,10 @@ log = logging.getLogger(__name__)
 def facts_for(trade: Any, *, snapshot: MarketSnapshot | None = None, strategy: str | None = None) -> TradeFacts:
     """A stored trade (and, when known, its market context) as memory sees it."""
     opened = trade.opened_at or trade.first_seen_at
-    won = (trade.pnl > 0) if trade.pnl is not None else None
+    outcome = getattr(trade, "outcome", None)
+    # A flat trade (break-even) is neither won nor lost: it counts in no success rate.
+    won = (outcome == "won") if outcome in ("won", "lost") else None if outcome == "flat" else \
+        (trade.pnl > 0) if trade.pnl is not None else None
     return TradeFacts(
         trade_id=trade.id, trader=trade.trader.username, action=trade.open_action, symbol=trade.symbol,
         option_type=trade.option_type, strike=trade.strike, expiry=trade.expiry,
@@ -35,6 +38,12 @@ def facts_for(trade: Any, *, snapshot: MarketSnapshot | None = None, strategy: s
         pnl_pct=trade.pnl_pct, won=won if trade.status == "closed" else None, opened_at=trade.opened_at,
         closed_at=trade.closed_at,
     )
+
+
+def summary_of(found: SimilarTrades) -> SimilarSummary:
+    return SimilarSummary(count=found.count, success_rate=found.success_rate, avg_pnl_pct=found.avg_pnl_pct,
+                          mean_similarity=found.mean_similarity, point_id=found.point_id, lines=found.lines(),
+                          used=tuple((n.trade_id, n.payload.get("won")) for n in found.neighbours))
 
 
 class MemoryStage:
@@ -51,8 +60,15 @@ class MemoryStage:
         except Exception:
             log.exception("similar-trades search failed; judging without memory")
             return SimilarSummary()
-        return SimilarSummary(count=found.count, success_rate=found.success_rate, avg_pnl_pct=found.avg_pnl_pct,
-                              mean_similarity=found.mean_similarity, point_id=found.point_id, lines=found.lines())
+        return summary_of(found)
+
+    async def similar_as_of(self, trade: Any, snapshot: MarketSnapshot, ranking: Any, *, closed_before: Any,
+                            vector: Sequence[float] | None) -> SimilarSummary:
+        """The backtest's lookup: what `similar_for` would have found at `closed_before`, from the stored
+        vector (no model call when there is one)."""
+        strategy = getattr(getattr(ranking, "alert_strategy", None), "name", None)
+        facts = facts_for(trade, snapshot=snapshot, strategy=strategy)
+        return summary_of(await self.memory.similar_closed(facts, closed_before=closed_before, vector=vector))
 
     async def lines_for_alert(self, row: Any) -> tuple[str, ...]:
         """The Similar-trades button: the nearest closed trades as they stand now (outcomes included)."""

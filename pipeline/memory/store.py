@@ -194,10 +194,14 @@ def is_local(client: AsyncQdrantClient) -> bool:
 class TradeMemory:
     """Index trades, record outcomes, find the nearest closed trades (as of a moment, when asked)."""
 
-    def __init__(self, client: AsyncQdrantClient, embedder: Embedder, *, collection: str = COLLECTION) -> None:
+    def __init__(self, client: AsyncQdrantClient, embedder: Embedder, *, collection: str = COLLECTION,
+                 as_of_in_process: bool | None = None) -> None:
         self._client = client
         self._local = is_local(client)
         self._distance = models.Distance.DOT if self._local else models.Distance.COSINE
+        # The search runs on an in-process float32 copy (local Qdrant: its filters scan in Python), or in Qdrant
+        # with a payload filter (a server). None: decided by the client.
+        self._in_process = self._local if as_of_in_process is None else as_of_in_process
         self._embedder = embedder
         self.collection = collection
         self._matrix: VectorMatrix | None = None  # local mode only: the search copy of the vectors
@@ -219,7 +223,7 @@ class TradeMemory:
                 for name in INDEXED_FIELDS:
                     await self._client.create_payload_index(self.collection, name, models.PayloadSchemaType.KEYWORD)
                 await self._client.create_payload_index(self.collection, "closed_ts", models.PayloadSchemaType.FLOAT)
-        if self._local:
+        if self._in_process:
             self._matrix = await self._load_matrix()
         self._ready = True
 
@@ -297,10 +301,12 @@ class TradeMemory:
             found = {t: self._matrix.vector(t) for t in wanted}
             return {t: v.tolist() for t, v in found.items() if v is not None}
         ids = {point_id(t): t for t in wanted}
-        if not ids:
-            return {}
-        points = await self._client.retrieve(self.collection, ids=list(ids), with_vectors=True, with_payload=False)
-        return {ids[str(p.id)]: [float(x) for x in p.vector] for p in points if isinstance(p.vector, list)}
+        keys, found = list(ids), {}
+        for start in range(0, len(keys), 1000):
+            points = await self._client.retrieve(self.collection, ids=keys[start:start + 1000], with_vectors=True,
+                                                 with_payload=False)
+            found.update({ids[str(p.id)]: [float(x) for x in p.vector] for p in points if isinstance(p.vector, list)})
+        return found
 
     async def similar_closed(self, facts: TradeFacts, *, limit: int = 5, prefer: str | None = "symbol",
                              remember: bool = False, closed_before: datetime | None = None,

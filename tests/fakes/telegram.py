@@ -825,9 +825,16 @@ class FakeTelegram:
         return self._new_message(chat_id, **content)  # other send* methods: a message PTB can still parse
 
     def _replied_message(self, chat_id: int, params: dict[str, Any]) -> dict[str, Any] | None:
+        """The message replied to; like Telegram, a reply to a message that is gone is refused unless
+        `allow_sending_without_reply` says to send it as a plain message."""
         reply = params.get("reply_parameters")
         message_id = reply.get("message_id") if isinstance(reply, dict) else params.get("reply_to_message_id")
         stored = self._messages.get((chat_id, _as_int(message_id) or 0))
+        if stored is None and message_id is not None:
+            allowed = (reply.get("allow_sending_without_reply") if isinstance(reply, dict)
+                       else params.get("allow_sending_without_reply"))
+            if allowed is not True:
+                raise _ApiError(400, "Bad Request: message to be replied not found")
         return {k: v for k, v in stored.items() if k != "reply_to_message"} if stored else None
 
     def _edit(self, params: dict[str, Any], *, text_edit: bool) -> Any:

@@ -26,6 +26,8 @@ from tests.fakes.loopback import LoopbackServer
 TOKEN = "loopback-session-token"
 COOKIE = "xt_session"
 ENTRY_ORDER = "TimeOfEntryAlertEpoch%20desc"
+# How far back each DateSpec reaches, in days (None: everything)
+DATE_SPECS: dict[str, int | None] = {"Today": 1, "Week": 7, "Month": 31, "Year": 366, "All": None}
 EXIT_ORDER = "AlertOpenClosedDateEpoch%20desc"
 
 
@@ -53,6 +55,10 @@ class FakeXtrades(LoopbackServer):
         self.list_key = "alerts"  # "alerts" | "data" | "items"
         self.payload_override: Any = None  # answer the alerts API with this body instead (wrong shapes)
         self.profile_hold_seconds = 0.0  # the profile page takes this long to answer
+        self.hub_url: str | None = None  # the SignalR hub negotiate sends clients to (tests.fakes.signalr)
+        self.hub_access_token: str | None = None
+        self.date_specs: set[str] | None = None  # DateSpec values the API knows; None: every one of DATE_SPECS
+        self.max_date_spec_days: int | None = None  # the API keeps no alerts older than this (history depth)
         # what happened
         self.api_requests: dict[str, int] = {}
         self.api_log: list[tuple[str, str, int]] = []  # (username, side, page) of every API request
@@ -63,6 +69,9 @@ class FakeXtrades(LoopbackServer):
         self.max_open_profiles = 0
         self.api_in_flight: dict[str, int] = {}
         self.max_api_users_in_flight = 0  # most traders whose API requests were in flight at once
+        self.api_date_specs: list[str] = []  # DateSpec of every API request
+        self.negotiations = 0
+        self.api_user_agents: set[str] = set()
 
     def reset(self) -> None:
         """Back to an empty, healthy site (one site serves a whole test session)."""
@@ -77,6 +86,7 @@ class FakeXtrades(LoopbackServer):
         app.router.add_get("/", self._home)
         app.router.add_get("/profile/{username}", self._profile)
         app.router.add_get("/api/v2/alerts", self._alerts)
+        app.router.add_post("/api/v2/signalr/negotiate", self._negotiate)
         app.router.add_get("/login", self._login_form)
         app.router.add_post("/login", self._login)
         return app
@@ -185,6 +195,8 @@ class FakeXtrades(LoopbackServer):
             return web.json_response({"message": "bad paging"}, status=400)
         self.api_requests[username] = self.api_requests.get(username, 0) + 1
         self.api_log.append((username, side, page))
+        self.api_date_specs.append(q.get("DateSpec", ""))
+        self.api_user_agents.add(request.headers.get("User-Agent", ""))
         self.api_in_flight[username] = self.api_in_flight.get(username, 0) + 1
         busy = sum(1 for n in self.api_in_flight.values() if n)
         self.max_api_users_in_flight = max(self.max_api_users_in_flight, busy)
@@ -205,11 +217,32 @@ class FakeXtrades(LoopbackServer):
             return web.json_response({"message": "not found"}, status=404)
         if self.payload_override is not None:
             return web.json_response(self.payload_override)
-        records = self._records(username, side)
+        spec = request.query.get("DateSpec", "Week")
+        known = self.date_specs if self.date_specs is not None else set(DATE_SPECS)
+        if spec not in known or spec not in DATE_SPECS:
+            return web.json_response({"message": f"unknown DateSpec {spec}"}, status=400)
+        records = self._within(self._records(username, side), DATE_SPECS[spec])
         chunk = records[(page - 1) * size: page * size]
         if not chunk:
             return web.Response(status=204)
         return web.json_response({self.list_key: chunk, "totalCount": len(records)})
+
+    def _within(self, records: list[dict[str, Any]], days: int | None) -> list[dict[str, Any]]:
+        """The records a DateSpec reaches (by entry time), and never older than the API keeps."""
+        limits = [d for d in (days, self.max_date_spec_days) if d is not None]
+        if not limits:
+            return records
+        oldest = datetime.now(UTC) - timedelta(days=min(limits))
+        return [r for r in records if datetime.fromisoformat(r["timeOfEntryAlert"]) >= oldest]
+
+    async def _negotiate(self, request: web.Request) -> web.Response:
+        """The app's SignalR negotiate: the hub to connect to, and the token for it (an empty body is sent)."""
+        self.negotiations += 1
+        if not self._authorised(request):
+            return web.json_response({"message": "Unauthorized"}, status=401)
+        if self.hub_url is None:
+            return web.json_response({"message": "not found"}, status=404)
+        return web.json_response({"url": self.hub_url, "accessToken": self.hub_access_token})
 
     def _records(self, username: str, side: str) -> list[dict[str, Any]]:
         if side in ("stc", "btc"):

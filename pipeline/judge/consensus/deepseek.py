@@ -30,7 +30,7 @@ class DeepSeekAnalyst(RemoteAnalyst):
 
     async def _complete(self, user: str) -> tuple[str, int, int]:
         completion = await self._sdk().chat.completions.create(
-            model=self.model, temperature=0.2, max_tokens=1024, response_format={"type": "json_object"},
+            model=self.model, temperature=0, max_tokens=1024, response_format={"type": "json_object"},
             messages=[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}],
         )
         usage = completion.usage

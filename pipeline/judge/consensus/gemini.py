@@ -28,7 +28,7 @@ class GeminiAnalyst(RemoteAnalyst):
                                         retry_options=types.HttpRetryOptions(attempts=1))
             # Kept on the analyst: the client closes its HTTP session when it is garbage-collected.
             self._client = genai.Client(api_key=self._api_key, http_options=options)
-            self._config = types.GenerateContentConfig(system_instruction=SYSTEM_PROMPT, temperature=0.2,
+            self._config = types.GenerateContentConfig(system_instruction=SYSTEM_PROMPT, temperature=0,
                                                        response_mime_type="application/json",
                                                        max_output_tokens=2048)
         return self._client

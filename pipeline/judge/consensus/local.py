@@ -1,28 +1,29 @@
-"""The local analyst: deterministic rules, no network. It always answers, and carries the consensus when no model
-does (no keys, budget spent, every provider down).
+"""The local analyst: deterministic rules, no network. It always answers, and stands in for the AI verdict when no
+model does (no keys, budget spent, every provider down).
+
+The final score already holds the own trade's probability of profit, its market fit (trend, IV, DTE, defined
+risk, capital, earnings for sold premium), the trader's record, similar trades and the sanity flags
+(`pipeline.judge.scoring`). So this analyst weighs only what none of those hold, and counts nothing twice:
 
 Keys it reads (anything else is ignored; a missing key means that rule does not apply):
-  context: trend (strong_bullish … strong_bearish), volatility_regime (low | normal | high), iv (fraction),
-           iv_rank (0-100), days_to_earnings (or next_earnings as a date), price_at_alert (the option's, or the
-           shares', market price when the alert was posted; for shares the underlying price stands in)
-  ranking: alert_strategy_name, alert_strategy_score (0-100), alert_strategy_pop (0-1), best_name, best_score
-  similar: count, success_rate (0-1), avg_pnl_pct
+  ranking (the own trade's `prompt_facts`): structure, view, max_profit, max_loss ("unlimited" or dollars)
+  context: days_to_earnings (or next_earnings as a date)
+  alert: action, option_type, days_to_expiry, text, flags
 
-Score = the alert strategy's suitability (50 when unknown), plus
-  probability of profit          (pop − 0.5) × 30                                  ±15
-  the trader's record            (shrunk win rate − 0.5) × 30, shrunk = (wins + 5) / (closed + 10)   ±15
-  similar trades (3 or more)     (success rate − 0.5) × 24 × min(1, count / 5)     ±12
-  trend                          −10 against the trade's direction, +5 with it
-  implied volatility             buying rich premium (IV rank ≥ 70 or regime high) −5, selling it +4,
-                                 selling cheap premium (IV rank ≤ 20 or regime low) −4
-  earnings before expiry         −6 (within 7 days for shares)
-  lotto (flagged, or 0-1 DTE)    −12
-  chasing                        −8 when a BTO entry is 10% or more above the price at the alert
-clamped to 0-100. The three largest moves are the reasons; the key risk is the most pressing one.
+Score = 50, plus
+  reward to risk         max profit / max loss of the own trade: 6 × log2(ratio), within ±12
+                         (an unlimited loss −12; an unlimited profit with a defined loss +6)
+  long premium into      −6 when bought options (long calls, puts, debit spreads, long straddles) hold
+  earnings               earnings before expiry: implied volatility falls after the report
+  a stated stop          +3 when the alert names a stop loss ("SL 1.0", "stop 50%")
+clamped to 0-100. The sanity flags are said first in the reasons and set the key risk, with no points here
+(the score subtracts them once). The three largest moves follow; the key risk is the most pressing one.
 """
 
 from __future__ import annotations
 
+import math
+import re
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -31,8 +32,7 @@ from typing import Any
 from pipeline.judge.consensus.base import ReviewAlert, UsageSink, Verdict, facts, recommendation_for
 
 NEUTRAL_BASE = 50.0
-SHRINK_TRADES, SHRINK_WINS = 10, 5  # the prior: ten imaginary trades at 50%
-CHASE_RATIO = 1.10
+RR_POINTS, RR_LIMIT = 6.0, 12.0
 EARNINGS_WINDOW_SHARES = 7
 
 
@@ -56,14 +56,13 @@ class LocalAnalyst:
 
     def judge(self, alert: ReviewAlert, market: dict[str, Any], ranking: dict[str, Any],
               similar: dict[str, Any]) -> Verdict:
+        """`similar` is accepted for the analysts' one interface and not weighed: the score holds it."""
         started = time.monotonic()
-        base = _number(ranking.get("alert_strategy_score"), NEUTRAL_BASE)
-        rules = (_pop(ranking), _trader(alert), _similar(similar), _trend(alert, market), _volatility(alert, market),
-                 _earnings(alert, market), _lotto(alert), _chasing(alert, market))
+        rules = (_reward_to_risk(ranking), _premium_into_earnings(alert, market, ranking), _stop(alert))
         moves = sorted((a for a in rules if a is not None), key=lambda a: -abs(a.points))
-        score = round(max(0.0, min(100.0, base + sum(a.points for a in moves))), 1)
-        reasons = [a.text() for a in moves[:3]]
-        reasons += _fillers(ranking, base)[: 3 - len(reasons)]
+        score = round(max(0.0, min(100.0, NEUTRAL_BASE + sum(a.points for a in moves))), 1)
+        reasons = [*(f"{flag} (counted in the score)" for flag in alert.flags), *(a.text() for a in moves)][:3]
+        reasons += _fillers(ranking)[: 3 - len(reasons)]
         return Verdict(self.provider, self.model, score, tuple(reasons), key_risk(alert, market),
                        recommendation_for(score).value, latency_ms=(time.monotonic() - started) * 1000)
 
@@ -71,32 +70,41 @@ class LocalAnalyst:
 # --- the rules --------------------------------------------------------------------------------------------
 
 
-def _pop(ranking: dict[str, Any]) -> Adjustment | None:
-    pop = _number(ranking.get("alert_strategy_pop"))
-    if pop is None:
+def _reward_to_risk(ranking: dict[str, Any]) -> Adjustment | None:
+    profit, loss = ranking.get("max_profit"), ranking.get("max_loss")
+    if profit is None or loss is None:
         return None
-    name = str(ranking.get("alert_strategy_name") or "trade").lower()
-    return Adjustment((pop - 0.5) * 30, f"{pop:.0%} probability of profit for the {name}")
-
-
-def _trader(alert: ReviewAlert) -> Adjustment | None:
-    closed, rate = alert.trader_closed_trades, alert.trader_win_rate
-    if not closed or rate is None:
+    if loss == "unlimited":
+        return Adjustment(-RR_LIMIT, "Unlimited loss against a capped profit")
+    if profit == "unlimited":
+        return Adjustment(RR_LIMIT / 2, f"Unlimited upside for at most ${_number(loss, 0):,.0f} at risk")
+    p, q = _number(profit), _number(loss)
+    if not p or not q or p <= 0 or q <= 0:
         return None
-    shrunk = (rate * closed + SHRINK_WINS) / (closed + SHRINK_TRADES)
-    avg = f", {alert.trader_avg_return_pct:+.0f}% average return" if alert.trader_avg_return_pct is not None else ""
-    return Adjustment((shrunk - 0.5) * 30,
-                      f"@{alert.trader} won {rate:.0%} of {closed} closed trades{avg}, counted as {shrunk:.0%}")
+    ratio = p / q
+    points = max(-RR_LIMIT, min(RR_LIMIT, RR_POINTS * math.log2(ratio)))
+    return Adjustment(points, f"Reward to risk {ratio:.2f}: ${p:,.0f} to make, ${q:,.0f} to lose")
 
 
-def _similar(similar: dict[str, Any]) -> Adjustment | None:
-    count, rate = int(_number(similar.get("count"), 0)), _number(similar.get("success_rate"))
-    if count < 3 or rate is None:
+_LONG_PREMIUM = frozenset({"Long Call", "Long Put", "Call Debit Spread", "Put Debit Spread", "Long Straddle",
+                           "Long Strangle"})
+
+
+def _premium_into_earnings(alert: ReviewAlert, market: dict[str, Any], ranking: dict[str, Any]
+                           ) -> Adjustment | None:
+    if str(ranking.get("structure") or "") not in _LONG_PREMIUM:
         return None
-    avg = _number(similar.get("avg_pnl_pct"))
-    avg_text = f", {avg:+.0f}% on average" if avg is not None else ""
-    return Adjustment((rate - 0.5) * 24 * min(1.0, count / 5),
-                      f"{count} similar trades: {rate:.0%} profitable{avg_text}")
+    days = _earnings_ahead(alert, market)
+    if days is None:
+        return None
+    return Adjustment(-6, f"Bought premium through earnings in {days} days: IV usually falls after the report")
+
+
+_STOP = re.compile(r"\b(?:sl|stop(?:\s*loss)?)\b\s*[:=@]?\s*\$?\d", re.I)
+
+
+def _stop(alert: ReviewAlert) -> Adjustment | None:
+    return Adjustment(3, "A stop loss is stated") if _STOP.search(alert.text or "") else None
 
 
 def direction(alert: ReviewAlert) -> str:
@@ -114,22 +122,6 @@ def _trend(alert: ReviewAlert, market: dict[str, Any]) -> Adjustment | None:
     if ("bull" in trend) == (direction(alert) == "bullish"):
         return Adjustment(5, f"The {label} trend supports this {direction(alert)} trade")
     return Adjustment(-10, f"The {label} trend runs against this {direction(alert)} trade")
-
-
-def _volatility(alert: ReviewAlert, market: dict[str, Any]) -> Adjustment | None:
-    if alert.option_type is None:
-        return None
-    rank, regime = _number(market.get("iv_rank")), str(market.get("volatility_regime") or "normal")
-    rich = rank >= 70 if rank is not None else regime == "high"
-    cheap = rank <= 20 if rank is not None else regime == "low"
-    level = f"IV rank {rank:.0f}" if rank is not None else f"{regime} volatility"
-    selling = alert.action.upper() == "STO"
-    if rich:
-        return Adjustment(4, f"Selling rich premium ({level})") if selling else \
-            Adjustment(-5, f"Buying expensive premium ({level})")
-    if cheap and selling:
-        return Adjustment(-4, f"Selling cheap premium ({level})")
-    return None
 
 
 def days_to_earnings(alert: ReviewAlert, market: dict[str, Any]) -> int | None:
@@ -150,40 +142,16 @@ def _earnings_ahead(alert: ReviewAlert, market: dict[str, Any]) -> int | None:
     return days if days is not None and 0 <= days <= window else None
 
 
-def _earnings(alert: ReviewAlert, market: dict[str, Any]) -> Adjustment | None:
-    days = _earnings_ahead(alert, market)
-    return None if days is None else Adjustment(-6, f"Earnings in {days} days, before the trade is over")
-
-
 def is_lotto(alert: ReviewAlert) -> bool:
     short_dated = alert.option_type is not None and alert.days_to_expiry is not None and alert.days_to_expiry <= 1
     return (alert.risk or "").lower() == "lotto" or short_dated
 
 
-def _lotto(alert: ReviewAlert) -> Adjustment | None:
-    if not is_lotto(alert):
-        return None
-    dte = f"{alert.days_to_expiry} DTE" if alert.days_to_expiry is not None else "flagged"
-    return Adjustment(-12, f"A lotto ({dte}): most of these expire worthless")
-
-
-def _chasing(alert: ReviewAlert, market: dict[str, Any]) -> Adjustment | None:
-    reference = _number(market.get("price_at_alert"))
-    if reference is None and alert.option_type is None:
-        reference = alert.underlying_price
-    entry = alert.entry_price
-    if alert.action.upper() != "BTO" or not entry or not reference or entry < reference * CHASE_RATIO:
-        return None
-    return Adjustment(-8, f"Chasing: entry ${entry:g} is {entry / reference - 1:.0%} above the ${reference:g} "
-                          "price at the alert")
-
-
-def _fillers(ranking: dict[str, Any], base: float) -> list[str]:
-    name, best = ranking.get("alert_strategy_name"), ranking.get("best_name")
-    out = [f"{name} suits this setup at {base:.0f}/100" if name else f"No strategy ranking: starting from {base:.0f}"]
-    if best and best != name and ranking.get("best_score") is not None:
-        out.append(f"The best strategy here is {best} at {_number(ranking['best_score'], 0):.0f}/100")
-    out.append("Little else known: no trader record, similar trades or market trend to go by")
+def _fillers(ranking: dict[str, Any]) -> list[str]:
+    name = ranking.get("structure")
+    out = [f"Judged as the trader's own {str(name).lower()}" if name else "No payoff figures for the trade"]
+    out.append("Trend, IV, expiry and size are judged in the market fit, the record and similar trades apart")
+    out.append("Nothing else stands out to the rules")
     return out
 
 
@@ -191,6 +159,8 @@ def key_risk(alert: ReviewAlert, market: dict[str, Any]) -> str:
     """The most pressing risk, in plain English with numbers."""
     if is_lotto(alert):
         return "Expires within a day: the premium can go to zero within hours"
+    if alert.flags:
+        return alert.flags[0]
     days = _earnings_ahead(alert, market)
     if days is not None:
         return f"Earnings in {days} days: {alert.symbol} can gap past any stop"

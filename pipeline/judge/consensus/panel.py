@@ -41,6 +41,8 @@ class Consensus:
     verdicts: tuple[Verdict, ...]  # every verdict that came back, the local one included (last)
     used: tuple[str, ...]  # the providers the score is made of
     failures: dict[str, str] = field(default_factory=dict)  # provider -> short error (also "skipped: budget")
+    probability_of_profit: float | None = None  # 0-1: the models' weighted estimate, when any gave one
+    confidence: float | None = None  # 0-1: their weighted confidence in it
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,10 +137,20 @@ class ConsensusPanel:
         score = sum(v.score * weights[v.provider] for v in used) / total
         top = max(used, key=lambda v: weights[v.provider])
         scores = [v.score for v in used]
+        told = [v for v in used if v.probability_of_profit is not None]
+        told_weight = sum(weights[v.provider] for v in told)
+        pop = confidence = None
+        if told and told_weight > 0:
+            pop = round(sum(v.probability_of_profit * weights[v.provider] for v in told) / told_weight, 4)  # type: ignore[operator]
+            sure = [v for v in told if v.confidence is not None]
+            sure_weight = sum(weights[v.provider] for v in sure)
+            if sure and sure_weight > 0:
+                confidence = round(sum(v.confidence * weights[v.provider] for v in sure) / sure_weight, 4)  # type: ignore[operator]
         return Consensus(
             score=round(score, 1), agreement=round(1 - (max(scores) - min(scores)) / 100, 3),
             recommendation=recommendation_for(score).value, reasons=top.reasons, key_risk=top.key_risk,
             verdicts=verdicts, used=tuple(v.provider for v in used), failures=failures,
+            probability_of_profit=pop, confidence=confidence,
         )
 
     async def _ask(self, analyst: Analyst, alert: ReviewAlert, context: Any, ranking: Any, similar: Any

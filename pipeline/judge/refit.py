@@ -1,0 +1,85 @@
+"""The calibrator live scoring applies, and the backtest that proves it: one service, so the nightly refit, the
+`/backtest` command and `python -m bot backtest` run the same replay.
+
+The refit replays every closed trade (as of each alert, so the features are the ones live scoring would have
+had), fits on all of them, and stores the fit with the scorer version; from then on new alerts are scored with
+it. Below `MIN_TRADES` closed trades nothing is stored and scores stay uncalibrated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Collection
+from datetime import UTC, datetime
+from typing import Any
+
+from pipeline.judge.backtest import AsOfMarket, Progress, Replayed, SimilarAsOf, VectorLookup, replay, summarise
+from pipeline.judge.calibration import MIN_TRADES, Calibrator, fit
+from pipeline.judge.market import HistoryProvider
+from pipeline.judge.report import BacktestReport
+from pipeline.judge.scoring import SCORER_VERSION
+from storage import calibrators as calibrators_repo
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+
+class Calibration:
+    """Holds the current calibrator (None while uncalibrated); `judgement` calls it for every score."""
+
+    def __init__(self, db: Database, history: HistoryProvider | None, *, similar: SimilarAsOf | None = None,
+                 vectors: VectorLookup | None = None, prepare: Callable[[], Awaitable[Any]] | None = None,
+                 min_trades: int = MIN_TRADES,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._db = db
+        self._history = history
+        self._similar = similar
+        self._vectors = vectors
+        self._prepare = prepare  # e.g. remember closed trades memory lacks, so their vectors are stored
+        self._min_trades = min_trades
+        self._clock = clock
+        self._lock = asyncio.Lock()  # one replay at a time: it is the heaviest thing the bot does
+        self.current: Calibrator | None = None
+
+    def __call__(self) -> Calibrator | None:
+        return self.current
+
+    async def load(self) -> Calibrator | None:
+        """The newest stored fit of the running scorer version (a fit of another blend is never applied)."""
+        async with self._db.reader() as session:
+            row = await calibrators_repo.latest(session, SCORER_VERSION)
+        if row is not None and row.trades >= self._min_trades:
+            self.current = Calibrator.from_params(row.params, trades=row.trades, base_rate=row.base_rate,
+                                                  scorer_version=row.scorer_version, method=row.method,
+                                                  fitted_at=row.fitted_at)
+        return self.current
+
+    async def backtest(self, *, since: datetime | None = None, usernames: Collection[str] = (),
+                       progress: Progress | None = None) -> tuple[list[Replayed], BacktestReport]:
+        async with self._lock:
+            if self._prepare is not None:
+                await self._prepare()
+            replayed = await replay(self._db, AsOfMarket(self._history), similar=self._similar,
+                                    vectors=self._vectors, since=since, usernames=usernames, progress=progress)
+        # A fit per month of history: seconds of scikit-learn, kept off the event loop.
+        return replayed, await asyncio.to_thread(summarise, replayed, min_trades=self._min_trades)
+
+    async def refit(self) -> Calibrator | None:
+        """Replay everything, fit on every closed trade, store the fit and start using it."""
+        replayed, report = await self.backtest()
+        calibrator = await asyncio.to_thread(fit, [r.features for r in replayed], [r.won for r in replayed],
+                                             min_trades=self._min_trades, fitted_at=self._clock())
+        if calibrator is None:
+            log.info("calibration: %d closed trades, %d needed; scores stay uncalibrated", len(replayed),
+                     self._min_trades)
+            return self.current
+        async with self._db.session() as session:
+            await calibrators_repo.save(session, scorer_version=calibrator.scorer_version, method=calibrator.method,
+                                        trades=calibrator.trades, base_rate=calibrator.base_rate,
+                                        params=calibrator.params(), fitted_at=calibrator.fitted_at or self._clock(),
+                                        brier=report.brier)
+        self.current = calibrator
+        log.info("calibration refitted on %d closed trades (%s); walk-forward Brier %s", calibrator.trades,
+                 calibrator.version, f"{report.brier:.4f}" if report.brier is not None else "n/a")
+        return calibrator

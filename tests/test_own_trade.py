@@ -1,0 +1,240 @@
+"""The card describes the trader's OWN trade: name, max profit and loss, breakevens and probability recomputed here
+independently (hand formulas, our own lognormal), at quantity > 1, for every structure issue 11 lists; and no
+alternative ever contradicts the trader's view or takes the other side of the trader's own contract."""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from datetime import date, timedelta
+from types import SimpleNamespace
+
+import pytest
+
+from handlers.render import alert_message, analysis_message
+from handlers.views import AlertCard, card_from_row
+from pipeline.judge.flags import FlagFacts, sanity_flags
+from pipeline.judge.own_trade import alternative_view, judge_own_trade, takes_other_side
+from pipeline.judge.stage import own_entry, says_spread
+from pipeline.judge.strategies import Leg, StrategyInput, evaluate_strategies
+
+TODAY = date(2026, 11, 23)
+EXPIRY = TODAY + timedelta(days=30)
+YEARS = 30 / 365.0
+RATE = 0.04  # the risk-free rate of the model
+
+
+def p_above(spot: float, level: float, vol: float) -> float:
+    """Risk-neutral lognormal P(S_T > level), written out again here rather than imported."""
+    d2 = (math.log(spot / level) + (RATE - vol * vol / 2) * YEARS) / (vol * math.sqrt(YEARS))
+    return 0.5 * (1 + math.erf(d2 / math.sqrt(2)))
+
+
+def card_for(inp: StrategyInput, *, legs: tuple[Leg, ...] = (), quantity: int | None = None,
+             action: str | None = None) -> tuple[str, dict]:
+    """Judge the alert as the stage does, store its own trade as the stage does, render the card from it."""
+    ranking = evaluate_strategies(inp)
+    own = judge_own_trade(inp, ranking, legs=legs, quantity=quantity)
+    entries = [own_entry(own, [])]
+    if own.alternative:
+        entries.append({**own.alternative.as_dict(), "is_alternative": True})
+    trade = SimpleNamespace(trader=SimpleNamespace(username="behappy"), symbol=inp.symbol,
+                            open_action=action or inp.action, option_type=inp.option_type, strike=inp.strike,
+                            expiry=inp.expiry, entry_price=inp.price, quantity=quantity)
+    row = SimpleNamespace(id=1, trade=trade, strategy_ranking=entries, score=70.0, reasoning=[], key_risk=None,
+                          recommendation=None, similar_trades_count=0, similar_trades_success_rate=None,
+                          consensus_agreement=None, market_context={}, score_parts={}, claude_score=None,
+                          deepseek_score=None, gemini_score=None, local_score=None, profit_probability=None)
+    return alert_message(card_from_row(row), today=TODAY, threshold=80), entries[0]
+
+
+def figures(text: str) -> dict[str, str]:
+    out = {}
+    out["strategy"] = re.search(r"Strategy: (.+?)(?: · (?:bullish|bearish|neutral))?\n", text).group(1)
+    out["max"] = re.search(r"Max Profit: (\S+) \| Max Loss: (\S+)", text).groups()
+    out["breakevens"] = re.search(r"Breakevens?: ([^\n]+)", text).group(1)
+    out["pop"] = re.search(r"Probability of profit: (\d+)%", text).group(1)
+    return out
+
+
+def dollars(value: float | None) -> str:
+    return "unlimited" if value is None else f"${value:,.0f}"
+
+
+def check(text: str, name: str, max_profit: float | None, max_loss: float | None, breakevens: list[float],
+          pop: float) -> None:
+    got = figures(text)
+    assert got["strategy"] == name
+    assert got["max"] == (dollars(max_profit), dollars(max_loss))
+    assert got["breakevens"] == " / ".join(f"${b:,.2f}" for b in breakevens)
+    assert abs(int(got["pop"]) - pop * 100) <= 0.5 + 1e-9
+
+
+def base(**kw: object) -> StrategyInput:
+    values: dict = dict(symbol="NVDA", spot=450.0, strike=460.0, option_type="call", action="BTO", price=7.39,
+                        expiry=EXPIRY, today=TODAY, iv=0.40, iv_rank=40, trend="bullish")
+    values.update(kw)
+    return StrategyInput(**values)
+
+
+def test_long_call_two_contracts() -> None:
+    text, _ = card_for(base(contracts=2), quantity=2)
+    check(text, "Long Call", None, 7.39 * 100 * 2, [467.39], p_above(450, 467.39, 0.40))
+    assert "HIGH-QUALITY" not in text  # 70 is under this chat's 80
+
+
+def test_long_put_three_contracts() -> None:
+    inp = base(symbol="QQQ", spot=500.0, strike=485.0, option_type="put", price=4.20, trend="bearish", contracts=3)
+    text, _ = card_for(inp, quantity=3)
+    check(text, "Long Put", (485 - 4.20) * 300, 4.20 * 300, [480.80], 1 - p_above(500, 480.80, 0.40))
+
+
+def test_cash_secured_put_five_contracts() -> None:
+    """STO 5x TSLA 70P @ 1.50: max profit $750, max loss $34,250, breakeven $68.50 (the issue's example)."""
+    inp = base(symbol="TSLA", spot=75.0, strike=70.0, option_type="put", action="STO", price=1.50, contracts=5)
+    text, entry = card_for(inp, quantity=5)
+    check(text, "Short Put (cash-secured)", 750, 34_250, [68.50], p_above(75, 68.50, 0.40))
+    assert "Capital tied up: $35,000" in text and entry["view"] == "bullish"
+
+
+def test_covered_call_two_contracts() -> None:
+    inp = base(symbol="AAPL", spot=180.0, strike=190.0, option_type="call", action="STO", price=2.00, contracts=2,
+               covered=True)
+    text, _ = card_for(inp, quantity=2)
+    # 200 shares at 180, two 190 calls sold at 2.00: capped at (190 − 180 + 2) × 200, loses (180 − 2) × 200
+    check(text, "Covered Call", 12 * 200, 178 * 200, [178.00], p_above(180, 178, 0.40))
+
+
+def test_vertical_call_debit_spread_four_contracts() -> None:
+    """BTO 4 MSFT 340/350 call debit spread @ 3.00: max profit (10 − 3) × 400, max loss 3 × 400, BE 343."""
+    legs = (Leg("buy", "call", 340.0, EXPIRY, 4, 0.0), Leg("sell", "call", 350.0, EXPIRY, 4, 0.0))
+    inp = base(symbol="MSFT", spot=345.0, strike=340.0, price=3.00, contracts=4, iv=0.30)
+    text, entry = card_for(inp, legs=legs, quantity=4)
+    check(text, "Call Debit Spread", 7 * 400, 3 * 400, [343.00], p_above(345, 343, 0.30))
+    assert "buy 4x 340C / sell 4x 350C @ $3.00 net" in text  # read as two legs, not a single 340C
+    assert entry["net_premium"] == pytest.approx(1200.0)
+
+
+def test_put_credit_spread_two_contracts() -> None:
+    legs = (Leg("buy", "put", 575.0, EXPIRY, 2, 0.0), Leg("sell", "put", 580.0, EXPIRY, 2, 0.0))
+    inp = base(symbol="SPY", spot=590.0, strike=580.0, option_type="put", action="STO", price=1.20, contracts=2,
+               iv=0.20)
+    text, _ = card_for(inp, legs=legs, quantity=2)
+    check(text, "Put Credit Spread", 1.20 * 200, 3.80 * 200, [578.80], p_above(590, 578.80, 0.20))
+
+
+def test_iron_condor_three_contracts() -> None:
+    legs = (Leg("buy", "put", 560.0, EXPIRY, 3, 0.0), Leg("sell", "put", 570.0, EXPIRY, 3, 0.0),
+            Leg("sell", "call", 600.0, EXPIRY, 3, 0.0), Leg("buy", "call", 610.0, EXPIRY, 3, 0.0))
+    inp = base(symbol="SPY", spot=585.0, strike=560.0, option_type="put", action="STO", price=2.10, contracts=3,
+               iv=0.20, trend="neutral")
+    text, entry = card_for(inp, legs=legs, quantity=3)
+    low, high = 570 - 2.10, 600 + 2.10
+    check(text, "Iron Condor", 2.10 * 300, (10 - 2.10) * 300, [low, high],
+          p_above(585, low, 0.20) - p_above(585, high, 0.20))
+    assert entry["view"] == "neutral"
+
+
+def test_shares_three_hundred() -> None:
+    """BTO 300 AMD shares @ 160: no strategy label of another kind, loss to zero, breakeven the entry."""
+    inp = base(symbol="AMD", spot=160.0, strike=None, option_type=None, price=160.0)
+    text, _ = card_for(inp, quantity=300)
+    check(text, "Shares (long)", None, 160 * 300, [160.00], p_above(160, 160, 0.40))
+    assert "Bear Call" not in text
+
+
+def test_long_call_card_names_no_other_strategy_in_its_figures() -> None:
+    text, _ = card_for(base(contracts=2), quantity=2)
+    top = text.split("Action:")[0]
+    for other in ("Straddle", "Bull Put", "Bear Call", "Iron Condor", "Win Rate"):
+        assert other not in top
+
+
+# --- alternatives -----------------------------------------------------------------------------------------
+
+def random_alert(rng: random.Random) -> tuple[StrategyInput, tuple[Leg, ...]]:
+    spot = rng.choice([12.0, 48.0, 95.0, 180.0, 450.0, 5900.0])
+    kind = rng.choice(["call", "put", None])
+    action = rng.choice(["BTO", "STO"]) if kind else "BTO"
+    strike = round(spot * rng.uniform(0.85, 1.15), 0) if kind else None
+    dte = rng.choice([0, 1, 2, 3, 7, 30, 60])
+    inp = StrategyInput(symbol="X", spot=spot, strike=strike, option_type=kind, action=action,
+                        price=round(spot * rng.uniform(0.005, 0.05), 2), expiry=TODAY + timedelta(days=dte),
+                        today=TODAY, iv=rng.uniform(0.15, 0.9), iv_rank=rng.uniform(0, 100),
+                        trend=rng.choice(["strong_bullish", "bullish", "neutral", "bearish", "strong_bearish"]),
+                        contracts=rng.choice([1, 2, 5]))
+    return inp, ()
+
+
+def test_no_alternative_contradicts_the_view_or_takes_the_other_side_of_the_own_contract() -> None:
+    rng = random.Random(11)
+    offered = 0
+    for _ in range(600):
+        inp, legs = random_alert(rng)
+        ranking = evaluate_strategies(inp)
+        own = judge_own_trade(inp, ranking, legs=legs, quantity=inp.contracts if inp.option_type else 100)
+        alt = own.alternative
+        if alt is None:
+            continue
+        offered += 1
+        evaluation = next(e for e in ranking.evaluations if e.short_name == alt.short_name)
+        assert alternative_view(evaluation) == own.trade.view
+        assert not takes_other_side(alt.legs, own.trade)
+        for leg in alt.legs:  # the trader's own contract is never on the other side
+            for mine in own.trade.legs:
+                if leg.kind != "stock" and (leg.kind, leg.strike, leg.expiry) == (mine.kind, mine.strike,
+                                                                                  mine.expiry):
+                    assert leg.action == mine.action
+        if alt.short_name in {"CAL", "DIAG", "PMCC"}:
+            assert min(leg.expiry for leg in alt.legs if leg.expiry) > TODAY + timedelta(days=2)
+        assert alt.capital <= max(own.trade.capital, evaluation.capital_required / max(1, inp.contracts)) + 0.01
+    assert offered > 50  # the rules leave room for alternatives
+
+
+def test_a_long_put_is_never_offered_a_bull_put_spread() -> None:
+    """BTO QQQ 485P: the card once called it a Bull Put Spread, which sells the very put the trader buys."""
+    inp = base(symbol="QQQ", spot=500.0, strike=485.0, option_type="put", price=4.20, trend="bullish")
+    text, _ = card_for(inp, quantity=1)
+    assert "Bull Put" not in text and "Cash-Secured" not in text
+    alternative = [line for line in text.splitlines() if line.startswith("💡")]
+    assert len(alternative) <= 1
+
+
+# --- sanity flags --------------------------------------------------------------------------------------------
+
+def test_sanity_flags_chasing_lotto_size_and_a_spread_read_as_one_leg() -> None:
+    plain = FlagFacts("BTO", "call", 30, "standard", 2.00, 2.00, 2)
+    assert sanity_flags(plain) == ()
+    assert sanity_flags(FlagFacts("BTO", "call", 30, None, 2.20, 2.00, 2)) == ("chasing",)  # 10% over
+    assert sanity_flags(FlagFacts("BTO", "call", 30, None, 2.19, 2.00, 2)) == ()
+    assert sanity_flags(FlagFacts("STO", "put", 30, None, 2.50, 2.00, 2)) == ()  # selling higher is no chase
+    assert sanity_flags(FlagFacts("BTO", "put", 1, None, 1.0, 1.0, 1)) == ("lotto",)  # 0-1 DTE
+    assert sanity_flags(FlagFacts("BTO", "put", 20, "lotto", 1.0, 1.0, 1)) == ("lotto",)  # Xtrades says so
+    assert sanity_flags(FlagFacts("BTO", "call", 30, None, 1.0, 1.0, 5000)) == ("absurd_quantity",)
+    assert sanity_flags(FlagFacts("BTO", None, None, None, 150.0, None, 100_000)) == ("absurd_quantity",)
+    assert sanity_flags(FlagFacts("BTO", "put", 30, None, 1.0, 1.0, 1, spread_text_one_leg=True)) == (
+        "one_leg_spread",)
+    assert says_spread("STO SPY 580/575 PCS 12/19") and says_spread("BTO AAPL iron condor")
+    assert not says_spread("BTO AAPL 170P 12/19 @ 2.50") and not says_spread(None)
+
+
+def test_the_analysis_shows_the_parts_and_the_flag_penalties() -> None:
+    card = AlertCard(alert_id=1, trader="t", symbol="MSFT", action="BTO", option_type="call", strike=340.0,
+                     expiry=EXPIRY, entry_price=4.0, quantity=2, score=41.0,
+                     score_parts={"score": 41.0, "version": "own-trade-v2",
+                                  "pop": {"value": 40.0, "weight": 0.3, "confidence": 1.0},
+                                  "ai": {"value": 50.0, "weight": 0.25, "confidence": 1.0},
+                                  "penalties": {"chasing": 8.0}, "ai_probability_of_profit": None})
+    text = analysis_message(card)
+    assert "<b>Score</b> = pop 40×0.30 + ai 50×0.25 − chasing 8" in text
+
+
+def test_a_card_without_a_size_says_its_figures_are_for_one() -> None:
+    text, _ = card_for(base(), quantity=None)
+    check(text, "Long Call", None, 739, [467.39], p_above(450, 467.39, 0.40))
+    assert "(No size given: figures for one contract)" in text
+    shares, _ = card_for(base(symbol="AMD", spot=160.0, strike=None, option_type=None, price=160.0), quantity=None)
+    assert "(No size given: figures for one share)" in shares
+    sized, _ = card_for(base(contracts=2), quantity=2)
+    assert "No size given" not in sized

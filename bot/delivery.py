@@ -143,6 +143,8 @@ class Deliverer:
             chat = await chats.get(session, chat_id)
             items = await queue.waiting_for_chat(session, chat_id, now) if chat and chat.is_active else []
             used = await queue.sent_since(session, chat_id, now - WINDOW) if items else 0
+            unsure_ids = ([i.id for i in await queue.failed_with(session, INTERRUPTED, chat_id=chat_id)]
+                          if chat and chat.is_active else [])
         async with self._db.session() as session:
             if chat is None or not chat.is_active:
                 await queue.skip_waiting_for_chat(session, chat_id, "chat inactive")
@@ -159,8 +161,8 @@ class Deliverer:
             await queue.set_status(session, [i.id for i in send_now], "sending")
             threshold = chat.min_score
             send_ids = [i.id for i in send_now]
+            alert_of = {i.id: i.alert_id for i in send_now}
             digest_ids = [i.id for i in digest]
-            unsure_ids = [i.id for i in await queue.failed_with(session, INTERRUPTED, chat_id=chat_id)]
         report.rate_limited += len(held)
         tried = 0
         try:
@@ -168,7 +170,7 @@ class Deliverer:
                 if self._stopping:
                     return
                 tried += 1  # from here on the row is in flight: if the process stops now, it stays `sending`
-                outcome = await self.send_item(item_id)
+                outcome = await self._send(item_id, chat_id, alert_of[item_id], threshold)
                 setattr(report, outcome, getattr(report, outcome) + 1)
                 if outcome == "failed" and not await self._chat_active(chat_id):
                     return
@@ -197,17 +199,24 @@ class Deliverer:
             item = await session.get(NotificationQueueItem, item_id)
             if item is None:
                 return "failed"
-            chat_id = item.chat_id
-            chat = await chats.get(session, chat_id)
-            threshold = chat.min_score if chat else None
-            key = (item.alert_id, threshold)
-            if key not in self._rendered:  # one alert to many chats: rendered once per run and threshold
-                row = await alerts.by_id(session, item.alert_id)
+            chat = await chats.get(session, item.chat_id)
+            chat_id, alert_id = item.chat_id, item.alert_id
+        return await self._send(item_id, chat_id, alert_id, chat.min_score if chat else None)
+
+    async def _send(self, item_id: int, chat_id: int, alert_id: int, threshold: float | None) -> str:
+        """`send_item` for a row whose chat and alert the caller already read (a delivery run): an alert card
+        already rendered in this run for this threshold needs no database read at all before the call."""
+        key = (alert_id, threshold)
+        if key not in self._rendered:  # one alert to many chats: rendered once per run and threshold
+            async with self._db.reader() as session:
+                row = await alerts.by_id(session, alert_id)
                 self._rendered[key] = (self._message(row, threshold=threshold), row.trade_id if row else None,
                                        row.event_type if row else None)
-            (text, keyboard), trade_id, event_type = self._rendered[key]
-            card_id = (await queue.card_message_id(session, chat_id, trade_id)
-                       if trade_id is not None and event_type == "close" else None)
+        (text, keyboard), trade_id, event_type = self._rendered[key]
+        card_id = None
+        if trade_id is not None and event_type == "close":
+            async with self._db.reader() as session:
+                card_id = await queue.card_message_id(session, chat_id, trade_id)
         # A result replies to the card it concludes; when that card is gone it arrives as a plain message.
         reply_to = ReplyParameters(card_id, allow_sending_without_reply=True) if card_id else None
         try:

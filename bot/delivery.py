@@ -99,6 +99,7 @@ class Deliverer:
         self._parallel = asyncio.Semaphore(max_parallel_chats)
         self._sent = SentMarks(db)
         self._stopping = False
+        self._unsure: dict[int, list[int]] = {}
         # (alert id, chat threshold) → (text, keyboard), the alert's trade id, its event type
         self._rendered: dict[tuple[int, float | None],
                              tuple[tuple[str, InlineKeyboardMarkup | None], int | None, str | None]] = {}
@@ -117,8 +118,10 @@ class Deliverer:
             report = DeliveryReport()
             async with self._db.reader() as session:
                 chat_ids = await queue.chats_with_waiting(session, self._clock())
-                untold = {i.chat_id for i in await queue.failed_with(session, INTERRUPTED)}
-                chat_ids += sorted(untold - set(chat_ids))
+                self._unsure = {}  # chat → its interrupted rows not told of yet: read once for the whole run
+                for row in await queue.failed_with(session, INTERRUPTED):
+                    self._unsure.setdefault(row.chat_id, []).append(row.id)
+                chat_ids += sorted(set(self._unsure) - set(chat_ids))
             report.chats = len(chat_ids)
             self._rendered.clear()
             try:
@@ -143,8 +146,7 @@ class Deliverer:
             chat = await chats.get(session, chat_id)
             items = await queue.waiting_for_chat(session, chat_id, now) if chat and chat.is_active else []
             used = await queue.sent_since(session, chat_id, now - WINDOW) if items else 0
-            unsure_ids = ([i.id for i in await queue.failed_with(session, INTERRUPTED, chat_id=chat_id)]
-                          if chat and chat.is_active else [])
+            unsure_ids = self._unsure.get(chat_id, []) if chat and chat.is_active else []
         async with self._db.session() as session:
             if chat is None or not chat.is_active:
                 await queue.skip_waiting_for_chat(session, chat_id, "chat inactive")

@@ -100,7 +100,7 @@ def main() -> None:
     rate, parsed = bench_parse()
     print(f"parse throughput: {rate:,.0f} alerts/s over 10,000 texts ({parsed:,} parsed as alerts)")
     figures = asyncio.run(bench_cycle())
-    print(f"one cycle over {figures['scraped']:.0f} profiles (SCRAPE_MAX_CONCURRENT=3): "
+    print(f"one cycle over {figures['scraped']:.0f} profiles (SCRAPE_MAX_CONCURRENT=10): "
           f"{figures['warm']:.2f} s with {figures['new_events']:.0f} new alerts; "
           f"{figures['steady']:.2f} s when nothing changed; first run incl. browser launch {figures['cold']:.2f} s")
 

@@ -1,8 +1,8 @@
 """Command line: `python -m bot run | demo | check | cycle | backfill | backtest | prepare-model`.
 
-`run` starts the bot (polling) and stops cleanly on SIGINT/SIGTERM; without a token it explains how to get one
-instead of crashing. `check` validates the configuration and the local parts (database, browser) and exits
-non-zero when something would stop the bot from working.
+`run` starts the bot (polling) and stops cleanly on SIGINT/SIGTERM, within 10 s whatever the outside servers do
+(`bot.lifecycle`); without a token it explains how to get one instead of crashing. `check` validates the
+configuration and the local parts (database, browser) and exits non-zero when something would stop the bot from working.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from bot.logs import configure_logging
 from bot.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("bot")
+ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member", "chat_member"]
 
 NO_TOKEN_GUIDANCE = """\
 No TELEGRAM_BOT_TOKEN is set, so the bot cannot connect to Telegram. To get a token: open Telegram, talk to
@@ -47,12 +48,13 @@ def cmd_run(_args: argparse.Namespace) -> int:
 
     from telegram.error import InvalidToken, NetworkError
 
-    from bot.app import build_application
+    from bot.app import build_application, start_application
+    from bot.lifecycle import serve
 
     app = build_application(settings)
     try:
-        app.run_polling(allowed_updates=["message", "callback_query", "my_chat_member", "chat_member"],
-                        stop_signals=(signal.SIGINT, signal.SIGTERM), close_loop=True)
+        asyncio.run(serve(app, lambda a: start_application(a, allowed_updates=ALLOWED_UPDATES),
+                          stop_signals=(signal.SIGINT, signal.SIGTERM)))
     except InvalidToken:
         print("Telegram refused TELEGRAM_BOT_TOKEN: check it with @BotFather (/token).", file=sys.stderr)
         return 1

@@ -6,7 +6,10 @@ SIGINT/SIGTERM during polling closes the browser and the database cleanly.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from datetime import time as dt_time
@@ -85,6 +88,32 @@ class Runtime:
         last = self.cycle.last_run_at
         slack = self.settings.scrape_interval_seconds / 2
         return last is None or (now - last).total_seconds() >= self.settings.scrape_interval_push_seconds - slack
+    running_jobs: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    @contextlib.contextmanager
+    def job(self) -> Iterator[None]:
+        """Marks the running JobQueue callback, so a shutdown can cancel it rather than wait for it."""
+        task = asyncio.current_task()
+        if task is not None:
+            self.running_jobs.add(task)
+        try:
+            yield
+        finally:
+            self.running_jobs.discard(task)  # type: ignore[arg-type]
+
+    async def cancel_jobs(self, grace_seconds: float = 1.0) -> None:
+        """Shutdown: no new notifications; running jobs get `grace_seconds` to finish, then are cancelled."""
+        if self.deliverer is not None:
+            self.deliverer.stop_sending()
+        running = [t for t in self.running_jobs if not t.done()]
+        if not running:
+            return
+        _, late = await asyncio.wait(running, timeout=grace_seconds)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late, timeout=1.0)
+            log.info("stopping: %d running job(s) cancelled; their work is redone after the restart", len(late))
 
     def status(self) -> dict[str, Any]:
         """What /status shows about the pipeline itself."""
@@ -219,12 +248,15 @@ async def build_runtime(settings: Settings, *, notify_admins: Any = None, source
     else:
         closers.append(memory.close)
         memory_stage = MemoryStage(db, memory)
+        if memory.local:  # read the search copy now (and return the load's scratch memory), not at the first alert
+            await memory.ensure_collection()
     history_dir = Path(settings.market_history_dir) if settings.market_history_dir else None
     market = MarketData(default_history_provider(history_dir))
     calibration = build_calibration(settings, db, memory_stage)
     await calibration.load()
     judgement = Judgement(db, market, build_panel(settings, db, notify_admins),
-                          similar=memory_stage.similar_for if memory_stage else None, calibrator=calibration)
+                          similar=memory_stage.similar_for if memory_stage else None, calibrator=calibration,
+                          concurrency=settings.ai_concurrency)
     sinks: list[Any] = [memory_stage.on_events] if memory_stage else []
     cycle = IngestionCycle(db, source, interval_seconds=settings.scrape_interval_seconds,
                            notify_admins=notify_admins, sinks=[*sinks, calibration.on_events, judgement],
@@ -323,15 +355,17 @@ def schedule_jobs(app: Application, settings: Settings) -> None:
     )
 
 
-async def start_application(app: Application, *, poll_timeout: float = 10) -> None:
-    """Start like `run_polling` does, for callers that own the event loop (tests, benchmarks)."""
+async def start_application(app: Application, *, poll_timeout: float = 10,
+                            allowed_updates: list[str] | None = None) -> None:
+    """Start like `run_polling` does, for callers that own the event loop (`python -m bot run`, tests)."""
     await app.initialize()
     if app.post_init is not None:
         await app.post_init(app)
     await app.start()
     assert app.updater is not None
     await app.updater.start_polling(poll_interval=0.0, timeout=int(poll_timeout),
-                                    allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
+                                    allowed_updates=allowed_updates or Update.ALL_TYPES,
+                                    drop_pending_updates=False)
 
 
 async def stop_application(app: Application) -> None:

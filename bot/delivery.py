@@ -6,6 +6,11 @@ chat inactive, a migrated group moves to its new id and the alert follows it. A 
 the call and `sent` after; a process killed in between leaves `sending`, which the next start records as
 interrupted rather than risk telling a trader about the same trade twice; the chat's next digest lists it as
 one that may not have reached it.
+
+Throughput (1,000 chats at once): each chat's plan is read outside any write transaction and written in one
+short one; an alert's message is rendered once per run and chat threshold, not once per chat; and `sent` marks
+are written in batches (`SentMarks`), one transaction for up to a few hundred rows. A batch not yet written when
+the process dies leaves its rows `sending`, which the next start records as interrupted: never sent twice.
 """
 
 from __future__ import annotations
@@ -35,6 +40,40 @@ MAX_RETRIES = 5
 BACKOFF_BASE_SECONDS = 15
 MAX_BACKOFF_SECONDS = 300
 INTERRUPTED = "interrupted while sending; not resent, to never send an alert twice"
+SENT_BATCH = 200  # `sent` marks written per transaction at most
+SENT_FLUSH_SECONDS = 0.05  # and at most this late
+
+
+class SentMarks:
+    """`sent` marks gathered and written in batches: one write transaction for many rows, not one each."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._pending: list[tuple[int, int | None, datetime]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._write = asyncio.Lock()
+
+    async def add(self, item_id: int, message_id: int | None, at: datetime) -> None:
+        self._pending.append((item_id, message_id, at))
+        if len(self._pending) >= SENT_BATCH:
+            await self.flush()
+        elif self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_soon())
+
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(SENT_FLUSH_SECONDS)
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Write every mark gathered so far (shielded: a cancelled caller does not lose them)."""
+        await asyncio.shield(self._flush())
+
+    async def _flush(self) -> None:
+        async with self._write:
+            batch, self._pending = self._pending, []
+            if batch:
+                async with self._db.session() as session:
+                    await queue.mark_sent_many(session, batch)
 INTERRUPTED_TOLD = INTERRUPTED + "; the chat was told in a digest"
 
 
@@ -58,6 +97,12 @@ class Deliverer:
         self._clock = clock
         self._lock = asyncio.Lock()
         self._parallel = asyncio.Semaphore(max_parallel_chats)
+        self._sent = SentMarks(db)
+        self._stopping = False
+        self._unsure: dict[int, list[int]] = {}
+        # (alert id, chat threshold) → (text, keyboard), the alert's trade id, its event type
+        self._rendered: dict[tuple[int, float | None],
+                             tuple[tuple[str, InlineKeyboardMarkup | None], int | None, str | None]] = {}
 
     async def recover_interrupted(self) -> int:
         """At start: rows a killed process left in `sending` are recorded, not resent."""
@@ -73,10 +118,16 @@ class Deliverer:
             report = DeliveryReport()
             async with self._db.reader() as session:
                 chat_ids = await queue.chats_with_waiting(session, self._clock())
-                untold = {i.chat_id for i in await queue.failed_with(session, INTERRUPTED)}
-                chat_ids += sorted(untold - set(chat_ids))
+                self._unsure = {}  # chat → its interrupted rows not told of yet: read once for the whole run
+                for row in await queue.failed_with(session, INTERRUPTED):
+                    self._unsure.setdefault(row.chat_id, []).append(row.id)
+                chat_ids += sorted(set(self._unsure) - set(chat_ids))
             report.chats = len(chat_ids)
-            await asyncio.gather(*(self._guarded(chat_id, report) for chat_id in chat_ids))
+            self._rendered.clear()
+            try:
+                await asyncio.gather(*(self._guarded(chat_id, report) for chat_id in chat_ids))
+            finally:
+                await self._sent.flush()
             if report.sent or report.failed or report.digests:
                 log.info("delivery: sent=%d rate_limited=%d retried=%d failed=%d digests=%d chats=%d", report.sent,
                          report.rate_limited, report.retried, report.failed, report.digests, report.chats)
@@ -91,13 +142,15 @@ class Deliverer:
 
     async def _deliver_chat(self, chat_id: int, report: DeliveryReport) -> None:
         now = self._clock()
-        async with self._db.session() as session:
+        async with self._db.reader() as session:  # the plan is read outside the write transaction
             chat = await chats.get(session, chat_id)
+            items = await queue.waiting_for_chat(session, chat_id, now) if chat and chat.is_active else []
+            used = await queue.sent_since(session, chat_id, now - WINDOW) if items else 0
+            unsure_ids = self._unsure.get(chat_id, []) if chat and chat.is_active else []
+        async with self._db.session() as session:
             if chat is None or not chat.is_active:
                 await queue.skip_waiting_for_chat(session, chat_id, "chat inactive")
                 return
-            items = await queue.waiting_for_chat(session, chat_id, now)
-            used = await queue.sent_since(session, chat_id, now - WINDOW)
             room = max(0, chat.rate_limit_per_hour - used)
             follow_ups = [i for i in items if i.priority >= queue.FOLLOW_UP_PRIORITY]
             fresh = [i for i in items if i.priority < queue.FOLLOW_UP_PRIORITY and i.created_at >= now - self._fresh]
@@ -110,16 +163,32 @@ class Deliverer:
             await queue.set_status(session, [i.id for i in send_now], "sending")
             threshold = chat.min_score
             send_ids = [i.id for i in send_now]
+            alert_of = {i.id: i.alert_id for i in send_now}
             digest_ids = [i.id for i in digest]
-            unsure_ids = [i.id for i in await queue.failed_with(session, INTERRUPTED, chat_id=chat_id)]
         report.rate_limited += len(held)
-        for item_id in send_ids:
-            outcome = await self.send_item(item_id)
-            setattr(report, outcome, getattr(report, outcome) + 1)
-            if outcome == "failed" and not await self._chat_active(chat_id):
-                return
+        tried = 0
+        try:
+            for item_id in send_ids:
+                if self._stopping:
+                    return
+                tried += 1  # from here on the row is in flight: if the process stops now, it stays `sending`
+                outcome = await self._send(item_id, chat_id, alert_of[item_id], threshold)
+                setattr(report, outcome, getattr(report, outcome) + 1)
+                if outcome == "failed" and not await self._chat_active(chat_id):
+                    return
+        finally:
+            if tried < len(send_ids):  # stopped or cancelled before trying these: back to the queue, not lost
+                await asyncio.shield(self._release(send_ids[tried:]))
         if digest_ids or unsure_ids:
             await self._send_digest(chat_id, digest_ids, unsure_ids, threshold, report)
+
+    def stop_sending(self) -> None:
+        """Shutdown: no new Bot API calls; rows claimed but not tried yet go back to `pending`."""
+        self._stopping = True
+
+    async def _release(self, item_ids: list[int]) -> None:
+        async with self._db.session() as session:
+            await queue.set_status(session, item_ids, "pending")
 
     async def _chat_active(self, chat_id: int) -> bool:
         async with self._db.reader() as session:
@@ -132,12 +201,24 @@ class Deliverer:
             item = await session.get(NotificationQueueItem, item_id)
             if item is None:
                 return "failed"
-            row = await alerts.by_id(session, item.alert_id)
-            chat_id = item.chat_id
-            chat = await chats.get(session, chat_id)
-            text, keyboard = self._message(row, threshold=chat.min_score if chat else None)
-            card_id = (await queue.card_message_id(session, chat_id, row.trade_id)
-                       if row is not None and row.event_type == "close" else None)
+            chat = await chats.get(session, item.chat_id)
+            chat_id, alert_id = item.chat_id, item.alert_id
+        return await self._send(item_id, chat_id, alert_id, chat.min_score if chat else None)
+
+    async def _send(self, item_id: int, chat_id: int, alert_id: int, threshold: float | None) -> str:
+        """`send_item` for a row whose chat and alert the caller already read (a delivery run): an alert card
+        already rendered in this run for this threshold needs no database read at all before the call."""
+        key = (alert_id, threshold)
+        if key not in self._rendered:  # one alert to many chats: rendered once per run and threshold
+            async with self._db.reader() as session:
+                row = await alerts.by_id(session, alert_id)
+                self._rendered[key] = (self._message(row, threshold=threshold), row.trade_id if row else None,
+                                       row.event_type if row else None)
+        (text, keyboard), trade_id, event_type = self._rendered[key]
+        card_id = None
+        if trade_id is not None and event_type == "close":
+            async with self._db.reader() as session:
+                card_id = await queue.card_message_id(session, chat_id, trade_id)
         # A result replies to the card it concludes; when that card is gone it arrives as a plain message.
         reply_to = ReplyParameters(card_id, allow_sending_without_reply=True) if card_id else None
         try:
@@ -174,9 +255,7 @@ class Deliverer:
         except Exception as exc:  # anything else: keep the row, try again later, never leave it `sending`
             log.exception("unexpected error sending notification %s", item_id)
             return await self._retry(item_id, f"{type(exc).__name__}: {exc}", seconds=None, count=True)
-        async with self._db.session() as session:
-            await queue.mark_sent(session, item_id, message_id=message.message_id if message else None,
-                                  at=self._clock())
+        await self._sent.add(item_id, message.message_id if message else None, self._clock())
         return "sent"
 
     async def _retry(self, item_id: int, error: str, *, seconds: float | None, count: bool) -> str:

@@ -70,7 +70,12 @@ async def run_cycle(context: ContextTypes.DEFAULT_TYPE) -> None:
     if not forced and not runtime.poll_due(datetime.now(UTC)):
         return
     try:
-        await runtime.cycle.run_once()
+        with runtime.job():
+            await runtime.cycle.run_once()
+            if runtime.judgement is not None:  # alerts whose judging was cut short (a stop, a crash)
+                await runtime.judgement.score_pending()
+    except asyncio.CancelledError:  # the bot is stopping: what the run did not commit is redone after the restart
+        log.info("pipeline run cancelled by shutdown")
     except Exception:
         log.exception("pipeline run failed; the next run will retry")
 
@@ -119,7 +124,10 @@ async def deliver(context: ContextTypes.DEFAULT_TYPE) -> None:
     if runtime is None or runtime.deliverer is None:
         return
     try:
-        await runtime.deliverer.run_once()
+        with runtime.job():
+            await runtime.deliverer.run_once()
+    except asyncio.CancelledError:  # stopping: rows not tried went back to the queue, the one in flight stays sending
+        log.info("delivery run cancelled by shutdown")
     except Exception:
         log.exception("delivery run failed; the queue is kept for the next run")
 

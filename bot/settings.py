@@ -52,7 +52,8 @@ class Settings(BaseSettings):
     xtrades_password: SecretStr | None = None
     chromium_path: str | None = None
     scrape_interval_seconds: int = Field(150, ge=1, le=86_400)
-    scrape_max_concurrent: int = Field(3, ge=1, le=20)
+    # Profiles scraped at once: a cycle over ten traders is one wave, so the last is not seconds behind the first.
+    scrape_max_concurrent: int = Field(10, ge=1, le=20)
     # The bearer for the API and the push feed; unset: read from the Playwright session's localStorage
     xtrades_token: SecretStr | None = None
     xtrades_api_reads: bool = True  # read /api/v2/alerts over HTTP when a token is known (browser as fallback)
@@ -73,6 +74,8 @@ class Settings(BaseSettings):
     gemini_model: str = "gemini-2.5-flash"
     ai_monthly_budget_usd: float = Field(10.0, ge=0, le=100_000)
     ai_timeout_seconds: float = Field(20.0, ge=1, le=120)
+    # Alerts judged at once: the AI calls are waits, not work, so a burst of 100 goes in one wave.
+    ai_concurrency: int = Field(100, ge=1, le=1000)
     ai_weight_claude: float = Field(0.5, ge=0, le=1)
     ai_weight_deepseek: float = Field(0.3, ge=0, le=1)
     ai_weight_gemini: float = Field(0.2, ge=0, le=1)

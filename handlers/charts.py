@@ -1,5 +1,8 @@
 """Charts as PNG bytes, drawn with matplotlib's Agg backend (no display). Pure: data in, bytes out.
 
+matplotlib is imported at the first chart, not at start (it costs the bot about 40 MB and a second); figures are
+plain `Figure`s, not pyplot's, so nothing global keeps them alive.
+
 Callers run these off the event loop (`asyncio.to_thread`): drawing takes tens of milliseconds.
 Sized and lettered to be read on a phone: 8×5 inches at 150 dpi, large fonts, units on the axes.
 """
@@ -10,13 +13,11 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.dates as mdates
-import matplotlib.pyplot as plt
-from matplotlib.figure import Figure
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 GREEN, RED, GREY = "#1a9c5b", "#d2453c", "#8a8f98"
 FIGSIZE, DPI = (8, 5), 150
@@ -36,14 +37,17 @@ class PnlPoint:
     cumulative_pnl: float  # dollars
 
 
-def _figure() -> tuple[Figure, plt.Axes]:
-    fig, ax = plt.subplots(figsize=FIGSIZE, dpi=DPI)
+def _figure() -> tuple[Figure, Axes]:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=FIGSIZE, dpi=DPI)
+    ax = fig.subplots()
     ax.tick_params(labelsize=12)
     ax.grid(alpha=0.25)
     return fig, ax
 
 
-def _nothing_to_draw(ax: plt.Axes) -> None:
+def _nothing_to_draw(ax: Axes) -> None:
     ax.text(0.5, 0.5, "No closed trades in this period", ha="center", va="center", fontsize=16,
             transform=ax.transAxes, color=GREY)
     ax.set_axis_off()
@@ -53,7 +57,6 @@ def _png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buffer, format="png")
-    plt.close(fig)
     return buffer.getvalue()
 
 
@@ -109,6 +112,8 @@ def pnl_figure(points: Sequence[PnlPoint], *, title: str, start: date | None = N
         ax.axhline(0, color=GREY, linewidth=1)
         ax.yaxis.set_major_formatter(_dollars)
         ax.set_ylabel("Cumulative P&L (USD)", fontsize=13)
+        from matplotlib import dates as mdates
+
         first, last = _date_span(start or min(days), end or max(days))
         ax.set_xlim(first, last)
         ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=8))

@@ -368,7 +368,9 @@ class IngestionCycle:
             closed = sum(1 for e in detection.events if e.historical and e.kind == "close")
             log.info("first read of %s: %d alert records, %d closed trades stored as history, %d new since "
                      "tracking", result.trader, len(alerts), closed, len(fresh))
-        log.debug("timings profile=%s scrape=%.1f detect_store=%.1f events=%d", result.trader,
+        # Timestamps are time.monotonic(), comparable across processes on one machine (bench_e2e reads them).
+        log.debug("timings profile=%s start=%.4f end=%.4f stored=%.4f scrape=%.1f detect_store=%.1f events=%d",
+                  result.trader, result.started_at or 0.0, result.finished_at or 0.0, time.monotonic(),
                   result.duration_seconds * 1000, (time.perf_counter() - started) * 1000, len(detection.events))
 
     async def _expiry_closes(self, rows: Sequence[Trade], today: date, after_close: bool

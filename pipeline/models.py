@@ -71,6 +71,8 @@ class ScrapeResult:
     duration_seconds: float = 0.0
     error: str | None = None
     pages_fetched: int = 0
+    started_at: float | None = None  # time.monotonic() when the scrape was asked for (queueing included)
+    finished_at: float | None = None  # and when its result was ready
 
 
 @dataclass(frozen=True, slots=True)

@@ -138,6 +138,20 @@ async def sent_for_trade(session: AsyncSession, chat_id: int, trade_id: int) -> 
                NotificationQueueItem.status == "sent")))
 
 
+async def count_by_status(session: AsyncSession) -> dict[str, int]:
+    """How many rows are in each status (benchmarks and health checks)."""
+    rows = await session.execute(select(NotificationQueueItem.status, func.count())
+                                 .group_by(NotificationQueueItem.status))
+    return {status: int(n) for status, n in rows.all()}
+
+
+async def mark_sent_many(session: AsyncSession, marks: list[tuple[int, int | None, datetime]]) -> None:
+    """`mark_sent` for many rows in one statement: (row id, Telegram message id, sent at)."""
+    if not marks:
+        return
+    await session.execute(update(NotificationQueueItem), [
+        {"id": item_id, "status": "sent", "sent_at": at, "telegram_message_id": message_id, "next_attempt_at": None}
+        for item_id, message_id, at in marks])
 async def card_message_id(session: AsyncSession, chat_id: int, trade_id: int) -> int | None:
     """The Telegram message id of the alert card a chat was sent for a trade: what its result replies to."""
     return await session.scalar(

@@ -112,7 +112,10 @@ async def test_scoring_reports_its_stage_timings(site: FakeXtrades, db: Database
     caplog.set_level("DEBUG", logger="pipeline.judge.stage")
     alert_id = await run_new_alert(site, db, alert_source, ConsensusPanel([]), memory)
     [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"timings alert={alert_id} ")]
-    assert [part.split("=")[0] for part in line.split()[2:]] == ["context", "strategies", "memory", "ai", "store"]
+    assert [part.split("=")[0] for part in line.split()[2:]] == ["trader", "began", "queued", "context", "strategies",
+                                                                 "memory", "ai", "store"]
+    fields = dict(part.split("=") for part in line.split()[2:])
+    assert float(fields["began"]) <= float(fields["queued"])  # monotonic timestamps: bench_e2e times stages by them
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
 
 

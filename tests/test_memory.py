@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
-from qdrant_client import AsyncQdrantClient
+from qdrant_client import AsyncQdrantClient, models
 
 from pipeline.ingest.detector import Position, TradeEvent
 from pipeline.memory.embedder import Embedder
@@ -169,3 +171,77 @@ async def test_similarity_is_the_cosine_of_the_two_texts(memory: TradeMemory, em
     cosine = sum(x * y for x, y in zip(a, b, strict=True)) / (
         sum(x * x for x in a) ** 0.5 * sum(y * y for y in b) ** 0.5)
     assert hit.similarity == pytest.approx(cosine, abs=1e-4)
+
+
+def closed_on(trade_id: int, day: int | None, **kwargs: object) -> TradeFacts:
+    """An AAPL cash-secured put closed on November `day` 2026 at 21:00 UTC (None: close time unknown)."""
+    at = datetime(2026, 11, day, 21, tzinfo=UTC) if day is not None else None
+    return replace(facts(trade_id, "AAPL", "STO", "put", **kwargs), closed_at=at)  # type: ignore[arg-type]
+
+
+async def test_an_as_of_search_never_sees_trades_closed_at_or_after_that_moment(memory: TradeMemory) -> None:
+    await memory.index([closed_on(1, 5), closed_on(2, 10), closed_on(3, 15), closed_on(4, None), *unrelated(10)])
+    query = facts(99, "AAPL", "STO", "put", status="open")
+    live = await memory.similar_closed(query)
+    assert {1, 2, 3, 4} <= {n.trade_id for n in live.neighbours}
+    as_of = datetime(2026, 11, 10, 21, tzinfo=UTC)  # the exact close time of trade 2: strictly before excludes it
+    replay = await memory.similar_closed(query, closed_before=as_of, prefer=None)
+    assert [n.trade_id for n in replay.neighbours] == [1]
+    later = await memory.similar_closed(query, closed_before=as_of + timedelta(seconds=1), prefer=None)
+    assert sorted(n.trade_id for n in later.neighbours) == [1, 2]
+    assert (await memory.similar_closed(query, closed_before=datetime(2026, 11, 1, tzinfo=UTC))).count == 0
+
+
+async def test_a_close_recorded_later_counts_from_its_close_time_on(memory: TradeMemory) -> None:
+    await memory.index([closed_on(1, 5), facts(2, "AAPL", "STO", "put", status="open", won=None, pnl_pct=None)])
+    await memory.record_outcome(2, won=False, pnl_pct=-40.0, closed_at=datetime(2026, 11, 12, tzinfo=UTC))
+    query = facts(99, "AAPL", "STO", "put", status="open")
+    before = await memory.similar_closed(query, closed_before=datetime(2026, 11, 11, tzinfo=UTC))
+    after = await memory.similar_closed(query, closed_before=datetime(2026, 11, 13, tzinfo=UTC))
+    assert [n.trade_id for n in before.neighbours] == [1]
+    assert sorted(n.trade_id for n in after.neighbours) == [1, 2]
+    assert next(n for n in after.neighbours if n.trade_id == 2).payload["closed_ts"] == pytest.approx(
+        datetime(2026, 11, 12, tzinfo=UTC).timestamp())
+
+
+async def test_a_stored_vector_searches_like_the_trade_it_belongs_to(memory: TradeMemory) -> None:
+    stored = [closed_on(1, 5), closed_on(2, 6, trader="yoyomun"), *unrelated(10)]
+    await memory.index(stored)
+    vectors = await memory.stored_vectors([1, 2, 404])
+    assert set(vectors) == {1, 2} and len(vectors[1]) == 384
+    assert sum(x * x for x in vectors[1]) == pytest.approx(1.0, abs=1e-4)
+    by_text = await memory.similar_closed(replace(stored[0], trade_id=500))
+    by_vector = await memory.similar_closed(replace(stored[0], trade_id=500), vector=vectors[1])
+    assert [n.trade_id for n in by_vector.neighbours] == [n.trade_id for n in by_text.neighbours]
+    assert by_vector.neighbours[0].trade_id == 1 and by_vector.neighbours[0].similarity == pytest.approx(1.0,
+                                                                                                          abs=1e-4)
+
+
+async def test_a_reopened_store_searches_what_was_written_before_even_without_closed_ts(
+        tmp_path: Path, embedder: Embedder) -> None:
+    path = tmp_path / "qdrant"
+    first = TradeMemory(open_vector_store(url=None, api_key=None, path=path), embedder)
+    await first.index([closed_on(1, 5), closed_on(2, 20), *unrelated(10)])
+    old = closed_on(3, 8)  # a point written before payloads carried closed_ts: only its ISO closed_at
+    [vector] = embedder.embed_sync([embedding_text(old)])
+    payload = {k: v for k, v in old.payload().items() if k != "closed_ts"}
+    await first._client.upsert(first.collection, points=[models.PointStruct(id=old.point_id, vector=vector.tolist(),
+                                                                            payload=payload)], wait=True)
+    await first.close()
+    reopened = TradeMemory(open_vector_store(url=None, api_key=None, path=path), embedder)
+    try:
+        assert await reopened.count() == 10
+        query = facts(99, "AAPL", "STO", "put", status="open")
+        found = await reopened.similar_closed(query, closed_before=datetime(2026, 11, 10, tzinfo=UTC), prefer=None)
+        assert sorted(n.trade_id for n in found.neighbours) == [1, 3]
+    finally:
+        await reopened.close()
+
+
+def test_the_query_embedding_leaves_the_cpu_to_the_search(embedder: Embedder) -> None:
+    options = embedder.session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert options.get_session_config_entry("session.inter_op.allow_spinning") == "0"
+    assert options.enable_cpu_mem_arena is False
+    vectors = embedder.embed_sync(["trader a | BTO AAPL call", "trader b | STO SPY put"])
+    assert vectors.dtype == np.float32 and vectors.shape == (2, 384)

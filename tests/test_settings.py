@@ -27,7 +27,7 @@ def test_defaults_match_the_architecture() -> None:
     assert settings.telegram_bot_token is None
     assert settings.database_url == "sqlite+aiosqlite:///data/sentinel.db"
     assert settings.scrape_interval_seconds == 150
-    assert settings.scrape_max_concurrent == 3
+    assert settings.scrape_max_concurrent == 10
     assert settings.default_min_score == 80
     assert settings.default_rate_limit_per_hour == 5
     assert settings.ai_monthly_budget_usd == 10

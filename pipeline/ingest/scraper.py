@@ -37,7 +37,7 @@ class ScraperConfig:
     storage_state_path: str | None = None
     email: str | None = None
     password: str | None = field(default=None, repr=False)
-    max_concurrent: int = 3
+    max_concurrent: int = 10
     page_timeout_seconds: float = 30.0
     json_wait_seconds: float = 10.0  # how long a ready page may take to deliver its alerts JSON
     json_grace_seconds: float = 1.5  # a ready page asking for no JSON: wait this, then read posts
@@ -264,7 +264,8 @@ class PlaywrightAlertSource:
 
 
 def _timed(result: ScrapeResult, started: float) -> ScrapeResult:
-    return replace(result, duration_seconds=time.monotonic() - started)
+    finished = time.monotonic()
+    return replace(result, duration_seconds=finished - started, started_at=started, finished_at=finished)
 
 
 async def _is_ready(page: Any) -> bool:

@@ -63,7 +63,7 @@ class Judgement:
 
     def __init__(self, db: Database, market: MarketData, panel: Panel, *, similar: SimilarLookup | None = None,
                  sinks: Sequence[ScoredSink] = (), clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 batch: int = 100, notify: bool = True, concurrency: int = 25,
+                 batch: int = 100, notify: bool = True, concurrency: int = 100,
                  calibrator: Callable[[], Calibrator | None] | None = None) -> None:
         self._db = db
         self._market = market
@@ -112,6 +112,7 @@ class Judgement:
     async def score_one(self, row: XtradesAlert) -> ScoredAlert | None:
         trade = row.trade
         today = self._clock().date()
+        began = time.monotonic()
         marks = [time.perf_counter()]
         moment = trade.opened_at or trade.first_seen_at
         posted_on = min(moment.date(), today) if moment else today
@@ -150,8 +151,10 @@ class Judgement:
         if not stored:
             return None
         stages = ("context", "strategies", "memory", "ai", "store")
-        log.debug("timings alert=%d %s", row.id, " ".join(
-            f"{name}={(b - a) * 1000:.1f}" for name, a, b in zip(stages, marks[:-1], marks[1:], strict=True)))
+        # began/queued are time.monotonic() timestamps (comparable across processes: bench_e2e reads them).
+        log.debug("timings alert=%d trader=%s began=%.4f queued=%.4f %s", row.id, trade.trader.username, began,
+                  time.monotonic(), " ".join(f"{name}={(b - a) * 1000:.1f}"
+                                             for name, a, b in zip(stages, marks[:-1], marks[1:], strict=True)))
         log.info("scored %s %s %s: %.0f (consensus %.0f from %s)", trade.trader.username, trade.open_action,
                  trade.symbol, score, consensus.score, ",".join(consensus.used) or "none")
         return ScoredAlert(row.id, trade.id, score, consensus, ranking, snapshot, final, judged.own)

@@ -1,14 +1,14 @@
 """Memory of past trades: fastembed embeddings in Qdrant, so each new alert finds the closed trades most like it.
 
 Every trade is one point whose id derives from the trade id (re-indexing is idempotent). A `close` updates the
-point's payload (won, pnl_pct) at once, so the next search counts the outcome: the scores learn.
+point's payload (won, pnl_pct, closed_at and its epoch-seconds twin closed_ts) at once, so the next search counts
+the outcome: the scores learn. A search can be "as of" a moment (`closed_before`): only trades closed strictly
+before it count, so a replay never sees the future.
 
-Local Qdrant (the embedded default) is a development mode: its payload filters scan everything, and its cosine
-distance re-normalises every stored vector at every query (33 ms of a 40 ms search at 20,000 points). So the hot
-path searches unfiltered and a little wider, then keeps the closed trades among the hits (a filtered query is
-only the fallback when the wide search finds too few); and locally the collection uses the dot product, which
-on the unit-length vectors stored here is the cosine similarity, computed without the re-normalising. A Qdrant
-server normalises once at insert, so it uses cosine.
+Qdrant is the store of record. With local Qdrant (the embedded default) the search itself runs on an in-process
+float32 copy of the vectors (`matrix.VectorMatrix`), because local Qdrant upcasts its matrix to float64 at each
+query and checks payload filters in Python; the copy is loaded from Qdrant at start and kept in step with every
+write. A Qdrant server (QDRANT_URL) searches its own index with a payload filter (status, closed_ts range).
 
 The embedded text is one template (`EMBEDDING_TEMPLATE`), so similar means: same trader habits, same kind of
 trade on the same symbol, in the same kind of market.
@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 from qdrant_client import AsyncQdrantClient, models
 
-from pipeline.memory.embedder import Embedder
+from pipeline.memory.embedder import Embedder, release_free_memory
+from pipeline.memory.matrix import VectorMatrix, closed_ts_of, row_of
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,8 @@ EMBEDDING_TEMPLATE = (
     "trend {trend} | volatility {volatility} | risk {risk}"
 )
 INDEXED_FIELDS = ("trader", "symbol", "status")
-WIDE_FACTOR = 4  # search 4× wider than wanted, then keep closed trades (each hit costs a payload copy)
+WIDE_FACTOR = 4  # the `limit * 4` nearest closed trades are re-ordered by `prefer`, then cut to `limit`
+SCROLL_PAGE = 2048
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,30 +98,6 @@ class Neighbour:
         return f"{outcome} {p.get('trader')} {p.get('action')} {p.get('symbol')}{strike} ({p.get('strategy')}) {pnl}"
 
 
-class _ClosedMatrix:
-    """Closed points as one float32 matrix: an as-of search is a product, a mask on close times and a top-k."""
-
-    def __init__(self, payloads: list[dict[str, Any]], vectors: list[list[float]]) -> None:
-        self.payloads = payloads
-        self.ids = np.array([int(p.get("trade_id", -1)) for p in payloads], dtype=np.int64)
-        self.known = frozenset(int(i) for i in self.ids)
-        self.closed_ts = np.array([t if (t := closed_time(p)) is not None else np.inf for p in payloads])
-        self.matrix = np.array(vectors, dtype=np.float32).reshape(len(vectors), VECTOR_SIZE)
-
-    def nearest(self, vector: Sequence[float], cutoff: float, limit: int, own_id: int) -> list[Neighbour]:
-        if not self.payloads:
-            return []
-        # einsum, not `@`: BLAS's threaded matrix-vector product spends milliseconds waking threads on a
-        # busy machine (3 ms against 0.2 ms at 5,000 points on 2 shared cores).
-        scores = np.einsum("ij,j->i", self.matrix, np.asarray(vector, dtype=np.float32))
-        scores[(self.closed_ts >= cutoff) | (self.ids == own_id)] = -np.inf
-        k = min(limit, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [Neighbour(int(self.ids[i]), float(scores[i]), dict(self.payloads[i])) for i in top
-                if np.isfinite(scores[i])]
-
-
 @dataclass(frozen=True, slots=True)
 class SimilarTrades:
     neighbours: tuple[Neighbour, ...] = ()
@@ -148,19 +126,6 @@ class SimilarTrades:
 
 
 # --- pure helpers ------------------------------------------------------------------------------------------
-
-
-def closed_time(payload: dict[str, Any]) -> float | None:
-    """A point's close time in epoch seconds: `closed_ts`, or parsed from `closed_at` on older points."""
-    if payload.get("closed_ts") is not None:
-        return float(payload["closed_ts"])
-    text = payload.get("closed_at")
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        return None
 
 
 def point_id(trade_id: int) -> str:
@@ -227,19 +192,25 @@ def is_local(client: AsyncQdrantClient) -> bool:
 
 
 class TradeMemory:
-    """Index trades, record outcomes, find the nearest closed trades."""
+    """Index trades, record outcomes, find the nearest closed trades (as of a moment, when asked)."""
 
     def __init__(self, client: AsyncQdrantClient, embedder: Embedder, *, collection: str = COLLECTION,
                  as_of_in_process: bool | None = None) -> None:
         self._client = client
-        # As-of searches: in this process for local Qdrant (its filters scan in Python), a payload range filter
-        # on `closed_ts` for a server. None: decided by the client.
-        self._as_of_in_process = is_local(client) if as_of_in_process is None else as_of_in_process
-        self._distance = models.Distance.DOT if is_local(client) else models.Distance.COSINE
+        self._local = is_local(client)
+        self._distance = models.Distance.DOT if self._local else models.Distance.COSINE
+        # The search runs on an in-process float32 copy (local Qdrant: its filters scan in Python), or in Qdrant
+        # with a payload filter (a server). None: decided by the client.
+        self._in_process = self._local if as_of_in_process is None else as_of_in_process
         self._embedder = embedder
         self.collection = collection
+        self._matrix: VectorMatrix | None = None  # local mode only: the search copy of the vectors
         self._ready = False
-        self._closed_matrix: _ClosedMatrix | None = None  # local mode's as-of search; dropped by every write
+
+    @property
+    def local(self) -> bool:
+        """Local Qdrant (searched through the in-process matrix), not a Qdrant server."""
+        return self._local
 
     async def ensure_collection(self) -> None:
         if self._ready:
@@ -251,7 +222,35 @@ class TradeMemory:
                 warnings.simplefilter("ignore", UserWarning)
                 for name in INDEXED_FIELDS:
                     await self._client.create_payload_index(self.collection, name, models.PayloadSchemaType.KEYWORD)
+                await self._client.create_payload_index(self.collection, "closed_ts", models.PayloadSchemaType.FLOAT)
+        if self._in_process:
+            self._matrix = await self._load_matrix()
         self._ready = True
+
+    async def _load_matrix(self) -> VectorMatrix:
+        """Every stored point's vector and filter facts, read once from Qdrant (the store of record)."""
+        matrix = VectorMatrix(VECTOR_SIZE)
+        offset: Any = None
+        while True:
+            points, offset = await self._client.scroll(
+                self.collection, limit=SCROLL_PAGE, offset=offset, with_vectors=True,
+                with_payload=["trade_id", "status", "closed_at", "closed_ts", "symbol", "trader"])
+            matrix.put_many((row_of(dict(p.payload or {})), p.vector) for p in points if p.vector is not None)
+            if offset is None:
+                break
+        self._compact_local_vectors()
+        return matrix
+
+    def _compact_local_vectors(self) -> None:
+        """Local Qdrant loads its stored vectors as float64 (a Python list of floats per point, then one
+        np.array): keep them float32, as written, and give the loading scratch back to the system."""
+        collection = getattr(getattr(self._client, "_client", None), "collections", {}).get(self.collection)
+        vectors = getattr(collection, "vectors", None)
+        if isinstance(vectors, dict):
+            for name, array in vectors.items():
+                if isinstance(array, np.ndarray) and array.dtype != np.float32:
+                    vectors[name] = array.astype(np.float32)
+        release_free_memory()
 
     async def index(self, trades: Sequence[TradeFacts], *, batch_size: int = 256) -> int:
         """Upsert trades in batches (one embedding call and one upsert per batch); returns how many."""
@@ -260,24 +259,30 @@ class TradeMemory:
         for start in range(0, len(trades), batch_size):
             chunk = trades[start:start + batch_size]
             vectors = await self._embedder.embed([embedding_text(f) for f in chunk])
-            self._forget_matrix_for(chunk)
-            await self._client.upsert(self.collection, points=[
-                models.PointStruct(id=f.point_id, vector=v, payload=f.payload()) for f, v in zip(chunk, vectors,
-                                                                                                 strict=True)
-            ], wait=True)
+            await self._upsert(list(zip(chunk, vectors, strict=True)))
             done += len(chunk)
         return done
+
+    async def _upsert(self, pairs: Sequence[tuple[TradeFacts, np.ndarray]]) -> None:
+        """Qdrant first (the record), then the search copy."""
+        payloads = [f.payload() for f, _ in pairs]
+        await self._client.upsert(self.collection, points=[
+            models.PointStruct(id=f.point_id, vector=np.asarray(v, dtype=np.float32).tolist(), payload=p)
+            for (f, v), p in zip(pairs, payloads, strict=True)], wait=True)
+        if self._matrix is not None:
+            self._matrix.put_many((row_of(p), v) for (_, v), p in zip(pairs, payloads, strict=True))
 
     async def record_outcome(self, trade_id: int, *, won: bool | None, pnl_pct: float | None,
                              closed_at: datetime | None) -> None:
         """The learning loop: a closed trade's outcome counts in the very next search."""
         await self.ensure_collection()
-        self._closed_matrix = None
+        closed_ts = closed_at.timestamp() if closed_at else None
         await self._client.set_payload(self.collection, payload={
             "status": "closed", "won": won, "pnl_pct": pnl_pct,
-            "closed_at": closed_at.isoformat() if closed_at else None,
-            "closed_ts": closed_at.timestamp() if closed_at else None,
+            "closed_at": closed_at.isoformat() if closed_at else None, "closed_ts": closed_ts,
         }, points=[point_id(trade_id)], wait=True)
+        if self._matrix is not None:
+            self._matrix.set_outcome(trade_id, closed=True, closed_ts=closed_ts)
 
     async def existing_ids(self, trade_ids: Iterable[int]) -> dict[int, str | None]:
         """trade id -> stored status, for the trades that already have a point."""
@@ -288,105 +293,83 @@ class TradeMemory:
         found = await self._client.retrieve(self.collection, ids=list(ids), with_payload=["status"])
         return {ids[str(p.id)]: (p.payload or {}).get("status") for p in found}
 
+    async def stored_vectors(self, trade_ids: Iterable[int]) -> dict[int, list[float]]:
+        """The stored vectors of those trades (the ones that have a point)."""
+        await self.ensure_collection()
+        wanted = list(dict.fromkeys(trade_ids))
+        if self._matrix is not None:
+            found = {t: self._matrix.vector(t) for t in wanted}
+            return {t: v.tolist() for t, v in found.items() if v is not None}
+        ids = {point_id(t): t for t in wanted}
+        keys, found = list(ids), {}
+        for start in range(0, len(keys), 1000):
+            points = await self._client.retrieve(self.collection, ids=keys[start:start + 1000], with_vectors=True,
+                                                 with_payload=False)
+            found.update({ids[str(p.id)]: [float(x) for x in p.vector] for p in points if isinstance(p.vector, list)})
+        return found
+
     async def similar_closed(self, facts: TradeFacts, *, limit: int = 5, prefer: str | None = "symbol",
                              remember: bool = False, closed_before: datetime | None = None,
                              vector: Sequence[float] | None = None) -> SimilarTrades:
         """The `limit` nearest closed trades (same symbol first when `prefer="symbol"`, or same trader).
 
-        With `remember`, the trade itself is indexed too, from the same embedding (one model call).
-        `closed_before`: only trades closed strictly before it count (a search as of that moment, for the
-        backtest). `vector`: used instead of embedding `facts` (no model call).
+        `closed_before`: only trades whose close time is strictly before it count (an as-of search, no
+        look-ahead; a closed trade whose close time is unknown does not count then); None = every closed trade.
+        `vector`: used instead of embedding `facts` (no model call). With `remember`, the trade itself is
+        indexed too, from the same vector.
         """
         await self.ensure_collection()
-        if vector is None:
-            [vector] = await self._embedder.embed([embedding_text(facts)])
-        vector = list(vector)
+        query = (np.asarray(vector, dtype=np.float32) if vector is not None
+                 else (await self._embedder.embed([embedding_text(facts)]))[0])
         if remember:
-            self._forget_matrix_for([facts])
-            await self._client.upsert(self.collection, points=[
-                models.PointStruct(id=facts.point_id, vector=vector, payload=facts.payload())], wait=True)
-        if closed_before is not None:
-            closed = await self._closed_before(vector, closed_before, limit * WIDE_FACTOR, facts.trade_id)
+            await self._upsert([(facts, query)])
+        before = closed_before.timestamp() if closed_before is not None else None
+        wide = limit * WIDE_FACTOR
+        if self._matrix is not None:
+            closed = await self._local_nearest(query, wide, exclude=facts.trade_id, closed_before=before)
         else:
-            hits = await self._query(vector, limit * WIDE_FACTOR, closed_only=False)
-            closed = [h for h in hits if h.payload.get("status") == "closed" and h.trade_id != facts.trade_id]
-            if len(closed) < limit:
-                hits = await self._query(vector, limit * WIDE_FACTOR, closed_only=True)
-                closed = [h for h in hits if h.trade_id != facts.trade_id]
+            closed = await self._server_nearest(query, wide, exclude=facts.trade_id, closed_before=before)
         if prefer in ("symbol", "trader"):
             wanted = facts.symbol if prefer == "symbol" else facts.trader
             closed.sort(key=lambda h: (h.payload.get(prefer) != wanted, -h.similarity))
         return SimilarTrades(tuple(closed[:limit]), facts.point_id)
 
-    async def _closed_before(self, vector: list[float], moment: datetime, limit: int,
-                             own_id: int) -> list[Neighbour]:
-        """Closed strictly before `moment`: a range filter on `closed_ts`; points stored before that field
-        existed have only `closed_at`, so they pass the filter and are checked by parsing it here."""
-        cutoff = moment.timestamp()
-        if self._as_of_in_process:
-            if self._closed_matrix is None:
-                self._closed_matrix = await self._load_closed_matrix()
-            return self._closed_matrix.nearest(vector, cutoff, limit, own_id)
-        query_filter = models.Filter(
-            must=[models.FieldCondition(key="status", match=models.MatchValue(value="closed"))],
-            should=[models.FieldCondition(key="closed_ts", range=models.Range(lt=cutoff)),
-                    models.IsEmptyCondition(is_empty=models.PayloadField(key="closed_ts"))])
-        result = await self._client.query_points(self.collection, query=vector, limit=limit, with_payload=True,
-                                                 query_filter=query_filter)
+    async def _local_nearest(self, query: np.ndarray, k: int, *, exclude: int,
+                             closed_before: float | None) -> list[Neighbour]:
+        """The matrix picks the trades; their payloads are read from Qdrant by id (no scan)."""
+        assert self._matrix is not None
+        hits = self._matrix.nearest_closed(query, k, exclude=exclude, closed_before=closed_before)
+        if not hits:
+            return []
+        points = await self._client.retrieve(self.collection, ids=[point_id(t) for t, *_ in hits],
+                                             with_payload=True)
+        payloads = {int((p.payload or {}).get("trade_id", -1)): dict(p.payload or {}) for p in points}
+        return [Neighbour(t, score, payloads[t]) for t, score, *_ in hits if t in payloads]
+
+    async def _server_nearest(self, query: np.ndarray, k: int, *, exclude: int,
+                              closed_before: float | None) -> list[Neighbour]:
+        """A Qdrant server filters in its index: closed, and (as of a moment) closed_ts before it. Points
+        written before closed_ts existed are let through the filter and judged by their ISO closed_at."""
+        must: list[Any] = [models.FieldCondition(key="status", match=models.MatchValue(value="closed"))]
+        if closed_before is not None:
+            must.append(models.Filter(should=[
+                models.FieldCondition(key="closed_ts", range=models.Range(lt=closed_before)),
+                models.IsEmptyCondition(is_empty=models.PayloadField(key="closed_ts")),
+            ]))
+        result = await self._client.query_points(
+            self.collection, query=query.tolist(), limit=k + 1, with_payload=True,
+            query_filter=models.Filter(must=must, must_not=[models.HasIdCondition(has_id=[point_id(exclude)])]))
         hits = [Neighbour(int((p.payload or {}).get("trade_id", -1)), float(p.score), dict(p.payload or {}))
                 for p in result.points]
-        return [h for h in hits if h.trade_id != own_id and (closed_time(h.payload) or cutoff) < cutoff]
-
-    def _forget_matrix_for(self, written: Sequence[TradeFacts]) -> None:
-        """A write that adds or changes a closed point makes the as-of matrix stale; an open trade remembered
-        while a replay runs (every live alert) does not, so a nightly refit is not rebuilt at each alert."""
-        matrix = self._closed_matrix
-        if matrix is not None and any(f.status == "closed" or f.trade_id in matrix.known for f in written):
-            self._closed_matrix = None
-
-    async def _load_closed_matrix(self) -> _ClosedMatrix:
-        """Every closed point once (local Qdrant scans its payloads in Python for each filtered query: a
-        replay of thousands of alerts would spend minutes there)."""
-        payloads: list[dict[str, Any]] = []
-        vectors: list[list[float]] = []
-        offset: Any = None
-        closed = models.Filter(must=[models.FieldCondition(key="status", match=models.MatchValue(value="closed"))])
-        while True:
-            points, offset = await self._client.scroll(self.collection, scroll_filter=closed, limit=1000,
-                                                       offset=offset, with_payload=True, with_vectors=True)
-            for p in points:
-                if isinstance(p.vector, list):
-                    payloads.append(dict(p.payload or {}))
-                    vectors.append(p.vector)
-            if offset is None:
-                return _ClosedMatrix(payloads, vectors)
-
-    async def stored_vectors(self, trade_ids: Iterable[int]) -> dict[int, list[float]]:
-        """trade id -> its stored vector, for the trades that have a point (a replay re-embeds nothing)."""
-        await self.ensure_collection()
-        ids = {point_id(t): t for t in trade_ids}
-        found: dict[int, list[float]] = {}
-        keys = list(ids)
-        for start in range(0, len(keys), 1000):
-            points = await self._client.retrieve(self.collection, ids=keys[start:start + 1000], with_payload=False,
-                                                 with_vectors=True)
-            for p in points:
-                if isinstance(p.vector, list):
-                    found[ids[str(p.id)]] = [float(x) for x in p.vector]
-        return found
-
-    async def _query(self, vector: list[float], limit: int, *, closed_only: bool) -> list[Neighbour]:
-        query_filter = models.Filter(must=[models.FieldCondition(key="status", match=models.MatchValue(
-            value="closed"))]) if closed_only else None
-        result = await self._client.query_points(self.collection, query=vector, limit=limit, with_payload=True,
-                                                 query_filter=query_filter)
-        return [Neighbour(int((p.payload or {}).get("trade_id", -1)), float(p.score), dict(p.payload or {}))
-                for p in result.points]
+        if closed_before is not None:
+            hits = [h for h in hits if (ts := closed_ts_of(h.payload)) is not None and ts < closed_before]
+        return hits[:k]
 
     async def count(self) -> int:
         await self.ensure_collection()
+        if self._matrix is not None:
+            return len(self._matrix)
         return (await self._client.count(self.collection, exact=True)).count
 
     async def close(self) -> None:
         await self._client.close()
-

@@ -1,8 +1,8 @@
-"""Claude through the official `anthropic` SDK (Messages API)."""
+"""Claude through the official `anthropic` SDK (Messages API), imported at the first call (not at start)."""
 
 from __future__ import annotations
 
-from anthropic import AsyncAnthropic
+from typing import Any
 
 from pipeline.judge.consensus.base import SYSTEM_PROMPT, RemoteAnalyst
 
@@ -14,12 +14,21 @@ class ClaudeAnalyst(RemoteAnalyst):
         super().__init__(model)
         # max_retries=0: the SDK's own backoff would eat the panel's timeout; the panel decides what a retry is.
         # base_url is the root: the SDK calls {base_url}/v1/messages.
-        self._client = AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
+        self._options: dict[str, Any] = {"api_key": api_key, "base_url": base_url, "max_retries": 0,
+                                          "timeout": timeout}
+        self._client: Any = None
+
+    def _sdk(self) -> Any:
+        if self._client is None:
+            from anthropic import AsyncAnthropic
+
+            self._client = AsyncAnthropic(**self._options)
+        return self._client
 
     async def _complete(self, user: str) -> tuple[str, int, int]:
         # No temperature: this SDK (and Claude's current models) take no sampling parameter; DeepSeek and
         # Gemini are asked at temperature 0.
-        message = await self._client.messages.create(
+        message = await self._sdk().messages.create(
             model=self.model, max_tokens=800, system=SYSTEM_PROMPT,
             messages=[{"role": "user", "content": user}],
         )
@@ -27,4 +36,5 @@ class ClaudeAnalyst(RemoteAnalyst):
         return text, message.usage.input_tokens, message.usage.output_tokens
 
     async def aclose(self) -> None:
-        await self._client.close()
+        if self._client is not None:
+            await self._client.close()

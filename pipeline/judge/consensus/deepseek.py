@@ -1,8 +1,9 @@
-"""DeepSeek through the `openai` SDK pointed at DeepSeek's OpenAI-compatible endpoint."""
+"""DeepSeek through the `openai` SDK pointed at DeepSeek's OpenAI-compatible endpoint; the SDK is imported at
+the first call (not at start)."""
 
 from __future__ import annotations
 
-from openai import AsyncOpenAI
+from typing import Any
 
 from pipeline.judge.consensus.base import SYSTEM_PROMPT, RemoteAnalyst
 
@@ -16,10 +17,19 @@ class DeepSeekAnalyst(RemoteAnalyst):
                  timeout: float = 20.0) -> None:
         super().__init__(model)
         # The SDK calls {base_url}/chat/completions (DeepSeek serves it with and without /v1); no SDK retries.
-        self._client = AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
+        self._options: dict[str, Any] = {"api_key": api_key, "base_url": base_url, "max_retries": 0,
+                                          "timeout": timeout}
+        self._client: Any = None
+
+    def _sdk(self) -> Any:
+        if self._client is None:
+            from openai import AsyncOpenAI
+
+            self._client = AsyncOpenAI(**self._options)
+        return self._client
 
     async def _complete(self, user: str) -> tuple[str, int, int]:
-        completion = await self._client.chat.completions.create(
+        completion = await self._sdk().chat.completions.create(
             model=self.model, temperature=0, max_tokens=1024, response_format={"type": "json_object"},
             messages=[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}],
         )
@@ -28,4 +38,5 @@ class DeepSeekAnalyst(RemoteAnalyst):
         return text or "", (usage.prompt_tokens if usage else 0), (usage.completion_tokens if usage else 0)
 
     async def aclose(self) -> None:
-        await self._client.close()
+        if self._client is not None:
+            await self._client.close()

@@ -1,9 +1,9 @@
-"""Gemini through `google-genai` (the maintained successor of google-generativeai)."""
+"""Gemini through `google-genai` (the maintained successor of google-generativeai), imported at the first call
+(not at start: it is the heaviest of the SDKs)."""
 
 from __future__ import annotations
 
-from google import genai
-from google.genai import types
+from typing import Any
 
 from pipeline.judge.consensus.base import SYSTEM_PROMPT, RemoteAnalyst
 
@@ -15,16 +15,27 @@ class GeminiAnalyst(RemoteAnalyst):
         super().__init__(model)
         # One attempt (the SDK would otherwise back off 5 times within our timeout); timeout is in milliseconds.
         # base_url is the root: the SDK calls {base_url}/v1beta/models/{model}:generateContent.
-        options = types.HttpOptions(base_url=base_url, timeout=int(timeout * 1000),
-                                    retry_options=types.HttpRetryOptions(attempts=1))
-        # Kept on the analyst: the client closes its HTTP session when it is garbage-collected.
-        self._client = genai.Client(api_key=api_key, http_options=options)
-        self._config = types.GenerateContentConfig(system_instruction=SYSTEM_PROMPT, temperature=0,
-                                                   response_mime_type="application/json", max_output_tokens=2048)
+        self._api_key, self._base_url, self._timeout = api_key, base_url, timeout
+        self._client: Any = None
+        self._config: Any = None
+
+    def _sdk(self) -> Any:
+        if self._client is None:
+            from google import genai
+            from google.genai import types
+
+            options = types.HttpOptions(base_url=self._base_url, timeout=int(self._timeout * 1000),
+                                        retry_options=types.HttpRetryOptions(attempts=1))
+            # Kept on the analyst: the client closes its HTTP session when it is garbage-collected.
+            self._client = genai.Client(api_key=self._api_key, http_options=options)
+            self._config = types.GenerateContentConfig(system_instruction=SYSTEM_PROMPT, temperature=0,
+                                                       response_mime_type="application/json",
+                                                       max_output_tokens=2048)
+        return self._client
 
     async def _complete(self, user: str) -> tuple[str, int, int]:
-        response = await self._client.aio.models.generate_content(model=self.model, contents=user,
-                                                                  config=self._config)
+        client = self._sdk()
+        response = await client.aio.models.generate_content(model=self.model, contents=user, config=self._config)
         usage = response.usage_metadata
         if usage is None:
             return response.text or "", 0, 0
@@ -33,4 +44,5 @@ class GeminiAnalyst(RemoteAnalyst):
         return response.text or "", usage.prompt_token_count or 0, output
 
     async def aclose(self) -> None:
-        await self._client.aio.aclose()
+        if self._client is not None:
+            await self._client.aio.aclose()

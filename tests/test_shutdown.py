@@ -1,0 +1,69 @@
+"""SIGTERM while every outside server hangs: the real bot process ends within 10 s, and nothing in flight is lost
+(the alert being judged is judged and delivered, once, after the restart)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from pathlib import Path
+
+from sqlalchemy import text
+
+from storage.db import Database
+from tests.fakes.ai import FakeAI
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.xtrades import FakeXtrades
+from tests.test_faults import BotProcess, alert_messages, tracked_and_baselined, until
+
+STOP_BOUND_SECONDS = 10.0
+
+
+async def test_sigterm_ends_the_bot_within_10_s_while_telegram_xtrades_and_the_ai_hang(
+        tmp_path: Path, telegram: FakeTelegram, storage_state: Path) -> None:
+    async with FakeXtrades() as site, FakeAI() as ai:
+        site.shutdown_timeout = 1.0
+        state = site.write_storage_state(tmp_path / "state.json")
+        bot = BotProcess(tmp_path, telegram, site, state)
+        bot.env.update({"ANTHROPIC_API_KEY": ai.claude.key, "ANTHROPIC_BASE_URL": ai.base_url,
+                        "DEEPSEEK_API_KEY": ai.deepseek.key, "DEEPSEEK_BASE_URL": ai.base_url,
+                        "GOOGLE_API_KEY": ai.gemini.key, "GEMINI_BASE_URL": ai.base_url,
+                        "AI_MONTHLY_BUDGET_USD": "1000"})
+        try:
+            await tracked_and_baselined(bot, telegram, site)
+            for provider in (ai.claude, ai.deepseek, ai.gemini):
+                provider.queue[:] = ["hang"] * 5
+            site.add_alert("behappy", symbol="AAPL", direction="put", strike=230, price=3.1,
+                           expiration="2027-01-15")
+            await until(lambda: len(ai.claude.requests) >= 1, timeout=60)  # the alert is being judged
+            site.profile_hold_seconds = 600.0  # and now nothing outside answers
+            site.api_delay_seconds = 600.0
+            for method in ("getUpdates", "sendMessage", "setMyCommands", "getMe"):
+                telegram.set_delay(method, 600)
+            await asyncio.sleep(1.0)
+
+            assert bot.proc is not None
+            started = time.monotonic()
+            bot.proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(bot.proc.wait(), timeout=30)
+            took = time.monotonic() - started
+            assert took < STOP_BOUND_SECONDS, f"SIGTERM took {took:.1f} s"
+            assert alert_messages(telegram) == []
+
+            db = Database(bot.env["DATABASE_URL"])
+            async with db.reader() as s:
+                rows = (await s.execute(text("SELECT event_type, score FROM xtrades_alerts"))).all()
+            await db.close()
+            assert ("new", None) in rows  # kept, waiting to be judged
+
+            for provider in (ai.claude, ai.deepseek, ai.gemini):
+                provider.queue.clear()
+            site.profile_hold_seconds = site.api_delay_seconds = 0.0
+            for method in ("getUpdates", "sendMessage", "setMyCommands", "getMe"):
+                telegram.set_delay(method, 0)
+            await bot.start()
+            await until(lambda: len(alert_messages(telegram)) >= 1, timeout=90)
+            await asyncio.sleep(2)
+            assert len(alert_messages(telegram)) == 1 and "AAPL" in alert_messages(telegram)[0]
+        finally:
+            await bot.stop()

@@ -27,6 +27,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pipeline.memory.model_files import DEFAULT_DIR, prepare_offline_model
 from tests.fakes.ai import FakeAI
@@ -66,6 +67,22 @@ def sends_by_alert(telegram: FakeTelegram) -> dict[int, float]:
             if match:
                 found.setdefault(int(match.group(1)), c.at)
     return found
+
+
+def bot_env(telegram: Any, site: Any, ai: Any, *, tmp: Path, state: Path, model: Path, db_name: str,
+            interval: float, log_level: str, **extra: str) -> dict[str, str]:
+    """The real bot's environment for a run against the loopback servers: only the database, the interval, the
+    log level and `extra` differ between the benchmark's parts."""
+    return {**os.environ, "PYTHONPATH": str(ROOT), "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_BASE_URL": telegram.root_url, "XTRADES_BASE_URL": site.base_url,
+            "XTRADES_STORAGE_STATE": str(state), "DATABASE_URL": f"sqlite+aiosqlite:///{tmp / db_name}",
+            "QDRANT_PATH": str(tmp / "qdrant"), "EMBEDDING_MODEL_PATH": str(model),
+            "SCRAPE_INTERVAL_SECONDS": str(interval), "DELIVERY_INTERVAL_SECONDS": "0.5",
+            "DEFAULT_MIN_SCORE": "0", "DEFAULT_RATE_LIMIT_PER_HOUR": "60", "LOG_LEVEL": log_level,
+            "ANTHROPIC_API_KEY": ai.claude.key, "ANTHROPIC_BASE_URL": ai.base_url,
+            "DEEPSEEK_API_KEY": ai.deepseek.key, "DEEPSEEK_BASE_URL": ai.base_url,
+            "GOOGLE_API_KEY": ai.gemini.key, "GEMINI_BASE_URL": ai.base_url, "AI_MONTHLY_BUDGET_USD": "1000",
+            **extra}
 
 
 async def wait_until(condition, timeout: float) -> None:  # type: ignore[no-untyped-def]
@@ -119,16 +136,9 @@ async def main() -> None:
             state = site.write_storage_state(tmp / "state.json")
             for name in TRADERS:
                 site.add_trader(name)
-            env = {**os.environ, "PYTHONPATH": str(ROOT), "TELEGRAM_BOT_TOKEN": TOKEN,
-                   "TELEGRAM_API_BASE_URL": telegram.root_url, "XTRADES_BASE_URL": site.base_url,
-                   "XTRADES_STORAGE_STATE": str(state), "DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'e2e.db'}",
-                   "XTRADES_API_READS": "false", "XTRADES_PUSH_FEED": "false",  # this part times the browser path
-                   "QDRANT_PATH": str(tmp / "qdrant"), "EMBEDDING_MODEL_PATH": str(model),
-                   "SCRAPE_INTERVAL_SECONDS": str(INTERVAL), "DELIVERY_INTERVAL_SECONDS": "0.5",
-                   "DEFAULT_MIN_SCORE": "0", "DEFAULT_RATE_LIMIT_PER_HOUR": "60", "LOG_LEVEL": "DEBUG",
-                   "ANTHROPIC_API_KEY": ai.claude.key, "ANTHROPIC_BASE_URL": ai.base_url,
-                   "DEEPSEEK_API_KEY": ai.deepseek.key, "DEEPSEEK_BASE_URL": ai.base_url,
-                   "GOOGLE_API_KEY": ai.gemini.key, "GEMINI_BASE_URL": ai.base_url, "AI_MONTHLY_BUDGET_USD": "1000"}
+            env = bot_env(telegram, site, ai, tmp=tmp, state=state, model=model, db_name="e2e.db",
+                          interval=INTERVAL, log_level="DEBUG",
+                          XTRADES_API_READS="false", XTRADES_PUSH_FEED="false")  # this part times the browser path
             log_path = tmp / "bot.log"
             with log_path.open("wb") as log:
                 proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "run", cwd=tmp, env=env,
@@ -220,15 +230,8 @@ async def push_main() -> None:
         with tempfile.TemporaryDirectory() as tmp_name:
             tmp = Path(tmp_name)
             state = site.write_storage_state(tmp / "state.json")
-            env = {**os.environ, "PYTHONPATH": str(ROOT), "TELEGRAM_BOT_TOKEN": TOKEN,
-                   "TELEGRAM_API_BASE_URL": telegram.root_url, "XTRADES_BASE_URL": site.base_url,
-                   "XTRADES_STORAGE_STATE": str(state), "DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'push.db'}",
-                   "QDRANT_PATH": str(tmp / "qdrant"), "EMBEDDING_MODEL_PATH": str(model),
-                   "SCRAPE_INTERVAL_SECONDS": str(PUSH_INTERVAL), "DELIVERY_INTERVAL_SECONDS": "0.5",
-                   "DEFAULT_MIN_SCORE": "0", "DEFAULT_RATE_LIMIT_PER_HOUR": "60", "LOG_LEVEL": "INFO",
-                   "ANTHROPIC_API_KEY": ai.claude.key, "ANTHROPIC_BASE_URL": ai.base_url,
-                   "DEEPSEEK_API_KEY": ai.deepseek.key, "DEEPSEEK_BASE_URL": ai.base_url,
-                   "GOOGLE_API_KEY": ai.gemini.key, "GEMINI_BASE_URL": ai.base_url, "AI_MONTHLY_BUDGET_USD": "1000"}
+            env = bot_env(telegram, site, ai, tmp=tmp, state=state, model=model, db_name="push.db",
+                          interval=PUSH_INTERVAL, log_level="INFO")
             log_path = tmp / "bot.log"
             with log_path.open("wb") as log:
                 proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "run", cwd=tmp, env=env,

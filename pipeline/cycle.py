@@ -170,14 +170,7 @@ class IngestionCycle:
         async def store_and_hand_on(result: ScrapeResult) -> None:
             # Each profile's events go on to judgement as soon as they are stored: an alert is not kept
             # waiting for the slowest profile of the run.
-            before = len(report.stored)
-            try:
-                await self._store(result, report)
-            except Exception:
-                report.failed += 1
-                log.exception("could not store the scrape of %s; it will be re-detected next run", result.trader)
-                return
-            fresh = report.stored[before:]
+            fresh = await self._store_safely(result, report)
             if fresh:
                 handed.append(asyncio.create_task(self._hand_on(fresh)))
 
@@ -211,6 +204,18 @@ class IngestionCycle:
         await self._tell_admins_about_session(expired_before, expired_after)
         return report
 
+    async def _store_safely(self, result: ScrapeResult, report: CycleReport) -> list[StoredEvent] | None:
+        """Store one profile's read: its new events, or None when storing failed (logged once; nothing was
+        written, so the next run detects the same events again)."""
+        before = len(report.stored)
+        try:
+            await self._store(result, report)
+        except Exception:
+            report.failed += 1
+            log.exception("could not store the scrape of %s; it will be re-detected next run", result.trader)
+            return None
+        return report.stored[before:]
+
     async def read_now(self, usernames: Sequence[str]) -> CycleReport:
         """Read these traders at once, beside the schedule: the baseline of a newly tracked trader, so what it
         posts next is news from the start."""
@@ -229,14 +234,9 @@ class IngestionCycle:
         else:
             results = await self._source.scrape(list(usernames))
         for result in results:
-            before = len(report.stored)
-            try:
-                await self._store(result, report)
-            except Exception:
-                report.failed += 1
-                log.exception("could not store the baseline of %s; the next run reads it again", result.trader)
-                continue
-            await self._hand_on(report.stored[before:])
+            fresh = await self._store_safely(result, report)
+            if fresh is not None:
+                await self._hand_on(fresh)
         report.seconds = time.monotonic() - started
         log.info("baseline: %s", report.summary())
         return report

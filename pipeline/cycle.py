@@ -138,6 +138,7 @@ class IngestionCycle:
         self._handed: set[asyncio.Task[None]] = set()
         self.last_report: CycleReport | None = None
         self.last_run_at: datetime | None = None
+        self._session_told: bool | None = None  # whether the admins last heard "expired" (None: not yet known)
 
     def add_sink(self, sink: EventSink) -> None:
         self._sinks.append(sink)
@@ -385,7 +386,7 @@ class IngestionCycle:
             try:
                 close = await self._closes(symbol, day)
             except Exception:
-                log.warning("no close for %s on %s; its expired options are settled as worthless", symbol, day)
+                log.warning("no close for %s on %s; its expired options close with their result unknown", symbol, day)
                 continue
             if close is not None:
                 out[(symbol, day)] = close
@@ -422,9 +423,16 @@ class IngestionCycle:
         return kept
 
     async def _tell_admins_about_session(self, before: int, after: int) -> None:
-        if self._notify_admins is None or bool(before) == bool(after):
+        """Tell the admins when the session's state changes from what they last heard. The scheduled run and the
+        push feed both observe it, and may overlap: comparing with what was last said (set before any await)
+        rather than with each caller's own `before` means one change makes one message."""
+        if self._session_told is None:
+            self._session_told = bool(before)  # what they heard before this process (the stored state says)
+        expired = bool(after)
+        if self._notify_admins is None or expired == self._session_told:
             return
-        if after:
+        self._session_told = expired
+        if expired:
             text = ("⚠️ The Xtrades session has expired, so no new alerts are being read. Log in again and "
                     "save a fresh storage state (XTRADES_STORAGE_STATE), or check XTRADES_EMAIL/PASSWORD. "
                     "I will keep checking every few minutes and tell you when it works again.")

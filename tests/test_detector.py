@@ -121,13 +121,20 @@ def test_a_short_is_closed_by_btc_and_never_confused_with_a_long() -> None:
     assert close.position.open_action == "STO" and close.details["pnl"] == pytest.approx(530.0)
 
 
-def test_an_option_past_its_expiry_closes_at_zero() -> None:
+def test_an_option_past_its_expiry_with_no_close_known_closes_with_its_result_unknown() -> None:
+    """Without the expiry-day close nothing says whether it expired in or out of the money: no P&L is made up
+    (taking it as worthless would book every short option as a win). With the close it settles at intrinsic
+    value (tests/test_settlement.py)."""
     opened = detect("behappy", [entry(expiry=date(2026, 11, 20))], [], today=date(2026, 11, 20))
     assert [e.kind for e in opened.events] == ["new"]  # expiry day itself: still open
     store = list(opened.changed.values())
     [expired] = detect("behappy", [], store, today=TODAY).events
     assert expired.kind == "close" and expired.details["reason"] == "expired"
-    assert expired.position.exit_price == 0.0 and expired.details["pnl"] == pytest.approx(-500.0)
+    assert expired.position.exit_price is None and expired.details["pnl"] is None
+    assert expired.position.outcome is None and expired.details["won"] is None
+    assert "no close known" in expired.details["settlement"]
+    worthless = detect("behappy", [], store, today=TODAY, closes={("AAPL", date(2026, 11, 20)): 250.0}).events
+    assert worthless[0].details["pnl"] == pytest.approx(-500.0)  # the close says out of the money: worthless
     store = rescan([], store)
     assert detect("behappy", [], store, today=TODAY).events == []
 

@@ -157,6 +157,32 @@ async def test_expired_session_tells_the_admins_once(site: FakeXtrades, telegram
         await stop_application(app)
 
 
+async def test_push_feed_and_scheduled_run_seeing_one_expiry_tell_the_admins_once(
+        site: FakeXtrades, telegram: FakeTelegram, alert_source: PlaywrightAlertSource,
+        make_settings: Callable[..., Settings], embedder: Embedder) -> None:
+    """The push feed's 401 lands while a scheduled run is reading the same expired session: one change, one
+    message (each used to compare with what it alone had seen before, and both spoke)."""
+    settings = make_settings(telegram_api_base_url=telegram.root_url, admin_chat_ids=[777],
+                             xtrades_base_url=site.base_url, scrape_interval_seconds=600)
+    app = build_application(settings, source=alert_source, embedder=embedder)
+    await start_application(app, poll_timeout=1)
+    try:
+        runtime = runtime_of(app)
+        await track(runtime.db, 1, "behappy")
+        site.session_expired = True
+        site.profile_hold_seconds = 1.0  # the run is mid-read when the feed is refused
+        run = asyncio.create_task(runtime.cycle.run_once())
+        await asyncio.sleep(0.3)
+        await runtime.cycle.mark_session_expired()
+        assert (await run).session_expired
+        await asyncio.sleep(0.5)  # any second message would be on its way by now
+        sent = telegram.sent_messages(777)
+        assert len(sent) == 1 and "session has expired" in sent[0].params["text"]
+    finally:
+        site.profile_hold_seconds = 0.0
+        await stop_application(app)
+
+
 async def test_the_job_queue_runs_the_cycle(site: FakeXtrades, telegram: FakeTelegram,
                                             alert_source: PlaywrightAlertSource,
                                             make_settings: Callable[..., Settings], embedder: Embedder) -> None:

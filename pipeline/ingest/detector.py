@@ -119,8 +119,8 @@ def detect(
     Entries are applied before exits so an entry and its exit seen in the same scrape make `new` then `close`.
     An option still open once it has expired (after `today`'s close when `after_close`, so a 0DTE closes the
     evening it expires) settles at its intrinsic value from the underlying's close on expiry day
-    (`closes[(symbol, expiry)]`), closed at that expiry. With no close known it is taken as expired worthless,
-    and the details say the settlement is assumed.
+    (`closes[(symbol, expiry)]`), closed at that expiry. With no close known its result is unknown (no P&L,
+    no outcome; the details say why): guessing "worthless" would book every short option as a win.
     """
     book: dict[tuple[str, str], Position] = {p.key: p for p in positions}
     out = Detection()
@@ -146,8 +146,8 @@ def _settle(trader: str, position: Position, close: float | None, book: dict[tup
                                  legs=position.legs, underlying=close)
     if value is not None:
         extra: dict[str, Any] = {"underlying_close": close}
-    else:  # no close known (no market data for the day): taken as expired worthless, and said so
-        value, extra = 0.0, {"settlement": "assumed worthless: no close known"}
+    else:  # no close known (no market data for the day): the result is unknown, and said so
+        extra = {"settlement": "unknown: no close known for expiry day"}
     _close(trader, position, value, "expired", None, book, out, historical, when=expiry_moment(position.expiry),
            extra=extra)
 

@@ -137,8 +137,9 @@ def main() -> None:
     print(f"1,000 invented alerts: score vs own-trade probability of profit, Pearson r = {blend['correlation']:.2f}; "
           f"mean score {blend['mean_score']:.1f}, 90th percentile {blend['p90_score']:.1f}")
     for cut in (60, 80):
-        print(f"alerts scoring >= {cut}: {blend[f'share_{cut}']:.1%}, their mean own POP {blend[f'pop_{cut}']:.0%} "
-              f"(all alerts {blend['pop_all']:.0%})")
+        pop = blend[f"pop_{cut}"]
+        their = f"their mean own POP {pop:.0%}" if pop == pop else "none to average"  # NaN: no alert that high
+        print(f"alerts scoring >= {cut}: {blend[f'share_{cut}']:.1%}, {their} (all alerts {blend['pop_all']:.0%})")
     median, p95 = bench_strategies()
     print(f"all ten strategies for one alert: median {median:.2f} ms, p95 {p95:.2f} ms (1,000 runs)")
     median, p95 = asyncio.run(bench_stage())

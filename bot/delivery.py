@@ -29,7 +29,7 @@ from handlers import render
 from handlers.views import card_from_row
 from storage import alerts, chats, queue
 from storage.db import Database
-from storage.models import NotificationQueueItem
+from storage.models import Chat, NotificationQueueItem
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,17 @@ class SentMarks:
 INTERRUPTED_TOLD = INTERRUPTED + "; the chat was told in a digest"
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What a delivery run read for one chat before sending anything: its row, its waiting rows (best first)
+    and how many alerts it was sent in the last hour."""
+
+    chat: Chat | None
+    items: list[NotificationQueueItem]
+    used: int
+    now: datetime
+
+
 @dataclass(slots=True)
 class DeliveryReport:
     sent: int = 0
@@ -100,6 +111,7 @@ class Deliverer:
         self._sent = SentMarks(db)
         self._stopping = False
         self._unsure: dict[int, list[int]] = {}
+        self._plans: dict[int, _Plan] = {}  # chat → what this run read for it
         # (alert id, chat threshold) → (text, keyboard), the alert's trade id, its event type
         self._rendered: dict[tuple[int, float | None],
                              tuple[tuple[str, InlineKeyboardMarkup | None], int | None, str | None]] = {}
@@ -116,12 +128,18 @@ class Deliverer:
     async def run_once(self) -> DeliveryReport:
         async with self._lock:
             report = DeliveryReport()
+            now = self._clock()
             async with self._db.reader() as session:
-                chat_ids = await queue.chats_with_waiting(session, self._clock())
+                chat_ids = await queue.chats_with_waiting(session, now)
                 self._unsure = {}  # chat → its interrupted rows not told of yet: read once for the whole run
                 for row in await queue.failed_with(session, INTERRUPTED):
                     self._unsure.setdefault(row.chat_id, []).append(row.id)
                 chat_ids += sorted(set(self._unsure) - set(chat_ids))
+                # Every chat's plan in three queries, not three per chat (outside any write transaction).
+                found = await chats.by_ids(session, chat_ids)
+                waiting = await queue.waiting_by_chat(session, chat_ids, now)
+                used = await queue.sent_since_by_chat(session, chat_ids, now - WINDOW)
+            self._plans = {c: _Plan(found.get(c), waiting[c], used[c], now) for c in chat_ids}
             report.chats = len(chat_ids)
             self._rendered.clear()
             try:
@@ -141,12 +159,11 @@ class Deliverer:
                 log.exception("delivery to chat %s failed; its queue is kept for the next run", chat_id)
 
     async def _deliver_chat(self, chat_id: int, report: DeliveryReport) -> None:
-        now = self._clock()
-        async with self._db.reader() as session:  # the plan is read outside the write transaction
-            chat = await chats.get(session, chat_id)
-            items = await queue.waiting_for_chat(session, chat_id, now) if chat and chat.is_active else []
-            used = await queue.sent_since(session, chat_id, now - WINDOW) if items else 0
-            unsure_ids = self._unsure.get(chat_id, []) if chat and chat.is_active else []
+        plan = self._plans.pop(chat_id)
+        chat, now = plan.chat, plan.now
+        items = plan.items if chat and chat.is_active else []
+        used = plan.used if items else 0
+        unsure_ids = self._unsure.get(chat_id, []) if chat and chat.is_active else []
         async with self._db.session() as session:
             if chat is None or not chat.is_active:
                 await queue.skip_waiting_for_chat(session, chat_id, "chat inactive")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -10,6 +12,14 @@ from storage.models import Chat, ChatMute, ChatTrader, NotificationQueueItem
 
 async def get(session: AsyncSession, chat_id: int) -> Chat | None:
     return await session.get(Chat, chat_id)
+
+
+async def by_ids(session: AsyncSession, chat_ids: Collection[int]) -> dict[int, Chat]:
+    """Many chats in one query: chat id → row (missing ids are absent)."""
+    if not chat_ids:
+        return {}
+    rows = await session.scalars(select(Chat).where(Chat.id.in_(list(chat_ids))))
+    return {chat.id: chat for chat in rows.all()}
 
 
 async def get_or_create(

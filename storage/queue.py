@@ -7,6 +7,7 @@ after, so a restart can tell which rows were in flight.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import func, or_, select, update
@@ -66,22 +67,36 @@ async def chats_with_waiting(session: AsyncSession, now: datetime) -> list[int]:
     return list(rows.all())
 
 
-async def waiting_for_chat(session: AsyncSession, chat_id: int, now: datetime) -> list[NotificationQueueItem]:
-    """Rows that may be tried now, best first (follow-ups first, then by score, then oldest)."""
+async def waiting_by_chat(session: AsyncSession, chat_ids: Collection[int], now: datetime
+                          ) -> dict[int, list[NotificationQueueItem]]:
+    """Each chat's rows that may be tried now, best first (follow-ups, then by score, then oldest), in one query:
+    a delivery run plans every chat at once."""
+    out: dict[int, list[NotificationQueueItem]] = {c: [] for c in chat_ids}
+    if not out:
+        return out
     rows = await session.scalars(
         select(NotificationQueueItem).where(
-            NotificationQueueItem.chat_id == chat_id, NotificationQueueItem.status.in_(WAITING),
+            NotificationQueueItem.chat_id.in_(list(out)), NotificationQueueItem.status.in_(WAITING),
             or_(NotificationQueueItem.next_attempt_at.is_(None), NotificationQueueItem.next_attempt_at <= now))
         .order_by(NotificationQueueItem.priority.desc(), NotificationQueueItem.created_at, NotificationQueueItem.id))
-    return list(rows.all())
+    for row in rows.all():
+        out[row.chat_id].append(row)
+    return out
 
 
-async def sent_since(session: AsyncSession, chat_id: int, since: datetime) -> int:
-    """Alerts (not follow-ups) sent to a chat since a time: the sliding hourly window."""
-    return int(await session.scalar(
-        select(func.count()).select_from(NotificationQueueItem).where(
-            NotificationQueueItem.chat_id == chat_id, NotificationQueueItem.status == "sent",
-            NotificationQueueItem.sent_at >= since, NotificationQueueItem.priority < FOLLOW_UP_PRIORITY)) or 0)
+async def sent_since_by_chat(session: AsyncSession, chat_ids: Collection[int], since: datetime) -> dict[int, int]:
+    """Alerts (not follow-ups) sent to each chat since a time, the sliding hourly window, in one query."""
+    out = dict.fromkeys(chat_ids, 0)
+    if not out:
+        return out
+    rows = await session.execute(
+        select(NotificationQueueItem.chat_id, func.count()).where(
+            NotificationQueueItem.chat_id.in_(list(out)), NotificationQueueItem.status == "sent",
+            NotificationQueueItem.sent_at >= since, NotificationQueueItem.priority < FOLLOW_UP_PRIORITY)
+        .group_by(NotificationQueueItem.chat_id))
+    for chat_id, count in rows.all():
+        out[chat_id] = int(count)
+    return out
 
 
 async def set_status(session: AsyncSession, item_ids: list[int], status: str, *, error: str | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -44,8 +45,10 @@ async def run_new_alert(site: FakeXtrades, db: Database, source: PlaywrightAlert
     async with db.session() as s:
         await chats.get_or_create(s, 1, chat_type="private", title=None, min_score=80, rate_limit_per_hour=5)
         await traders.track(s, 1, "behappy")
+    # Still open when it is closed below, whatever today is (a fixed date would expire under the test).
+    expiry = (datetime.now(UTC).date() + timedelta(days=30)).isoformat()
     old = site.add_alert("behappy", symbol="AAPL", side="sto", direction="put", strike=230, price=2.0,
-                         expiration="2026-11-27")
+                         expiration=expiry)
     await cycle.run_once()  # first scrape: history
     site.close_alert(old["id"], 0.3)
     await cycle.run_once()

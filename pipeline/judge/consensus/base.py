@@ -284,14 +284,29 @@ class RemoteAnalyst(ABC):
 
     def __init__(self, model: str) -> None:
         self.model = model
+        self._client: Any = None
+
+    @abstractmethod
+    def _new_client(self) -> Any:
+        """The SDK's client; the SDK is imported here, so a bot with no key (or no alert yet) never loads it."""
 
     @abstractmethod
     async def _complete(self, user: str) -> tuple[str, int, int]:
         """The model's text and (input, output) tokens for one call; raises on any transport or API error."""
 
-    @abstractmethod
+    def _sdk(self) -> Any:
+        """The client, built at the first call (importing the SDKs at start costs memory and seconds)."""
+        if self._client is None:
+            self._client = self._new_client()
+        return self._client
+
+    async def _close_client(self, client: Any) -> None:
+        await client.close()
+
     async def aclose(self) -> None:
-        """Release the SDK's HTTP connections."""
+        """Release the SDK's HTTP connections (nothing to do when it was never used)."""
+        if self._client is not None:
+            await self._close_client(self._client)
 
     async def review(self, alert: ReviewAlert, context: Any, ranking: Any, similar: Any, *,
                      on_usage: UsageSink | None = None) -> Verdict:

@@ -16,14 +16,11 @@ class ClaudeAnalyst(RemoteAnalyst):
         # base_url is the root: the SDK calls {base_url}/v1/messages.
         self._options: dict[str, Any] = {"api_key": api_key, "base_url": base_url, "max_retries": 0,
                                           "timeout": timeout}
-        self._client: Any = None
 
-    def _sdk(self) -> Any:
-        if self._client is None:
-            from anthropic import AsyncAnthropic
+    def _new_client(self) -> Any:
+        from anthropic import AsyncAnthropic
 
-            self._client = AsyncAnthropic(**self._options)
-        return self._client
+        return AsyncAnthropic(**self._options)
 
     async def _complete(self, user: str) -> tuple[str, int, int]:
         # No temperature: this SDK (and Claude's current models) take no sampling parameter; DeepSeek and
@@ -34,7 +31,3 @@ class ClaudeAnalyst(RemoteAnalyst):
         )
         text = "".join(block.text for block in message.content if block.type == "text")
         return text, message.usage.input_tokens, message.usage.output_tokens
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()

@@ -19,14 +19,11 @@ class DeepSeekAnalyst(RemoteAnalyst):
         # The SDK calls {base_url}/chat/completions (DeepSeek serves it with and without /v1); no SDK retries.
         self._options: dict[str, Any] = {"api_key": api_key, "base_url": base_url, "max_retries": 0,
                                           "timeout": timeout}
-        self._client: Any = None
 
-    def _sdk(self) -> Any:
-        if self._client is None:
-            from openai import AsyncOpenAI
+    def _new_client(self) -> Any:
+        from openai import AsyncOpenAI
 
-            self._client = AsyncOpenAI(**self._options)
-        return self._client
+        return AsyncOpenAI(**self._options)
 
     async def _complete(self, user: str) -> tuple[str, int, int]:
         completion = await self._sdk().chat.completions.create(
@@ -36,7 +33,3 @@ class DeepSeekAnalyst(RemoteAnalyst):
         usage = completion.usage
         text = completion.choices[0].message.content if completion.choices else None
         return text or "", (usage.prompt_tokens if usage else 0), (usage.completion_tokens if usage else 0)
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()

@@ -16,22 +16,18 @@ class GeminiAnalyst(RemoteAnalyst):
         # One attempt (the SDK would otherwise back off 5 times within our timeout); timeout is in milliseconds.
         # base_url is the root: the SDK calls {base_url}/v1beta/models/{model}:generateContent.
         self._api_key, self._base_url, self._timeout = api_key, base_url, timeout
-        self._client: Any = None
         self._config: Any = None
 
-    def _sdk(self) -> Any:
-        if self._client is None:
-            from google import genai
-            from google.genai import types
+    def _new_client(self) -> Any:
+        from google import genai
+        from google.genai import types
 
-            options = types.HttpOptions(base_url=self._base_url, timeout=int(self._timeout * 1000),
-                                        retry_options=types.HttpRetryOptions(attempts=1))
-            # Kept on the analyst: the client closes its HTTP session when it is garbage-collected.
-            self._client = genai.Client(api_key=self._api_key, http_options=options)
-            self._config = types.GenerateContentConfig(system_instruction=SYSTEM_PROMPT, temperature=0,
-                                                       response_mime_type="application/json",
-                                                       max_output_tokens=2048)
-        return self._client
+        options = types.HttpOptions(base_url=self._base_url, timeout=int(self._timeout * 1000),
+                                    retry_options=types.HttpRetryOptions(attempts=1))
+        self._config = types.GenerateContentConfig(system_instruction=SYSTEM_PROMPT, temperature=0,
+                                                   response_mime_type="application/json", max_output_tokens=2048)
+        # Kept on the analyst (by `_sdk`): the client closes its HTTP session when it is garbage-collected.
+        return genai.Client(api_key=self._api_key, http_options=options)
 
     async def _complete(self, user: str) -> tuple[str, int, int]:
         client = self._sdk()
@@ -43,6 +39,5 @@ class GeminiAnalyst(RemoteAnalyst):
         output = (usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0)
         return response.text or "", usage.prompt_token_count or 0, output
 
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aio.aclose()
+    async def _close_client(self, client: Any) -> None:
+        await client.aio.aclose()

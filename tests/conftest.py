@@ -14,6 +14,7 @@ from bot.settings import Settings
 from pipeline.ingest.scraper import PlaywrightAlertSource, ScraperConfig
 from pipeline.memory.embedder import Embedder
 from pipeline.memory.model_files import DEFAULT_DIR, prepare_offline_model
+from storage import chats, traders
 from storage.db import Database
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.xtrades import FakeXtrades
@@ -119,3 +120,11 @@ async def start_app(make_settings: Callable[..., Settings], telegram: FakeTelegr
     yield start
     for app in apps:
         await stop_application(app)
+
+
+async def track(db: Database, chat_id: int, *usernames: str) -> None:
+    """A private chat (default settings) that tracks these traders, as /start and /track would leave it."""
+    async with db.session() as s:
+        await chats.get_or_create(s, chat_id, chat_type="private", title=None, min_score=80, rate_limit_per_hour=5)
+        for name in usernames:
+            await traders.track(s, chat_id, name)

@@ -13,16 +13,9 @@ import pytest
 from pipeline.cycle import IngestionCycle
 from pipeline.ingest.scraper import PlaywrightAlertSource, ScraperConfig
 from pipeline.models import StoredEvent
-from storage import chats, traders
 from storage.db import Database
+from tests.conftest import track
 from tests.fakes.xtrades import FakeXtrades
-
-
-async def track(db: Database, chat_id: int, *usernames: str) -> None:
-    async with db.session() as s:
-        await chats.get_or_create(s, chat_id, chat_type="private", title=None, min_score=80, rate_limit_per_hour=5)
-        for name in usernames:
-            await traders.track(s, chat_id, name)
 
 
 @pytest.fixture

@@ -18,19 +18,12 @@ from pipeline.cycle import IngestionCycle, backoff_seconds
 from pipeline.ingest.scraper import PlaywrightAlertSource
 from pipeline.memory.embedder import Embedder
 from pipeline.memory.model_files import DEFAULT_DIR as MODEL_DIR
-from storage import alerts, chats, scraper_state, traders
+from storage import alerts, scraper_state
 from storage.db import Database
 from storage.models import Trade
-from tests.conftest import ROOT
+from tests.conftest import ROOT, track
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.xtrades import FakeXtrades
-
-
-async def track(db: Database, chat_id: int, *usernames: str) -> None:
-    async with db.session() as s:
-        await chats.get_or_create(s, chat_id, chat_type="private", title=None, min_score=80, rate_limit_per_hour=5)
-        for name in usernames:
-            await traders.track(s, chat_id, name)
 
 
 @pytest.fixture

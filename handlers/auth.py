@@ -54,20 +54,25 @@ async def may_change_settings(update: Update, context: ContextTypes.DEFAULT_TYPE
     return allowed
 
 
-def admins_in_groups(func: Handler) -> Handler:
-    """Refuse politely when a group member who is not an admin tries to change the group's settings."""
+def _allowed_only(check: Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[bool]], *, on_button: str,
+                  on_message: str) -> Callable[[Handler], Handler]:
+    """A decorator that runs the handler when `check` passes, and otherwise refuses politely (a button gets an
+    alert, a message a reply), so every guarded command and button refuses the same way."""
 
-    @functools.wraps(func)
-    async def wrapper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if await may_change_settings(update, context):
-            await func(update, context)
-            return
-        if update.callback_query is not None:
-            await update.callback_query.answer("Only this group's admins can change that.", show_alert=True)
-        elif update.effective_message is not None:
-            await update.effective_message.reply_html("Only this group's admins can change its settings.")
+    def decorate(func: Handler) -> Handler:
+        @functools.wraps(func)
+        async def wrapper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            if await check(update, context):
+                await func(update, context)
+                return
+            if update.callback_query is not None:
+                await update.callback_query.answer(on_button, show_alert=True)
+            elif update.effective_message is not None:
+                await update.effective_message.reply_html(on_message)
 
-    return wrapper
+        return wrapper
+
+    return decorate
 
 
 async def is_admin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
@@ -79,17 +84,8 @@ async def is_admin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     return await may_change_settings(update, context)
 
 
-def admins_only(func: Handler) -> Handler:
-    """For commands meant for the bot's admins only (/backtest): anyone else gets a polite refusal."""
-
-    @functools.wraps(func)
-    async def wrapper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if await is_admin(update, context):
-            await func(update, context)
-            return
-        if update.callback_query is not None:
-            await update.callback_query.answer(render.admins_only(), show_alert=True)
-        elif update.effective_message is not None:
-            await update.effective_message.reply_html(render.admins_only())
-
-    return wrapper
+# Group settings: refused to a group member who is not one of its admins.
+admins_in_groups = _allowed_only(may_change_settings, on_button="Only this group's admins can change that.",
+                                 on_message="Only this group's admins can change its settings.")
+# Commands meant for the bot's admins only (/backtest): anyone else is refused.
+admins_only = _allowed_only(is_admin, on_button=render.admins_only(), on_message=render.admins_only())

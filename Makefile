@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-MODEL  := data/models/all-MiniLM-L6-v2/model.onnx
+MODEL  := data/models/all-MiniLM-L6-v2/model.lean.onnx
 
 .PHONY: run test setup chromium lint bench clean
 

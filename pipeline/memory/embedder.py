@@ -8,7 +8,8 @@ options that matter on a small shared machine:
 - no CPU memory arena, and small batches: the arena keeps the peak of the biggest batch for good (218 MB after
   one batch of 256); without it, memory follows the batch actually running.
 Loading folds the int8 weights to float32 and frees the scratch it used; `release_free_memory` hands that back
-to the system (about 60 MB).
+to the system (about 60 MB). The offline folder's `model.lean.onnx` (see `lean_graph`) is loaded when present:
+its embedding tables stay int8, 35 MB less for the same vectors.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from pipeline.memory.model_files import LEAN_MODEL_FILE
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +64,9 @@ class Embedder:
         kwargs: dict[str, Any] = {"specific_model_path": str(model_path)} if model_path else {}
         self._model = TextEmbedding(model_name, lazy_load=True, **kwargs)
         inner = self._model.model  # fastembed's OnnxTextEmbedding: it runs `inner.model` once one is set
-        inner.model = quiet_session(Path(inner._model_dir) / inner.model_description.model_file)
+        folder = Path(inner._model_dir)
+        lean = folder / LEAN_MODEL_FILE
+        inner.model = quiet_session(lean if lean.exists() else folder / inner.model_description.model_file)
         inner._ensure_tokenizer()
         self.session = inner.model
         self.model_name = model_name

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from qdrant_client import AsyncQdrantClient, models
 
 from pipeline.ingest.detector import Position, TradeEvent
 from pipeline.memory.embedder import Embedder
 from pipeline.memory.model_files import DEFAULT_DIR
+from pipeline.memory.qdrant import AsyncQdrantClient, models
 from pipeline.memory.stage import MemoryStage, backfill, facts_for
 from pipeline.memory.store import (
     TradeFacts,

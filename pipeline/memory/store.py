@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from qdrant_client import AsyncQdrantClient, models
 
 from pipeline.memory.embedder import Embedder, release_free_memory
 from pipeline.memory.matrix import VectorMatrix, closed_ts_of, row_of
+from pipeline.memory.qdrant import AsyncQdrantClient, models
 
 log = logging.getLogger(__name__)
 

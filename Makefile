@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-MODEL  := data/models/all-MiniLM-L6-v2/model.lean.onnx
+MODEL  := data/models/all-MiniLM-L6-v2/model.int8.onnx
 
 .PHONY: run test setup chromium lint bench clean
 

@@ -1,4 +1,4 @@
-"""The lean embedding graph: the word table stays int8 in memory, and the vectors are the packaged model's."""
+"""The lean embedding graph: its weights stay int8 in memory, and its vectors are the packaged model's."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 
 from pipeline.memory.embedder import Embedder
-from pipeline.memory.lean_graph import gather_rows_before_dequantizing
+from pipeline.memory.lean_graph import gather_rows_before_dequantizing, int8_matmuls
 from pipeline.memory.model_files import (
     DEFAULT_DIR,
     LEAN_MODEL_FILE,
@@ -49,13 +49,49 @@ def test_the_lean_graph_looks_up_int8_rows_where_the_packaged_one_folds_whole_ta
     onnx.checker.check_model(model)
 
 
-def test_the_lean_model_embeds_exactly_like_the_packaged_one(tmp_path: Path, embedder: Embedder) -> None:
-    packaged = tmp_path / "packaged"
-    packaged.mkdir()
-    for name in (MODEL_FILE, *TOKENIZER_FILES):
-        shutil.copy(ROOT / DEFAULT_DIR / name, packaged / name)
-    plain = Embedder("sentence-transformers/all-MiniLM-L6-v2", packaged)
-    assert np.array_equal(plain.embed_sync(TEXTS), embedder.embed_sync(TEXTS))
+def folder_with(tmp_path: Path, name: str, lean: onnx.ModelProto | None) -> Path:
+    """A model folder: the packaged files, and `lean` as its int8 graph (None: only the packaged graph)."""
+    folder = tmp_path / name
+    folder.mkdir()
+    for file in (MODEL_FILE, *TOKENIZER_FILES):
+        shutil.copy(ROOT / DEFAULT_DIR / file, folder / file)
+    if lean is not None:
+        onnx.save(lean, str(folder / LEAN_MODEL_FILE))
+    return folder
+
+
+def dequantized_matmuls(model: onnx.ModelProto) -> int:
+    """MatMuls whose weights are `Mul(Cast(int8 initializer), scale)`."""
+    int8 = {i.name for i in model.graph.initializer if i.data_type == onnx.TensorProto.INT8}
+    cast = {n.output[0] for n in model.graph.node if n.op_type == "Cast" and n.input[0] in int8}
+    weights = {n.output[0] for n in model.graph.node if n.op_type == "Mul" and set(n.input) & cast}
+    return sum(1 for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in weights)
+
+
+def test_int8_row_lookups_embed_exactly_like_the_packaged_graph(tmp_path: Path) -> None:
+    model = onnx.load(str(ROOT / DEFAULT_DIR / MODEL_FILE))
+    gather_rows_before_dequantizing(model)
+    packaged = Embedder("sentence-transformers/all-MiniLM-L6-v2", folder_with(tmp_path, "packaged", None))
+    lookups = Embedder("sentence-transformers/all-MiniLM-L6-v2", folder_with(tmp_path, "lookups", model))
+    assert np.array_equal(packaged.embed_sync(TEXTS), lookups.embed_sync(TEXTS))
+
+
+def test_the_int8_model_multiplies_int8_weights_and_embeds_like_the_packaged_graph(
+        tmp_path: Path, embedder: Embedder) -> None:
+    model = onnx.load(str(ROOT / DEFAULT_DIR / MODEL_FILE))
+    assert dequantized_matmuls(model) == 36  # every weight matrix is Mul(Cast(int8), scale): folded to float32
+    assert int8_matmuls(model) == 36
+    assert dequantized_matmuls(model) == 0 and int8_matmuls(model) == 0
+    onnx.checker.check_model(model)
+
+    packaged = Embedder("sentence-transformers/all-MiniLM-L6-v2", folder_with(tmp_path, "packaged", None))
+    texts = [*TEXTS, "trader behappy | STO AAPL put | out of the money | 1-2 months | strategy cash-secured put",
+             "trader behappy | STO AAPL put | out of the money | 1-3 weeks | strategy cash-secured put",
+             "trader kay | BTO TSLA call | in the money | 0DTE | strategy long call | trend up"]
+    ours, theirs = embedder.embed_sync(texts), packaged.embed_sync(texts)
+    assert np.abs(ours - theirs).max() < 1e-5  # the same weights; only the order of float additions differs
+    alone = np.stack([embedder.embed_sync([t])[0] for t in texts])
+    assert np.abs(alone - ours).max() < 1e-6  # a text's vector does not depend on what shares its batch
 
 
 def test_a_folder_built_before_the_lean_graph_gets_it_without_a_download(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ options that matter on a small shared machine:
 - no CPU memory arena, and small batches: the arena keeps the peak of the biggest batch for good (218 MB after
   one batch of 256); without it, memory follows the batch actually running.
 Loading folds the int8 weights to float32 and frees the scratch it used; `release_free_memory` hands that back
-to the system (about 60 MB). The offline folder's `model.lean.onnx` (see `lean_graph`) is loaded when present:
+to the system (about 60 MB). The offline folder's `model.int8.onnx` (see `lean_graph`) is loaded when present:
 its embedding tables stay int8, 35 MB less for the same vectors.
 """
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from pathlib import Path
 
@@ -102,3 +103,25 @@ def test_a_folder_built_before_the_lean_graph_gets_it_without_a_download(tmp_pat
     assert not is_ready(folder)
     assert prepare_offline_model(folder) == folder
     assert is_ready(folder) and (folder / LEAN_MODEL_FILE).stat().st_size > 0
+
+
+async def test_texts_asked_for_together_are_embedded_in_few_runs_with_the_vectors_each_gets_alone(
+        embedder: Embedder) -> None:
+    texts = [f"trader t{i} | BTO AAPL call | at the money | 1-3 weeks | strategy long call" for i in range(40)]
+    alone = np.stack([embedder.embed_sync([t])[0] for t in texts])
+    before = embedder.runs
+    together = await asyncio.gather(*(embedder.embed([t]) for t in texts))
+    assert embedder.runs - before <= 4  # the first alone, the other 39 in the next run (two batches of 32)
+    assert np.abs(np.stack([v[0] for v in together]) - alone).max() < 1e-6
+
+
+async def test_a_caller_that_gives_up_does_not_stop_the_others(embedder: Embedder) -> None:
+    first = asyncio.create_task(embedder.embed(["trader a | BTO SPY call"]))
+    leaving = asyncio.create_task(embedder.embed(["trader b | STO QQQ put"]))
+    staying = asyncio.create_task(embedder.embed(["trader c | BTO TSLA call"]))
+    await asyncio.sleep(0)
+    leaving.cancel()
+    got = await asyncio.gather(first, staying)
+    assert [v.shape for v in got] == [(1, 384), (1, 384)]
+    assert np.abs(got[1][0] - embedder.embed_sync(["trader c | BTO TSLA call"])[0]).max() < 1e-6
+    assert (await embedder.embed([])).shape == (0, 0)

@@ -85,6 +85,21 @@ def bot_env(telegram: Any, site: Any, ai: Any, *, tmp: Path, state: Path, model:
             **extra}
 
 
+async def between_cycles(site: Any, log_path: Path, traders: list[str]) -> None:
+    """Wait until a cycle has begun and read every tracked profile: alerts posted now are all read by the next
+    cycle. (Posted while a cycle is under way, the profiles it has already read would carry theirs to the cycle
+    after: a polling interval later, which is the wait for the next scrape, not a stage.)"""
+    seen = len(site.profile_requests)
+    await wait_until(lambda: len(site.profile_requests) >= seen + len(traders), 60)
+    began = site.profile_requests[seen][1]
+
+    def all_read() -> bool:
+        profiles, _ = parse_lines(log_path.read_text())
+        return {p["trader"] for p in profiles if float(p["start"]) >= began - 0.05} >= set(traders)
+
+    await wait_until(all_read, 60)
+
+
 async def wait_until(condition, timeout: float) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while not condition():
@@ -163,9 +178,10 @@ async def main() -> None:
                 await asyncio.sleep(1)
                 one_stages = stage_times(log_path.read_text(), telegram, set(sends_by_alert(telegram)))
 
-                # Bursts of 100: ten alerts for each of ten traders, all in one scrape
+                # Bursts of 100: ten alerts for each of ten traders, posted between two cycles: all in one scrape
                 symbols = ["AAPL", "SPY", "NVDA", "TSLA", "MSFT"]
                 for burst in range(BURSTS):
+                    await between_cycles(site, log_path, TRADERS)
                     already = set(sends_by_alert(telegram))
                     burst_added = time.monotonic()
                     for name in TRADERS:

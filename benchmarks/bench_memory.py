@@ -1,6 +1,7 @@
 """Memory figures: embedding throughput, backfill of 20,000 closed trades, similar-trades search at 20,000 points
 (three runs of 200 searches, embedding included; the median run's figures are printed against the goal), and
-this process's memory (RSS) after the backfill.
+this process's memory (RSS) after the backfill. The backfill embeds on every core, as `python -m bot backfill`
+does; the searches embed on EMBEDDING_THREADS' default, as the running bot does.
 
 Run: .venv/bin/python -m benchmarks.bench_memory   (uses the offline model folder `make` prepares)
 """
@@ -16,6 +17,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from bot.settings import Settings
 from pipeline.memory.embedder import Embedder
 from pipeline.memory.model_files import DEFAULT_DIR, prepare_offline_model
 from pipeline.memory.stage import backfill
@@ -25,6 +27,7 @@ from storage.db import Database
 
 SEARCH_GOAL_MS = 50.0
 RSS_GOAL_MB = 450.0
+BOT_THREADS: int = Settings.model_fields["embedding_threads"].default
 RUNS = 3
 SYMBOLS = ["AAPL", "SPY", "TSLA", "NVDA", "MSFT", "AMD", "QQQ", "META", "AMZN", "PLTR", "SPX", "IWM"]
 TRADERS = [f"trader{i:02d}" for i in range(40)]
@@ -73,7 +76,7 @@ async def search_run(memory: TradeMemory, rng: random.Random, searches: int = 20
 
 
 async def main() -> None:
-    embedder = Embedder("sentence-transformers/all-MiniLM-L6-v2", prepare_offline_model(DEFAULT_DIR))
+    embedder = Embedder("sentence-transformers/all-MiniLM-L6-v2", prepare_offline_model(DEFAULT_DIR), threads=0)
     rng = random.Random(5)
     sample = [TradeFacts(i, rng.choice(TRADERS), "BTO", rng.choice(SYMBOLS), rng.choice(["call", "put"]),
                          strike=170, expiry=date(2026, 12, 18), underlying_price=180, opened_on=date(2026, 11, 20))
@@ -89,7 +92,8 @@ async def main() -> None:
         db = Database(f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}")
         await db.create_schema()
         await seed(db, 20_000)
-        memory = TradeMemory(open_vector_store(url=None, api_key=None, path=Path(tmp) / "qdrant"), embedder)
+        client = open_vector_store(url=None, api_key=None, path=Path(tmp) / "qdrant")
+        memory = TradeMemory(client, embedder)
         report = await backfill(db, memory, batch_size=1000)
         print(f"backfill: {report.indexed:,} closed trades in {report.seconds:.1f} s "
               f"({report.indexed / report.seconds:,.0f}/s)")
@@ -98,6 +102,8 @@ async def main() -> None:
               f"{again.seconds:.1f} s")
         print(f"memory (RSS) after the backfill of 20,000 trades: {current_rss_mb():,.0f} MB "
               f"(goal ≤ {RSS_GOAL_MB:.0f} MB)")
+        memory = TradeMemory(client, Embedder("sentence-transformers/all-MiniLM-L6-v2",
+                                              prepare_offline_model(DEFAULT_DIR), threads=BOT_THREADS))
         runs = [await search_run(memory, rng) for _ in range(RUNS)]
         for n, (median, p95) in enumerate(runs, start=1):
             print(f"  run {n}: median {median:.1f} ms, p95 {p95:.1f} ms")

@@ -147,7 +147,7 @@ async def _backfill(settings: Settings) -> str:
 
     db = Database(settings.database_url)
     await db.create_schema()
-    memory = build_memory(settings)
+    memory = build_memory(settings, threads=0)  # a backfill may use every core
     try:
         report = await backfill(db, memory, progress=_progress)
     finally:

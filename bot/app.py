@@ -143,10 +143,12 @@ class Runtime:
                 log.exception("error while closing %s", closer)
 
 
-def build_memory(settings: Settings, *, embedder: Embedder | None = None) -> TradeMemory:
-    """Similar-trades memory: the configured (or offline-prepared) model, local Qdrant or QDRANT_URL."""
+def build_memory(settings: Settings, *, embedder: Embedder | None = None, threads: int | None = None) -> TradeMemory:
+    """Similar-trades memory: the configured (or offline-prepared) model, local Qdrant or QDRANT_URL; the model
+    runs on `threads` cores (None: EMBEDDING_THREADS, what the running bot uses; 0: every core)."""
     if embedder is None:
-        embedder = Embedder(settings.embedding_model, resolve_model_path(settings.embedding_model_path, MODEL_DIR))
+        embedder = Embedder(settings.embedding_model, resolve_model_path(settings.embedding_model_path, MODEL_DIR),
+                            threads=settings.embedding_threads if threads is None else threads)
     client = open_vector_store(
         url=settings.qdrant_url, path=settings.qdrant_path,
         api_key=settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None,

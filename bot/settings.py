@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     # Embeddings
     embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"
     embedding_model_path: str | None = None
+    # Cores the running bot embeds on; 0 = every core. 1 leaves a core to the event loop (see README).
+    embedding_threads: int = Field(0, ge=0, le=64)
 
     # Xtrades source
     xtrades_base_url: str = XTRADES_DEFAULT_URL

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import socket
@@ -78,6 +79,28 @@ def scores(fake: FakeAI, claude: int, deepseek: int, gemini: int) -> None:
 
 
 # --- each SDK against its fake ----------------------------------------------------------------------------
+async def test_alerts_judged_at_once_by_a_fresh_bot_share_one_client_per_model(fake: FakeAI) -> None:
+    """The first calls build each SDK client (in a worker thread, off the event loop) once, however many
+    alerts ask at the same moment."""
+    fresh = build_analysts(config(fake))
+    built: list[str] = []
+    for analyst in fresh:
+        make = analyst._new_client  # type: ignore[attr-defined]
+
+        def counting(make=make, name=analyst.provider) -> object:  # type: ignore[no-untyped-def]
+            built.append(name)
+            return make()
+
+        analyst._new_client = counting  # type: ignore[attr-defined]
+    try:
+        verdicts = await asyncio.gather(*(a.review(ALERT, CONTEXT, RANKING, SIMILAR) for a in fresh for _ in range(4)))
+    finally:
+        await ConsensusPanel(fresh).aclose()
+    assert len(verdicts) == 12 and all(v.score is not None for v in verdicts)
+    assert sorted(built) == ["claude", "deepseek", "gemini"]
+    assert len(fake.claude.requests) == 4
+
+
 
 
 async def test_each_provider_answers_a_valid_verdict_through_its_sdk(fake: FakeAI, analysts: list[Analyst]) -> None:

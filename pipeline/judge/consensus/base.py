@@ -7,6 +7,7 @@ and memory stages spell their results.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -285,6 +286,7 @@ class RemoteAnalyst(ABC):
     def __init__(self, model: str) -> None:
         self.model = model
         self._client: Any = None
+        self._building = asyncio.Lock()
 
     @abstractmethod
     def _new_client(self) -> Any:
@@ -294,10 +296,14 @@ class RemoteAnalyst(ABC):
     async def _complete(self, user: str) -> tuple[str, int, int]:
         """The model's text and (input, output) tokens for one call; raises on any transport or API error."""
 
-    def _sdk(self) -> Any:
-        """The client, built at the first call (importing the SDKs at start costs memory and seconds)."""
+    async def _sdk(self) -> Any:
+        """The client, built at the first call (importing the SDKs at start costs memory and seconds). The import
+        (1.6 s for anthropic here) runs in a worker thread, so the event loop goes on storing and delivering
+        meanwhile; concurrent first calls wait for the one client."""
         if self._client is None:
-            self._client = self._new_client()
+            async with self._building:
+                if self._client is None:
+                    self._client = await asyncio.to_thread(self._new_client)
         return self._client
 
     async def _close_client(self, client: Any) -> None:

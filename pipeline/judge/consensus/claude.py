@@ -25,7 +25,7 @@ class ClaudeAnalyst(RemoteAnalyst):
     async def _complete(self, user: str) -> tuple[str, int, int]:
         # No temperature: this SDK (and Claude's current models) take no sampling parameter; DeepSeek and
         # Gemini are asked at temperature 0.
-        message = await self._sdk().messages.create(
+        message = await (await self._sdk()).messages.create(
             model=self.model, max_tokens=800, system=SYSTEM_PROMPT,
             messages=[{"role": "user", "content": user}],
         )

@@ -26,7 +26,7 @@ class DeepSeekAnalyst(RemoteAnalyst):
         return AsyncOpenAI(**self._options)
 
     async def _complete(self, user: str) -> tuple[str, int, int]:
-        completion = await self._sdk().chat.completions.create(
+        completion = await (await self._sdk()).chat.completions.create(
             model=self.model, temperature=0, max_tokens=1024, response_format={"type": "json_object"},
             messages=[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}],
         )

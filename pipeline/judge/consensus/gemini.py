@@ -30,7 +30,7 @@ class GeminiAnalyst(RemoteAnalyst):
         return genai.Client(api_key=self._api_key, http_options=options)
 
     async def _complete(self, user: str) -> tuple[str, int, int]:
-        client = self._sdk()
+        client = await self._sdk()
         response = await client.aio.models.generate_content(model=self.model, contents=user, config=self._config)
         usage = response.usage_metadata
         if usage is None:

@@ -28,15 +28,45 @@ NBITS_ACCURACY = 0  # float products: exact, and a text's vector does not depend
 
 
 @dataclass(frozen=True, slots=True)
-class _Table:
-    """One dequantized table: `Mul(Cast(quantized), scale)` feeding a row lookup."""
+class _Dequantized:
+    """A weight the graph computes as `Mul(Cast(int8 initializer), scale initializer)`, read by one node only."""
 
-    gather: Any
     cast: Any
     mul: Any
-    quantized: str
-    scale: str
-    per_row_scale: bool
+    quantized: Any  # the int8 initializer, 2-D
+    scales: Any  # the scale initializer
+
+
+@dataclass(frozen=True, slots=True)
+class _Graph:
+    """What the rewrites look up: initializers by name, each output's producer, each input's readers."""
+
+    initializers: dict[str, Any]
+    producer: dict[str, Any]
+    readers: dict[str, list[Any]]
+
+    @classmethod
+    def of(cls, graph: Any) -> _Graph:
+        readers: dict[str, list[Any]] = {}
+        for node in graph.node:
+            for name in node.input:
+                readers.setdefault(name, []).append(node)
+        return cls({i.name: i for i in graph.initializer},
+                   {out: node for node in graph.node for out in node.output}, readers)
+
+    def dequantized(self, name: str) -> _Dequantized | None:
+        """The int8 weight behind the value `name`, when it is one that nothing else reads."""
+        mul = self.producer.get(name)
+        if mul is None or mul.op_type != "Mul" or len(self.readers.get(mul.output[0], [])) != 1:
+            return None
+        for cast_out, scale in (mul.input, reversed(mul.input)):
+            cast = self.producer.get(cast_out)
+            if cast is not None and cast.op_type == "Cast" and len(self.readers.get(cast_out, [])) == 1:
+                quantized, scales = self.initializers.get(cast.input[0]), self.initializers.get(scale)
+                if (quantized is not None and scales is not None and quantized.data_type == INT8
+                        and len(quantized.dims) == 2):
+                    return _Dequantized(cast, mul, quantized, scales)
+        return None
 
 
 def gather_rows_before_dequantizing(model: Any) -> int:
@@ -44,28 +74,26 @@ def gather_rows_before_dequantizing(model: Any) -> int:
     from onnx import helper
 
     graph = model.graph
-    initializers = {i.name: i for i in graph.initializer}
-    producer = {out: node for node in graph.node for out in node.output}
-    readers: dict[str, list[Any]] = {}
+    index = _Graph.of(graph)
+    tables: list[tuple[Any, _Dequantized, bool]] = []
     for node in graph.node:
-        for name in node.input:
-            readers.setdefault(name, []).append(node)
-
-    tables = [t for node in graph.node if (t := _table(node, producer, readers, initializers)) is not None]
-    for table in tables:
-        ids = table.gather.input[1]
-        rows, scale = f"{table.quantized}_rows", f"{table.scale}_rows" if table.per_row_scale else table.scale
+        found = _lookup_table(node, index)
+        if found is not None:
+            tables.append((node, *found))
+    for gather, table, per_row in tables:
+        ids, quantized, scales = gather.input[1], table.quantized.name, table.scales.name
+        rows, scale = f"{quantized}_rows", f"{scales}_rows" if per_row else scales
         replacement = [
-            helper.make_node("Gather", [table.quantized, ids], [rows], name=f"{table.gather.name}_int8", axis=0),
-            helper.make_node("Cast", [rows], [f"{rows}_f"], name=f"{table.gather.name}_cast", to=1),
+            helper.make_node("Gather", [quantized, ids], [rows], name=f"{gather.name}_int8", axis=0),
+            helper.make_node("Cast", [rows], [f"{rows}_f"], name=f"{gather.name}_cast", to=1),
         ]
-        if table.per_row_scale:
-            replacement.append(helper.make_node("Gather", [table.scale, ids], [scale],
-                                                name=f"{table.gather.name}_scale", axis=0))
-        replacement.append(helper.make_node("Mul", [f"{rows}_f", scale], list(table.gather.output),
-                                            name=f"{table.gather.name}_dequantize"))
-        at = list(graph.node).index(table.gather)
-        graph.node.remove(table.gather)
+        if per_row:
+            replacement.append(helper.make_node("Gather", [scales, ids], [scale], name=f"{gather.name}_scale",
+                                                axis=0))
+        replacement.append(helper.make_node("Mul", [f"{rows}_f", scale], list(gather.output),
+                                            name=f"{gather.name}_dequantize"))
+        at = list(graph.node).index(gather)
+        graph.node.remove(gather)
         for offset, node in enumerate(replacement):
             graph.node.insert(at + offset, node)
         graph.node.remove(table.mul)
@@ -73,34 +101,19 @@ def gather_rows_before_dequantizing(model: Any) -> int:
     return len(tables)
 
 
-def _table(gather: Any, producer: dict[str, Any], readers: dict[str, list[Any]],
-           initializers: dict[str, Any]) -> _Table | None:
-    """The dequantized table this node looks rows up in, when it is one and nothing else reads it."""
+def _lookup_table(gather: Any, index: _Graph) -> tuple[_Dequantized, bool] | None:
+    """The int8 table this node looks rows up in, and whether its scales are one per row."""
     if gather.op_type != "Gather" or any(a.name == "axis" and a.i != 0 for a in gather.attribute):
         return None
-    mul = producer.get(gather.input[0])
-    if mul is None or mul.op_type != "Mul" or len(readers.get(mul.output[0], [])) != 1:
+    table = index.dequantized(gather.input[0])
+    if table is None:
         return None
-    cast_out, scale = mul.input
-    cast = producer.get(cast_out)
-    if cast is None or cast.op_type != "Cast" or len(readers.get(cast_out, [])) != 1:
-        cast_out, scale = scale, cast_out
-        cast = producer.get(cast_out)
-    if cast is None or cast.op_type != "Cast" or len(readers.get(cast_out, [])) != 1:
-        return None
-    quantized = initializers.get(cast.input[0])
-    scales = initializers.get(scale)
-    if quantized is None or scales is None or quantized.data_type != INT8 or len(quantized.dims) != 2:
-        return None
-    scale_dims = list(scales.dims)
-    rows = quantized.dims[0]
+    scale_dims, (rows, columns) = list(table.scales.dims), table.quantized.dims
     if scale_dims == [rows, 1]:
-        per_row = True
-    elif all(d == 1 for d in scale_dims[:-1]) and (not scale_dims or scale_dims[-1] in (1, quantized.dims[1])):
-        per_row = False  # one scale, or one per column: it broadcasts over the gathered rows as it did before
-    else:
-        return None
-    return _Table(gather, cast, mul, quantized.name, scale, per_row)
+        return table, True
+    if all(d == 1 for d in scale_dims[:-1]) and (not scale_dims or scale_dims[-1] in (1, columns)):
+        return table, False  # one scale, or one per column: it broadcasts over the gathered rows as it did before
+    return None
 
 
 def int8_matmuls(model: Any) -> int:
@@ -111,30 +124,20 @@ def int8_matmuls(model: Any) -> int:
     from onnx import helper, numpy_helper
 
     graph = model.graph
-    initializers = {i.name: i for i in graph.initializer}
-    producer = {out: node for node in graph.node for out in node.output}
-    readers: dict[str, list[Any]] = {}
-    for node in graph.node:
-        for name in node.input:
-            readers.setdefault(name, []).append(node)
-
+    index = _Graph.of(graph)
     rewritten = 0
     for matmul in [n for n in graph.node if n.op_type == "MatMul"]:
-        mul = producer.get(matmul.input[1])
-        if mul is None or mul.op_type != "Mul" or len(readers.get(mul.output[0], [])) != 1:
+        weight = index.dequantized(matmul.input[1])
+        if weight is None:
             continue
-        cast = producer.get(mul.input[0])
-        quantized = initializers.get(cast.input[0]) if cast is not None and cast.op_type == "Cast" else None
-        scales = initializers.get(mul.input[1])
-        if quantized is None or scales is None or quantized.data_type != INT8 or len(quantized.dims) != 2:
-            continue
-        q, s = numpy_helper.to_array(quantized), numpy_helper.to_array(scales)
+        q, s = numpy_helper.to_array(weight.quantized), numpy_helper.to_array(weight.scales)
         k, n = q.shape
-        if k % NBITS_BLOCK or s.size != n or len(readers.get(cast.output[0], [])) != 1:
+        if k % NBITS_BLOCK or s.size != n:
             continue
         blocks = k // NBITS_BLOCK
         packed = np.ascontiguousarray((q.astype(np.int16) + 128).astype(np.uint8).T.reshape(n, blocks, NBITS_BLOCK))
-        names = [f"{quantized.name}_nbits", f"{quantized.name}_nbits_scale", f"{quantized.name}_nbits_zero"]
+        base = weight.quantized.name
+        names = [f"{base}_nbits", f"{base}_nbits_scale", f"{base}_nbits_zero"]
         graph.initializer.extend([
             numpy_helper.from_array(packed, names[0]),
             numpy_helper.from_array(np.repeat(s.reshape(n, 1), blocks, axis=1).reshape(-1).astype(np.float32),
@@ -147,10 +150,10 @@ def int8_matmuls(model: Any) -> int:
         at = list(graph.node).index(matmul)
         graph.node.remove(matmul)
         graph.node.insert(at, replacement)
-        graph.node.remove(mul)
-        graph.node.remove(cast)
-        graph.initializer.remove(quantized)
-        graph.initializer.remove(scales)
+        graph.node.remove(weight.mul)
+        graph.node.remove(weight.cast)
+        graph.initializer.remove(weight.quantized)
+        graph.initializer.remove(weight.scales)
         rewritten += 1
     if rewritten and not any(o.domain == "com.microsoft" for o in model.opset_import):
         model.opset_import.append(helper.make_opsetid("com.microsoft", 1))

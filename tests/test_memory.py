@@ -238,6 +238,35 @@ async def test_a_reopened_store_searches_what_was_written_before_even_without_cl
         await reopened.close()
 
 
+async def test_a_reopened_store_keeps_learning_and_remembers_it_after_loading(
+        tmp_path: Path, embedder: Embedder) -> None:
+    """Opening a store rebuilds what loading left in memory; writes after that land in Qdrant as before."""
+    path = tmp_path / "qdrant"
+    first = TradeMemory(open_vector_store(url=None, api_key=None, path=path), embedder)
+    await first.index([closed_on(1, 5), facts(2, "AAPL", "STO", "put", status="open"), *unrelated(10)])
+    await first.close()
+
+    reopened = TradeMemory(open_vector_store(url=None, api_key=None, path=path), embedder)
+    await reopened.record_outcome(2, won=False, pnl_pct=-40.0, closed_at=datetime(2026, 11, 9, 21, tzinfo=UTC))
+    await reopened.index([closed_on(3, 7)])
+    query = facts(99, "AAPL", "STO", "put", status="open")
+    found = await reopened.similar_closed(query, prefer=None)
+    assert {1, 2, 3} <= {n.trade_id for n in found.neighbours}
+    assert await reopened.existing_ids([1, 2, 3, 4]) == {1: "closed", 2: "closed", 3: "closed"}
+    assert await reopened.count() == 10
+    await reopened.close()
+
+    again = TradeMemory(open_vector_store(url=None, api_key=None, path=path), embedder)
+    try:
+        assert await again.count() == 10
+        hits = (await again.similar_closed(query, prefer=None, closed_before=datetime(2026, 11, 8, tzinfo=UTC)))
+        assert sorted(n.trade_id for n in hits.neighbours) == [1, 3]
+        [two] = [n for n in (await again.similar_closed(query, prefer=None)).neighbours if n.trade_id == 2]
+        assert (two.payload["won"], two.payload["pnl_pct"]) == (False, -40.0)
+    finally:
+        await again.close()
+
+
 def test_the_query_embedding_leaves_the_cpu_to_the_search(embedder: Embedder) -> None:
     options = embedder.session.get_session_options()
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"

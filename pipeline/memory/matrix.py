@@ -128,6 +128,15 @@ class VectorMatrix:
         return [(int(self._trade_ids[i]), float(picked[j]), self._symbols[i], self._traders[i])
                 for j, i in ((j, candidates[j]) for j in order)]
 
+    def fit(self) -> None:
+        """Capacity down to the rows held: after a load, doubling can leave up to half of it unused."""
+        capacity = max(len(self._row_of), _INITIAL_CAPACITY)
+        if capacity < self._vectors.shape[0]:
+            self._vectors = self._vectors[:capacity].copy()
+            self._trade_ids = self._trade_ids[:capacity].copy()
+            self._closed = self._closed[:capacity].copy()
+            self._closed_ts = self._closed_ts[:capacity].copy()
+
     def _grow_to(self, size: int) -> None:
         capacity = self._vectors.shape[0]
         if size <= capacity:

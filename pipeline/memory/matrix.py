@@ -132,10 +132,7 @@ class VectorMatrix:
         """Capacity down to the rows held: after a load, doubling can leave up to half of it unused."""
         capacity = max(len(self._row_of), _INITIAL_CAPACITY)
         if capacity < self._vectors.shape[0]:
-            self._vectors = self._vectors[:capacity].copy()
-            self._trade_ids = self._trade_ids[:capacity].copy()
-            self._closed = self._closed[:capacity].copy()
-            self._closed_ts = self._closed_ts[:capacity].copy()
+            self._set_capacity(capacity)
 
     def _grow_to(self, size: int) -> None:
         capacity = self._vectors.shape[0]
@@ -143,6 +140,9 @@ class VectorMatrix:
             return
         while capacity < size:
             capacity *= 2
+        self._set_capacity(capacity)
+
+    def _set_capacity(self, capacity: int) -> None:
         self._vectors = _resized(self._vectors, (capacity, self.dimension), 0)
         self._trade_ids = _resized(self._trade_ids, (capacity,), -1)
         self._closed = _resized(self._closed, (capacity,), False)
@@ -150,6 +150,8 @@ class VectorMatrix:
 
 
 def _resized(array: np.ndarray, shape: tuple[int, ...], fill: object) -> np.ndarray:
-    bigger = np.full(shape, fill, dtype=array.dtype)
-    bigger[: array.shape[0]] = array
-    return bigger
+    """A copy of `array` with `shape[0]` rows: the rows it has that fit, then `fill`."""
+    resized = np.full(shape, fill, dtype=array.dtype)
+    kept = min(array.shape[0], shape[0])
+    resized[:kept] = array[:kept]
+    return resized

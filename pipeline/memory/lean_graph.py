@@ -92,13 +92,18 @@ def gather_rows_before_dequantizing(model: Any) -> int:
                                                 axis=0))
         replacement.append(helper.make_node("Mul", [f"{rows}_f", scale], list(gather.output),
                                             name=f"{gather.name}_dequantize"))
-        at = list(graph.node).index(gather)
-        graph.node.remove(gather)
-        for offset, node in enumerate(replacement):
-            graph.node.insert(at + offset, node)
-        graph.node.remove(table.mul)
-        graph.node.remove(table.cast)
+        _splice(graph, gather, replacement, table)
     return len(tables)
+
+
+def _splice(graph: Any, node: Any, replacement: list[Any], weight: _Dequantized) -> None:
+    """`replacement` where `node` was (keeping the graph's order), and the weight's dequantizing nodes gone."""
+    at = list(graph.node).index(node)
+    graph.node.remove(node)
+    for offset, new in enumerate(replacement):
+        graph.node.insert(at + offset, new)
+    graph.node.remove(weight.mul)
+    graph.node.remove(weight.cast)
 
 
 def _lookup_table(gather: Any, index: _Graph) -> tuple[_Dequantized, bool] | None:
@@ -147,11 +152,7 @@ def int8_matmuls(model: Any) -> int:
         replacement = helper.make_node("MatMulNBits", [matmul.input[0], *names], list(matmul.output),
                                        name=f"{matmul.name}_nbits", domain="com.microsoft", K=k, N=n, bits=8,
                                        block_size=NBITS_BLOCK, accuracy_level=NBITS_ACCURACY)
-        at = list(graph.node).index(matmul)
-        graph.node.remove(matmul)
-        graph.node.insert(at, replacement)
-        graph.node.remove(weight.mul)
-        graph.node.remove(weight.cast)
+        _splice(graph, matmul, [replacement], weight)
         graph.initializer.remove(weight.quantized)
         graph.initializer.remove(weight.scales)
         rewritten += 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -18,6 +19,31 @@ EventKind = Literal["new", "update", "close"]
 
 OPENING_ACTIONS: frozenset[str] = frozenset({"BTO", "STO"})
 CLOSING_ACTIONS: frozenset[str] = frozenset({"STC", "BTC"})
+
+
+class Side(StrEnum):
+    """Which side of a contract a leg is on. A StrEnum, so stored JSON keeps the plain words."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OptionKind(StrEnum):
+    """What a leg holds: a call, a put, or the shares themselves."""
+
+    CALL = "call"
+    PUT = "put"
+    STOCK = "stock"
+
+
+@dataclass(frozen=True, slots=True)
+class OptionContract:
+    """One listed contract, as market data is asked for it (symbol, kind, strike, expiry)."""
+
+    symbol: str
+    kind: OptionKind  # CALL or PUT
+    strike: float
+    expiry: date
 
 
 @dataclass(frozen=True, slots=True)

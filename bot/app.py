@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from datetime import time as dt_time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from telegram import BotCommand, LinkPreviewOptions, Update
@@ -31,7 +30,7 @@ from telegram.ext import (
 )
 
 from bot import jobs
-from bot.backtesting import build_calibration
+from bot.backtesting import build_calibration, build_market
 from bot.delivery import Deliverer
 from bot.settings import Settings
 from handlers import callbacks, commands, groups
@@ -42,9 +41,9 @@ from pipeline.ingest.push_feed import FeedConfig, PushFeed
 from pipeline.ingest.token import SessionToken
 from pipeline.judge.consensus.base import UsageRecord
 from pipeline.judge.consensus.panel import AnalystConfig, ConsensusPanel, build_analysts
-from pipeline.judge.market import MarketData, default_history_provider
 from pipeline.judge.refit import Calibration
 from pipeline.judge.stage import Judgement
+from pipeline.market.models import MarketData, SourceHealth
 from pipeline.memory.embedder import Embedder, resolve_model_path
 from pipeline.memory.model_files import DEFAULT_DIR as MODEL_DIR
 from pipeline.memory.stage import MemoryStage
@@ -79,6 +78,7 @@ class Runtime:
     calibration: Calibration | None = None
     deliverer: Deliverer | None = None
     feed: PushFeed | None = None
+    market: MarketData | None = None
 
     def poll_due(self, now: datetime) -> bool:
         """Polling runs at SCRAPE_INTERVAL_SECONDS, and slows to SCRAPE_INTERVAL_PUSH_SECONDS while the push feed
@@ -127,6 +127,8 @@ class Runtime:
             info["last_summary"] = report.summary()
             if report.session_expired:
                 info["source"] = "Xtrades session expired (admins were told)"
+        if self.market is not None:
+            info["market"] = self.market.health
         return info
 
     async def backtest_report(self) -> Any:
@@ -252,9 +254,10 @@ async def build_runtime(settings: Settings, *, notify_admins: Any = None, source
         memory_stage = MemoryStage(db, memory)
         if memory.local:  # read the search copy now (and return the load's scratch memory), not at the first alert
             await memory.ensure_collection()
-    history_dir = Path(settings.market_history_dir) if settings.market_history_dir else None
-    market = MarketData(default_history_provider(history_dir))
-    calibration = build_calibration(settings, db, memory_stage)
+    market = build_market(settings, on_health=market_health_notice(notify_admins))
+    if hasattr(market, "aclose"):
+        closers.append(market.aclose)
+    calibration = build_calibration(settings, db, memory_stage, market)
     await calibration.load()
     judgement = Judgement(db, market, build_panel(settings, db, notify_admins),
                           similar=memory_stage.similar_for if memory_stage else None, calibrator=calibration,
@@ -265,7 +268,22 @@ async def build_runtime(settings: Settings, *, notify_admins: Any = None, source
                            closes=market.close_on)
     closers.append(calibration.close)
     return Runtime(settings=settings, db=db, source=source, cycle=cycle, closers=closers, memory=memory_stage,
-                   judgement=judgement, calibration=calibration)
+                   judgement=judgement, calibration=calibration, market=market)
+
+
+def market_health_notice(notify_admins: Any) -> Any:
+    """Admins hear once when market data fails and once when it is back (the provider calls on each change)."""
+
+    async def tell(health: SourceHealth) -> None:
+        if notify_admins is None:
+            return
+        if health.healthy:
+            await notify_admins(f"✅ Market data ({health.name}) is back: alerts are priced again.")
+        else:
+            await notify_admins(f"⚠️ Market data ({health.name}) is down ({health.last_error}): alerts are scored "
+                                "without market prices and their cards say \"Not priced\" until it is back.")
+
+    return tell
 
 
 def build_application(settings: Settings, *, source: AlertSource | None = None,

@@ -13,20 +13,32 @@ from pathlib import Path
 from typing import Any
 
 from bot.settings import Settings
-from pipeline.judge.market import default_history_provider
 from pipeline.judge.refit import Calibration
 from pipeline.judge.report import BacktestReport
+from pipeline.market.models import MarketData
 from storage.db import Database
 
 log = logging.getLogger(__name__)
 
 
 
-def build_calibration(settings: Settings, db: Database, memory_stage: Any | None) -> Calibration:
-    """The replay sees what live scoring sees: the same history provider, the same memory (stored vectors)."""
-    folder = Path(settings.market_history_dir) if settings.market_history_dir else None
+def build_market(settings: Settings, *, on_health: Any = None) -> MarketData:
+    """Yahoo Finance's JSON at YAHOO_BASE_URL (keyless), or recorded closes when MARKET_HISTORY_DIR is set."""
+    if settings.market_history_dir:
+        from pipeline.market.recorded import RecordedMarket
+
+        return RecordedMarket(Path(settings.market_history_dir))
+    from pipeline.market.yahoo import YahooMarket
+
+    return YahooMarket(settings.yahoo_base_url, on_health=on_health)
+
+
+def build_calibration(settings: Settings, db: Database, memory_stage: Any | None,
+                      market: MarketData | None = None) -> Calibration:
+    """The replay sees what live scoring sees: the same market data, the same memory (stored vectors)."""
+    market = market if market is not None else build_market(settings)
     if memory_stage is None:
-        return Calibration(db, default_history_provider(folder))
+        return Calibration(db, market)
     from pipeline.memory.stage import backfill
 
     async def remember_closed_trades() -> None:
@@ -35,7 +47,7 @@ def build_calibration(settings: Settings, db: Database, memory_stage: Any | None
         if report.indexed:
             log.info("backtest: %d closed trades added to memory first", report.indexed)
 
-    return Calibration(db, default_history_provider(folder), similar=memory_stage.similar_as_of,
+    return Calibration(db, market, similar=memory_stage.similar_as_of,
                        vectors=memory_stage.memory.stored_vectors, prepare=remember_closed_trades)
 
 

@@ -29,9 +29,9 @@ from handlers import charts, render
 from pipeline.cycle import IngestionCycle
 from pipeline.ingest.alerts_api import alert_from_json
 from pipeline.judge.consensus.panel import ConsensusPanel
-from pipeline.judge.market import MarketData, RecordedHistory
 from pipeline.judge.refit import Calibration
 from pipeline.judge.stage import Judgement
+from pipeline.market.recorded import RecordedMarket
 from pipeline.memory.stage import MemoryStage
 from pipeline.models import ScrapeResult
 from storage import chats, stats, traders
@@ -106,9 +106,9 @@ async def run_demo(settings: Settings) -> Path:
     try:
         source = ReplaySource()
         stage = MemoryStage(db, memory)
-        market = MarketData(RecordedHistory(PRICES))
+        market = RecordedMarket(PRICES)  # recorded closes, offline: no request leaves the machine
         # The same calibration service the bot refits nightly: fitted on the history before any new alert.
-        calibration = Calibration(db, RecordedHistory(PRICES), similar=stage.similar_as_of,
+        calibration = Calibration(db, market, similar=stage.similar_as_of,
                                   vectors=memory.stored_vectors, clock=_clock)
         judgement = Judgement(db, market, ConsensusPanel([]), similar=stage.similar_for, clock=_clock,
                               calibrator=calibration)

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 TELEGRAM_DEFAULT_API = "https://api.telegram.org"
 XTRADES_DEFAULT_URL = "https://app.xtrades.net"
+YAHOO_DEFAULT_URL = "https://query2.finance.yahoo.com"
 DEEPSEEK_DEFAULT_URL = "https://api.deepseek.com"
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -82,7 +83,9 @@ class Settings(BaseSettings):
     ai_weight_deepseek: float = Field(0.3, ge=0, le=1)
     ai_weight_gemini: float = Field(0.2, ge=0, le=1)
 
-    # Market data: yfinance when the [market] extra is installed, else recorded daily closes in this folder
+    # Market data: Yahoo Finance's JSON, keyless (YAHOO_BASE_URL points it at another server, e.g. a test's);
+    # MARKET_HISTORY_DIR instead judges from recorded daily closes in that folder (offline, no option chain)
+    yahoo_base_url: str = YAHOO_DEFAULT_URL
     market_history_dir: str | None = None
 
     # A new chat's settings

@@ -145,17 +145,83 @@ def is_multi_leg(line: StrategyLine) -> bool:
     return sum(1 for leg in line.legs if leg.get("kind") != "stock") > 1
 
 
-def own_trade_lines(own: StrategyLine) -> list[str]:
+def own_trade_lines(own: StrategyLine, market: dict[str, Any] | None = None) -> list[str]:
     """The trader's own trade: its payoff figures, scaled to the alert's size (one line each, so another figure,
-    such as a calibrated chance of profit, can be added as one more line)."""
+    such as a calibrated chance of profit, can be added as one more line). The probability of profit only when
+    the market priced it, labelled with where its volatility came from and its horizon."""
     lines = [f"Max Profit: {money(own.max_profit)} | Max Loss: {money(own.max_loss)}",
-             f"Breakeven{'s' if len(own.breakevens) > 1 else ''}: {breakevens_text(own.breakevens)}",
-             # Priced from the options market alone; the calibrated "Chance of profit" above also weighs the trader,
-             # similar trades and the AI verdict, so the two can differ widely.
-             f"Probability of profit (option prices): {percent(own.probability_of_profit)}"]
+             f"Breakeven{'s' if len(own.breakevens) > 1 else ''}: {breakevens_text(own.breakevens)}"]
+    if own.probability_of_profit is not None:
+        # Priced from the options market alone; the calibrated "Chance of profit" above also weighs the trader,
+        # similar trades and the AI verdict, so the two can differ widely.
+        source = (market or {}).get("pop_source") or "option prices"
+        lines.append(f"Probability of profit ({esc(source)}): {percent(own.probability_of_profit)}")
     if own.capital_required is not None:
         lines.append(f"Capital tied up: {money(own.capital_required)}")
     return lines
+
+
+def _quote_number(value: Any) -> str:
+    return f"{float(value):.2f}" if isinstance(value, int | float) else "?"
+
+
+def quote_lines(card: AlertCard) -> list[str]:
+    """Each contract's quote in the chain, against what the trader paid ("paid 3.20 · market 3.05 × 3.15")."""
+    quotes = [q for q in card.market.get("quotes") or () if isinstance(q, dict)]
+    lines = []
+    for q in quotes:
+        contract = q.get("contract") or {}
+        extras = []
+        if isinstance(q.get("iv"), int | float):
+            extras.append(f"IV {q['iv'] * 100:.0f}%")
+        if isinstance(q.get("volume"), int):
+            extras.append(f"vol {q['volume']:,}")
+        if isinstance(q.get("open_interest"), int):
+            extras.append(f"OI {q['open_interest']:,}")
+        market = f"market {_quote_number(q.get('bid'))} × {_quote_number(q.get('ask'))}"
+        if len(quotes) == 1 and card.entry_price is not None:
+            head = f"Quote: paid {card.entry_price:.2f} · {market}"
+        else:
+            kind = str(contract.get("kind") or "?")[:1].upper()
+            head = f"Quote {float(contract.get('strike') or 0):g}{kind}: {market}"
+        lines.append(head + (f" ({', '.join(extras)})" if extras else ""))
+    return lines
+
+
+def follower_line(market: dict[str, Any]) -> str | None:
+    """"Following now at the ask 3.15: breakeven 253.15, probability of profit 41%"."""
+    follow = market.get("follower")
+    if not isinstance(follow, dict) or not isinstance(follow.get("price"), int | float):
+        return None
+    fill = float(follow["price"])
+    where = (f"at the {follow.get('side')} {fill:.2f}" if follow.get("side") in ("ask", "bid")
+             else f"at the market, net {'debit' if fill >= 0 else 'credit'} {abs(fill):.2f}")
+    evens = [float(b) for b in follow.get("breakevens") or ()]
+    label = f"breakeven{'s' if len(evens) > 1 else ''} " + (" / ".join(f"{b:.2f}" for b in evens) or "none")
+    pop = follow.get("probability_of_profit")
+    chance = f", probability of profit {pop * 100:.0f}%" if isinstance(pop, int | float) else ""
+    return f"Following now {where}: {label}{chance}"
+
+
+def market_lines(card: AlertCard) -> list[str]:
+    """What the market says: the underlying at the alert, the quotes, the follower's line; or why not priced."""
+    m = card.market
+    lines = []
+    if isinstance(m.get("underlying_price"), int | float):
+        lines.append(f"{esc(card.symbol)} at the alert: {price(m['underlying_price'])}")
+    lines += quote_lines(card)
+    follow = follower_line(m)
+    if follow:
+        lines.append(follow)
+    return lines
+
+
+def not_priced_line(card: AlertCard) -> str | None:
+    reason = card.market.get("not_priced") or card.score_parts.get("not_priced")
+    if not reason:
+        return None
+    return (f"⚠️ Not priced: {esc(reason)}. Figures from the trader's own prices only; no probability of profit "
+            "and no alternative, and the score is made without them.")
 
 
 def alternative_line(alt: StrategyLine) -> str:
@@ -189,10 +255,15 @@ def alert_message(card: AlertCard, *, today: date, threshold: float | None = Non
     else:
         lines.append(f"Entry: {strike_text(card)} @ {price(card.entry_price)}")
     if card.expiry:
-        dte = (card.expiry - today).days
+        dte = card.market.get("trading_dte")
+        dte = dte if isinstance(dte, int) else (card.expiry - today).days
         lines.append(f"Expiry: {dte} DTE ({card.expiry:%b %d})" if dte >= 0 else f"Expiry: {card.expiry:%b %d}")
+    lines += market_lines(card)
+    unpriced = not_priced_line(card)
+    if unpriced:
+        lines.append(unpriced)
     if own:
-        lines += own_trade_lines(own)
+        lines += own_trade_lines(own, card.market)
         if card.quantity is None:
             unit = "share" if card.option_type is None and not multi else "contract"
             lines.append(f"(No size given: figures for one {unit})")
@@ -519,10 +590,26 @@ def feed_line(feed: dict[str, Any] | None) -> str:
     return f"Push feed: down ({reason}), reconnecting; polling at the normal interval, {tail}"
 
 
+def market_status_line(health: Any) -> str | None:
+    """The market-data source's health (a `SourceHealth`), for /status."""
+    if health is None:
+        return None
+    since = f" since {health.since:%H:%M} UTC" if health.since else ""
+    if health.healthy:
+        return f"Market data: {esc(health.name)} — up ({health.requests} requests)"
+    return f"Market data: {esc(health.name)} — DOWN{since} ({esc(health.last_error or 'no answer')}); alerts not priced"
+
+
 def status_text(info: dict[str, Any], *, details: bool) -> str:
     lines = ["<b>Status</b>", f"Source: {esc(info.get('source', 'unknown'))}", feed_line(info.get("feed")),
              f"Last run: {esc(info.get('last_run', 'not yet'))}", f"Queue: {info.get('queue_depth', 0)} waiting",
              f"Alerts scored today: {info.get('alerts_today', 0)}"]
+    market = market_status_line(info.get("market"))
+    if market:
+        lines.append(market)
+    if info.get("unsettled"):
+        lines.append(f"Expired options with their result unknown (no close yet): {info['unsettled']}, "
+                     "retried for a week")
     if details:
         lines += [f"AI spend this month: ${float(info.get('ai_spend', 0.0)):.2f} of "
                   f"${float(info.get('ai_budget', 0.0)):.2f}", f"Tracked profiles: {info.get('profiles', 0)}"]

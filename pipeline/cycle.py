@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from pipeline.ingest.alerts_api import alert_from_json
 from pipeline.ingest.detector import OPEN_FOR_EXIT, Detection, Position, detect
+from pipeline.ingest.pnl import opening_side, position_pnl, settlement_price
 from pipeline.models import RawAlert, ScrapeResult, StoredEvent
 from storage import alerts as alerts_repo
 from storage import queue, scraper_state, traders, trades
@@ -43,6 +44,7 @@ AdminNotifier = Callable[[str], Awaitable[None]]
 EventSink = Callable[[list[StoredEvent]], Awaitable[None]]
 # The underlying's close on a day (an option's expiry), for settling what expired open; None when unknown.
 CloseLookup = Callable[[str, date], Awaitable[float | None]]
+SETTLE_RETRY_DAYS = 7  # an expired option's unknown result is retried this long after its expiry
 
 
 @dataclass(slots=True)
@@ -155,6 +157,7 @@ class IngestionCycle:
 
     async def _run(self, report: CycleReport) -> CycleReport:
         now = self._clock()
+        await self.settle_unknown(now)
         async with self._db.reader() as session:
             usernames = await traders.tracked_by_active_chats(session)
             states = await scraper_state.get_many(session, usernames)
@@ -391,6 +394,37 @@ class IngestionCycle:
             if close is not None:
                 out[(symbol, day)] = close
         return out
+
+    async def settle_unknown(self, now: datetime) -> int:
+        """Expired options whose result stayed unknown (no close could be had then) are settled once the market
+        gives their expiry close; each is asked about for a week after its expiry, then left unknown."""
+        if self._closes is None:
+            return 0
+        async with self._db.reader() as session:
+            rows = await trades.unknown_settlements(session, market_today(now) - timedelta(days=SETTLE_RETRY_DAYS))
+        settled = 0
+        for row in rows:
+            try:
+                close = await self._closes(row.symbol, row.expiry) if row.expiry else None
+            except Exception:
+                log.warning("no close for %s on %s yet; its result stays unknown", row.symbol, row.expiry)
+                continue
+            if close is None or close <= 0:
+                continue
+            side = opening_side(row.open_action, row.legs)
+            value = settlement_price(side, option_type=row.option_type, strike=row.strike, legs=row.legs,
+                                     underlying=close)
+            if value is None:
+                continue
+            pnl = position_pnl(side, is_option=True, entry=row.entry_price, exit_price=value, quantity=row.quantity,
+                               realized=row.realized_pnl or 0.0, closed_quantity=row.closed_quantity or 0.0)
+            async with self._db.session() as session:
+                await trades.settle_expired(session, row.id, exit_price=value, pnl=pnl.amount, pnl_pct=pnl.pct,
+                                            outcome=pnl.outcome)
+            settled += 1
+            log.info("settled %s %s expired %s from its close %.2f: P&L %s", row.symbol, row.option_type,
+                     row.expiry, close, pnl.amount)
+        return settled
 
     def _with_held_exits(self, trader: str, alerts: list[RawAlert], *, all_held: bool) -> list[RawAlert]:
         """Pushed exits still waiting for their entry join this read; a poll takes them all (it applies an exit

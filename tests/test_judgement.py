@@ -11,8 +11,8 @@ import pytest
 from pipeline.cycle import IngestionCycle
 from pipeline.ingest.scraper import PlaywrightAlertSource
 from pipeline.judge.consensus.panel import AnalystConfig, ConsensusPanel, build_analysts
-from pipeline.judge.market import MarketData, RecordedHistory
 from pipeline.judge.stage import Judgement
+from pipeline.market.recorded import RecordedMarket
 from pipeline.memory.embedder import Embedder
 from pipeline.memory.stage import MemoryStage
 from pipeline.memory.store import TradeMemory, open_vector_store
@@ -40,7 +40,7 @@ async def memory(tmp_path: Path, embedder: Embedder) -> AsyncIterator[TradeMemor
 async def run_new_alert(site: FakeXtrades, db: Database, source: PlaywrightAlertSource, panel: ConsensusPanel,
                         memory: TradeMemory) -> int:
     stage = MemoryStage(db, memory)
-    judgement = Judgement(db, MarketData(RecordedHistory(PRICES)), panel, similar=stage.similar_for)
+    judgement = Judgement(db, RecordedMarket(PRICES), panel, similar=stage.similar_for)
     cycle = IngestionCycle(db, source, interval_seconds=150, sinks=[stage.on_events, judgement])
     async with db.session() as s:
         await chats.get_or_create(s, 1, chat_type="private", title=None, min_score=80, rate_limit_per_hour=5)
@@ -125,7 +125,7 @@ async def test_scoring_reports_its_stage_timings(site: FakeXtrades, db: Database
 async def test_an_alert_is_scored_once(site: FakeXtrades, db: Database, alert_source: PlaywrightAlertSource,
                                        memory: TradeMemory) -> None:
     alert_id = await run_new_alert(site, db, alert_source, ConsensusPanel([]), memory)
-    judgement = Judgement(db, MarketData(None), ConsensusPanel([]))
+    judgement = Judgement(db, RecordedMarket(PRICES), ConsensusPanel([]))
     assert await judgement.score_pending() == []
     async with db.reader() as s:
         row = await alerts.by_id(s, alert_id)

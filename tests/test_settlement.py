@@ -15,8 +15,8 @@ from handlers.views import card_from_row
 from pipeline.cycle import IngestionCycle
 from pipeline.ingest.alerts_api import alert_from_json
 from pipeline.judge.consensus.panel import ConsensusPanel
-from pipeline.judge.market import MarketData, RecordedHistory
 from pipeline.judge.stage import Judgement
+from pipeline.market.recorded import RecordedMarket
 from pipeline.models import RawAlert, ScrapeResult
 from storage import alerts, chats, scraper_state, traders, trades
 from storage.db import Database
@@ -53,7 +53,7 @@ async def test_a_short_put_open_after_expiry_settles_at_intrinsic_value(db: Data
     await tracked(db)
     clock = {"now": datetime(2026, 11, 3, 15, 0, tzinfo=UTC)}
     source = Replay([short_put(250.0, 3.0, 2)])
-    market = MarketData(RecordedHistory(PRICES))
+    market = RecordedMarket(PRICES)
     cycle = IngestionCycle(db, source, interval_seconds=150, clock=lambda: clock["now"], closes=market.close_on)
     await cycle.run_once()  # the first scrape: the position is recorded as history
     clock["now"] = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
@@ -105,7 +105,7 @@ async def judged_card(db: Database, record: dict) -> tuple[str, object]:
     raw = alert_from_json(record, "behappy")
     assert raw is not None
     source = Replay([raw])
-    judgement = Judgement(db, MarketData(RecordedHistory(PRICES)), ConsensusPanel([]), clock=lambda: now)
+    judgement = Judgement(db, RecordedMarket(PRICES), ConsensusPanel([]), clock=lambda: now)
     cycle = IngestionCycle(db, source, interval_seconds=150, clock=lambda: now, sinks=[judgement])
     async with db.session() as s:  # not a first scrape: the alert is live
         await scraper_state.record_success(s, "behappy", at=now, duration=0.1)

@@ -15,7 +15,7 @@ and probability. Alternatives inform the card only, never the score.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -23,7 +23,6 @@ from pipeline.judge.options_math import DAYS_PER_YEAR, bs_price
 from pipeline.judge.payoff import OwnTrade, View, evaluate_legs, legs_to_dicts
 from pipeline.judge.strategies import (
     DEFAULT_DTE,
-    DEFAULT_IV,
     MULTIPLIER,
     REGIME_IV_RANK,
     RISK_FIT,
@@ -160,7 +159,7 @@ def own_fit(trade: OwnTrade, inp: StrategyInput, *, dte: int) -> tuple[float, di
         units = max(1, max(options)) if options else max(1.0, shares / MULTIPLIER)
         parts = {"trend": float(TREND_FIT[table][TRENDS.index(trend)]), "iv": _iv_fit(table, float(rank)),
                  "dte": float(_dte_points(table, dte)), "risk": risk,
-                 "capital": round(_capital_fit(trade.capital / units), 1)}
+                 "capital": round(_capital_fit(trade.capital / units), 1) if trade.capital is not None else 50.0}
     fit = sum(FIT_WEIGHTS[k] * v for k, v in parts.items()) / sum(FIT_WEIGHTS.values())
     earnings = inp.next_earnings
     expiry = inp.expiry or inp.today + timedelta(days=dte)
@@ -200,7 +199,7 @@ def pick_alternative(ranking: StrategyRanking, own: OwnTrade, own_score: float, 
             front = min(leg.expiry for leg in candidate.legs if leg.expiry is not None)
             if (front - today).days <= MIN_CALENDAR_FRONT_DAYS:
                 continue
-        return _sized(candidate, own.capital)
+        return _sized(candidate, own.capital or candidate.capital_required)
     return None
 
 
@@ -224,22 +223,38 @@ def _sized(candidate: StrategyEvaluation, capital: float) -> Alternative:
                        candidate.score)
 
 
-def judge_own_trade(inp: StrategyInput, ranking: StrategyRanking, *, legs: Sequence[Leg] = (),
-                    quantity: int | None = None) -> OwnJudgement:
+SPLIT_VOL = 0.30  # only apportions an unpriced spread's net among its legs; no figure shown depends on it
+
+
+def judge_own_trade(inp: StrategyInput, ranking: StrategyRanking | None, *, legs: Sequence[Leg] = (),
+                    quantity: int | None = None, years: float | None = None, priced: bool | None = None
+                    ) -> OwnJudgement:
     """The own trade's payoff and fit, and the alternative for the card. `quantity` is the alert's size
-    (contracts, or shares for a shares alert); missing, one."""
+    (contracts, or shares for a shares alert); missing, one. `years`: the time to expiry in exchange time (else
+    calendar days). Unpriced (no underlying price or no volatility from the market): only what the trader's own
+    prices give (max profit and loss, breakevens, defined-risk capital), no probability and no alternative."""
     today = inp.today
-    vol = inp.iv if isinstance(inp.iv, float | int) and 0 < inp.iv <= 5 else DEFAULT_IV
-    spot = inp.spot if inp.spot and inp.spot > 0 else (inp.strike or inp.price or 1.0)
+    vol = inp.iv if isinstance(inp.iv, float | int) and 0 < inp.iv <= 5 else None
+    spot_known = bool(inp.spot and inp.spot > 0)
+    priced = (vol is not None and spot_known) if priced is None else priced and vol is not None and spot_known
+    strikes = [leg.strike for leg in legs if leg.strike] or ([inp.strike] if inp.strike else [])
+    spot = inp.spot if spot_known else (sum(strikes) / len(strikes) if strikes else (inp.price or 1.0))
     expiry = inp.expiry if inp.expiry and inp.expiry >= today else today + timedelta(days=DEFAULT_DTE)
     dte = (expiry - today).days
+    horizon = years if years is not None and years > 0 else max(dte, 0.5) / DAYS_PER_YEAR
     built, notes = own_legs(action=inp.action, option_type=inp.option_type, strike=inp.strike, expiry=inp.expiry,
                             price=inp.price, quantity=quantity or inp.contracts if inp.option_type else quantity,
-                            spot=spot, vol=vol, today=today, legs=legs,
+                            spot=spot, vol=vol if vol is not None else SPLIT_VOL, today=today, legs=legs,
                             covered=inp.covered)
-    trade = evaluate_legs(built, spot=spot, vol=vol, years=max(dte, 0.5) / DAYS_PER_YEAR)
+    trade = evaluate_legs(built, spot=spot, vol=vol if vol is not None else SPLIT_VOL, years=horizon)
+    if not priced:
+        # Nothing from a stand-in: no probability; a margin estimate needs the underlying's price.
+        trade = replace(trade, probability_of_profit=None,
+                        capital=trade.capital if trade.max_loss is not None or spot_known else None)
     fit, parts = own_fit(trade, inp, dte=dte)
-    # The ten are scored with probability of profit at 0.12 of their score: the own trade on the same terms.
-    comparable = 0.88 * fit + 0.12 * trade.probability_of_profit * 100
-    alternative = pick_alternative(ranking, trade, comparable, today=today)
+    alternative = None
+    if priced and ranking is not None and trade.probability_of_profit is not None:
+        # The ten are scored with probability of profit at 0.12 of their score: the own trade on the same terms.
+        comparable = 0.88 * fit + 0.12 * trade.probability_of_profit * 100
+        alternative = pick_alternative(ranking, trade, comparable, today=today)
     return OwnJudgement(trade, fit, parts, alternative, notes)

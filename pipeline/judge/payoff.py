@@ -41,8 +41,8 @@ class OwnTrade:
     max_profit: float | None  # dollars; None = unlimited
     max_loss: float | None  # dollars, positive; None = unlimited
     breakevens: tuple[float, ...]  # underlying prices at expiry, ascending
-    probability_of_profit: float  # 0-1
-    capital: float  # dollars tied up
+    probability_of_profit: float | None  # 0-1; None when the market could not price it (no stand-in)
+    capital: float | None  # dollars tied up; None when a margin estimate would need an unknown price
 
     def prompt_facts(self) -> dict[str, Any]:
         return {
@@ -52,8 +52,9 @@ class OwnTrade:
             "max_profit": "unlimited" if self.max_profit is None else round(self.max_profit, 2),
             "max_loss": "unlimited" if self.max_loss is None else round(self.max_loss, 2),
             "breakevens": [round(b, 2) for b in self.breakevens],
-            "probability_of_profit": round(self.probability_of_profit, 3),
-            "capital": round(self.capital, 2),
+            "probability_of_profit": None if self.probability_of_profit is None
+            else round(self.probability_of_profit, 3),
+            "capital": None if self.capital is None else round(self.capital, 2),
         }
 
 

@@ -16,15 +16,17 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
+from pipeline.judge import pricing
 from pipeline.judge.calibration import Calibrator, ScoreFeatures, uncalibrated_version
 from pipeline.judge.consensus.base import ReviewAlert
 from pipeline.judge.consensus.panel import Consensus
 from pipeline.judge.flags import FlagFacts, flag_text, price_at_alert, sanity_flags
-from pipeline.judge.market import MarketData, MarketSnapshot, is_at_the_money
+from pipeline.judge.market import MarketSnapshot, build_snapshot, is_at_the_money
 from pipeline.judge.own_trade import OwnJudgement, judge_own_trade
-from pipeline.judge.payoff import legs_to_dicts
+from pipeline.judge.payoff import evaluate_legs, legs_to_dicts
 from pipeline.judge.scoring import FinalScore, ScoreInputs, final_score
 from pipeline.judge.strategies import Leg, StrategyInput, StrategyRanking, evaluate_strategies
+from pipeline.market.models import MarketData
 from pipeline.models import SimilarSummary
 from storage import alerts as alerts_repo
 from storage import iv_history, queue
@@ -49,7 +51,7 @@ class ScoredAlert:
     trade_id: int
     score: float
     consensus: Consensus
-    ranking: StrategyRanking
+    ranking: StrategyRanking | None  # None when the market could not price the alert
     snapshot: MarketSnapshot
     final: FinalScore
     own: OwnJudgement | None = None
@@ -119,20 +121,18 @@ class Judgement:
         async with self._db.reader() as session:
             record = TraderRecord(*await trades_repo.trader_record(session, trade.trader_id))
             recorded_ivs = await iv_history.year_of(session, trade.symbol, today)
-        snapshot = await self._market.snapshot(
-            trade.symbol, today=today, alert_underlying=_underlying(trade),
-            # A spread's price is the net of its legs: no single contract's IV can be solved from it.
-            option_price=None if trade.legs else trade.entry_price,
-            option_type=trade.option_type, strike=trade.strike, expiry=trade.expiry,
-            posted_on=posted_on, recorded_ivs=recorded_ivs,
-        )
+        market = await pricing.gather(self._market, symbol=trade.symbol, legs=pricing_legs(trade),
+                                      moment=_aware(moment) if moment else self._clock(), now=self._clock(),
+                                      trader_price=trade.entry_price, source=self._market.health.name)
+        snapshot = market_snapshot(trade, market, today=today, posted_on=posted_on, recorded_ivs=recorded_ivs)
         marks.append(time.perf_counter())
 
         async def similar(own: Any) -> SimilarSummary:
             return await self._similar(row, snapshot, own) if self._similar else SimilarSummary()
 
         judged = await judge_trade(trade, today=today, record=record, snapshot=snapshot, similar=similar,
-                                   panel=self._panel, marks=marks)
+                                   panel=self._panel, marks=marks, market=market)
+        snapshot = replace(snapshot, follower=follower_now(judged.own, market))
         consensus, ranking, final = judged.consensus, judged.ranking, judged.final
         calibrator = self._calibrator() if self._calibrator else None
         score = judged.score(calibrator)
@@ -140,7 +140,7 @@ class Judgement:
                                 flags=judged.flags) | kept_values(judged, calibrator)
         async with self._db.session() as session:
             stored = await alerts_repo.save_scoring(session, row.id, scored_at=self._clock(), values=values)
-            if stored and snapshot.iv is not None and not trade.legs and \
+            if stored and snapshot.iv is not None and trade.option_type and not trade.legs and \
                     is_at_the_money(trade.strike, snapshot.underlying_price):
                 await iv_history.record(session, trade.symbol, posted_on, snapshot.iv)
             if stored and self._notify:
@@ -177,7 +177,7 @@ class Judged:
     """One trade judged: everything the stored scoring is made of."""
 
     record: TraderRecord
-    ranking: StrategyRanking  # the ten, for the card's alternative only
+    ranking: StrategyRanking | None  # the ten, for the card's alternative only; None when not priced
     similar: SimilarSummary
     consensus: Consensus
     final: FinalScore
@@ -199,16 +199,21 @@ class Judged:
 
 async def judge_trade(trade: Any, *, today: date, record: TraderRecord, snapshot: MarketSnapshot,
                       similar: Callable[[Any], Awaitable[SimilarSummary]], panel: Panel,
-                      marks: list[float] | None = None) -> Judged:
+                      marks: list[float] | None = None, market: pricing.MarketInputs | None = None) -> Judged:
     """The own trade (payoff from its legs, fit, flags), the ten for the card's alternative, similar trades,
-    the panel, the blend: from facts as known at `today`. Live scoring passes today's facts; the backtest
-    passes the facts of the alert's own moment. Same code, so the backtest measures the scorer that runs."""
+    the panel, the blend: from facts as known at `today`. Live scoring passes today's facts and the market's
+    inputs; the backtest passes the facts of the alert's own moment. Same code, so the backtest measures the
+    scorer that runs. Unpriced (no underlying or volatility from the market): no probability, no alternative."""
     inp = strategy_input(trade, snapshot, today)
+    vol = market.vol if market is not None else (snapshot.iv if trade.option_type else snapshot.hv_30)
+    priced = market.priced if market is not None else snapshot.underlying_price is not None and vol is not None
     # A spread's price is its net: the ten are priced by Black-Scholes, not at that net for its first leg.
-    ranking = evaluate_strategies(replace(inp, price=None) if trade.legs else inp)
-    own = judge_own_trade(replace(inp, iv=snapshot.iv or snapshot.hv_30), ranking, legs=trade_legs(trade),
-                          quantity=trade.quantity)
-    facts = flag_facts(trade, today)
+    ranking = evaluate_strategies(replace(inp, price=None, iv=vol) if trade.legs else replace(inp, iv=vol)) \
+        if priced else None
+    own = judge_own_trade(replace(inp, iv=vol), ranking, legs=trade_legs(trade), quantity=trade.quantity,
+                          years=market.years if market is not None and trade.option_type else None, priced=priced)
+    facts = flag_facts(trade, today, snapshot,
+                       market_price=pricing.market_price_at_alert(market, pricing_legs(trade)) if market else None)
     flags = sanity_flags(facts)
     texts = tuple(flag_text(f, facts) for f in flags)
     _mark(marks)
@@ -220,13 +225,34 @@ async def judge_trade(trade: Any, *, today: date, record: TraderRecord, snapshot
     return Judged(record, ranking, found, consensus, final, own, texts)
 
 
-def flag_facts(trade: Any, today: date) -> FlagFacts:
+def flag_facts(trade: Any, today: date, snapshot: MarketSnapshot | None = None, *,
+               market_price: float | None = None) -> FlagFacts:
+    """Days to expiry in exchange time when the snapshot has them; the price at the alert from the market's quote
+    at the alert (else Xtrades' own), never for an averaged-in entry (its price is an average, not a chase)."""
+    averaged = says_averaged(trade.entry_text)
     return FlagFacts(
         action=trade.open_action, option_type=trade.option_type,
-        days_to_expiry=(trade.expiry - today).days if trade.expiry else None, risk=trade.risk,
-        entry_price=trade.entry_price, price_at_alert=price_at_alert(trade.raw), quantity=trade.quantity,
-        spread_text_one_leg=not getattr(trade, "legs", None) and says_spread(trade.entry_text),
+        days_to_expiry=days_to_expiry(trade, today, snapshot), risk=trade.risk, entry_price=trade.entry_price,
+        price_at_alert=None if averaged else market_price if market_price is not None else price_at_alert(trade.raw),
+        quantity=trade.quantity, spread_text_one_leg=not getattr(trade, "legs", None) and says_spread(trade.entry_text),
     )
+
+
+def days_to_expiry(trade: Any, today: date, snapshot: MarketSnapshot | None) -> int | None:
+    if not trade.expiry:
+        return None
+    if snapshot is not None and snapshot.trading_dte is not None:
+        return snapshot.trading_dte
+    return (trade.expiry - today).days
+
+
+_AVERAGE_WORDS = frozenset({"avg", "avging", "averaging", "averaged", "adding", "added", "average"})
+
+
+def says_averaged(text: str | None) -> bool:
+    """The entry adds to a position already held ("avg", "adding"): its price is the new average."""
+    words = {w.strip(".,:;!()@").lower() for w in (text or "").split()}
+    return bool(words & _AVERAGE_WORDS)
 
 
 def review_for(trade: Any, snapshot: MarketSnapshot, today: date, record: TraderRecord,
@@ -234,8 +260,8 @@ def review_for(trade: Any, snapshot: MarketSnapshot, today: date, record: Trader
     return ReviewAlert(
         trader=trade.trader.username, action=trade.open_action, symbol=trade.symbol,
         option_type=trade.option_type, strike=trade.strike, expiry=trade.expiry,
-        days_to_expiry=(trade.expiry - today).days if trade.expiry else None, entry_price=trade.entry_price,
-        underlying_price=snapshot.underlying_price, risk=_risk(trade, today), text=trade.entry_text or "",
+        days_to_expiry=days_to_expiry(trade, today, snapshot), entry_price=trade.entry_price,
+        underlying_price=snapshot.underlying_price, risk=_risk(trade, today, snapshot), text=trade.entry_text or "",
         trader_win_rate=(record.wins / record.closed) if record.closed else None,
         trader_closed_trades=record.closed, trader_avg_return_pct=record.avg_return_pct,
         quantity=trade.quantity, flags=tuple(flags),
@@ -247,7 +273,7 @@ def score_inputs(consensus: Consensus, own: OwnJudgement, snapshot: MarketSnapsh
     """The score's plain inputs: each one once (the local analyst's verdict holds none of the others)."""
     return ScoreInputs(
         ai_score=consensus.score, own_pop=own.trade.probability_of_profit, own_fit=own.fit,
-        iv_known=snapshot.iv is not None, trader_wins=record.wins, trader_closed=record.closed,
+        iv_known=own.trade.probability_of_profit is not None, trader_wins=record.wins, trader_closed=record.closed,
         similar_count=similar.count, similar_success_rate=similar.success_rate,
         similar_mean_similarity=similar.mean_similarity, flags=tuple(flags),
     )
@@ -295,15 +321,55 @@ def _underlying(trade: Any) -> float | None:
     return trade.entry_price if trade.option_type is None else None
 
 
-def _risk(trade: Any, today: date) -> str | None:
-    """0DTE and 1DTE options are lottos whatever the alert says."""
-    if trade.option_type and trade.expiry and (trade.expiry - today).days <= 1:
+def _risk(trade: Any, today: date, snapshot: MarketSnapshot | None = None) -> str | None:
+    """0DTE and 1DTE options (trading days, New York) are lottos whatever the alert says."""
+    dte = days_to_expiry(trade, today, snapshot)
+    if trade.option_type and dte is not None and dte <= 1:
         return "lotto"
     return trade.risk
 
 
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def pricing_legs(trade: Any) -> tuple[Leg, ...]:
+    """The trade's contracts with the trader's sides and sizes, as the market is asked about them."""
+    legs = trade_legs(trade)
+    if legs:
+        return legs
+    side = "buy" if trade.open_action in ("BTO", "BTC") else "sell"
+    qty = max(1, trade.quantity or 1)
+    if trade.option_type in ("call", "put") and trade.strike and trade.expiry:
+        return (Leg(side, trade.option_type, float(trade.strike), trade.expiry, qty, trade.entry_price or 0.0),)
+    if trade.option_type is None:
+        return (Leg(side, "stock", None, None, qty, trade.entry_price or 0.0),)
+    return ()
+
+
+def market_snapshot(trade: Any, market: pricing.MarketInputs, *, today: date, posted_on: date,
+                    recorded_ivs: Sequence[tuple[date, float]]) -> MarketSnapshot:
+    """The snapshot of an alert from what the market said: the underlying at the alert's minute, the volatility
+    the market priced (options), the quotes, the exchange-time DTE, and why it is not priced when it is not."""
+    snapshot = build_snapshot(trade.symbol, today=today, history=market.history, alert_underlying=market.underlying,
+                              posted_on=posted_on, recorded_ivs=recorded_ivs,
+                              known_iv=market.vol if trade.option_type else None)
+    return replace(snapshot, data_source=market.source or None, quotes=market.quotes,
+                   pop_source=market.vol_source if market.priced else None, not_priced=market.missing,
+                   trading_dte=market.trading_dte if trade.option_type else None)
+
+
+def follower_now(own: OwnJudgement, market: pricing.MarketInputs) -> Any:
+    """Following the own trade now at the market: the fill, its breakevens and probability of profit."""
+    follower, legs = pricing.follow_now(own.trade.legs, market)
+    if follower is None or market.underlying is None or market.vol is None or market.years is None:
+        return None
+    now = evaluate_legs(legs, spot=market.underlying, vol=market.vol, years=market.years)
+    return replace(follower, breakevens=now.breakevens, probability_of_profit=now.probability_of_profit)
+
+
 def strategy_input(trade: Any, snapshot: MarketSnapshot, today: date) -> StrategyInput:
-    spot = snapshot.underlying_price or trade.strike or trade.entry_price or 0.0
+    spot = snapshot.underlying_price or 0.0  # unknown: the trade is not priced (no stand-in)
     return StrategyInput(
         symbol=trade.symbol, spot=spot, strike=trade.strike, option_type=trade.option_type,
         action=trade.open_action, price=trade.entry_price, expiry=trade.expiry, today=today, iv=snapshot.iv,
@@ -331,17 +397,20 @@ def own_entry(own: OwnJudgement, flags: Sequence[str]) -> dict[str, Any]:
     })
 
 
-def scoring_values(final: FinalScore, consensus: Consensus, ranking: StrategyRanking, snapshot: MarketSnapshot,
+def scoring_values(final: FinalScore, consensus: Consensus, ranking: StrategyRanking | None, snapshot: MarketSnapshot,
                    similar: SimilarSummary, *, own: OwnJudgement, flags: Sequence[str] = ()) -> dict[str, Any]:
     by_provider = {v.provider: v.score for v in consensus.verdicts}
     alternative = [{**_jsonable(own.alternative.as_dict()), "is_alternative": True}] if own.alternative else []
+    unpriced = {"not_priced": snapshot.not_priced} if snapshot.not_priced else {}
     return {
         "score": final.score,
-        # The models' own probability of profit and confidence are kept beside the parts (not in the score).
+        # The models' own probability of profit and confidence are kept beside the parts (not in the score);
+        # an alert the market could not price says why its probability part is missing.
         "score_parts": {**final.as_dict(), "ai_probability_of_profit": consensus.probability_of_profit,
-                        "ai_confidence": consensus.confidence},
+                        "ai_confidence": consensus.confidence, **unpriced},
         "strategy_name": own.trade.name,
-        "strategy_ranking": [ranking_entry(e) for e in ranking.evaluations] + [own_entry(own, flags)] + alternative,
+        "strategy_ranking": [ranking_entry(e) for e in (ranking.evaluations if ranking else ())]
+        + [own_entry(own, flags)] + alternative,
         "market_context": _jsonable(snapshot.prompt_facts()),
         "claude_score": by_provider.get("claude"),
         "deepseek_score": by_provider.get("deepseek"),

@@ -349,7 +349,7 @@ class IngestionCycle:
             fresh = [a for a in alerts if not is_history(a, first_read=first_read,
                                                          tracked_since=trader.tracked_since)]
             today, after_close = market_today(now), market_after_close(now)
-            closes = await self._expiry_closes(rows, today, after_close)
+            closes = await self._expiry_closes(rows, today, after_close, alerts)
             detection = detect_in_order(result.trader, history, fresh, [_position(r) for r in rows],
                                         today=today, first_read=first_read, closes=closes, after_close=after_close)
             saved: dict[tuple[str, str], Trade] = {}
@@ -377,13 +377,18 @@ class IngestionCycle:
                   result.trader, result.started_at or 0.0, result.finished_at or 0.0, time.monotonic(),
                   result.duration_seconds * 1000, (time.perf_counter() - started) * 1000, len(detection.events))
 
-    async def _expiry_closes(self, rows: Sequence[Trade], today: date, after_close: bool
-                             ) -> dict[tuple[str, date], float]:
-        """The closes on expiry day of the open options that expire by now, to settle them at intrinsic value."""
+    async def _expiry_closes(self, rows: Sequence[Trade], today: date, after_close: bool,
+                             alerts: Sequence[RawAlert] = ()) -> dict[tuple[str, date], float]:
+        """The closes on expiry day of the open options that expire by now, to settle them at intrinsic value:
+        stored ones, and entries first seen in this read that have already expired."""
         if self._closes is None:
             return {}
-        wanted = {(r.symbol, r.expiry) for r in rows if r.status == "open" and r.option_type and r.expiry
-                  and (r.expiry < today or (r.expiry == today and after_close))}
+
+        def expired(expiry: date | None) -> bool:
+            return expiry is not None and (expiry < today or (expiry == today and after_close))
+
+        wanted = {(r.symbol, r.expiry) for r in rows if r.status == "open" and r.option_type and expired(r.expiry)}
+        wanted |= {(a.symbol, a.expiry) for a in alerts if a.is_entry and a.option_type and expired(a.expiry)}
         out: dict[tuple[str, date], float] = {}
         for symbol, day in wanted:
             try:

@@ -13,6 +13,7 @@ from pipeline.ingest.scraper import PlaywrightAlertSource
 from pipeline.judge.consensus.panel import AnalystConfig, ConsensusPanel, build_analysts
 from pipeline.judge.stage import Judgement
 from pipeline.market.recorded import RecordedMarket
+from pipeline.market.yahoo import YahooMarket
 from pipeline.memory.embedder import Embedder
 from pipeline.memory.stage import MemoryStage
 from pipeline.memory.store import TradeMemory, open_vector_store
@@ -20,6 +21,7 @@ from storage import alerts, chats, traders
 from storage.db import Database
 from tests.fakes.ai import FakeAI
 from tests.fakes.xtrades import FakeXtrades
+from tests.fakes.yahoo import FakeYahoo
 
 PRICES = Path(__file__).parent / "data" / "prices"
 
@@ -38,9 +40,10 @@ async def memory(tmp_path: Path, embedder: Embedder) -> AsyncIterator[TradeMemor
 
 
 async def run_new_alert(site: FakeXtrades, db: Database, source: PlaywrightAlertSource, panel: ConsensusPanel,
-                        memory: TradeMemory) -> int:
+                        memory: TradeMemory, yahoo: FakeYahoo) -> int:
     stage = MemoryStage(db, memory)
-    judgement = Judgement(db, RecordedMarket(PRICES), panel, similar=stage.similar_for)
+    market = YahooMarket(yahoo.base_url)
+    judgement = Judgement(db, market, panel, similar=stage.similar_for)
     cycle = IngestionCycle(db, source, interval_seconds=150, sinks=[stage.on_events, judgement])
     async with db.session() as s:
         await chats.get_or_create(s, 1, chat_type="private", title=None, min_score=80, rate_limit_per_hour=5)
@@ -52,17 +55,25 @@ async def run_new_alert(site: FakeXtrades, db: Database, source: PlaywrightAlert
     await cycle.run_once()  # first scrape: history
     site.close_alert(old["id"], 0.3)
     await cycle.run_once()
+    posted = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=2)
+    later = (datetime.now(UTC).date() + timedelta(days=45))
+    yahoo.add_symbol("AAPL", 240.0)
+    yahoo.set_price("AAPL", posted, 239.5)
+    yahoo.add_option("AAPL", "put", 235.0, later, bid=3.0, ask=3.2, last=3.1, iv=0.3, volume=50, open_interest=900)
     site.add_alert("behappy", symbol="AAPL", side="sto", direction="put", strike=235, price=3.1,
-                   expiration="2027-01-15", qty=2)
-    report = await cycle.run_once()
+                   expiration=later.isoformat(), qty=2, time_of_entry=posted)
+    try:
+        report = await cycle.run_once()
+    finally:
+        await market.aclose()
     [new] = [s for s in report.stored if s.event.kind == "new"]
     return new.alert_row_id
 
 
 async def test_without_keys_the_local_analyst_gives_a_full_score(site: FakeXtrades, db: Database,
                                                                  alert_source: PlaywrightAlertSource,
-                                                                 memory: TradeMemory) -> None:
-    alert_id = await run_new_alert(site, db, alert_source, ConsensusPanel([]), memory)
+                                                                 memory: TradeMemory, yahoo: FakeYahoo) -> None:
+    alert_id = await run_new_alert(site, db, alert_source, ConsensusPanel([]), memory, yahoo)
     async with db.reader() as s:
         row = await alerts.by_id(s, alert_id)
     assert row is not None and row.scored_at is not None
@@ -91,7 +102,7 @@ async def test_without_keys_the_local_analyst_gives_a_full_score(site: FakeXtrad
 
 async def test_with_the_models_every_score_is_stored_and_a_failure_left_out(
         site: FakeXtrades, db: Database, alert_source: PlaywrightAlertSource, memory: TradeMemory,
-        ai: FakeAI) -> None:
+        ai: FakeAI, yahoo: FakeYahoo) -> None:
     ai.reset()
     ai.claude.queue = ["500"]
     ai.deepseek.answer = {**ai.deepseek.answer, "score": 72}
@@ -99,7 +110,7 @@ async def test_with_the_models_every_score_is_stored_and_a_failure_left_out(
     config = AnalystConfig(anthropic_api_key=ai.claude.key, anthropic_base_url=ai.base_url,
                            deepseek_api_key=ai.deepseek.key, deepseek_base_url=ai.base_url,
                            google_api_key=ai.gemini.key, gemini_base_url=ai.base_url, timeout_seconds=5)
-    alert_id = await run_new_alert(site, db, alert_source, ConsensusPanel(build_analysts(config)), memory)
+    alert_id = await run_new_alert(site, db, alert_source, ConsensusPanel(build_analysts(config)), memory, yahoo)
     async with db.reader() as s:
         row = await alerts.by_id(s, alert_id)
     assert row is not None
@@ -111,9 +122,9 @@ async def test_with_the_models_every_score_is_stored_and_a_failure_left_out(
 
 async def test_scoring_reports_its_stage_timings(site: FakeXtrades, db: Database,
                                                  alert_source: PlaywrightAlertSource, memory: TradeMemory,
-                                                 caplog: pytest.LogCaptureFixture) -> None:
+                                                 caplog: pytest.LogCaptureFixture, yahoo: FakeYahoo) -> None:
     caplog.set_level("DEBUG", logger="pipeline.judge.stage")
-    alert_id = await run_new_alert(site, db, alert_source, ConsensusPanel([]), memory)
+    alert_id = await run_new_alert(site, db, alert_source, ConsensusPanel([]), memory, yahoo)
     [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"timings alert={alert_id} ")]
     assert [part.split("=")[0] for part in line.split()[2:]] == ["trader", "began", "queued", "context", "strategies",
                                                                  "memory", "ai", "store"]
@@ -123,8 +134,8 @@ async def test_scoring_reports_its_stage_timings(site: FakeXtrades, db: Database
 
 
 async def test_an_alert_is_scored_once(site: FakeXtrades, db: Database, alert_source: PlaywrightAlertSource,
-                                       memory: TradeMemory) -> None:
-    alert_id = await run_new_alert(site, db, alert_source, ConsensusPanel([]), memory)
+                                       memory: TradeMemory, yahoo: FakeYahoo) -> None:
+    alert_id = await run_new_alert(site, db, alert_source, ConsensusPanel([]), memory, yahoo)
     judgement = Judgement(db, RecordedMarket(PRICES), ConsensusPanel([]))
     assert await judgement.score_pending() == []
     async with db.reader() as s:

@@ -15,16 +15,18 @@ T = TypeVar("T")
 
 
 class SingleFlightCache(Generic[T]):
-    def __init__(self, *, max_entries: int = 4096, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, *, max_entries: int = 4096, clock: Callable[[], float] = time.monotonic,
+                 error_ttl: float = 30.0) -> None:
+        self._error_ttl = error_ttl
         self._values: dict[Hashable, tuple[float, T | None, BaseException | None]] = {}
         self._flights: dict[Hashable, asyncio.Future[T | None]] = {}
         self._max = max_entries
         self._clock = clock
 
-    async def get(self, key: Hashable, load: Callable[[], Awaitable[T | None]], *, ttl: float,
-                  error_ttl: float = 30.0) -> T | None:
+    async def get(self, key: Hashable, load: Callable[[], Awaitable[T | None]], *, ttl: float) -> T | None:
         """The cached answer for `key`, else the answer of the load already running for it, else a new load's.
         A load's exception is re-raised to every caller waiting on it (and for `error_ttl` seconds after)."""
+        error_ttl = self._error_ttl
         now = self._clock()
         kept = self._values.get(key)
         if kept is not None and kept[0] > now:

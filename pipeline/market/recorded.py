@@ -1,6 +1,7 @@
 """Recorded daily closes as market data (`<SYMBOL>.csv`: date,close[,next_earnings]): the offline demo and the
-backtest. It has no intraday bars and no option chain, so an alert's underlying is that day's close and every
-implied volatility is solved from the trader's own price."""
+backtest. It has no intraday bars and no option chain, so an alert's underlying is that day's close (the last
+recorded one when the recording stops up to `STALE_DAYS` before the alert, as the demo's sample does over a
+weekend) and every implied volatility is solved from the trader's own price."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pathlib import Path
 from pipeline.market.calendar import NEW_YORK, TradingCalendar, load_calendar, new_york_date
 from pipeline.market.models import PriceHistory, Quote, SourceHealth
 from pipeline.models import OptionContract
+
+STALE_DAYS = 4  # a recording that stops on a Friday still prices Monday's alerts; older ones are not priced
 
 
 class RecordedMarket:
@@ -46,6 +49,8 @@ class RecordedMarket:
         aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
         if aware < datetime.combine(day, time(9, 30), tzinfo=NEW_YORK):
             day = date.fromordinal(day.toordinal() - 1)
+        if history.dates and history.dates[-1] < day <= date.fromordinal(history.dates[-1].toordinal() + STALE_DAYS):
+            return history.closes[-1]
         return history.close_on(day)
 
     async def quotes(self, contracts: Sequence[OptionContract]) -> dict[OptionContract, Quote]:

@@ -48,13 +48,13 @@ class YahooMarket:
 
     def __init__(self, base_url: str = YAHOO_BASE_URL, *, cookie_url: str | None = None, timeout: float = 10.0,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 on_health: HealthListener | None = None) -> None:
+                 on_health: HealthListener | None = None, error_ttl: float = 30.0) -> None:
         base = base_url.rstrip("/")
         self._cookie_url = cookie_url or (YAHOO_COOKIE_URL if base == YAHOO_BASE_URL else f"{base}/")
         self._client = httpx.AsyncClient(base_url=base, timeout=timeout, follow_redirects=True,
                                          headers={"User-Agent": USER_AGENT, "Accept": "application/json"})
         self._clock = clock
-        self._cache: SingleFlightCache[Any] = SingleFlightCache()
+        self._cache: SingleFlightCache[Any] = SingleFlightCache(error_ttl=error_ttl)
         self._crumb: str | None = None
         self._calendar: TradingCalendar | None = None
         self._health = SourceHealth("Yahoo Finance", since=clock())

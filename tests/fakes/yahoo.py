@@ -47,7 +47,7 @@ class FakeYahoo(LoopbackServer):
     def __init__(self) -> None:
         super().__init__()
         self.symbols: dict[str, FakeSymbol] = {}
-        self.requests: Counter[str] = Counter()  # intraday | daily | options | crumb | cookie
+        self.requests: Counter[str] = Counter()  # intraday | daily | options | earnings | crumb | cookie
         self._site: web.TCPSite | None = None
 
     # --- what a test sets ---------------------------------------------------------------------------------
@@ -69,14 +69,14 @@ class FakeYahoo(LoopbackServer):
         return data
 
     def set_price(self, symbol: str, moment: datetime, price: float, *, before: float | None = None,
-                  after: float | None = None) -> None:
+                  after: float | None = None, span_minutes: int = 30) -> None:
         """Minute bars on `moment`'s New York day: `price` in the bar of its minute, `before`/`after` in the
         bars around it (so a client that reads the wrong minute reads another price)."""
         data = self.symbols.setdefault(symbol.upper(), FakeSymbol())
         minute = moment.astimezone(UTC).replace(second=0, microsecond=0)
         day = minute.astimezone(NEW_YORK).date()
         bars = data.minutes[day]
-        for n in range(1, 31):
+        for n in range(1, span_minutes + 1):
             bars[minute - timedelta(minutes=n)] = before if before is not None else price
             bars[minute + timedelta(minutes=n)] = after if after is not None else price
         bars[minute] = price
@@ -172,7 +172,7 @@ class FakeYahoo(LoopbackServer):
         }], "error": None}})
 
     async def options(self, request: web.Request) -> web.Response:
-        self.requests["options"] += 1
+        self.requests["options" if request.query.get("date") else "earnings"] += 1
         if COOKIE not in request.cookies or request.query.get("crumb") != CRUMB:
             return web.json_response({"finance": {"result": None, "error": {
                 "code": "Unauthorized", "description": "Invalid Crumb"}}}, status=401)

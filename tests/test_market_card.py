@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.app import runtime_of
-from pipeline.cycle import IngestionCycle
+from pipeline.cycle import IngestionCycle, ReplaySource
 from pipeline.market.yahoo import YahooMarket
-from pipeline.models import RawAlert, ScrapeResult
+from pipeline.models import RawAlert
 from storage import chats, traders, trades
 from storage.db import Database
 from tests.fakes.telegram import FakeTelegram
@@ -117,13 +117,12 @@ async def test_with_the_source_down_the_card_says_not_priced(start_app: Callable
 # --- settlement from the market -----------------------------------------------------------------------------
 
 
-class Replay:
+class Replay(ReplaySource):
     def __init__(self, records: Sequence[RawAlert]) -> None:
         self.records = list(records)
 
-    async def scrape(self, usernames: Sequence[str]) -> list[ScrapeResult]:
-        return [ScrapeResult(name, "ok", tuple(r for r in self.records if r.trader == name), "json", 0.0)
-                for name in usernames]
+    def records_for(self, username: str) -> Sequence[RawAlert]:
+        return [r for r in self.records if r.trader == username]
 
 
 def last_regular_weekday(before: date) -> date:

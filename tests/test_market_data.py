@@ -11,11 +11,10 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from pipeline.judge import pricing
-from pipeline.judge.strategies import Leg
 from pipeline.market.calendar import load_calendar, trading_days_to_expiry
 from pipeline.market.models import SourceHealth
 from pipeline.market.yahoo import YahooMarket
-from pipeline.models import OptionContract, OptionKind
+from pipeline.models import Leg, OptionContract, OptionKind
 from tests.fakes.yahoo import FakeYahoo
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -160,7 +159,7 @@ class Broken:
 
 
 async def test_no_market_means_not_priced_never_a_stand_in() -> None:
-    legs = (Leg("buy", "call", 395.0, expiry_ahead(2), 1, 1.2),)
+    legs = (Leg.of("buy", "call", 395.0, expiry_ahead(2), 1, 1.2),)
     inputs = await pricing.gather(Broken(), symbol="TSLA", legs=legs, moment=NOW, now=NOW,  # type: ignore[arg-type]
                                   trader_price=1.2)
     assert not inputs.priced and inputs.vol is None and inputs.underlying is None
@@ -174,7 +173,7 @@ async def test_iv_solved_from_the_traders_price_when_the_chain_lacks_the_contrac
     expiry = expiry_ahead(30)
     yahoo.add_symbol("MSFT", 400.0)
     yahoo.set_price("MSFT", NOW - timedelta(minutes=1), 400.0)
-    inputs = await pricing.gather(client, symbol="MSFT", legs=(Leg("buy", "call", 410.0, expiry, 1, 0.0),),
+    inputs = await pricing.gather(client, symbol="MSFT", legs=(Leg.of("buy", "call", 410.0, expiry, 1, 0.0),),
                                   moment=NOW - timedelta(minutes=1), now=NOW, trader_price=9.0)
     assert inputs.priced and inputs.vol_source == pricing.FROM_TRADER and inputs.years is not None
     assert bs_price(400.0, 410.0, inputs.years, inputs.vol or 0, "call") == pytest.approx(9.0, abs=1e-4)

@@ -24,6 +24,7 @@ from typing import Any, Literal, Protocol
 
 from pipeline.judge.options_math import implied_volatility
 from pipeline.market.models import PriceHistory, Quote
+from pipeline.models import Follower
 
 __all__ = ["Follower", "HistoryProvider", "MarketSnapshot", "PriceHistory", "implied_volatility"]
 
@@ -34,16 +35,6 @@ Regime = Literal["low", "normal", "high"]
 TRADING_DAYS = 252
 IV_RANK_SPAN_DAYS = 365  # recorded IVs must cover this long before an IV rank is given
 ATM_BAND = 0.05  # an option within 5% of the price counts as at the money for the daily IV record
-
-
-@dataclass(frozen=True, slots=True)
-class Follower:
-    """Following the trade now, at the market: buying at the ask, selling at the bid (a combination: its net)."""
-
-    side: Literal["ask", "bid", "net"]
-    price: float  # per share; a combination's net, debit positive
-    breakevens: tuple[float, ...]
-    probability_of_profit: float | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pipeline.judge.market import Follower, historical_volatility
+from pipeline.judge.market import historical_volatility
 from pipeline.judge.options_math import DAYS_PER_YEAR, bs_price, implied_volatility
-from pipeline.judge.strategies import DEFAULT_DTE, Leg
+from pipeline.judge.strategies import DEFAULT_DTE
 from pipeline.market.calendar import TradingCalendar, trading_days_to_expiry, years_to_expiry
 from pipeline.market.models import MarketData, PriceHistory, Quote
-from pipeline.models import OptionContract, OptionKind
+from pipeline.models import ContractQuote, Follower, Leg, OptionContract, Side
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ VOL_RANGE = (0.005, 5.0)
 
 
 @dataclass(frozen=True, slots=True)
-class MarketInputs:
+class AlertMarket:
     """What the market said about one alert (every field None when it could not say)."""
 
     symbol: str
@@ -63,21 +63,28 @@ class MarketInputs:
         return f"no option quote or implied volatility for {self.symbol}"
 
     def quote_for(self, leg: Leg) -> Quote | None:
-        return next((q for q in self.quotes if q.contract.kind == leg.kind and leg.strike is not None
+        return next((q for q in self.quotes if q.contract.kind is leg.kind and leg.strike is not None
                      and abs(q.contract.strike - leg.strike) < 1e-6 and q.contract.expiry == leg.expiry), None)
 
 
 def contracts_of(symbol: str, legs: Sequence[Leg]) -> list[OptionContract]:
-    return [OptionContract(symbol, OptionKind(leg.kind), float(leg.strike), leg.expiry) for leg in legs
-            if leg.kind in ("call", "put") and leg.strike is not None and leg.expiry is not None]
+    return [OptionContract(symbol, leg.kind, float(leg.strike), leg.expiry) for leg in legs
+            if leg.is_option and leg.strike is not None and leg.expiry is not None]
+
+
+def seen(quote: Quote) -> ContractQuote:
+    """A provider's quote as the scoring record keeps it."""
+    c = quote.contract
+    return ContractQuote(c.kind, c.strike, c.expiry, quote.bid, quote.ask, quote.last, quote.iv, quote.volume,
+                         quote.open_interest)
 
 
 async def gather(market: MarketData, *, symbol: str, legs: Sequence[Leg], moment: datetime, now: datetime,
-                 trader_price: float | None, source: str = "") -> MarketInputs:
+                 trader_price: float | None, source: str = "") -> AlertMarket:
     """Ask the market about one alert. `legs`: the trade's contracts with the trader's sides and sizes (prices
     unused); `trader_price`: the alert's price (a spread's net), to solve a volatility from when the chain
     cannot give one. Never raises: a source that fails gives a MarketInputs that says so."""
-    options = [leg for leg in legs if leg.kind in ("call", "put")]
+    options = [leg for leg in legs if leg.is_option]
     try:
         calendar: TradingCalendar | None = await market.calendar()
         underlying = await market.price_at(symbol, moment)
@@ -91,25 +98,25 @@ async def gather(market: MarketData, *, symbol: str, legs: Sequence[Leg], moment
     if calendar is not None and expiry is not None:
         years = years_to_expiry(calendar, moment, expiry)
         dte = trading_days_to_expiry(calendar, moment, expiry)
-    inputs = MarketInputs(symbol, source, moment, underlying, history, tuple(quotes.values()), None, None, years, dte,
+    inputs = AlertMarket(symbol, source, moment, underlying, history, tuple(quotes.values()), None, None, years, dte,
                           quotes_fresh=now - moment <= FRESH_QUOTE)
     vol, label = volatility(inputs, legs, trader_price)
     if not options:
         years = DEFAULT_DTE / DAYS_PER_YEAR
-    return MarketInputs(symbol, source, moment, underlying, history, inputs.quotes, vol, label, years, dte,
+    return AlertMarket(symbol, source, moment, underlying, history, inputs.quotes, vol, label, years, dte,
                         inputs.quotes_fresh)
 
 
-def volatility(inputs: MarketInputs, legs: Sequence[Leg], trader_price: float | None
+def volatility(inputs: AlertMarket, legs: Sequence[Leg], trader_price: float | None
                ) -> tuple[float | None, str | None]:
     """The position's volatility and its label (module docstring), or (None, None)."""
-    options = [leg for leg in legs if leg.kind in ("call", "put")]
+    options = [leg for leg in legs if leg.is_option]
     if not options:
         hv = _hv(inputs.history)
         return (hv, FROM_HISTORY) if hv is not None and inputs.underlying is not None else (None, None)
     if inputs.underlying is None or not inputs.years or inputs.years <= 0:
         return None, None
-    ivs = [(q.iv, leg.quantity) for leg in options if (q := inputs.quote_for(leg)) is not None and q.iv]
+    ivs = [(q.iv, leg.size) for leg in options if (q := inputs.quote_for(leg)) is not None and q.iv]
     if len(ivs) == len(options):
         weight = sum(n for _, n in ivs)
         return sum(v * n for v, n in ivs) / weight, FROM_CHAIN  # type: ignore[operator]
@@ -123,12 +130,11 @@ def solve_vol(legs: Sequence[Leg], price: float | None, spot: float, years: floa
         return None
     if len(legs) == 1:
         leg = legs[0]
-        return implied_volatility(price, spot, leg.strike or 0.0, years * DAYS_PER_YEAR, leg.kind)
+        return implied_volatility(price, spot, leg.strike or 0.0, years * DAYS_PER_YEAR, leg.kind.value)
 
     def net(vol: float) -> float:  # per share, positive = debit
-        return abs(sum((1 if leg.action == "buy" else -1) * leg.quantity * bs_price(spot, leg.strike or 0.0, years,
-                                                                                    vol, leg.kind)
-                       for leg in legs) / max(1, min(leg.quantity for leg in legs)))
+        return abs(sum(leg.quantity * bs_price(spot, leg.strike or 0.0, years, vol, leg.kind.value)
+                       for leg in legs) / max(1, min(leg.size for leg in legs)))
 
     low, high = VOL_RANGE
     f_low, f_high = net(low) - price, net(high) - price
@@ -150,35 +156,34 @@ def _hv(history: PriceHistory | None) -> float | None:
     return historical_volatility(history.closes) if history is not None else None
 
 
-def market_price_at_alert(inputs: MarketInputs, legs: Sequence[Leg]) -> float | None:
+def market_price_at_alert(inputs: AlertMarket, legs: Sequence[Leg]) -> float | None:
     """A single contract's market price (the quote's mid) when the quote is the alert's market, else None."""
-    options = [leg for leg in legs if leg.kind in ("call", "put")]
+    options = [leg for leg in legs if leg.is_option]
     if len(options) != 1 or not inputs.quotes_fresh:
         return None
     quote = inputs.quote_for(options[0])
     return quote.mid if quote is not None else None
 
 
-def follow_now(legs: Sequence[Leg], inputs: MarketInputs) -> tuple[Follower | None, tuple[Leg, ...]]:
+def follow_now(legs: Sequence[Leg], inputs: AlertMarket) -> tuple[Follower | None, tuple[Leg, ...]]:
     """The legs re-priced at the market now (ask to buy, bid to sell); None when a leg has no such side quoted.
     The caller evaluates the legs; this says at what price."""
-    options = [leg for leg in legs if leg.kind in ("call", "put")]
+    options = [leg for leg in legs if leg.is_option]
     if not options or not inputs.priced:
         return None, ()
     priced: list[Leg] = []
     for leg in legs:
-        if leg.kind == "stock":
-            priced.append(Leg(leg.action, leg.kind, None, None, leg.quantity, inputs.underlying or leg.price))
+        if not leg.is_option:
+            priced.append(leg.priced(inputs.underlying or leg.price))
             continue
         quote = inputs.quote_for(leg)
-        fill = (quote.ask if leg.action == "buy" else quote.bid) if quote is not None else None
+        fill = (quote.ask if leg.side is Side.BUY else quote.bid) if quote is not None else None
         if fill is None:
             return None, ()
-        priced.append(Leg(leg.action, leg.kind, leg.strike, leg.expiry, leg.quantity, fill))
+        priced.append(leg.priced(fill))
     if len(options) == 1 and len(priced) == 1:
-        side: Literal["ask", "bid", "net"] = "ask" if options[0].action == "buy" else "bid"
-        return Follower(side, priced[0].price, (), None), tuple(priced)
-    unit = max(1, min(leg.quantity for leg in options))
-    net = sum((1 if leg.action == "buy" else -1) * leg.price * leg.quantity for leg in priced
-              if leg.kind != "stock") / unit
-    return Follower("net", round(net, 4), (), None), tuple(priced)
+        side: Literal["ask", "bid", "net"] = "ask" if options[0].side is Side.BUY else "bid"
+        return Follower(side, priced[0].price), tuple(priced)
+    unit = max(1, min(leg.size for leg in options))
+    net = sum(leg.quantity * leg.price for leg in priced if leg.is_option) / unit
+    return Follower("net", round(net, 4)), tuple(priced)

@@ -236,6 +236,7 @@ async def build_runtime(settings: Settings, *, notify_admins: AdminNotifier | No
     market = market if market is not None else build_market(settings, on_health=market_health_notice(notify_admins))
     if hasattr(market, "aclose"):
         closers.append(market.aclose)
+    await market.calendar()  # the NYSE table (a child process, ~0.5 s) now, not in the first alert's judging
     now = clock or (lambda: datetime.now(UTC))
     calibration = build_calibration(db, market, memory_stage, clock=now)
     await calibration.load()

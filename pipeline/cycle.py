@@ -418,11 +418,14 @@ class IngestionCycle:
         if self._closes is None:
             return {}
 
-        def expired(expiry: date | None) -> bool:
-            return expiry is not None and (expiry < today or (expiry == today and after_close))
+        def expired(expiry: date) -> bool:
+            return expiry < today or (expiry == today and after_close)
 
-        wanted = {(r.symbol, r.expiry) for r in rows if r.status == "open" and r.option_type and expired(r.expiry)}
-        wanted |= {(a.symbol, a.expiry) for a in alerts if a.is_entry and a.option_type and expired(a.expiry)}
+        wanted: set[tuple[str, date]] = {
+            (r.symbol, r.expiry) for r in rows
+            if r.status == "open" and r.option_type and r.expiry is not None and expired(r.expiry)}
+        wanted |= {(a.symbol, a.expiry) for a in alerts
+                   if a.is_entry and a.option_type and a.expiry is not None and expired(a.expiry)}
         out: dict[tuple[str, date], float] = {}
         for symbol, day in wanted:
             try:

@@ -177,3 +177,50 @@ async def test_iv_solved_from_the_traders_price_when_the_chain_lacks_the_contrac
                                   moment=NOW - timedelta(minutes=1), now=NOW, trader_price=9.0)
     assert inputs.priced and inputs.vol_source == pricing.FROM_TRADER and inputs.years is not None
     assert bs_price(400.0, 410.0, inputs.years, inputs.vol or 0, "call") == pytest.approx(9.0, abs=1e-4)
+
+
+async def test_a_spreads_volatility_comes_from_each_legs_quote(yahoo: FakeYahoo, client: YahooMarket) -> None:
+    expiry = expiry_ahead(21)
+    yahoo.add_symbol("SPY", 580.0)
+    yahoo.set_price("SPY", NOW - timedelta(minutes=1), 580.0)
+    yahoo.add_option("SPY", "put", 575.0, expiry, bid=5.0, ask=5.2, last=5.1, iv=0.16)
+    yahoo.add_option("SPY", "put", 570.0, expiry, bid=3.9, ask=4.1, last=4.0, iv=0.18)
+    spread = (Leg.of("sell", "put", 575.0, expiry, 2), Leg.of("buy", "put", 570.0, expiry, 2))
+    inputs = await pricing.gather(client, symbol="SPY", legs=spread, moment=NOW - timedelta(minutes=1), now=NOW,
+                                  trader_price=1.1)
+    assert inputs.vol_source == pricing.FROM_CHAIN and inputs.vol == pytest.approx(0.17)
+    follower, legs = pricing.follow_now(spread, inputs)
+    assert follower is not None and follower.side == "net"
+    assert follower.price == pytest.approx(-(5.0 - 4.1))  # sell at the bid, buy at the ask: a 0.90 credit
+    assert [leg.price for leg in legs] == [5.0, 4.1]
+
+
+async def test_a_spread_the_chain_lacks_is_priced_at_the_one_volatility_its_net_implies(yahoo: FakeYahoo,
+                                                                                         client: YahooMarket) -> None:
+    from pipeline.judge.options_math import bs_price
+
+    expiry = expiry_ahead(21)
+    yahoo.add_symbol("QQQ", 500.0)
+    yahoo.set_price("QQQ", NOW - timedelta(minutes=1), 500.0)
+    spread = (Leg.of("buy", "call", 500.0, expiry, 1), Leg.of("sell", "call", 510.0, expiry, 1))
+    inputs = await pricing.gather(client, symbol="QQQ", legs=spread, moment=NOW - timedelta(minutes=1), now=NOW,
+                                  trader_price=4.0)
+    assert inputs.vol_source == pricing.FROM_TRADER and inputs.years is not None and inputs.vol is not None
+    net = bs_price(500.0, 500.0, inputs.years, inputs.vol, "call") - bs_price(500.0, 510.0, inputs.years, inputs.vol,
+                                                                            "call")
+    assert net == pytest.approx(4.0, abs=1e-4)
+
+
+def test_chasing_is_against_the_market_at_the_alert_and_never_for_an_averaged_entry() -> None:
+    from types import SimpleNamespace
+
+    from pipeline.judge.flags import sanity_flags
+    from pipeline.judge.stage import flag_facts
+
+    def trade(text: str) -> SimpleNamespace:
+        return SimpleNamespace(open_action="BTO", option_type="call", expiry=expiry_ahead(30), risk=None,
+                               entry_price=3.6, quantity=1, legs=None, entry_text=text,
+                               raw={"actualPriceAtTimeOfAlert": 3.5})  # an earlier average, not the market
+    assert "chasing" in sanity_flags(flag_facts(trade("BTO AAPL 250C @ 3.60"), TODAY, market_price=3.1))
+    assert "chasing" not in sanity_flags(flag_facts(trade("BTO AAPL 250C @ 3.60"), TODAY, market_price=3.5))
+    assert "chasing" not in sanity_flags(flag_facts(trade("Adding AAPL 250C @ 3.60 avg"), TODAY, market_price=3.1))

@@ -11,6 +11,7 @@ Black-Scholes gives the trader's own price (a spread's net) against the underlyi
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -136,9 +137,17 @@ def solve_vol(legs: Sequence[Leg], price: float | None, spot: float, years: floa
         return abs(sum(leg.quantity * bs_price(spot, leg.strike or 0.0, years, vol, leg.kind.value)
                        for leg in legs) / max(1, min(leg.size for leg in legs)))
 
-    low, high = VOL_RANGE
-    f_low, f_high = net(low) - price, net(high) - price
-    if f_low * f_high > 0:
+    # A spread's net need not rise with volatility all the way (a debit spread's peaks, then falls): the lowest
+    # volatility that gives the net is taken, found by a scan and then bisection inside the first bracket.
+    low_end, high_end = VOL_RANGE
+    grid = [low_end * (high_end / low_end) ** (n / 60) for n in range(61)]
+    for low, high in itertools.pairwise(grid):
+        f_low, f_high = net(low) - price, net(high) - price
+        if f_low == 0:
+            return low
+        if f_low * f_high < 0:
+            break
+    else:
         return None
     for _ in range(80):
         mid = (low + high) / 2
@@ -147,7 +156,7 @@ def solve_vol(legs: Sequence[Leg], price: float | None, spot: float, years: floa
             high, f_high = mid, f_mid
         else:
             low = mid
-        if high - low < 1e-7:
+        if high - low < 1e-9:
             break
     return (low + high) / 2
 

@@ -87,7 +87,7 @@ def years_to_expiry(calendar: TradingCalendar, moment: datetime, expiry: date) -
 
 def xnys_table(first: date, last: date) -> dict[str, object]:
     """The NYSE sessions and early closes between two dates, as JSON-ready values (imports exchange_calendars)."""
-    import exchange_calendars
+    import exchange_calendars  # type: ignore[import-untyped]
 
     cal = exchange_calendars.get_calendar("XNYS", start=first.isoformat(), end=last.isoformat())
     sessions = [ts.date().isoformat() for ts in cal.sessions]

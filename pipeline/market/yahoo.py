@@ -152,11 +152,10 @@ class YahooMarket:
             rows = [(datetime.fromtimestamp(ts, UTC).astimezone(NEW_YORK).date(), c) for ts, c in _bars(data)]
             return fetched, PriceHistory(symbol, tuple(d for d, _ in rows), tuple(c for _, c in rows))
 
-        key = ("daily", symbol)
-        kept = await self._cache.get(key, load, ttl=self._ttl(900.0, 3 * 3600.0))
+        kept = await self._cache.get(("daily", symbol), load, ttl=self._ttl(900.0, 3 * 3600.0))
         if kept is not None and after is not None and kept[0] < after:
-            key = ("daily", symbol, after)  # one fresh read per settled day, shared by everything settling on it
-            kept = await self._cache.get(key, load, ttl=3 * 3600.0)
+            # One fresh read per settled day, shared by everything settling on it.
+            kept = await self._cache.get(("daily", symbol, after), load, ttl=3 * 3600.0)
         return kept[1] if kept is not None else None
 
     async def _chain(self, symbol: str, expiry: date | None) -> dict[tuple[OptionKind, float], Quote]:

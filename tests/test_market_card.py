@@ -13,13 +13,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 
 from bot.app import runtime_of
 from pipeline.cycle import IngestionCycle, ReplaySource
 from pipeline.market.yahoo import YahooMarket
 from pipeline.models import RawAlert
+from pipeline.record import scoring_of
 from storage import chats, traders, trades
 from storage.db import Database
+from storage.models import XtradesAlert
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.xtrades import FakeXtrades
 from tests.fakes.yahoo import FakeYahoo
@@ -103,6 +106,11 @@ async def test_with_the_source_down_the_card_says_not_priced(start_app: Callable
     assert "Probability of profit" not in text and "Alternative" not in text and "Following now" not in text
     assert "Max Profit: unlimited | Max Loss: $2,175" in text and "Breakeven: $257.25" in text  # own prices
     assert "Capital tied up: $2,175" in text
+    async with runtime_of(app).db.reader() as session:
+        [row] = (await session.scalars(select(XtradesAlert).where(XtradesAlert.scored_at.is_not(None)))).all()
+    scoring = scoring_of(row)
+    assert scoring is not None and scoring.part("pop") is None  # the score is made without a probability
+    assert scoring.market.not_priced == "no market data for AAPL" and scoring.alternative is None
     [told] = await telegram.wait_for("sendMessage", predicate=lambda c: "Market data" in c.params["text"],
                                      timeout=20)
     assert told.params["chat_id"] == ADMIN and "is down" in told.params["text"]

@@ -100,7 +100,7 @@ async def test_a_burst_on_ten_symbols_makes_about_ten_requests_of_each_kind(yaho
 
     await asyncio.gather(*(alert(n) for n in range(100)))
     assert yahoo.requests["intraday"] == 10 and yahoo.requests["daily"] == 10
-    assert yahoo.requests["options"] <= 22  # ten chains, ten earnings reads (and one crumb retry at most)
+    assert yahoo.requests["options"] == 10 and yahoo.requests["earnings"] == 10 and yahoo.requests["crumb"] == 1
 
 
 async def test_a_source_down_answers_none_and_admins_hear_once_each_way(yahoo: FakeYahoo) -> None:

@@ -11,6 +11,7 @@ Black-Scholes gives the trader's own price (a spread's net) against the underlyi
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 from collections.abc import Sequence
@@ -84,28 +85,36 @@ async def gather(market: MarketData, *, symbol: str, legs: Sequence[Leg], moment
                  trader_price: float | None, source: str = "") -> AlertMarket:
     """Ask the market about one alert. `legs`: the trade's contracts with the trader's sides and sizes (prices
     unused); `trader_price`: the alert's price (a spread's net), to solve a volatility from when the chain
-    cannot give one. Never raises: a source that fails gives a MarketInputs that says so."""
+    cannot give one. Never raises: a source that fails gives an AlertMarket that says so. The three questions
+    go out together (each is cached and single-flight in the provider)."""
     options = [leg for leg in legs if leg.is_option]
+
+    async def no_quotes() -> dict[OptionContract, Quote]:
+        return {}
+
+    calendar: TradingCalendar | None
     try:
-        calendar: TradingCalendar | None = await market.calendar()
-        underlying = await market.price_at(symbol, moment)
-        history = await market.history(symbol)
-        quotes = await market.quotes(contracts_of(symbol, options)) if options and underlying is not None else {}
+        calendar = await market.calendar()
+        underlying, history, quotes = await asyncio.gather(
+            market.price_at(symbol, moment), market.history(symbol),
+            market.quotes(contracts_of(symbol, options)) if options else no_quotes())
     except Exception:  # a provider is not to raise; if one does, the alert is judged without it
         log.exception("market data for %s failed", symbol)
         calendar, underlying, history, quotes = None, None, None, {}
+    if underlying is None:
+        quotes = {}  # a quote without the underlying prices nothing
     expiry = options[0].expiry if options else None
     years = dte = None
     if calendar is not None and expiry is not None:
         years = years_to_expiry(calendar, moment, expiry)
         dte = trading_days_to_expiry(calendar, moment, expiry)
     inputs = AlertMarket(symbol, source, moment, underlying, history, tuple(quotes.values()), None, None, years, dte,
-                          quotes_fresh=now - moment <= FRESH_QUOTE)
+                         quotes_fresh=now - moment <= FRESH_QUOTE)
     vol, label = volatility(inputs, legs, trader_price)
     if not options:
         years = DEFAULT_DTE / DAYS_PER_YEAR
     return AlertMarket(symbol, source, moment, underlying, history, inputs.quotes, vol, label, years, dte,
-                        inputs.quotes_fresh)
+                       inputs.quotes_fresh)
 
 
 def volatility(inputs: AlertMarket, legs: Sequence[Leg], trader_price: float | None

@@ -15,6 +15,7 @@ data"): it needs pandas and curl_cffi in the bot's memory and gives no way to po
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -56,6 +57,7 @@ class YahooMarket:
         self._clock = clock
         self._cache: SingleFlightCache[Any] = SingleFlightCache(error_ttl=error_ttl)
         self._crumb: str | None = None
+        self._crumb_lock = asyncio.Lock()
         self._calendar: TradingCalendar | None = None
         self._health = SourceHealth("Yahoo Finance", since=clock())
         self._consecutive = 0
@@ -190,7 +192,9 @@ class YahooMarket:
     async def _get(self, kind: str, path: str, params: dict[str, Any], *, crumb: bool = False) -> Any:
         for attempt in range(2):
             if crumb and self._crumb is None:
-                await self._refresh_crumb()
+                async with self._crumb_lock:  # a burst asks for one crumb, not one per symbol
+                    if self._crumb is None:
+                        await self._refresh_crumb()
             query = {**params, **({"crumb": self._crumb} if crumb and self._crumb else {})}
             self.requests[kind] += 1
             try:

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from pipeline.ingest.alerts_api import alert_from_json
 from pipeline.ingest.detector import OPEN_FOR_EXIT, Detection, Position, detect
-from pipeline.models import RawAlert, ScrapeResult, StoredEvent
+from pipeline.models import Leg, RawAlert, ScrapeResult, StoredEvent
 from storage import alerts as alerts_repo
 from storage import queue, scraper_state, traders, trades
 from storage.db import Database
@@ -467,7 +467,8 @@ def _position(row: Trade) -> Position:
         close_reason=row.close_reason, pnl=row.pnl, pnl_pct=row.pnl_pct, risk=row.risk,
         entry_text=row.entry_text, exit_text=row.exit_text, exit_alert_id=row.exit_alert_id,
         exit_keys=tuple(row.exit_keys or ()), opened_at=row.opened_at, closed_at=row.closed_at, raw=row.raw,
-        outcome=row.outcome, legs=tuple(row.legs) if row.legs else None, realized_pnl=row.realized_pnl,
+        outcome=row.outcome, legs=tuple(Leg.from_json(leg) for leg in row.legs) if row.legs else None,
+        realized_pnl=row.realized_pnl,
         closed_quantity=row.closed_quantity,
     )
 
@@ -476,5 +477,5 @@ def _row_values(position: Position) -> dict[str, Any]:
     values = {name: getattr(position, name) for name in trades.POSITION_FIELDS if hasattr(position, name)}
     values["exit_keys"] = list(position.exit_keys)
     values["raw"] = dict(position.raw) if position.raw is not None else None
-    values["legs"] = [dict(leg) for leg in position.legs] if position.legs else None
+    values["legs"] = [leg.to_json() for leg in position.legs] if position.legs else None
     return values

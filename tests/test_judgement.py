@@ -16,6 +16,7 @@ from pipeline.judge.stage import Judgement
 from pipeline.memory.embedder import Embedder
 from pipeline.memory.stage import MemoryStage
 from pipeline.memory.store import TradeMemory, open_vector_store
+from pipeline.record import FORMAT, scoring_of
 from storage import alerts, chats, traders
 from storage.db import Database
 from tests.fakes.ai import FakeAI
@@ -68,25 +69,28 @@ async def test_without_keys_the_local_analyst_gives_a_full_score(site: FakeXtrad
     assert row is not None and row.scored_at is not None
     assert 0 <= row.score <= 100 and row.local_score is not None and row.consensus_score == row.local_score
     assert row.claude_score is None and row.deepseek_score is None and row.gemini_score is None
-    ranked = [e for e in row.strategy_ranking if not e.get("is_alert_strategy") and not e.get("is_alternative")]
-    assert len(ranked) == 10
-    [own] = [e for e in row.strategy_ranking if e.get("is_alert_strategy")]
+    scoring = scoring_of(row)
+    assert scoring is not None and row.scoring["format"] == FORMAT
+    assert len(scoring.ranking) == 10
+    own = scoring.own
     # The trader's own trade, STO 2 AAPL 235P @ 3.10: $620 to make, (235 − 3.10) × 200 to lose, breakeven 231.90
-    assert own["name"] == "Short Put (cash-secured)" and own["max_profit"] == pytest.approx(620.0)
-    assert own["max_loss"] == pytest.approx((235 - 3.10) * 200) and own["breakevens"] == [pytest.approx(231.9)]
-    assert own["capital_required"] == pytest.approx(47_000.0) and own["view"] == "bullish"
-    assert row.strategy_name == own["name"]  # the card's strategy is the trader's, not the best alternative
-    alternatives = [e for e in row.strategy_ranking if e.get("is_alternative")]
-    assert len(alternatives) <= 1
-    for alternative in alternatives:  # same view, never buying back the trader's own 235 put
-        assert alternative["short_name"] in {"CSP", "CC", "PMCC", "BPS", "DIAG"}
-        assert not any(leg["kind"] == "put" and leg["strike"] == 235 and leg["action"] == "buy"
-                       for leg in alternative["legs"])
-    assert row.market_context["trend"] == "bullish" and row.market_context["underlying_price"] > 0
+    assert own is not None and own.name == "Short Put (cash-secured)" and own.max_profit == pytest.approx(620.0)
+    assert own.max_loss == pytest.approx((235 - 3.10) * 200) and own.breakevens == (pytest.approx(231.9),)
+    assert own.capital == pytest.approx(47_000.0) and own.view == "bullish"
+    assert row.strategy_name == own.name  # the card's strategy is the trader's, not the best alternative
+    alternative = scoring.alternative
+    if alternative is not None:  # same view, never buying back the trader's own 235 put
+        assert alternative.key in {"CSP", "CC", "PMCC", "BPS", "DIAG"}
+        assert not any(leg.kind == "put" and leg.strike == 235 and leg.side == "buy" for leg in alternative.legs)
+    assert scoring.market.trend == "bullish" and (scoring.market.underlying_price or 0) > 0
     assert len(row.reasoning) == 3 and row.key_risk and row.recommendation in {"STRONG_BUY", "BUY", "HOLD", "AVOID"}
     assert row.similar_trades_count == 1 and row.similar_trades_success_rate == 1.0  # the closed AAPL put
-    assert set(row.score_parts) >= {"score", "ai", "pop", "fit", "trader"}
-    assert row.score_parts["pop"]["value"] == pytest.approx(own["probability_of_profit"] * 100, abs=0.1)
+    assert {p.name for p in scoring.parts} >= {"ai", "pop", "fit", "trader"}
+    pop = scoring.part("pop")
+    assert pop is not None and own.probability_of_profit is not None
+    assert pop.value == pytest.approx(own.probability_of_profit * 100, abs=0.1)
+    assert sum(p.contribution for p in scoring.parts) == pytest.approx(scoring.blend)
+    assert row.raw_score == pytest.approx(scoring.score)
 
 
 async def test_with_the_models_every_score_is_stored_and_a_failure_left_out(

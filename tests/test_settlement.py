@@ -18,6 +18,7 @@ from pipeline.judge.consensus.panel import ConsensusPanel
 from pipeline.judge.market import MarketData, RecordedHistory
 from pipeline.judge.stage import Judgement
 from pipeline.models import RawAlert, ScrapeResult
+from pipeline.record import scoring_of
 from storage import alerts, chats, scraper_state, traders, trades
 from storage.db import Database
 
@@ -91,7 +92,7 @@ def json_alert(**changes: object) -> dict:
 def test_the_json_path_keeps_the_legs_its_original_message_names() -> None:
     alert = alert_from_json(json_alert(), "behappy")
     assert alert is not None and alert.strike == 340.0 and alert.option_type == "call"
-    assert [(leg["action"], leg["kind"], leg["strike"]) for leg in alert.legs] == [
+    assert [(leg.side, leg.kind, leg.strike) for leg in alert.legs] == [
         ("buy", "call", 340.0), ("sell", "call", 350.0)]
     single = alert_from_json(json_alert(originalMessage="BTO 2 MSFT 340C 12/18 @ 3.00"), "behappy")
     assert single is not None and single.legs == ()
@@ -127,4 +128,6 @@ async def test_a_chasing_entry_is_flagged_on_the_card_and_costs_points(db: Datab
     text, row = await judged_card(db, json_alert(originalMessage="BTO 2 MSFT 340C 12/18 @ 4.00", pricePaid=4.0,
                                                  actualPriceAtTimeOfAlert=3.0))
     assert "⚠️ Chasing: entry $4 is 33% above the $3 at the alert" in text
-    assert row.score_parts["penalties"] == {"chasing": 8.0}
+    scoring = scoring_of(row)
+    assert scoring is not None and scoring.penalties == (("chasing", 8.0),)
+    assert scoring.score == pytest.approx(scoring.blend - 8.0, abs=0.05)

@@ -108,7 +108,7 @@ def _refined_by_text(text: Any, posted: date | None, option_type: str | None, st
     parsed = parse_alert(text, today=posted or date.today())  # a date without a year: the next after posting
     if parsed is None or not parsed.legs or parsed.symbol != symbol:
         return (), option_type, strike, expiry
-    legs = tuple(leg.as_dict() for leg in parsed.legs)
+    legs = parsed.legs
     return legs, option_type or parsed.option_type, strike or parsed.strike, expiry or parsed.expiry
 
 

@@ -43,7 +43,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
-from pipeline.ingest.legs import ParsedLeg, rewrite_combination, vertical_legs
+from pipeline.ingest.legs import rewrite_combination, vertical_legs
+from pipeline.models import Leg
 
 __all__ = ["ParsedAlert", "clean", "parse_alert", "third_friday"]
 
@@ -68,7 +69,7 @@ class ParsedAlert:
     stop_loss_pct: float | None = None  # "SL: 50%"
     profit_target: str | None = None  # raw: "3.0", "125%"
     legs_text: str | None = None  # a spread's legs as written: "580/575 PCS"
-    legs: tuple[ParsedLeg, ...] = ()  # every leg of a multi-leg alert (a vertical, condor, straddle, strangle)
+    legs: tuple[Leg, ...] = ()  # every leg of a multi-leg alert (a vertical, condor, straddle, strangle)
 
 
 class _Invalid(Exception):

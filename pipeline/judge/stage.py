@@ -22,10 +22,10 @@ from pipeline.judge.consensus.panel import Consensus
 from pipeline.judge.flags import FlagFacts, flag_text, price_at_alert, sanity_flags
 from pipeline.judge.market import MarketData, MarketSnapshot, is_at_the_money
 from pipeline.judge.own_trade import OwnJudgement, judge_own_trade
-from pipeline.judge.payoff import legs_to_dicts
 from pipeline.judge.scoring import FinalScore, ScoreInputs, final_score
-from pipeline.judge.strategies import Leg, StrategyInput, StrategyRanking, evaluate_strategies
-from pipeline.models import SimilarSummary
+from pipeline.judge.strategies import StrategyEvaluation, StrategyInput, StrategyRanking, evaluate_strategies
+from pipeline.models import Leg, MarketInputs, OwnTrade, RankedStrategy, Scoring, SimilarSummary
+from pipeline.record import scoring_to_json
 from storage import alerts as alerts_repo
 from storage import iv_history, queue
 from storage import trades as trades_repo
@@ -36,11 +36,14 @@ log = logging.getLogger(__name__)
 
 
 class Panel(Protocol):
-    async def judge(self, alert: Any, context: Any, ranking: Any, similar: Any) -> Consensus: ...
+    """The AI panel as the judge calls it: the alert, its market, the own trade judged, the similar trades."""
+
+    async def judge(self, alert: ReviewAlert, context: MarketSnapshot, own: OwnJudgement,
+                    similar: SimilarSummary) -> Consensus: ...
 
 
-# The third argument is the own trade's judgement: `.alert_strategy.name` names the trader's own trade.
-SimilarLookup = Callable[[XtradesAlert, MarketSnapshot, Any], Awaitable[SimilarSummary]]
+# Memory's lookup for an alert being judged: the row, its market, and the trader's own trade (its structure's name).
+SimilarLookup = Callable[[XtradesAlert, MarketSnapshot, OwnTrade], Awaitable[SimilarSummary]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +131,7 @@ class Judgement:
         )
         marks.append(time.perf_counter())
 
-        async def similar(own: Any) -> SimilarSummary:
+        async def similar(own: OwnTrade) -> SimilarSummary:
             return await self._similar(row, snapshot, own) if self._similar else SimilarSummary()
 
         judged = await judge_trade(trade, today=today, record=record, snapshot=snapshot, similar=similar,
@@ -136,8 +139,7 @@ class Judgement:
         consensus, ranking, final = judged.consensus, judged.ranking, judged.final
         calibrator = self._calibrator() if self._calibrator else None
         score = judged.score(calibrator)
-        values = scoring_values(final, consensus, ranking, snapshot, judged.similar, own=judged.own,
-                                flags=judged.flags) | kept_values(judged, calibrator)
+        values = scoring_values(judged, snapshot, calibrator)
         async with self._db.session() as session:
             stored = await alerts_repo.save_scoring(session, row.id, scored_at=self._clock(), values=values)
             if stored and snapshot.iv is not None and not trade.legs and \
@@ -198,7 +200,7 @@ class Judged:
 
 
 async def judge_trade(trade: Any, *, today: date, record: TraderRecord, snapshot: MarketSnapshot,
-                      similar: Callable[[Any], Awaitable[SimilarSummary]], panel: Panel,
+                      similar: Callable[[OwnTrade], Awaitable[SimilarSummary]], panel: Panel,
                       marks: list[float] | None = None) -> Judged:
     """The own trade (payoff from its legs, fit, flags), the ten for the card's alternative, similar trades,
     the panel, the blend: from facts as known at `today`. Live scoring passes today's facts; the backtest
@@ -206,13 +208,13 @@ async def judge_trade(trade: Any, *, today: date, record: TraderRecord, snapshot
     inp = strategy_input(trade, snapshot, today)
     # A spread's price is its net: the ten are priced by Black-Scholes, not at that net for its first leg.
     ranking = evaluate_strategies(replace(inp, price=None) if trade.legs else inp)
-    own = judge_own_trade(replace(inp, iv=snapshot.iv or snapshot.hv_30), ranking, legs=trade_legs(trade),
-                          quantity=trade.quantity)
+    own = judge_own_trade(inp, ranking, legs=trade_legs(trade), quantity=trade.quantity,
+                          covered=is_covered_call(trade), hv_30=snapshot.hv_30)
     facts = flag_facts(trade, today)
     flags = sanity_flags(facts)
     texts = tuple(flag_text(f, facts) for f in flags)
     _mark(marks)
-    found = await similar(own)
+    found = await similar(own.trade)
     _mark(marks)
     consensus = await panel.judge(review_for(trade, snapshot, today, record, texts), snapshot, own, found)
     _mark(marks)
@@ -264,24 +266,17 @@ def says_spread(text: str | None) -> bool:
 
 def trade_legs(trade: Any) -> tuple[Leg, ...]:
     """A multi-leg trade's stored legs as payoff legs: the trade's quantity and expiry, prices to be fitted."""
-    rows = getattr(trade, "legs", None) or ()
     qty = max(1, trade.quantity or 1)
     out = []
-    for row in rows:
-        if row.get("kind") in ("call", "put") and isinstance(row.get("strike"), int | float):
-            out.append(Leg(str(row.get("action")), str(row["kind"]), float(row["strike"]), trade.expiry, qty, 0.0))
+    for leg in stored_legs(trade.legs):
+        if leg.is_option and leg.strike is not None:
+            out.append(Leg.of(leg.side, leg.kind, leg.strike, trade.expiry, qty))
     return tuple(out)
 
 
-def kept_values(judged: Judged, calibrator: Calibrator | None) -> dict[str, Any]:
-    """What the score knew, kept beside it: the backtest and the calibrator read these."""
-    p = judged.probability(calibrator)
-    return {
-        "score": judged.score(calibrator), "raw_score": judged.final.score, "profit_probability": p,
-        "scorer_version": calibrator.version if calibrator else uncalibrated_version(),
-        "trader_wins_at_score": judged.record.wins, "trader_closed_at_score": judged.record.closed,
-        "similar_trades_used": [{"trade_id": t, "won": w} for t, w in judged.similar.used],
-    }
+def stored_legs(rows: Sequence[Any] | None) -> tuple[Leg, ...]:
+    """A `trades.legs` column as legs (the storage layer keeps them as JSON)."""
+    return tuple(Leg.from_json(row) for row in rows or ())
 
 
 def _mark(marks: list[float] | None) -> None:
@@ -303,46 +298,64 @@ def _risk(trade: Any, today: date) -> str | None:
 
 
 def strategy_input(trade: Any, snapshot: MarketSnapshot, today: date) -> StrategyInput:
-    spot = snapshot.underlying_price or trade.strike or trade.entry_price or 0.0
+    """The alert as the strategies read it; a missing underlying price is left for their one stand-in rule."""
     return StrategyInput(
-        symbol=trade.symbol, spot=spot, strike=trade.strike, option_type=trade.option_type,
-        action=trade.open_action, price=trade.entry_price, expiry=trade.expiry, today=today, iv=snapshot.iv,
-        iv_rank=snapshot.iv_rank, trend=snapshot.trend, volatility_regime=snapshot.volatility_regime,
-        next_earnings=snapshot.next_earnings, contracts=(trade.quantity or 1) if trade.option_type else 1,
-        covered=trade.option_type == "call" and trade.open_action == "STO" and is_covered(trade.entry_text),
+        symbol=trade.symbol, spot=snapshot.underlying_price or 0.0, strike=trade.strike,
+        option_type=trade.option_type, action=trade.open_action, price=trade.entry_price, expiry=trade.expiry,
+        today=today, iv=snapshot.iv, iv_rank=snapshot.iv_rank, trend=snapshot.trend,
+        volatility_regime=snapshot.volatility_regime, next_earnings=snapshot.next_earnings,
+        contracts=(trade.quantity or 1) if trade.option_type else 1,
     )
 
 
-def is_covered(text: str | None) -> bool:
+def is_covered_call(trade: Any) -> bool:
     """An STO call the trader says is written against shares ("covered call", "CC")."""
-    low = f" {(text or '').lower()} "
-    return "covered" in low or " cc " in low
+    low = f" {(trade.entry_text or '').lower()} "
+    return trade.option_type == "call" and trade.open_action == "STO" and ("covered" in low or " cc " in low)
 
 
-def own_entry(own: OwnJudgement, flags: Sequence[str]) -> dict[str, Any]:
-    """The trader's own trade as stored for the card: every figure the card shows comes from here."""
-    t = own.trade
-    return _jsonable({
-        "name": t.name, "short_name": t.key, "score": round(own.fit), "view": t.view, "legs": legs_to_dicts(t.legs),
-        "net_premium": t.net_premium, "max_profit": t.max_profit, "max_loss": t.max_loss,
-        "breakevens": list(t.breakevens), "capital_required": t.capital,
-        "probability_of_profit": t.probability_of_profit, "fit": own.fit, "fit_parts": own.fit_parts,
-        "flags": list(flags), "reasons": list(own.notes), "is_alert_strategy": True,
-    })
+def market_inputs(snapshot: MarketSnapshot) -> MarketInputs:
+    """The market facts the judgement used, as the scoring record keeps them."""
+    return MarketInputs(
+        underlying_price=snapshot.underlying_price, trend=snapshot.trend,
+        volatility_regime=snapshot.volatility_regime, iv=snapshot.iv, iv_rank=snapshot.iv_rank,
+        iv_hv=snapshot.iv_hv, hv_30=snapshot.hv_30, next_earnings=snapshot.next_earnings,
+        sources=tuple(snapshot.sources), notes=tuple(snapshot.notes),
+    )
 
 
-def scoring_values(final: FinalScore, consensus: Consensus, ranking: StrategyRanking, snapshot: MarketSnapshot,
-                   similar: SimilarSummary, *, own: OwnJudgement, flags: Sequence[str] = ()) -> dict[str, Any]:
+def ranked(evaluation: StrategyEvaluation) -> RankedStrategy:
+    return RankedStrategy(
+        name=evaluation.name, key=evaluation.short_name, score=evaluation.score,
+        max_profit=evaluation.max_profit, max_loss=evaluation.max_loss, breakevens=evaluation.breakevens,
+        capital=evaluation.capital_required, probability_of_profit=evaluation.probability_of_profit,
+        reasons=evaluation.reasons,
+    )
+
+
+def scoring_record(judged: Judged, snapshot: MarketSnapshot, calibrator: Calibrator | None) -> Scoring:
+    """Everything the judge decided, as the one typed record the card, Analyze, memory and the backtest read."""
+    final, own, consensus = judged.final, judged.own, judged.consensus
+    return Scoring(
+        scorer_version=calibrator.version if calibrator else uncalibrated_version(),
+        blend=final.blend, score=final.score, parts=tuple(final.parts.values()),
+        penalties=tuple((final.penalties or {}).items()), flags=judged.flags,
+        calibrated=judged.probability(calibrator), own=own.trade, own_fit=own.fit,
+        fit_parts=tuple(own.fit_parts.items()), notes=own.notes, alternative=own.alternative,
+        ranking=tuple(ranked(e) for e in judged.ranking.evaluations), market=market_inputs(snapshot),
+        ai_probability_of_profit=consensus.probability_of_profit, ai_confidence=consensus.confidence,
+    )
+
+
+def scoring_values(judged: Judged, snapshot: MarketSnapshot, calibrator: Calibrator | None) -> dict[str, Any]:
+    """The `xtrades_alerts` columns of one scoring: the record, and the plain figures kept beside it for
+    queries (each model's score, the consensus, what the score knew for the backtest and the calibrator)."""
+    consensus = judged.consensus
     by_provider = {v.provider: v.score for v in consensus.verdicts}
-    alternative = [{**_jsonable(own.alternative.as_dict()), "is_alternative": True}] if own.alternative else []
     return {
-        "score": final.score,
-        # The models' own probability of profit and confidence are kept beside the parts (not in the score).
-        "score_parts": {**final.as_dict(), "ai_probability_of_profit": consensus.probability_of_profit,
-                        "ai_confidence": consensus.confidence},
-        "strategy_name": own.trade.name,
-        "strategy_ranking": [ranking_entry(e) for e in ranking.evaluations] + [own_entry(own, flags)] + alternative,
-        "market_context": _jsonable(snapshot.prompt_facts()),
+        "score": judged.score(calibrator),
+        "scoring": scoring_to_json(scoring_record(judged, snapshot, calibrator)),
+        "strategy_name": judged.own.trade.name,
         "claude_score": by_provider.get("claude"),
         "deepseek_score": by_provider.get("deepseek"),
         "gemini_score": by_provider.get("gemini"),
@@ -352,28 +365,11 @@ def scoring_values(final: FinalScore, consensus: Consensus, ranking: StrategyRan
         "reasoning": list(consensus.reasons),
         "key_risk": consensus.key_risk,
         "recommendation": consensus.recommendation,
-        "similar_trades_count": similar.count,
-        "similar_trades_success_rate": similar.success_rate,
-        "qdrant_point_id": similar.point_id,
+        "similar_trades_count": judged.similar.count,
+        "similar_trades_success_rate": judged.similar.success_rate,
+        "qdrant_point_id": judged.similar.point_id,
+        "raw_score": judged.final.score, "profit_probability": judged.probability(calibrator),
+        "scorer_version": calibrator.version if calibrator else uncalibrated_version(),
+        "trader_wins_at_score": judged.record.wins, "trader_closed_at_score": judged.record.closed,
+        "similar_trades_used": [{"trade_id": t, "won": w} for t, w in judged.similar.used],
     }
-
-
-def ranking_entry(evaluation: Any) -> dict[str, Any]:
-    return _jsonable({
-        "name": evaluation.name, "short_name": evaluation.short_name, "score": evaluation.score,
-        "max_profit": evaluation.max_profit, "max_loss": evaluation.max_loss,
-        "breakevens": list(evaluation.breakevens), "capital_required": evaluation.capital_required,
-        "probability_of_profit": evaluation.probability_of_profit, "reasons": list(evaluation.reasons),
-    })
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, float):
-        return round(value, 6)
-    return value

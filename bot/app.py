@@ -172,11 +172,10 @@ def scraper_config(settings: Settings) -> ScraperConfig:
     )
 
 
-def session_token(settings: Settings, source: Any) -> SessionToken:
+def session_token(settings: Settings, source: AlertSource) -> SessionToken:
     """The bearer the API reader and the push feed share: the browser source's own, else one from settings."""
-    token = getattr(source, "token", None)
-    if isinstance(token, SessionToken):
-        return token
+    if source.token is not None:
+        return source.token
     return SessionToken(settings.xtrades_base_url, storage_state_path=settings.xtrades_storage_state,
                         explicit=settings.xtrades_token.get_secret_value() if settings.xtrades_token else None)
 
@@ -291,7 +290,7 @@ def build_application(settings: Settings, *, source: AlertSource | None = None,
             default_min_score=settings.default_min_score,
             default_rate_limit_per_hour=settings.default_rate_limit_per_hour,
             admin_chat_ids=frozenset(settings.admin_chat_ids),
-            profile_exists=getattr(runtime.source, "profile_exists", None),
+            profile_exists=runtime.source.profile_exists,
             similar_lines=runtime.memory.lines_for_alert if runtime.memory else None,
             pipeline_status=runtime.status,
             backtest=runtime.backtest_report,

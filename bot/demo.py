@@ -26,14 +26,14 @@ from bot.backtesting import write_chart
 from bot.delivery import Deliverer
 from bot.settings import Settings
 from handlers import charts, render
-from pipeline.cycle import IngestionCycle
+from pipeline.cycle import IngestionCycle, ReplaySource
 from pipeline.ingest.alerts_api import alert_from_json
 from pipeline.judge.consensus.panel import ConsensusPanel
 from pipeline.judge.market import MarketData, RecordedHistory
 from pipeline.judge.refit import Calibration
 from pipeline.judge.stage import Judgement
 from pipeline.memory.stage import MemoryStage
-from pipeline.models import ScrapeResult
+from pipeline.models import RawAlert
 from storage import chats, stats, traders
 from storage.db import Database
 
@@ -48,7 +48,7 @@ DEMO_RATE_LIMIT = 10
 TAG = re.compile(r"<[^>]+>")
 
 
-class ReplaySource:
+class SampleSource(ReplaySource):
     """Serves the sample's records as a scrape would, through the real Xtrades mapping."""
 
     def __init__(self) -> None:
@@ -57,12 +57,8 @@ class ReplaySource:
     def show(self, records: Sequence[dict[str, Any]]) -> None:
         self.visible.extend(records)
 
-    async def scrape(self, usernames: Sequence[str]) -> list[ScrapeResult]:
-        results = []
-        for name in usernames:
-            alerts = [a for r in self.visible if r["userName"] == name and (a := alert_from_json(r, name))]
-            results.append(ScrapeResult(name, "ok", tuple(alerts), "json", 0.0))
-        return results
+    def records_for(self, username: str) -> list[RawAlert]:
+        return [a for r in self.visible if r["userName"] == username and (a := alert_from_json(r, username))]
 
 
 class ConsoleTelegram:
@@ -104,7 +100,7 @@ async def run_demo(settings: Settings) -> Path:
     await db.create_schema()
     memory = build_memory(demo_settings)
     try:
-        source = ReplaySource()
+        source = SampleSource()
         stage = MemoryStage(db, memory)
         market = MarketData(RecordedHistory(PRICES))
         # The same calibration service the bot refits nightly: fitted on the history before any new alert.

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from pipeline.ingest.alerts_api import alert_from_json
 from pipeline.ingest.detector import OPEN_FOR_EXIT, Detection, Position, detect
+from pipeline.ingest.token import SessionToken
 from pipeline.models import Leg, RawAlert, ScrapeResult, StoredEvent
 from storage import alerts as alerts_repo
 from storage import queue, scraper_state, traders, trades
@@ -34,7 +35,47 @@ MAX_HELD_EXITS = 500  # pushed exits waiting for their entry, per trader
 
 
 class AlertSource(Protocol):
-    async def scrape(self, usernames: Sequence[str]) -> list[ScrapeResult]: ...
+    """Where alerts come from: everything the cycle and the bot call on it (the Playwright/API source is the
+    real one; `ReplaySource` serves recorded records)."""
+
+    @property
+    def token(self) -> SessionToken | None:
+        """The bearer the API reader and the push feed share; None when the source has none."""
+        ...
+
+    async def scrape(self, usernames: Sequence[str], *, history: Collection[str] = ()) -> list[ScrapeResult]:
+        """Each profile read once; the traders in `history` read back as far as the source allows."""
+        ...
+
+    def scrape_stream(self, usernames: Sequence[str], *,
+                      history: Collection[str] = ()) -> AsyncIterator[ScrapeResult]:
+        """Like `scrape`, each result as soon as it is ready."""
+        ...
+
+    async def profile_exists(self, username: str) -> bool | None:
+        """True/False when the source can tell; None when it cannot."""
+        ...
+
+
+class ReplaySource:
+    """A source of recorded records (the demo, tests): `records_for` says what a profile shows now. It has no
+    session, so no token, and cannot tell whether a profile exists."""
+
+    token: SessionToken | None = None
+
+    def records_for(self, username: str) -> Sequence[RawAlert]:
+        raise NotImplementedError
+
+    async def scrape(self, usernames: Sequence[str], *, history: Collection[str] = ()) -> list[ScrapeResult]:
+        return [ScrapeResult(name, "ok", tuple(self.records_for(name)), "json", 0.0) for name in usernames]
+
+    async def scrape_stream(self, usernames: Sequence[str], *,
+                            history: Collection[str] = ()) -> AsyncIterator[ScrapeResult]:
+        for result in await self.scrape(usernames, history=history):
+            yield result
+
+    async def profile_exists(self, username: str) -> bool | None:
+        return None
 
 
 AdminNotifier = Callable[[str], Awaitable[None]]
@@ -187,15 +228,10 @@ class IngestionCycle:
             else:
                 report.backing_off = len(usernames) - 1
         else:
-            stream = getattr(self._source, "scrape_stream", None)
-            if stream is not None:
-                # A trader never read before is read back as far as the API allows: history to learn from.
-                first = [u for u in due if _never_read(states.get(u))]
-                async for result in stream(due, history=first):
-                    await store_and_hand_on(result)
-            else:
-                for result in await self._source.scrape(due):
-                    await store_and_hand_on(result)
+            # A trader never read before is read back as far as the API allows: history to learn from.
+            first = [u for u in due if _never_read(states.get(u))]
+            async for result in self._source.scrape_stream(due, history=first):
+                await store_and_hand_on(result)
         if handed:
             await asyncio.gather(*handed)
 
@@ -226,14 +262,8 @@ class IngestionCycle:
             return report
         async with self._db.reader() as session:
             states = await scraper_state.get_many(session, list(usernames))
-        stream = getattr(self._source, "scrape_stream", None)
-        results: list[ScrapeResult] = []
-        if stream is not None:
-            async for result in stream(list(usernames), history=[u for u in usernames
-                                                                 if _never_read(states.get(u))]):
-                results.append(result)
-        else:
-            results = await self._source.scrape(list(usernames))
+        results = [result async for result in self._source.scrape_stream(
+            list(usernames), history=[u for u in usernames if _never_read(states.get(u))])]
         for result in results:
             fresh = await self._store_safely(result, report)
             if fresh is not None:

@@ -12,12 +12,12 @@ import pytest
 
 from handlers.render import alert_message
 from handlers.views import card_from_row
-from pipeline.cycle import IngestionCycle
+from pipeline.cycle import IngestionCycle, ReplaySource
 from pipeline.ingest.alerts_api import alert_from_json
 from pipeline.judge.consensus.panel import ConsensusPanel
 from pipeline.judge.market import MarketData, RecordedHistory
 from pipeline.judge.stage import Judgement
-from pipeline.models import RawAlert, ScrapeResult
+from pipeline.models import RawAlert
 from pipeline.record import scoring_of
 from storage import alerts, chats, scraper_state, traders, trades
 from storage.db import Database
@@ -27,15 +27,14 @@ EXPIRY = date(2026, 11, 20)  # a Friday in the recorded series: AAPL closed at 2
 AAPL_CLOSE = 243.92
 
 
-class Replay:
+class Replay(ReplaySource):
     """An AlertSource serving fixed records, as a profile scrape would return them."""
 
     def __init__(self, records: Sequence[RawAlert]) -> None:
         self.records = list(records)
 
-    async def scrape(self, usernames: Sequence[str]) -> list[ScrapeResult]:
-        return [ScrapeResult(name, "ok", tuple(r for r in self.records if r.trader == name), "json", 0.0)
-                for name in usernames]
+    def records_for(self, username: str) -> list[RawAlert]:
+        return [r for r in self.records if r.trader == username]
 
 
 async def tracked(db: Database) -> None:

@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from pipeline.ingest import parser
 from pipeline.ingest.alerts_api import alert_from_json
 from pipeline.ingest.detector import OPEN_FOR_EXIT, Detection, Position, detect
 from pipeline.ingest.token import SessionToken
@@ -96,11 +97,13 @@ class CycleReport:
     events: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     session_expired: bool = False
+    unreadable: int = 0  # texts the parser failed on during the run (each logged once): never silently dropped
     stored: list[StoredEvent] = field(default_factory=list, repr=False)
 
     def summary(self) -> str:
         kinds = ", ".join(f"{k}={self.events.get(k, 0)}" for k in ("new", "update", "close"))
         extra = f", failed={self.failed}" if self.failed else ""
+        extra += f", unreadable={self.unreadable}" if self.unreadable else ""
         extra += f", backing_off={self.backing_off}" if self.backing_off else ""
         extra += ", SESSION EXPIRED" if self.session_expired else ""
         return (f"cycle: traders={self.traders} scraped={self.scraped} alerts_seen={self.alerts_seen} "
@@ -187,9 +190,10 @@ class IngestionCycle:
     async def run_once(self) -> CycleReport:
         """One full run; a second call while one is running waits for it rather than overlapping."""
         async with self._lock:
-            started = time.monotonic()
+            started, failed_before = time.monotonic(), parser.failures()
             report = await self._run(CycleReport())
             report.seconds = time.monotonic() - started
+            report.unreadable = parser.failures() - failed_before
             self.last_report, self.last_run_at = report, self._clock()
             log.info(report.summary())
             return report

@@ -6,7 +6,6 @@ so they never show up in logs, reprs or error messages.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
@@ -157,15 +156,6 @@ class Settings(BaseSettings):
     def _telegram_root(self) -> str:
         root = self.telegram_api_base_url.rstrip("/")
         return root[: -len("/bot")] if root.endswith("/bot") else root
-
-    @property
-    def sqlite_path(self) -> Path | None:
-        """The file behind a SQLite URL (its folder is created on demand), else None."""
-        prefix = "sqlite+aiosqlite:///"
-        if not self.database_url.startswith(prefix):
-            return None
-        rest = self.database_url[len(prefix):].split("?", 1)[0]
-        return None if rest in ("", ":memory:") else Path(rest)
 
     def secret_values(self) -> list[str]:
         """Every secret's plain value, for the log redaction filter."""

@@ -24,7 +24,6 @@ log = logging.getLogger(__name__)
 
 ALERT_DATA = re.compile(r"^([asmu]):(\d{1,12})$")
 SETTING_DATA = re.compile(r"^set:(?:(t|r):(-?\d{1,2})|noop)$")
-PATTERN = r"^(?:[asmu]:\d{1,12}|set:.{1,16})$"
 STALE = "This alert is no longer available."
 NOT_MINE = "That button isn't one of mine."
 

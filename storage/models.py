@@ -257,16 +257,6 @@ class ScraperState(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
-class RateLimiterWindow(Base):
-    """Notifications sent to a chat per window, for the per-hour limit."""
-
-    __tablename__ = "xtrades_rate_limiter"
-
-    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True)
-    window_start: Mapped[datetime] = mapped_column(primary_key=True)
-    count: Mapped[int] = mapped_column(Integer, default=0)
-
-
 class AIUsage(Base):
     """One call to a paid (or local) analyst: tokens, latency and cost, for the monthly budget."""
 

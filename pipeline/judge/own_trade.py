@@ -20,7 +20,7 @@ from datetime import date
 from typing import Any
 
 from pipeline.judge.options_math import bs_price
-from pipeline.judge.payoff import evaluate_legs
+from pipeline.judge.payoff import evaluate
 from pipeline.judge.strategies import (
     DEFAULT_IV,
     EARNINGS_SHORT_PENALTY,
@@ -48,6 +48,7 @@ from pipeline.models import (
     Leg,
     OptionKind,
     OwnTrade,
+    Position,
     Side,
     View,
     opening_action,
@@ -232,7 +233,8 @@ def judge_own_trade(inp: StrategyInput, ranking: StrategyRanking, *, legs: Seque
     built, notes = own_legs(action=inp.action, option_type=inp.option_type, strike=inp.strike, expiry=inp.expiry,
                             price=inp.price, quantity=quantity or inp.contracts if inp.option_type else quantity,
                             spot=spot, vol=vol, today=today, legs=legs, covered=covered)
-    trade = evaluate_legs(built, spot=spot, vol=vol, years=years_to(expiry, today), pop_source=vol_source)
+    trade = evaluate(Position(inp.symbol, built), spot=spot, vol=vol, years=years_to(expiry, today),
+                     pop_source=vol_source)
     fit, parts = own_fit(trade, inp, dte=dte)
     # The ten are scored with probability of profit at 0.12 of their score: the own trade on the same terms.
     pop = trade.probability_of_profit

@@ -5,7 +5,7 @@ A position of same-expiry legs (options and shares) pays a piecewise-linear amou
 the strikes. So the figures are exact, not sampled: the extremes sit at a kink, at zero, or run off to infinity
 (when the slope past the last strike is not zero: "unlimited"); the breakevens are the zero crossings between
 kinks; the probability of profit is the lognormal (risk-neutral) probability of ending inside the profitable
-intervals. Money is in dollars for the whole position: `Leg.quantity` contracts (×100 shares) or shares.
+intervals. Money is in dollars for the whole position: each leg's size in contracts (×100 shares) or shares.
 
 Capital is what the position ties up before any premium received is counted: the worst loss plus the credit
 taken in (so a cash-secured put ties up its strike ×100, a credit spread its width ×100, a covered call its
@@ -20,9 +20,9 @@ from collections.abc import Sequence
 
 from pipeline.judge.options_math import prob_above
 from pipeline.judge.strategies import naked_margin
-from pipeline.models import Leg, OptionKind, OwnTrade, Side, structure_of
+from pipeline.models import Leg, OptionKind, OwnTrade, Position, Side, structure_of
 
-__all__ = ["evaluate_legs", "value_at"]
+__all__ = ["evaluate", "value_at"]
 
 
 def value_at(legs: Sequence[Leg], price: float) -> float:
@@ -44,11 +44,11 @@ def _slope_beyond(legs: Sequence[Leg]) -> float:
     return sum(leg.sign * leg.units for leg in legs if leg.kind is not OptionKind.PUT)
 
 
-def evaluate_legs(legs: Sequence[Leg], *, spot: float, vol: float, years: float, pop_source: str | None = None
-                  ) -> OwnTrade:
+def evaluate(position: Position, *, spot: float, vol: float, years: float, pop_source: str | None = None
+             ) -> OwnTrade:
     """Every figure of the position from its legs (same expiry), at the underlying price `spot`; the
     probability of profit at volatility `vol`, which came from `pop_source`."""
-    legs = tuple(legs)
+    legs = position.legs
     structure = structure_of(legs)
     strikes = sorted({leg.strike for leg in legs if leg.is_option and leg.strike is not None})
     points = [0.0, *strikes]

@@ -4,7 +4,7 @@ backtest can rebuild `ScoreInputs` as of any moment and get the same score.
 
 | part | weight | what it measures (and where it comes from) |
 | --- | --- | --- |
-| pop | 0.30 | the own trade's probability of profit × 100, from every leg (`payoff.evaluate_legs`) |
+| pop | 0.30 | the own trade's probability of profit × 100, from every leg (`payoff.evaluate`) |
 | ai | 0.25 | the AI panel's verdict on the own trade; the local analyst's only when no model answered |
 | fit | 0.20 | the own trade's market fit: trend, IV, DTE, defined risk, capital, no POP (`own_trade.own_fit`) |
 | trader | 0.15 | the trader's win rate, shrunk toward 50% while they have few closed trades |

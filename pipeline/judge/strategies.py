@@ -22,7 +22,7 @@ Legs
   is Black-Scholes at the IV, rounded to the cent, except the alert's own contract (same kind and strike,
   front expiry), which keeps the alert's premium.
 
-The trader's own trade is not built here: `own_trade.py` judges it from its legs (`payoff.evaluate_legs`) and
+The trader's own trade is not built here: `own_trade.py` judges it from its legs (`payoff.evaluate`) and
 uses the tables below (trend, IV, DTE and risk fit by structure) and the same weights and earnings rule, so it is
 measured like the ten. Only the ten are ranked, for the card's one alternative and Analyze.
 
@@ -140,8 +140,6 @@ PHRASE: dict[str, str] = {
     "CSP": "a put sale", "CC": "a covered call", "PMCC": "a poor man's covered call",
     "BPS": "a bull put spread", "BCS": "a bear call spread", "IC": "an iron condor", "SS": "a short strangle",
     "CAL": "a calendar spread", "DIAG": "a diagonal spread", "STRADDLE": "a long straddle",
-    "LONG_CALL": "buying a call", "LONG_PUT": "buying a put", "SHORT_CALL": "a naked call sale",
-    "LONG_STOCK": "owning the shares", "SHORT_STOCK": "shorting the shares",
 }
 TREND_WORDS = {"strong_bullish": "Strongly bullish", "bullish": "Bullish", "neutral": "Neutral",
                "bearish": "Bearish", "strong_bearish": "Strongly bearish"}
@@ -655,8 +653,6 @@ def _trend_reason(short: str, trend_words: str, fit: float) -> str:
 
 @lru_cache(maxsize=4096)
 def _iv_reason(short: str, label: str, fit: float) -> str:
-    if short in STOCK:
-        return "Implied volatility matters little for shares"
     side = "selling premium" if short in SELLERS else \
         "a long-vega time spread" if short in TIME_SPREADS else "buying premium"
     return f"{label} {_verb(fit, 'favours', 60)} {side}"
@@ -664,8 +660,6 @@ def _iv_reason(short: str, label: str, fit: float) -> str:
 
 @lru_cache(maxsize=4096)  # the sentences repeat across alerts; formatting them is a third of _finish
 def _dte_reason(short: str, dte: int, fit: float) -> str:
-    if short in STOCK:
-        return "Shares have no expiry to manage"
     if short in SELLERS:
         if 21 <= dte <= 45:
             return f"{dte} DTE is in the 21-45 day sweet spot"
@@ -691,7 +685,7 @@ def _finish(s: _Setup, draft: _Draft) -> StrategyEvaluation:
     max_loss = None if payoff.max_loss is None else round(payoff.max_loss * unit, 2)
     max_profit = None if payoff.max_profit is None else round(payoff.max_profit * unit, 2)
     capital = round(payoff.capital * unit, 2)
-    seller, time_spread, stock = short in SELLERS, short in TIME_SPREADS, short in STOCK
+    seller, time_spread = short in SELLERS, short in TIME_SPREADS
 
     trend_fit = float(TREND_FIT["DIAG_put" if short == "DIAG" and s.kind == "put" else short][s.trend_index])
     iv_fit = _iv_fit(short, s.ivr)
@@ -708,7 +702,7 @@ def _finish(s: _Setup, draft: _Draft) -> StrategyEvaluation:
 
     if max_loss is None:
         risk_text = "Undefined risk: the loss is unlimited"
-    elif short in ("CSP", "CC", "LONG_STOCK"):
+    elif short in ("CSP", "CC"):
         risk_text = f"Defined but large risk: up to ${max_loss:,.0f} if the shares went to zero"
     else:
         risk_text = f"Defined risk: at most ${max_loss:,.0f}"
@@ -722,7 +716,7 @@ def _finish(s: _Setup, draft: _Draft) -> StrategyEvaluation:
         f"{pop:.0%} probability of profit{'' if s.iv_known else ' (at the assumed IV)'}",
     ]
     weighed = [(-abs(impact), i) for i, impact in enumerate(impacts)]
-    if s.earnings_when and not stock:
+    if s.earnings_when:
         adjust = -EARNINGS_SHORT_PENALTY if seller else -EARNINGS_TIME_SPREAD_PENALTY if time_spread else \
             EARNINGS_STRADDLE_BONUS if short == "STRADDLE" else 0.0
         if adjust:

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from pipeline.ingest.parser import parse_alert
 from pipeline.ingest.records import one_per_record, parse_datetime
-from pipeline.models import RawAlert
+from pipeline.models import Leg, RawAlert
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def _first_number(item: dict[str, Any], *keys: str) -> float | None:
     return None
 
 
-Refined = tuple[tuple[dict[str, Any], ...], str | None, float | None, date | None]
+Refined = tuple[tuple[Leg, ...], str | None, float | None, date | None]
 
 
 def _refined_by_text(text: Any, posted: date | None, option_type: str | None, strike: float | None,

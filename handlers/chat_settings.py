@@ -237,3 +237,47 @@ def parse_summary(text: str) -> tuple[bool, dt_time | None] | None:
         return False, None
     at = parse_hhmm(word)
     return (True, at) if at is not None else None
+
+
+# --- one entry point for every way of changing a setting (chat commands, buttons, the Mini App) ----------------
+
+BOUNDS = {"min_score": (0, 100), "rate_limit_per_hour": (1, 60)}
+SETTING_NAMES = ("timezone", "quiet", "summary", "min_score", "rate_limit_per_hour",
+                 *(f"notify_{kind.value}" for kind in Kind))
+# Columns whose change moves the chat's daily summary job.
+SUMMARY_COLUMNS = frozenset({"timezone", "summary_enabled", "summary_time"})
+
+
+def setting_values(name: str, text: str) -> dict[str, Any] | None:
+    """A setting as a person typed it → the `chats` columns to store, or None when the value is not valid.
+
+    `timezone`: an IANA name or a city. `quiet`: "HH:MM-HH:MM", "off", or the mode "silent" / "hold".
+    `summary`: "on", "off" or "HH:MM". `notify_<kind>`: on / silent / off. `min_score`, `rate_limit_per_hour`:
+    whole numbers within BOUNDS."""
+    text = text.strip()
+    if name == "timezone":
+        zone = parse_zone(text)
+        return {"timezone": zone} if zone else None
+    if name == "quiet":
+        word = text.lower()
+        if word == "off":
+            return {"quiet_start": None, "quiet_end": None}
+        if word in ("silent", "hold"):
+            return {"quiet_mode": word}
+        window = parse_quiet(text)
+        return {"quiet_start": hhmm(window.start), "quiet_end": hhmm(window.end)} if window else None
+    if name == "summary":
+        parsed = parse_summary(text)
+        if parsed is None:
+            return None
+        enabled, at = parsed
+        return {"summary_enabled": enabled, **({"summary_time": hhmm(at)} if at else {})}
+    if name.startswith("notify_"):
+        kind, level = parse_kind(name.removeprefix("notify_")), parse_level(text)
+        return {name: level.value} if kind and level else None
+    if name in BOUNDS:
+        low, high = BOUNDS[name]
+        if not re.fullmatch(r"\d{1,4}", text) or not low <= int(text) <= high:
+            return None
+        return {name: int(text)}
+    return None

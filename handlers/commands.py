@@ -445,18 +445,10 @@ async def quiet(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not args:
         await reply(update, render.quiet_text(prefs.quiet, prefs.quiet_mode.value, prefs.zone_name))
         return
-    word = " ".join(args).lower()
-    values: dict[str, object]
-    if word == "off":
-        values = {"quiet_start": None, "quiet_end": None}
-    elif word in ("silent", "hold"):
-        values = {"quiet_mode": word}
-    else:
-        window = chat_settings.parse_quiet(" ".join(args))
-        if window is None:
-            await reply(update, render.usage("quiet") + " — times are 24-hour HH:MM, e.g. /quiet 22:00-07:00")
-            return
-        values = {"quiet_start": chat_settings.hhmm(window.start), "quiet_end": chat_settings.hhmm(window.end)}
+    values = chat_settings.setting_values("quiet", " ".join(args))
+    if values is None:
+        await reply(update, render.usage("quiet") + " — times are 24-hour HH:MM, e.g. /quiet 22:00-07:00")
+        return
     if not await may_change_settings(update, context):
         await reply(update, "Only this group's admins can change its settings.")
         return
@@ -492,17 +484,13 @@ async def summary(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not args:
         await reply(update, render.summary_setting(chat.summary_enabled, chat.summary_time, prefs.zone_name))
         return
-    parsed = chat_settings.parse_summary(args[0]) if len(args) == 1 else None
-    if parsed is None:
+    values = chat_settings.setting_values("summary", args[0]) if len(args) == 1 else None
+    if values is None:
         await reply(update, render.usage("summary"))
         return
     if not await may_change_settings(update, context):
         await reply(update, "Only this group's admins can change its settings.")
         return
-    enabled, at = parsed
-    values: dict[str, object] = {"summary_enabled": enabled}
-    if at is not None:
-        values["summary_time"] = chat_settings.hhmm(at)
     svc = services(context)
     async with svc.db.session() as session:
         row = await chats.set_values(session, chat.id, **values)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import date
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Chat, ChatMute, ChatTrader, NotificationQueueItem
@@ -106,9 +108,9 @@ async def with_summary(session: AsyncSession) -> list[Chat]:
     return list(rows.all())
 
 
-async def mark_summary_sent(session: AsyncSession, chat_id: int, day: object) -> bool:
+async def mark_summary_sent(session: AsyncSession, chat_id: int, day: date) -> bool:
     """Record that `day`'s summary went out; False when it already had (another run got there first)."""
-    result = await session.execute(
+    result = cast(CursorResult[Any], await session.execute(
         update(Chat).where(Chat.id == chat_id, (Chat.summary_sent_on.is_(None)) | (Chat.summary_sent_on < day))
-        .values(summary_sent_on=day))
+        .values(summary_sent_on=day)))
     return bool(result.rowcount)

@@ -23,7 +23,7 @@ async def cards_sent(session: AsyncSession, chat_id: int, *, since: datetime | N
         query = query.where(NotificationQueueItem.sent_at >= since)
     if until is not None:
         query = query.where(NotificationQueueItem.sent_at < until)
-    return [(sent_at, alert) for sent_at, alert in (await session.execute(query)).unique().all()]
+    return [(sent_at, alert) for sent_at, alert in (await session.execute(query)).unique().all() if sent_at]
 
 
 async def closed_between(session: AsyncSession, chat_id: int, since: datetime, until: datetime
@@ -36,4 +36,4 @@ async def closed_between(session: AsyncSession, chat_id: int, since: datetime, u
                     NotificationQueueItem.sent_at.is_not(None), XtradesAlert.event_type == "new",
                     Trade.status == "closed", Trade.closed_at >= since, Trade.closed_at < until)
              .order_by(Trade.closed_at, NotificationQueueItem.id))
-    return [(sent_at, alert) for sent_at, alert in (await session.execute(query)).unique().all()]
+    return [(sent_at, alert) for sent_at, alert in (await session.execute(query)).unique().all() if sent_at]

@@ -181,3 +181,20 @@ def test_a_day_summary_names_the_best_and_the_worst() -> None:
     assert "Cards sent: 1" in text and "Trades closed: 3 (2 won, 1 lost)" in text and "+$190" in text
     assert "Best: SPY $600 CALL by @behappy +$250" in text and "Worst: SPY $600 CALL by @behappy -$100" in text
     assert day_summary(date(2026, 11, 3), [], []).empty
+
+
+def test_one_entry_point_turns_typed_settings_into_columns() -> None:
+    from handlers.chat_settings import setting_values
+
+    assert setting_values("timezone", "tokyo") == {"timezone": "Asia/Tokyo"}
+    assert setting_values("timezone", "Atlantis") is None
+    assert setting_values("quiet", "22:00-07:00") == {"quiet_start": "22:00", "quiet_end": "07:00"}
+    assert setting_values("quiet", "25:00-07:00") is None
+    assert setting_values("quiet", "OFF") == {"quiet_start": None, "quiet_end": None}
+    assert setting_values("quiet", "hold") == {"quiet_mode": "hold"}
+    assert setting_values("summary", "8:05") == {"summary_enabled": True, "summary_time": "08:05"}
+    assert setting_values("summary", "off") == {"summary_enabled": False}
+    assert setting_values("notify_results", "silent") == {"notify_results": "silent"}
+    assert setting_values("notify_results", "loud") is None and setting_values("notify_x", "on") is None
+    assert setting_values("min_score", "75") == {"min_score": 75} and setting_values("min_score", "101") is None
+    assert setting_values("rate_limit_per_hour", "0") is None and setting_values("colour", "red") is None

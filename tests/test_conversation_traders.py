@@ -41,6 +41,8 @@ GROUP, ADMIN, MEMBER = -100626, 11, 22
 async def app(start_app: Callable[..., Any]) -> Application:
     application = await start_app(admin_chat_ids=[41])
     application.bot_data[SERVICES_KEY].clock = lambda: NOW  # commands see the test's "now"
+    runtime = runtime_of(application)  # and so does delivery: the app's own job and the test share this one
+    runtime.deliverer = Deliverer(runtime.db, application.bot, clock=lambda: NOW)
     return application
 
 
@@ -89,6 +91,11 @@ async def test_timezone_is_set_by_name_or_city_and_every_time_follows_it(app: Ap
     assert "Time zone here: <b>America/New_York</b> (it is 10:00 EST now)" in done
     assert "<b>Europe/Berlin</b>" in await say(telegram, "/timezone europe/berlin", chat_id=51)
     await say(telegram, "/timezone America/New_York", chat_id=51)
+
+    runtime = runtime_of(app)
+    await runtime.cycle.run_once()
+    last_run = runtime.cycle.last_run_at.astimezone(ZoneInfo("America/New_York"))
+    assert f"Last run: {last_run:%H:%M:%S} {last_run.tzname()}, " in await say(telegram, "/status", chat_id=51)
 
     async with db.session() as s:
         await traders.get_or_create(s, "yoyomun")
@@ -187,7 +194,7 @@ async def test_a_card_in_quiet_hours_is_silent_or_held_for_the_morning(db: Datab
 # --- /notify -----------------------------------------------------------------------------------------------------
 
 
-async def test_notify_buttons_set_each_kind(app: Application, telegram: FakeTelegram, bot: ExtBot) -> None:
+async def test_notify_buttons_set_each_kind(app: Application, telegram: FakeTelegram) -> None:
     db = runtime_of(app).db
     await chat(db, 54)
     shown = await say(telegram, "/notify", chat_id=54)
@@ -200,8 +207,7 @@ async def test_notify_buttons_set_each_kind(app: Application, telegram: FakeTele
     assert await press(telegram, 54, message_id, "nt:health:off") == "That button isn't one of mine."
     assert await press(telegram, 54, message_id, "nt:cards:loud") == "That button isn't one of mine."
 
-    clock = Clock()
-    deliverer = Deliverer(db, bot, clock=clock)
+    deliverer = runtime_of(app).deliverer
     await scored_alert(db, 90, symbol="AAPL")
     await deliverer.run_once()
     [card] = [m for m in telegram.sent_messages(54) if "AAPL" in m.params["text"]]
@@ -302,7 +308,7 @@ async def sent_cards_for(app: Application, chat_id: int) -> list[int]:
     await chat(db, chat_id)
     ids = [await scored_alert(db, score, symbol=symbol, now=NOW, alert_key=symbol)
            for score, symbol in ((90, "AAPL"), (88, "MSFT"), (86, "TSLA"))]
-    await Deliverer(db, app.bot, clock=lambda: NOW).run_once()
+    await runtime_of(app).deliverer.run_once()
     await close_trade(db, ids[0], pnl=335.0, at=NOW + timedelta(days=1, hours=10), enqueue=False)
     await close_trade(db, ids[1], pnl=-167.5, at=NOW + timedelta(days=2), enqueue=False)
     return ids

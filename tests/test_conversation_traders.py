@@ -21,7 +21,7 @@ from telegram.ext import AIORateLimiter, Application, Defaults, ExtBot
 from bot import jobs
 from bot.app import runtime_of
 from bot.delivery import HELD_QUIET, Deliverer
-from bot.summaries import DailySummaries
+from bot.summaries import DailySummaries, schedule_all
 from handlers import charts
 from handlers.record import CSV_COLUMNS
 from handlers.services import SERVICES_KEY
@@ -298,6 +298,18 @@ async def test_summary_command_plans_the_daily_job_in_the_chats_zone(app: Applic
     assert "comes at <b>18:30</b>" in await say(telegram, "/summary on", chat_id=55)
     assert len([j for j in app.job_queue.get_jobs_by_name("summary:55") if not j.removed]) == 1
 
+    # a start plans every chat's job from the database (what post_init does after a restart)
+    db = runtime_of(app).db
+    await chat(db, 62)
+    await settings_of(db, 62, timezone="America/Chicago", summary_time="16:15")
+    await chat(db, 63)
+    await settings_of(db, 63, summary_enabled=False)
+    assert not app.job_queue.get_jobs_by_name("summary:62")
+    await schedule_all(app, db)
+    [planned] = app.job_queue.get_jobs_by_name("summary:62")
+    local = planned.next_t.astimezone(ZoneInfo("America/Chicago"))
+    assert (local.hour, local.minute) == (16, 15) and not app.job_queue.get_jobs_by_name("summary:63")
+
 
 # --- /record and /export -----------------------------------------------------------------------------------------
 
@@ -445,3 +457,21 @@ async def test_a_migrated_group_keeps_its_new_settings(db: Database) -> None:
         new = await s.get(Chat, -1009999)
     assert (new.timezone, new.quiet_start, new.quiet_end, new.quiet_mode, new.notify_cards, new.summary_time) == (
         "Europe/Berlin", "22:00", "07:00", "hold", "silent", "18:00")
+
+
+async def test_an_older_database_gets_the_new_chat_columns_with_their_defaults(db: Database) -> None:
+    """The schema adds new columns at start, on SQLite and PostgreSQL alike (a boolean's default included)."""
+    async with db.engine.begin() as conn:
+        await conn.exec_driver_sql("DROP TABLE chats CASCADE" if not db.is_sqlite else "DROP TABLE chats")
+        await conn.exec_driver_sql(
+            "CREATE TABLE chats (id BIGINT PRIMARY KEY, type VARCHAR(16) NOT NULL, title VARCHAR(256), "
+            "min_score INTEGER NOT NULL, rate_limit_per_hour INTEGER NOT NULL, is_active BOOLEAN NOT NULL, "
+            "created_at TIMESTAMP WITH TIME ZONE NOT NULL, updated_at TIMESTAMP WITH TIME ZONE NOT NULL)")
+        await conn.exec_driver_sql(
+            "INSERT INTO chats (id, type, min_score, rate_limit_per_hour, is_active, created_at, updated_at) "
+            "VALUES (7, 'private', 80, 5, TRUE, '2026-11-01 00:00:00+00:00', '2026-11-01 00:00:00+00:00')")
+    await db.create_schema()
+    async with db.reader() as s:
+        old = await s.get(Chat, 7)
+    assert (old.timezone, old.quiet_start, old.quiet_mode, old.notify_cards, old.summary_enabled,
+            old.summary_time, old.summary_sent_on) == (None, None, "silent", "on", True, "17:00", None)

@@ -32,7 +32,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, Re
 
 from handlers import render
 from handlers.chat_settings import ChatPrefs, Kind, prefs_of
-from handlers.delivery_policy import Action, CardFacts, decide, still_actionable
+from handlers.delivery_policy import HELD_QUIET, Action, CardFacts, decide, sort_out
 from handlers.views import card_from_row
 from storage import alerts, chats, queue
 from storage.db import Database
@@ -82,7 +82,6 @@ class SentMarks:
                 async with self._db.session() as session:
                     await queue.mark_sent_many(session, batch)
 INTERRUPTED_TOLD = INTERRUPTED + "; the chat was told in a digest"
-HELD_QUIET = "held for quiet hours"  # the row waits for the quiet window's end, then joins the morning digest
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,48 +381,3 @@ class Deliverer:
                 lines.append(render.digest_result_line(row.trade.symbol, row.trade.trader.username))
         return lines
 
-
-@dataclass(slots=True)
-class SortedOut:
-    """One chat's waiting rows, sorted by what happens to them in this run."""
-
-    send: list[tuple[NotificationQueueItem, Action]] = field(default_factory=list)  # now, or silently
-    held: list[NotificationQueueItem] = field(default_factory=list)  # wait for the hourly window
-    held_quiet: list[NotificationQueueItem] = field(default_factory=list)  # wait for quiet hours to end
-    quiet_until: datetime | None = None
-    digest: list[NotificationQueueItem] = field(default_factory=list)  # no longer actionable: one digest
-    morning: list[NotificationQueueItem] = field(default_factory=list)  # held through quiet hours: one digest
-    dropped: list[NotificationQueueItem] = field(default_factory=list)  # the chat turned the kind off
-
-
-def sort_out(items: Sequence[NotificationQueueItem], prefs: ChatPrefs, now: datetime, *, room: int,
-             facts: dict[int, CardFacts]) -> SortedOut:
-    """Results first (never held for the limit, nor for quiet hours); then cards, by `decide`: held until the
-    quiet window ends, or up to `room` of the still actionable ones sent best first, the rest held for the
-    window, the ones no longer actionable and those held through the night folded into digests."""
-    out = SortedOut()
-    result_action = decide(Kind.RESULTS, prefs, now)
-    card_action = decide(Kind.CARDS, prefs, now)
-    for item in items:
-        if item.priority >= queue.FOLLOW_UP_PRIORITY:
-            if result_action is Action.DROP:
-                out.dropped.append(item)
-            else:
-                out.send.append((item, result_action))
-            continue
-        if card_action is Action.DROP:
-            out.dropped.append(item)
-        elif card_action is Action.HOLD:
-            out.held_quiet.append(item)
-        elif item.error_message == HELD_QUIET:
-            out.morning.append(item)
-        elif item.alert_id in facts and not still_actionable(facts[item.alert_id], now):
-            out.digest.append(item)
-        elif room > 0:
-            out.send.append((item, card_action))
-            room -= 1
-        else:
-            out.held.append(item)
-    if out.held_quiet and prefs.quiet is not None:
-        out.quiet_until = prefs.quiet.end_after(now, prefs.zone)
-    return out

@@ -22,11 +22,14 @@ from handlers.chat_settings import (
     parse_quiet,
     parse_summary,
     parse_zone,
+    setting_values,
     summary_due,
 )
-from handlers.delivery_policy import Action, CardFacts, decide, still_actionable
+from handlers.delivery_policy import HELD_QUIET, Action, CardFacts, decide, sort_out, still_actionable
 from handlers.record import CSV_COLUMNS, CardOutcome, csv_text, day_summary, equity_curve, max_drawdown, record
 from pipeline.judge.report import wilson
+from storage.models import NotificationQueueItem
+from storage.queue import FOLLOW_UP_PRIORITY
 
 NY = ZoneInfo("America/New_York")
 
@@ -184,8 +187,6 @@ def test_a_day_summary_names_the_best_and_the_worst() -> None:
 
 
 def test_one_entry_point_turns_typed_settings_into_columns() -> None:
-    from handlers.chat_settings import setting_values
-
     assert setting_values("timezone", "tokyo") == {"timezone": "Asia/Tokyo"}
     assert setting_values("timezone", "Atlantis") is None
     assert setting_values("quiet", "22:00-07:00") == {"quiet_start": "22:00", "quiet_end": "07:00"}
@@ -198,3 +199,29 @@ def test_one_entry_point_turns_typed_settings_into_columns() -> None:
     assert setting_values("notify_results", "loud") is None and setting_values("notify_x", "on") is None
     assert setting_values("min_score", "75") == {"min_score": 75} and setting_values("min_score", "101") is None
     assert setting_values("rate_limit_per_hour", "0") is None and setting_values("colour", "red") is None
+
+
+def test_a_chats_queue_sorted_by_level_quiet_hours_room_and_actionability() -> None:
+    def row(item_id: int, priority: float, error: str | None = None) -> NotificationQueueItem:
+        return NotificationQueueItem(id=item_id, alert_id=item_id, chat_id=1, priority=priority,
+                                     status="pending", error_message=error)
+
+    posted = NOON - timedelta(hours=1)
+    facts = {n: CardFacts(posted, date(2026, 12, 18), is_open=True) for n in (1, 2, 3, 4)}
+    facts[4] = CardFacts(posted, date(2026, 12, 18), is_open=False)  # closed while it waited
+    items = [row(9, FOLLOW_UP_PRIORITY), row(1, 95), row(2, 90), row(3, 85), row(4, 80)]
+    day = sort_out(items, QUIET_HOLD, NOON, room=2, facts=facts)
+    assert [(i.id, a) for i, a in day.send] == [(9, Action.SEND), (1, Action.SEND), (2, Action.SEND)]
+    assert [i.id for i in day.held] == [3] and [i.id for i in day.digest] == [4]
+    night = sort_out(items, QUIET_HOLD, NIGHT, room=2, facts=facts)
+    assert [(i.id, a) for i, a in night.send] == [(9, Action.SILENT)]  # the result arrives, silently
+    assert [i.id for i in night.held_quiet] == [1, 2, 3, 4]
+    assert night.quiet_until == datetime(2026, 11, 24, 12, 0, tzinfo=UTC)  # 07:00 in New York
+    silent_night = sort_out(items, QUIET_SILENT, NIGHT, room=5, facts=facts)
+    assert {a for _, a in silent_night.send} == {Action.SILENT} and len(silent_night.send) == 4
+    morning = sort_out([row(5, 90, HELD_QUIET)], QUIET_HOLD, NOON, room=5, facts=facts)
+    assert [i.id for i in morning.morning] == [5] and not morning.send
+    off = ChatPrefs(levels=((Kind.CARDS, Level.OFF), (Kind.RESULTS, Level.SILENT)))
+    dropped = sort_out(items, off, NOON, room=5, facts=facts)
+    assert [i.id for i in dropped.dropped] == [1, 2, 3, 4] and [(i.id, a) for i, a in dropped.send] == [
+        (9, Action.SILENT)]

@@ -20,9 +20,10 @@ from telegram.ext import AIORateLimiter, Application, Defaults, ExtBot
 
 from bot import jobs
 from bot.app import runtime_of
-from bot.delivery import HELD_QUIET, Deliverer
+from bot.delivery import Deliverer
 from bot.summaries import DailySummaries, schedule_all
 from handlers import charts
+from handlers.delivery_policy import HELD_QUIET
 from handlers.record import CSV_COLUMNS
 from handlers.services import SERVICES_KEY
 from storage import alerts, chats, queue, traders, trades

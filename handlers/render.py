@@ -744,10 +744,10 @@ def unknown_zone(text: str) -> str:
 
 def quiet_text(quiet: Any, mode: str, zone_name: str) -> str:
     """The chat's quiet hours as set now."""
-    if quiet is None:
-        return f"🔕 No quiet hours here: every card rings as it comes. {usage('quiet')}"
     what = ("cards are held and sent together as one digest when quiet hours end" if mode == "hold"
             else "cards arrive silently")
+    if quiet is None:
+        return f"🔕 No quiet hours here: every card rings as it comes (once set, {what}). {usage('quiet')}"
     return (f"🔕 Quiet hours: <b>{esc(str(quiet))}</b> ({esc(zone_name)}); {what}. Results of trades you were "
             f"sent always arrive, silently. /quiet hold or /quiet silent to choose, /quiet off to end them.")
 
@@ -809,7 +809,7 @@ def record_text(rec: Any, period: str, zone_name: str) -> str:
              f"Hit rate: {_hit(o)}."]
     means = _means(o)
     if means:
-        lines.append(f"{means.capitalize()} ({pnl_whose(o.pnl_source)}).")
+        lines.append(f"{means[:1].upper()}{means[1:]} ({pnl_whose(o.pnl_source)}).")
     if o.risk_known:
         lines.append(f"Following every card with $1,000 at risk: max drawdown {money(o.max_drawdown)} "
                      f"({o.risk_known} closed card{'s' if o.risk_known != 1 else ''} with a known max loss).")

@@ -195,7 +195,7 @@ def follower_line(follow: Follower | None) -> str | None:
 
 
 def card_market_lines(card: AlertCard) -> list[str]:
-    """What the market says: the underlying at the alert, the quotes, the follower's line; or why not priced."""
+    """What the market says: the underlying at the alert and the quotes; or why the alert is not priced."""
     m = card.market
     if m is None:
         return []
@@ -203,9 +203,6 @@ def card_market_lines(card: AlertCard) -> list[str]:
     if m.underlying_price is not None:
         lines.append(f"{esc(card.symbol)} at the alert: {price(m.underlying_price)}")
     lines += quote_lines(card)
-    follow = follower_line(m.follower)
-    if follow:
-        lines.append(follow)
     if m.not_priced:
         lines.append(f"⚠️ Not priced: {esc(m.not_priced)}. Figures from the trader's own prices only; no "
                      "probability of profit and no alternative, and the score is made without them.")
@@ -249,6 +246,9 @@ def alert_message(card: AlertCard, *, today: date, threshold: float | None = Non
     lines += card_market_lines(card)
     if own:
         lines += own_trade_lines(own)
+        follow = follower_line(card.market.follower if card.market else None)
+        if follow:
+            lines.append(follow)
         if card.quantity is None:
             unit = "share" if card.option_type is None and not multi else "contract"
             lines.append(f"(No size given: figures for one {unit})")

@@ -33,6 +33,7 @@ from storage import ai_usage
 from storage.db import Database
 
 if TYPE_CHECKING:
+    from bot.summaries import DailySummaries
     from pipeline.ingest.scraper import ScraperConfig
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class Runtime:
     calibration: Calibration | None = None
     deliverer: Deliverer | None = None
     feed: PushFeed | None = None
+    summaries: DailySummaries | None = None
 
     def poll_due(self, now: datetime) -> bool:
         """Polling runs at SCRAPE_INTERVAL_SECONDS, and slows to SCRAPE_INTERVAL_PUSH_SECONDS while the push feed
@@ -99,6 +101,7 @@ class Runtime:
             else "no Xtrades token"}
         if self.cycle.last_run_at is not None and report is not None:
             info["last_run"] = f"{self.cycle.last_run_at:%H:%M:%S} UTC, {report.seconds:.1f}s"
+            info["last_run_at"], info["last_run_seconds"] = self.cycle.last_run_at, report.seconds  # shown locally
             info["last_summary"] = report.summary()
             if report.session_expired:
                 info["source"] = "Xtrades session expired (admins were told)"

@@ -105,6 +105,10 @@ class Database:
         self._writer = asyncio.Lock() if url.startswith("sqlite") else None
         self._busy_timeout_s = busy_timeout_ms / 1000
 
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
     async def create_schema(self) -> None:
         """Create missing tables and add missing columns; safe to run at every start."""
         async with self.engine.begin() as conn:

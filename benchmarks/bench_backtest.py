@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bot.backtesting import write_chart
 from pipeline.judge.backtest import AsOfMarket, replay, summarise
-from pipeline.judge.market import RecordedHistory
+from pipeline.market.recorded import RecordedMarket
 from pipeline.memory.embedder import Embedder
 from pipeline.memory.model_files import DEFAULT_DIR, prepare_offline_model
 from pipeline.memory.stage import MemoryStage, backfill
@@ -42,7 +42,7 @@ async def bench(count: int) -> None:
         stage = MemoryStage(db, memory)
 
         started = time.perf_counter()
-        replayed = await replay(db, AsOfMarket(RecordedHistory(PRICES)), similar=stage.similar_as_of,
+        replayed = await replay(db, AsOfMarket(RecordedMarket(PRICES)), similar=stage.similar_as_of,
                                 vectors=memory.stored_vectors)
         replay_s = time.perf_counter() - started
         started = time.perf_counter()

@@ -19,6 +19,8 @@ from telegram.ext import AIORateLimiter, ExtBot
 from bot.delivery import Deliverer
 from handlers import render
 from handlers.views import card_from_row
+from pipeline.models import RankedStrategy, Scoring
+from pipeline.record import scoring_to_json
 from storage import alerts, chats, queue, traders, trades
 from storage.db import Database
 from tests.fakes.telegram import FakeTelegram
@@ -42,9 +44,11 @@ async def seed(db: Database, now: datetime) -> int:
             "entry_price": 2.5, "opened_at": now, "exit_keys": []})
         row = await alerts.record_event(s, trade, "new", details={}, historical=False)
         await alerts.save_scoring(s, row.id, scored_at=now, values={
-            "score": 88.0, "strategy_name": "Cash-Secured Put", "reasoning": ["a", "b", "c"], "key_risk": "Earnings",
-            "strategy_ranking": [{"name": "Cash-Secured Put", "short_name": "CSP", "score": 84, "max_profit": 250,
-                                  "max_loss": 16750, "probability_of_profit": 0.78, "reasons": ["fits"]}]})
+            "score": 88.0, "strategy_name": "Short Put (cash-secured)", "reasoning": ["a", "b", "c"],
+            "key_risk": "Earnings", "scoring": scoring_to_json(Scoring(
+                scorer_version="bench", blend=88.0, score=88.0, ranking=(RankedStrategy(
+                    name="Short Put (cash-secured)", key="CSP", score=84, max_profit=250, max_loss=16750,
+                    breakevens=(167.5,), capital=17000, probability_of_profit=0.78, reasons=("fits",)),)))})
         await queue.enqueue_for_chats(s, row.id, trader_id=trader.id, score=88.0, now=now)
         return row.id
 

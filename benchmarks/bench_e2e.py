@@ -11,6 +11,9 @@ subtraction of medians. The burst figures printed against the goal are the media
 The push section (`push_main`) measures post → `sendMessage` through Xtrades' push feed (the loopback SignalR
 hub), with SCRAPE_INTERVAL_SECONDS=600 so polling plays no part: 50 alerts, one after another, median and p95.
 
+Market data comes from the loopback Yahoo Finance (the real client, YAHOO_BASE_URL): every burst is 100 alerts on
+10 symbols, each contract quoted in the chain, and the requests each burst made to it are printed by kind.
+
 Run: .venv/bin/python -m benchmarks.bench_e2e          (both)
      .venv/bin/python -m benchmarks.bench_e2e --push   (the push feed only)
 """
@@ -25,7 +28,8 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +38,7 @@ from tests.fakes.ai import FakeAI
 from tests.fakes.signalr import FakeSignalRHub
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.xtrades import FakeXtrades
+from tests.fakes.yahoo import FakeYahoo
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "123456:E2E-TOKEN-abcdefghijklmnopqrstuvwxyz"
@@ -70,7 +75,7 @@ def sends_by_alert(telegram: FakeTelegram) -> dict[int, float]:
 
 
 def bot_env(telegram: Any, site: Any, ai: Any, *, tmp: Path, state: Path, model: Path, db_name: str,
-            interval: float, log_level: str, **extra: str) -> dict[str, str]:
+            interval: float, log_level: str, yahoo: Any = None, **extra: str) -> dict[str, str]:
     """The real bot's environment for a run against the loopback servers: only the database, the interval, the
     log level and `extra` differ between the benchmark's parts."""
     return {**os.environ, "PYTHONPATH": str(ROOT), "TELEGRAM_BOT_TOKEN": TOKEN,
@@ -82,7 +87,7 @@ def bot_env(telegram: Any, site: Any, ai: Any, *, tmp: Path, state: Path, model:
             "ANTHROPIC_API_KEY": ai.claude.key, "ANTHROPIC_BASE_URL": ai.base_url,
             "DEEPSEEK_API_KEY": ai.deepseek.key, "DEEPSEEK_BASE_URL": ai.base_url,
             "GOOGLE_API_KEY": ai.gemini.key, "GEMINI_BASE_URL": ai.base_url, "AI_MONTHLY_BUDGET_USD": "1000",
-            **extra}
+            **({"YAHOO_BASE_URL": yahoo.base_url} if yahoo is not None else {}), **extra}
 
 
 async def between_cycles(site: Any, log_path: Path, traders: list[str]) -> None:
@@ -144,15 +149,18 @@ def stage_times(log_text: str, telegram: FakeTelegram, alert_ids: set[int]) -> d
 async def main() -> None:
     model = prepare_offline_model(ROOT / DEFAULT_DIR)
     bursts: list[tuple[dict[str, list[float]], list[float], float]] = []
-    async with FakeXtrades() as site, FakeAI() as ai, FakeTelegram(token=TOKEN) as telegram:
+    market_requests: list[Counter[str]] = []
+    async with FakeXtrades() as site, FakeAI() as ai, FakeTelegram(token=TOKEN) as telegram, FakeYahoo() as yahoo:
         ai.claude.delay, ai.deepseek.delay, ai.gemini.delay = 3.0, 2.0, 1.5
+        expiry = datetime.now(UTC).date() + timedelta(days=45)
+        quote_market(yahoo, expiry)
         with tempfile.TemporaryDirectory() as tmp_name:
             tmp = Path(tmp_name)
             state = site.write_storage_state(tmp / "state.json")
             for name in TRADERS:
                 site.add_trader(name)
             env = bot_env(telegram, site, ai, tmp=tmp, state=state, model=model, db_name="e2e.db",
-                          interval=INTERVAL, log_level="DEBUG",
+                          interval=INTERVAL, log_level="DEBUG", yahoo=yahoo,
                           XTRADES_API_READS="false", XTRADES_PUSH_FEED="false")  # this part times the browser path
             log_path = tmp / "bot.log"
             with log_path.open("wb") as log:
@@ -171,24 +179,25 @@ async def main() -> None:
                 # One alert
                 added = time.monotonic()
                 site.add_alert(TRADERS[0], symbol="AAPL", side="sto", direction="put", strike=235, price=3.1,
-                               expiration="2027-01-15")
+                               expiration=expiry.isoformat())
                 await wait_until(lambda: len(sends(telegram)) >= 1, 120)
                 scrape_start = min(t for name, t in site.profile_requests if name == TRADERS[0] and t >= added)
                 one_e2e = [(sends(telegram)[0] - scrape_start) * 1000]
                 await asyncio.sleep(1)
                 one_stages = stage_times(log_path.read_text(), telegram, set(sends_by_alert(telegram)))
 
-                # Bursts of 100: ten alerts for each of ten traders, posted between two cycles: all in one scrape
-                symbols = ["AAPL", "SPY", "NVDA", "TSLA", "MSFT"]
+                # Bursts of 100: ten alerts for each of ten traders on ten symbols, posted between two cycles: all
+                # in one scrape
                 for burst in range(BURSTS):
                     await between_cycles(site, log_path, TRADERS)
+                    asked = Counter(yahoo.requests)
                     already = set(sends_by_alert(telegram))
                     burst_added = time.monotonic()
                     for name in TRADERS:
                         for i in range(10):
-                            site.add_alert(name, symbol=symbols[i % 5], direction="call" if i % 2 else "put",
+                            site.add_alert(name, symbol=SYMBOLS[i], direction="call" if i % 2 else "put",
                                            strike=100.0 + burst * 10 + i, price=1.0 + i / 10,
-                                           expiration="2027-01-15")
+                                           expiration=expiry.isoformat())
                     want = len(already) + 100
                     await wait_until(lambda want=want: len(sends_by_alert(telegram)) >= want, 600)
                     burst_start = min(t for _, t in site.profile_requests if t >= burst_added)
@@ -198,6 +207,7 @@ async def main() -> None:
                     e2e = [(t - burst_start) * 1000 for t in sent.values()]
                     span = max(sent.values()) - burst_start
                     bursts.append((stages, e2e, 100 / span * 3600))
+                    market_requests.append(Counter(yahoo.requests) - asked)
                     await asyncio.sleep(INTERVAL)
             finally:
                 proc.send_signal(signal.SIGTERM)
@@ -219,6 +229,9 @@ async def main() -> None:
     for n, (stages, e2e, rate) in enumerate(bursts, start=1):
         table(f"burst {n} of 100", stages, e2e)
         print(f"burst {n}: p95 {percentile(e2e, 0.95) / 1000:.1f} s, {rate:,.0f} alerts/hour")
+        asked = market_requests[n - 1]
+        print(f"burst {n}: market-data requests for 100 alerts on {len(SYMBOLS)} symbols: "
+              + ", ".join(f"{kind} {asked[kind]}" for kind in ("intraday", "daily", "options", "earnings", "crumb")))
     p95s = sorted(percentile(e2e, 0.95) / 1000 for _, e2e, _ in bursts)
     rates = sorted(rate for _, _, rate in bursts)
     p95, rate = statistics.median(p95s), statistics.median(rates)
@@ -230,6 +243,25 @@ async def main() -> None:
           f"({INTERVAL / 2:.1f} s here, 75 s with the default 150 s)")
 
 
+SYMBOLS = ("AAPL", "SPY", "NVDA", "TSLA", "MSFT", "AMD", "QQQ", "META", "AMZN", "GOOG")
+
+
+def quote_market(yahoo: FakeYahoo, expiry: date) -> None:
+    """Every symbol near 110 (the bursts' strikes run 100-129) with two hours of minute bars around now, and a
+    chain line for each contract the run posts (both kinds, every strike): the real client prices each alert."""
+    now = datetime.now(UTC)
+    for n, symbol in enumerate(SYMBOLS):
+        price = 108.0 + n
+        yahoo.add_symbol(symbol, price)
+        yahoo.set_price(symbol, now, price, span_minutes=120)
+        for strike in (*range(100, 130), 235):
+            for kind in ("call", "put"):
+                intrinsic = max(0.0, price - strike) if kind == "call" else max(0.0, strike - price)
+                mid = round(intrinsic + 2.5, 2)
+                yahoo.add_option(symbol, kind, float(strike), expiry, bid=mid - 0.05, ask=mid + 0.05, last=mid,
+                                 iv=0.3, volume=100, open_interest=1000)
+
+
 PUSH_ALERTS = 50
 PUSH_INTERVAL = 600
 
@@ -238,7 +270,7 @@ async def push_main() -> None:
     """Post → sendMessage through the push feed, AI delays 3 s / 2 s / 1.5 s, polling every 600 s."""
     model = prepare_offline_model(ROOT / DEFAULT_DIR)
     async with (FakeXtrades() as site, FakeSignalRHub() as hub, FakeAI() as ai,
-                FakeTelegram(token=TOKEN) as telegram):
+                FakeTelegram(token=TOKEN) as telegram, FakeYahoo() as yahoo):
         ai.claude.delay, ai.deepseek.delay, ai.gemini.delay = 3.0, 2.0, 1.5
         site.hub_url, site.hub_access_token = hub.hub_url, hub.access_token
         trader = "pushtrader"
@@ -247,7 +279,7 @@ async def push_main() -> None:
             tmp = Path(tmp_name)
             state = site.write_storage_state(tmp / "state.json")
             env = bot_env(telegram, site, ai, tmp=tmp, state=state, model=model, db_name="push.db",
-                          interval=PUSH_INTERVAL, log_level="INFO")
+                          interval=PUSH_INTERVAL, log_level="INFO", yahoo=yahoo)
             log_path = tmp / "bot.log"
             with log_path.open("wb") as log:
                 proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "run", cwd=tmp, env=env,

@@ -17,16 +17,18 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchmarks.bench_e2e import quote_market
 from benchmarks.bench_memory import seed
 from pipeline.memory.model_files import DEFAULT_DIR, prepare_offline_model
 from storage.db import Database
 from tests.fakes.ai import FakeAI
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.xtrades import FakeXtrades
+from tests.fakes.yahoo import FakeYahoo
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "123456:RSS-TOKEN-abcdefghijklmnopqrstuvwxyz"
@@ -35,6 +37,7 @@ ALERTS_AT_WORK = 20
 BACKFILLED_GOAL_MB = 450.0
 RUNS = 3
 SYMBOLS = ("AAPL", "SPY", "TSLA", "NVDA", "AMD", "MSFT", "QQQ", "META")
+EXPIRY = datetime.now(UTC).date() + timedelta(days=45)
 SETTLE_SECONDS = 8.0  # after "ready": the first cycle (browser start, one scrape) has run
 
 
@@ -45,7 +48,8 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
-def bot_env(tmp: Path, telegram: FakeTelegram, site: FakeXtrades, ai: FakeAI, model: Path) -> dict[str, str]:
+def bot_env(tmp: Path, telegram: FakeTelegram, site: FakeXtrades, ai: FakeAI, model: Path,
+            yahoo: FakeYahoo) -> dict[str, str]:
     state = site.write_storage_state(tmp / "state.json")
     return {**os.environ, "PYTHONPATH": str(ROOT), "TELEGRAM_BOT_TOKEN": TOKEN,
             "TELEGRAM_API_BASE_URL": telegram.root_url, "XTRADES_BASE_URL": site.base_url,
@@ -55,7 +59,7 @@ def bot_env(tmp: Path, telegram: FakeTelegram, site: FakeXtrades, ai: FakeAI, mo
             "DEFAULT_RATE_LIMIT_PER_HOUR": "60", "DELIVERY_INTERVAL_SECONDS": "0.5",
             "ANTHROPIC_API_KEY": ai.claude.key, "ANTHROPIC_BASE_URL": ai.base_url,
             "DEEPSEEK_API_KEY": ai.deepseek.key, "DEEPSEEK_BASE_URL": ai.base_url,
-            "GOOGLE_API_KEY": ai.gemini.key, "GEMINI_BASE_URL": ai.base_url}
+            "GOOGLE_API_KEY": ai.gemini.key, "GEMINI_BASE_URL": ai.base_url, "YAHOO_BASE_URL": yahoo.base_url}
 
 
 def is_card(call: Any) -> bool:
@@ -83,7 +87,7 @@ async def started_rss(env: dict[str, str], telegram: FakeTelegram, cwd: Path,
         now = datetime.now(UTC)
         for i in range(ALERTS_AT_WORK):
             site.add_alert(trader, symbol=SYMBOLS[i % len(SYMBOLS)], direction="call" if i % 2 else "put",
-                           strike=100 + i, price=1.0 + i / 10, time_of_entry=now)
+                           strike=100 + i, price=1.0 + i / 10, time_of_entry=now, expiration=EXPIRY.isoformat())
         await telegram.wait_for("sendMessage", count=ALERTS_AT_WORK, timeout=240,
                                 predicate=lambda c: is_card(c) and c.params.get("chat_id") == chat)
         await asyncio.sleep(SETTLE_SECONDS)
@@ -95,10 +99,12 @@ async def started_rss(env: dict[str, str], telegram: FakeTelegram, cwd: Path,
 
 async def main(trades: int) -> None:
     model = prepare_offline_model(ROOT / DEFAULT_DIR)
-    async with FakeTelegram(token=TOKEN) as telegram, FakeXtrades() as site, FakeAI() as ai:
+    async with FakeTelegram(token=TOKEN) as telegram, FakeXtrades() as site, FakeAI() as ai, \
+            FakeYahoo() as yahoo:
+        quote_market(yahoo, EXPIRY)  # market data from the loopback Yahoo: every alert is priced, as in production
         with tempfile.TemporaryDirectory() as tmp_name:
             tmp = Path(tmp_name)
-            env = bot_env(tmp, telegram, site, ai, model)
+            env = bot_env(tmp, telegram, site, ai, model, yahoo)
             runs = [await started_rss(env, telegram, tmp, site, run) for run in range(RUNS)]
             starts = [start for start, _ in runs]
             working = [work for _, work in runs if work is not None]

@@ -19,12 +19,12 @@ from pipeline.judge.consensus.base import ReviewAlert
 from pipeline.judge.consensus.local import LocalAnalyst
 from pipeline.judge.consensus.panel import AnalystConfig, ConsensusPanel, build_analysts
 from pipeline.judge.flags import FlagFacts, flag_text, sanity_flags
-from pipeline.judge.market import MarketData, RecordedHistory
 from pipeline.judge.options_math import bs_price
 from pipeline.judge.own_trade import judge_own_trade
 from pipeline.judge.scoring import WEIGHTS, ScoreInputs, final_score
 from pipeline.judge.stage import Judgement
 from pipeline.judge.strategies import StrategyInput, evaluate_strategies
+from pipeline.market.recorded import RecordedMarket
 from storage import alerts, traders, trades
 from storage.db import Database
 from tests.fakes.ai import FakeAI
@@ -114,7 +114,7 @@ async def bench_stage(alerts_count: int = 50) -> tuple[float, float]:
                         "symbol": "AAPL", "option_type": "put", "strike": 235.0, "expiry": TODAY + timedelta(days=30),
                         "entry_price": 3.10, "opened_at": datetime.now(UTC), "exit_keys": []})
                     await alerts.record_event(s, trade, "new", details={}, historical=False)
-            judgement = Judgement(db, MarketData(RecordedHistory(PRICES)), ConsensusPanel(build_analysts(config)))
+            judgement = Judgement(db, RecordedMarket(PRICES), ConsensusPanel(build_analysts(config)))
             await judgement.score_one((await _pending(db))[0])  # warm-up: SDK clients and the history cache
             timings = []
             for row in await _pending(db):

@@ -106,7 +106,7 @@ def cmd_check(_args: argparse.Namespace) -> int:
 
 
 async def _one_cycle(settings: Settings) -> str:
-    from bot.app import build_runtime
+    from bot.wiring import build_runtime
 
     runtime = await build_runtime(settings)
     try:
@@ -141,7 +141,7 @@ def _progress(done: int, total: int) -> None:
 
 
 async def _backfill(settings: Settings) -> str:
-    from bot.app import build_memory
+    from bot.wiring import build_memory
     from pipeline.memory.stage import backfill
     from storage.db import Database
 

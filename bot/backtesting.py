@@ -13,30 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from bot.settings import Settings
-from pipeline.judge.market import default_history_provider
-from pipeline.judge.refit import Calibration
+from bot.wiring import build_backtesting
 from pipeline.judge.report import BacktestReport
-from storage.db import Database
 
 log = logging.getLogger(__name__)
 
-
-
-def build_calibration(settings: Settings, db: Database, memory_stage: Any | None) -> Calibration:
-    """The replay sees what live scoring sees: the same history provider, the same memory (stored vectors)."""
-    folder = Path(settings.market_history_dir) if settings.market_history_dir else None
-    if memory_stage is None:
-        return Calibration(db, default_history_provider(folder))
-    from pipeline.memory.stage import backfill
-
-    async def remember_closed_trades() -> None:
-        """Closed trades memory lacks (an old database) are indexed once, so no replay embeds one by one."""
-        report = await backfill(db, memory_stage.memory)
-        if report.indexed:
-            log.info("backtest: %d closed trades added to memory first", report.indexed)
-
-    return Calibration(db, default_history_provider(folder), similar=memory_stage.similar_as_of,
-                       vectors=memory_stage.memory.stored_vectors, prepare=remember_closed_trades)
 
 
 async def write_chart(report: BacktestReport, path: Path) -> BacktestReport:
@@ -75,27 +56,17 @@ def progress_bar(total_hint: str = "trades") -> Any:
 
 async def run_backtest_cli(settings: Settings, *, since: date | None, traders: Sequence[str], as_json: bool,
                            chart: Path) -> str:
-    from bot.app import build_memory
-    from pipeline.memory.stage import MemoryStage
+
     from storage.traders import normalise
 
-    db = Database(settings.database_url)
-    await db.create_schema()
-    memory = None
+    wired = await build_backtesting(settings)
     try:
-        try:
-            memory = build_memory(settings)
-        except Exception as exc:
-            log.warning("similar trades left out of the backtest: memory unavailable (%s)", type(exc).__name__)
-        calibration = build_calibration(settings, db, MemoryStage(db, memory) if memory else None)
         moment = datetime.combine(since, datetime.min.time(), UTC) if since else None
-        _, report = await calibration.backtest(since=moment, usernames=[normalise(t) for t in traders],
-                                               progress=progress_bar())
+        _, report = await wired.calibration.backtest(since=moment, usernames=[normalise(t) for t in traders],
+                                                     progress=progress_bar())
         report = await write_chart(report, chart)
     finally:
-        if memory is not None:
-            await memory.close()
-        await db.close()
+        await wired.close()
     if as_json:
         return json.dumps(report.as_json())
     from handlers.render import backtest_table

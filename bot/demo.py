@@ -21,21 +21,17 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from bot.app import build_memory
 from bot.backtesting import write_chart
 from bot.delivery import Deliverer
 from bot.settings import Settings
+from bot.wiring import build_runtime
 from handlers import charts, render
-from pipeline.cycle import IngestionCycle
+from pipeline.cycle import ReplaySource
 from pipeline.ingest.alerts_api import alert_from_json
 from pipeline.judge.consensus.panel import ConsensusPanel
-from pipeline.judge.market import MarketData, RecordedHistory
-from pipeline.judge.refit import Calibration
-from pipeline.judge.stage import Judgement
-from pipeline.memory.stage import MemoryStage
-from pipeline.models import ScrapeResult
+from pipeline.market.recorded import RecordedMarket
+from pipeline.models import RawAlert
 from storage import chats, stats, traders
-from storage.db import Database
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "tests" / "data" / "demo" / "activity.json"
@@ -48,7 +44,7 @@ DEMO_RATE_LIMIT = 10
 TAG = re.compile(r"<[^>]+>")
 
 
-class ReplaySource:
+class SampleSource(ReplaySource):
     """Serves the sample's records as a scrape would, through the real Xtrades mapping."""
 
     def __init__(self) -> None:
@@ -57,12 +53,8 @@ class ReplaySource:
     def show(self, records: Sequence[dict[str, Any]]) -> None:
         self.visible.extend(records)
 
-    async def scrape(self, usernames: Sequence[str]) -> list[ScrapeResult]:
-        results = []
-        for name in usernames:
-            alerts = [a for r in self.visible if r["userName"] == name and (a := alert_from_json(r, name))]
-            results.append(ScrapeResult(name, "ok", tuple(alerts), "json", 0.0))
-        return results
+    def records_for(self, username: str) -> list[RawAlert]:
+        return [a for r in self.visible if r["userName"] == username and (a := alert_from_json(r, username))]
 
 
 class ConsoleTelegram:
@@ -99,21 +91,17 @@ def _clock() -> datetime:
 async def run_demo(settings: Settings) -> Path:
     started = time.monotonic()
     sample = await asyncio.to_thread(_prepare)
-    demo_settings = settings.model_copy(update={"qdrant_url": None, "qdrant_path": str(OUT / "qdrant")})
-    db = Database(f"sqlite+aiosqlite:///{OUT / 'demo.db'}")
-    await db.create_schema()
-    memory = build_memory(demo_settings)
+    demo_settings = settings.model_copy(update={"qdrant_url": None, "qdrant_path": str(OUT / "qdrant"),
+                                                "database_url": f"sqlite+aiosqlite:///{OUT / 'demo.db'}"})
+    source = SampleSource()
+    # The bot's own wiring, with the sample for a source, recorded prices, the sample's clock and the local
+    # analyst alone; the demo refits the calibration itself, once the history is in.
+    runtime = await build_runtime(demo_settings, source=source, market=RecordedMarket(PRICES),
+                                  panel=ConsensusPanel([]), clock=_clock, refit_on_close=False)
+    db, cycle = runtime.db, runtime.cycle
+    calibration = runtime.calibration
+    assert calibration is not None
     try:
-        source = ReplaySource()
-        stage = MemoryStage(db, memory)
-        market = MarketData(RecordedHistory(PRICES))
-        # The same calibration service the bot refits nightly: fitted on the history before any new alert.
-        calibration = Calibration(db, RecordedHistory(PRICES), similar=stage.similar_as_of,
-                                  vectors=memory.stored_vectors, clock=_clock)
-        judgement = Judgement(db, market, ConsensusPanel([]), similar=stage.similar_for, clock=_clock,
-                              calibrator=calibration)
-        cycle = IngestionCycle(db, source, interval_seconds=150, sinks=[stage.on_events, judgement], clock=_clock,
-                               closes=market.close_on)  # options left open past expiry settle at intrinsic value
         names = sorted({r["userName"] for r in sample["history"]})
         async with db.session() as session:
             await chats.get_or_create(session, DEMO_CHAT, chat_type="private", title="Demo chat",
@@ -162,5 +150,4 @@ async def run_demo(settings: Settings) -> Path:
         print(render.backtest_summary(backtest))
         return OUT
     finally:
-        await memory.close()
-        await db.close()
+        await runtime.close()

@@ -6,7 +6,6 @@ so they never show up in logs, reprs or error messages.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
@@ -14,6 +13,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 TELEGRAM_DEFAULT_API = "https://api.telegram.org"
 XTRADES_DEFAULT_URL = "https://app.xtrades.net"
+YAHOO_DEFAULT_URL = "https://query2.finance.yahoo.com"
 DEEPSEEK_DEFAULT_URL = "https://api.deepseek.com"
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -82,7 +82,9 @@ class Settings(BaseSettings):
     ai_weight_deepseek: float = Field(0.3, ge=0, le=1)
     ai_weight_gemini: float = Field(0.2, ge=0, le=1)
 
-    # Market data: yfinance when the [market] extra is installed, else recorded daily closes in this folder
+    # Market data: Yahoo Finance's JSON, keyless (YAHOO_BASE_URL points it at another server, e.g. a test's);
+    # MARKET_HISTORY_DIR instead judges from recorded daily closes in that folder (offline, no option chain)
+    yahoo_base_url: str = YAHOO_DEFAULT_URL
     market_history_dir: str | None = None
 
     # A new chat's settings
@@ -156,15 +158,6 @@ class Settings(BaseSettings):
     def _telegram_root(self) -> str:
         root = self.telegram_api_base_url.rstrip("/")
         return root[: -len("/bot")] if root.endswith("/bot") else root
-
-    @property
-    def sqlite_path(self) -> Path | None:
-        """The file behind a SQLite URL (its folder is created on demand), else None."""
-        prefix = "sqlite+aiosqlite:///"
-        if not self.database_url.startswith(prefix):
-            return None
-        rest = self.database_url[len(prefix):].split("?", 1)[0]
-        return None if rest in ("", ":memory:") else Path(rest)
 
     def secret_values(self) -> list[str]:
         """Every secret's plain value, for the log redaction filter."""

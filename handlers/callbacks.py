@@ -28,7 +28,6 @@ SETTING_DATA = re.compile(r"^set:(?:(t|r):(-?\d{1,2})|noop)$")
 ZONE_DATA = re.compile(r"^tz:([A-Za-z_/+-]{1,60})$")
 NOTIFY_DATA = re.compile(r"^nt:([a-z]{1,10}):([a-z]{1,8})$")
 PAGE_DATA = re.compile(r"^pg:(open|closed):(\d{1,4})$")
-PATTERN = r"^(?:[asmu]:\d{1,12}|set:.{1,16}|tz:.{1,60}|nt:.{1,20}|pg:.{1,12})$"
 STALE = "This alert is no longer available."
 NOT_MINE = "That button isn't one of mine."
 

@@ -23,6 +23,7 @@ from handlers.services import services
 from handlers.views import card_from_row
 from storage import ai_usage, chats, mutes, queue, scraper_state, stats, traders
 from storage import record as sent_cards
+from storage import trades as trades_repo
 from storage.models import Chat
 
 log = logging.getLogger(__name__)
@@ -395,6 +396,7 @@ async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         info["queue_depth"] = await queue.depth(session)
         info["alerts_today"] = await stats.alerts_since(session, today)
         info["ai_spend"] = await ai_usage.month_spend(session)
+        info["unsettled"] = await trades_repo.count_unknown_settlements(session, today.date() - timedelta(days=7))
     unhealthy = [f"{s.profile}: {s.last_error} ({s.consecutive_failures} in a row)" for s in states if not s.is_healthy]
     info["profiles"] = len(states)
     info["unhealthy"] = unhealthy

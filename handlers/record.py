@@ -19,6 +19,7 @@ from datetime import date, datetime, tzinfo
 from typing import Any
 
 from pipeline.judge.report import wilson
+from pipeline.record import scoring_of
 
 RISK_UNIT = 1000.0  # dollars a follower risks on every card in the equal-risk figures
 
@@ -78,24 +79,20 @@ class CardOutcome:
         return self.pnl > 0
 
 
-def _own_entry(alert: Any) -> dict[str, Any]:
-    return next((e for e in (alert.strategy_ranking or []) if isinstance(e, dict) and e.get("is_alert_strategy")),
-                {})
-
-
 def card_outcome(sent_at: datetime, alert: Any, *, pnl_of: Callable[[Any], FollowerPnl] = follower_pnl
                  ) -> CardOutcome:
     trade = alert.trade
-    own = _own_entry(alert)
-    risk = own.get("max_loss")
+    scoring = scoring_of(alert)
+    own = scoring.own if scoring else None
+    risk = own.max_loss if own else None
     pnl = pnl_of(alert)
     return CardOutcome(
         alert_id=alert.id, sent_at=sent_at, trader=trade.trader.username, symbol=trade.symbol,
-        structure=str(own.get("name") or alert.strategy_name or "unknown"), action=trade.open_action,
+        structure=own.name if own else alert.strategy_name or "unknown", action=trade.open_action,
         option_type=trade.option_type, strike=trade.strike, expiry=trade.expiry, entry_price=trade.entry_price,
         quantity=trade.quantity, score=float(alert.score or 0), status=trade.status, closed_at=trade.closed_at,
         exit_price=trade.exit_price, outcome=trade.outcome, pnl=pnl.amount, pnl_source=pnl.source,
-        risk=float(risk) if isinstance(risk, int | float) and risk > 0 else None)
+        risk=risk if risk is not None and risk > 0 else None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,9 @@ from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from handlers.views import AlertCard, StrategyLine
+from handlers.views import AlertCard
 from pipeline.ingest.pnl import position_pnl
+from pipeline.models import Alternative, Follower, Leg, MarketInputs, OwnTrade, Scoring
 
 TELEGRAM_MAX_MESSAGE = 4096
 
@@ -116,15 +117,9 @@ def strike_text(card: AlertCard) -> str:
     return f"{strike} {card.option_type.upper()}"
 
 
-def leg_text(leg: dict[str, Any], *, with_price: bool = True) -> str:
+def leg_text(leg: Leg, *, with_price: bool = True) -> str:
     """"buy 2x 460C @ 7.39", "sell 200 shares"."""
-    qty = leg.get("quantity") or 1
-    if leg.get("kind") == "stock":
-        body = f"{esc(leg.get('action'))} {qty} shares"
-    else:
-        kind = str(leg.get("kind") or "?")[:1].upper()
-        body = f"{esc(leg.get('action'))} {qty}x {float(leg.get('strike') or 0):g}{kind}"
-    return f"{body} @ {float(leg.get('price') or 0):.2f}" if with_price else body
+    return esc(leg.text(with_price=with_price))
 
 
 def net_text(net: float | None) -> str:
@@ -141,28 +136,84 @@ def breakevens_text(values: Sequence[float]) -> str:
     return " / ".join(price(v) for v in values) if values else "none"
 
 
-def is_multi_leg(line: StrategyLine) -> bool:
-    return sum(1 for leg in line.legs if leg.get("kind") != "stock") > 1
+def is_multi_leg(own: OwnTrade) -> bool:
+    return sum(1 for leg in own.legs if leg.is_option) > 1
 
 
-def own_trade_lines(own: StrategyLine) -> list[str]:
+def own_trade_lines(own: OwnTrade) -> list[str]:
     """The trader's own trade: its payoff figures, scaled to the alert's size (one line each, so another figure,
-    such as a calibrated chance of profit, can be added as one more line)."""
+    such as a calibrated chance of profit, can be added as one more line). The probability of profit only when
+    the market priced it, labelled with where its volatility came from and its horizon."""
     lines = [f"Max Profit: {money(own.max_profit)} | Max Loss: {money(own.max_loss)}",
-             f"Breakeven{'s' if len(own.breakevens) > 1 else ''}: {breakevens_text(own.breakevens)}",
-             # Priced from the options market alone; the calibrated "Chance of profit" above also weighs the trader,
-             # similar trades and the AI verdict, so the two can differ widely.
-             f"Probability of profit (option prices): {percent(own.probability_of_profit)}"]
-    if own.capital_required is not None:
-        lines.append(f"Capital tied up: {money(own.capital_required)}")
+             f"Breakeven{'s' if len(own.breakevens) > 1 else ''}: {breakevens_text(own.breakevens)}"]
+    if own.probability_of_profit is not None:
+        # Priced from the options market alone; the calibrated "Chance of profit" above also weighs the trader,
+        # similar trades and the AI verdict, so the two can differ widely.
+        lines.append(f"Probability of profit ({esc(own.pop_source or 'option prices')}): "
+                     f"{percent(own.probability_of_profit)}")
+    if own.capital is not None:
+        lines.append(f"Capital tied up: {money(own.capital)}")
     return lines
 
 
-def alternative_line(alt: StrategyLine) -> str:
+def quote_lines(card: AlertCard) -> list[str]:
+    """Each contract's quote in the chain, against what the trader paid ("paid 3.20 · market 3.05 × 3.15")."""
+    quotes = card.market.quotes if card.market else ()
+    lines = []
+    for q in quotes:
+        extras = []
+        if q.iv is not None:
+            extras.append(f"IV {q.iv * 100:.0f}%")
+        if q.volume is not None:
+            extras.append(f"vol {q.volume:,}")
+        if q.open_interest is not None:
+            extras.append(f"OI {q.open_interest:,}")
+        market = f"market {_quote_number(q.bid)} × {_quote_number(q.ask)}"
+        if len(quotes) == 1 and card.entry_price is not None:
+            head = f"Quote: paid {card.entry_price:.2f} · {market}"
+        else:
+            head = f"Quote {q.strike:g}{q.kind.value[0].upper()}: {market}"
+        lines.append(head + (f" ({', '.join(extras)})" if extras else ""))
+    return lines
+
+
+def _quote_number(value: float | None) -> str:
+    return "?" if value is None else f"{value:.2f}"
+
+
+def follower_line(follow: Follower | None) -> str | None:
+    """"Following now at the ask 3.15: breakeven 253.15, probability of profit 41%"."""
+    if follow is None:
+        return None
+    where = (f"at the {follow.side} {follow.price:.2f}" if follow.side in ("ask", "bid")
+             else f"at the market, net {'debit' if follow.price >= 0 else 'credit'} {abs(follow.price):.2f}")
+    evens = follow.breakevens
+    label = f"breakeven{'s' if len(evens) > 1 else ''} " + (" / ".join(f"{b:.2f}" for b in evens) or "none")
+    pop = follow.probability_of_profit
+    chance = f", probability of profit {pop * 100:.0f}%" if pop is not None else ""
+    return f"Following now {where}: {label}{chance}"
+
+
+def card_market_lines(card: AlertCard) -> list[str]:
+    """What the market says: the underlying at the alert and the quotes; or why the alert is not priced."""
+    m = card.market
+    if m is None:
+        return []
+    lines = []
+    if m.underlying_price is not None:
+        lines.append(f"{esc(card.symbol)} at the alert: {price(m.underlying_price)}")
+    lines += quote_lines(card)
+    if m.not_priced:
+        lines.append(f"⚠️ Not priced: {esc(m.not_priced)}. Figures from the trader's own prices only; no "
+                     "probability of profit and no alternative, and the score is made without them.")
+    return lines
+
+
+def alternative_line(alt: Alternative) -> str:
     """The one alternative, on its own line: every leg, net credit or debit, max profit and loss, probability."""
     legs = " / ".join(leg_text(leg) for leg in alt.legs)
-    size = f" ×{alt.units}" if alt.units and alt.units > 1 else ""
-    capital = f"; ties up {money(alt.capital_required)}" if alt.capital_required is not None else ""
+    size = f" ×{alt.units}" if alt.units > 1 else ""
+    capital = f"; ties up {money(alt.capital)}"
     return (f"💡 Alternative, same view: {esc(alt.name)}{size} — {legs}, {net_text(alt.net_premium)}; "
             f"max profit {money(alt.max_profit)} | max loss {money(alt.max_loss)}; "
             f"{percent(alt.probability_of_profit)} probability of profit{capital}")
@@ -189,14 +240,19 @@ def alert_message(card: AlertCard, *, today: date, threshold: float | None = Non
     else:
         lines.append(f"Entry: {strike_text(card)} @ {price(card.entry_price)}")
     if card.expiry:
-        dte = (card.expiry - today).days
+        traded = card.market.trading_dte if card.market else None
+        dte = traded if traded is not None else (card.expiry - today).days
         lines.append(f"Expiry: {dte} DTE ({card.expiry:%b %d})" if dte >= 0 else f"Expiry: {card.expiry:%b %d}")
+    lines += card_market_lines(card)
     if own:
         lines += own_trade_lines(own)
+        follow = follower_line(card.market.follower if card.market else None)
+        if follow:
+            lines.append(follow)
         if card.quantity is None:
             unit = "share" if card.option_type is None and not multi else "contract"
             lines.append(f"(No size given: figures for one {unit})")
-        lines += [f"⚠️ {esc(flag)}" for flag in own.flags]
+        lines += [f"⚠️ {esc(flag)}" for flag in card.flags]
     if card.reasons:
         lines += ["", "<b>AI Reasoning:</b>", *[f"• {esc(r)}" for r in card.reasons[:3]]]
     if card.key_risk:
@@ -222,46 +278,65 @@ def undo_mute_keyboard(alert_id: int) -> InlineKeyboardMarkup:
 
 
 def analysis_message(card: AlertCard) -> str:
-    """Everything behind a score: the ten strategies ranked, the market context, each model's view."""
-    lines = [f"🔍 <b>{esc(card.symbol)}</b> by @{esc(card.trader)} — score {card.score:.0f}/100", "",
+    """Everything behind a score: the ten strategies ranked, the market context, each model's view, and the
+    score's arithmetic (the blend's parts add up to the blend; the calibrated chance is shown apart)."""
+    scoring = card.scoring
+    calibrated = card.profit_probability is not None
+    what = "the calibrated chance of profit" if calibrated else "the blend"
+    lines = [f"🔍 <b>{esc(card.symbol)}</b> by @{esc(card.trader)} — score {card.score:.0f}/100 ({what})", "",
              "<b>Strategies, best first</b>"]
     for n, line in enumerate(card.ranking, 1):
         reason = f" — {esc(line.reasons[0])}" if line.reasons else ""
         lines.append(f"{n}. {esc(line.name)}: {line.score:.0f}{reason}")
-    if card.own:
-        lines.append(f"The trader's own trade ({esc(card.own.name)}): market fit {card.own.score:.0f}")
-    m = card.market
-    if m:
-        lines += ["", "<b>Market</b>"]
-        if m.get("underlying_price") is not None:
-            trend = esc(str(m.get("trend", "?")).replace("_", " "))
-            lines.append(f"Price {price(m['underlying_price'])} · trend {trend}")
-        vol = []
-        if m.get("iv") is not None:
-            vol.append(f"IV {m['iv'] * 100:.0f}%")
-        if m.get("iv_rank") is not None:
-            vol.append(f"IV rank {m['iv_rank']:.0f}")
-        elif m.get("iv_hv") is not None:  # no year of recorded IVs yet: no IV rank is claimed
-            vol.append(f"IV/HV {m['iv_hv']:.2f}")
-        if m.get("hv_30") is not None:
-            vol.append(f"30-day HV {m['hv_30'] * 100:.0f}%")
-        if vol:
-            lines.append(" · ".join(vol) + f" ({esc(m.get('volatility_regime', 'normal'))} volatility)")
-        if m.get("next_earnings"):
-            lines.append(f"Next earnings {esc(m['next_earnings'])}")
+    if card.own and scoring and scoring.own_fit is not None:
+        lines.append(f"The trader's own trade ({esc(card.own.name)}): market fit {scoring.own_fit:.0f}")
+    if card.market:
+        lines += market_lines(card.market)
     if card.model_scores:
         agreement = f" · agreement {card.agreement * 100:.0f}%" if card.agreement is not None else ""
         scores = ", ".join(f"{esc(k.title())} {v:.0f}" for k, v in card.model_scores.items())
         lines += ["", f"<b>Models</b>: {scores}{agreement}"]
         lines += [f"• {esc(r)}" for r in card.reasons]
-    if card.score_parts:
-        parts = [f"{esc(name)} {p['value']:.0f}×{p['weight']:.2f}" for name, p in card.score_parts.items()
-                 if isinstance(p, dict) and "value" in p and "weight" in p]
-        penalties = card.score_parts.get("penalties")
-        cuts = [f" − {esc(flag.replace('_', ' '))} {points:.0f}" for flag, points in penalties.items()] \
-            if isinstance(penalties, dict) else []
-        lines += ["", "<b>Score</b> = " + " + ".join(parts) + "".join(cuts)]
+    if scoring and scoring.parts:
+        lines += ["", *score_lines(scoring, card.profit_probability)]
     return "\n".join(lines)
+
+
+def market_lines(m: MarketInputs) -> list[str]:
+    lines = ["", "<b>Market</b>"]
+    if m.underlying_price is not None:
+        lines.append(f"Price {price(m.underlying_price)} · trend {esc(m.trend.replace('_', ' '))}")
+    vol = []
+    if m.iv is not None:
+        vol.append(f"IV {m.iv * 100:.0f}%")
+    if m.iv_rank is not None:
+        vol.append(f"IV rank {m.iv_rank:.0f}")
+    elif m.iv_hv is not None:  # no year of recorded IVs yet: no IV rank is claimed
+        vol.append(f"IV/HV {m.iv_hv:.2f}")
+    if m.hv_30 is not None:
+        vol.append(f"30-day HV {m.hv_30 * 100:.0f}%")
+    if vol:
+        lines.append(" · ".join(vol) + f" ({esc(m.volatility_regime)} volatility)")
+    if m.next_earnings:
+        lines.append(f"Next earnings {m.next_earnings.isoformat()}")
+    return lines if len(lines) > 2 else []
+
+
+def score_lines(scoring: Scoring, calibrated: float | None) -> list[str]:
+    """The blend as the sum it is (each part's value × its weight = its points), the flags' penalties, and
+    then, apart, the calibrated chance of profit, which is fitted from the parts and is not their sum."""
+    terms = " + ".join(f"{esc(p.name)} {p.value:.0f}×{p.weight:.2f} ({p.contribution:.1f})" for p in scoring.parts)
+    lines = [f"<b>Blend</b> = {terms} = <b>{scoring.blend:.1f}</b>"]
+    if scoring.penalties:
+        cuts = " ".join(f"− {esc(flag.replace('_', ' '))} {points:.0f}" for flag, points in scoring.penalties)
+        lines.append(f"Flags: {scoring.blend:.1f} {cuts} = <b>{scoring.score:.1f}</b>")
+    if calibrated is not None:
+        lines.append(f"<b>Calibrated chance of profit</b>: {calibrated:.0%} — fitted on past outcomes from the "
+                     "parts above; this is the score, not their sum")
+    else:
+        lines.append("Not calibrated yet: the score is the blend"
+                     + (" less the flags" if scoring.penalties else ""))
+    return lines
 
 
 def similar_message(card: AlertCard, lines: Sequence[str]) -> str:
@@ -588,6 +663,16 @@ def feed_line(feed: dict[str, Any] | None, zone: tzinfo = UTC) -> str:
     return f"Push feed: down ({reason}), reconnecting; polling at the normal interval, {tail}"
 
 
+def market_status_line(health: Any, zone: tzinfo = UTC) -> str | None:
+    """The market-data source's health (a `SourceHealth`), for /status."""
+    if health is None:
+        return None
+    since = f" since {_clock(health.since, zone)}" if health.since else ""
+    if health.healthy:
+        return f"Market data: {esc(health.name)} — up ({health.requests} requests)"
+    return f"Market data: {esc(health.name)} — DOWN{since} ({esc(health.last_error or 'no answer')}); alerts not priced"
+
+
 def status_text(info: dict[str, Any], *, details: bool, zone: tzinfo = UTC) -> str:
     last_run = info.get("last_run", "not yet")
     if info.get("last_run_at") is not None:
@@ -595,6 +680,12 @@ def status_text(info: dict[str, Any], *, details: bool, zone: tzinfo = UTC) -> s
     lines = ["<b>Status</b>", f"Source: {esc(info.get('source', 'unknown'))}", feed_line(info.get("feed"), zone),
              f"Last run: {esc(last_run)}", f"Queue: {info.get('queue_depth', 0)} waiting",
              f"Alerts scored today: {info.get('alerts_today', 0)}"]
+    market = market_status_line(info.get("market"), zone)
+    if market:
+        lines.append(market)
+    if info.get("unsettled"):
+        lines.append(f"Expired options with their result unknown (no close yet): {info['unsettled']}, "
+                     "retried for a week")
     if details:
         lines += [f"AI spend this month: ${float(info.get('ai_spend', 0.0)):.2f} of "
                   f"${float(info.get('ai_budget', 0.0)):.2f}", f"Tracked profiles: {info.get('profiles', 0)}"]

@@ -12,15 +12,18 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from pipeline.ingest import parser
 from pipeline.ingest.alerts_api import alert_from_json
 from pipeline.ingest.detector import OPEN_FOR_EXIT, Detection, Position, detect
-from pipeline.models import RawAlert, ScrapeResult, StoredEvent
+from pipeline.ingest.pnl import opening_side, position_pnl, settlement_price
+from pipeline.ingest.token import SessionToken
+from pipeline.models import Leg, RawAlert, ScrapeResult, StoredEvent
 from storage import alerts as alerts_repo
 from storage import queue, scraper_state, traders, trades
 from storage.db import Database
@@ -34,7 +37,47 @@ MAX_HELD_EXITS = 500  # pushed exits waiting for their entry, per trader
 
 
 class AlertSource(Protocol):
-    async def scrape(self, usernames: Sequence[str]) -> list[ScrapeResult]: ...
+    """Where alerts come from: everything the cycle and the bot call on it (the Playwright/API source is the
+    real one; `ReplaySource` serves recorded records)."""
+
+    @property
+    def token(self) -> SessionToken | None:
+        """The bearer the API reader and the push feed share; None when the source has none."""
+        ...
+
+    async def scrape(self, usernames: Sequence[str], *, history: Collection[str] = ()) -> list[ScrapeResult]:
+        """Each profile read once; the traders in `history` read back as far as the source allows."""
+        ...
+
+    def scrape_stream(self, usernames: Sequence[str], *,
+                      history: Collection[str] = ()) -> AsyncIterator[ScrapeResult]:
+        """Like `scrape`, each result as soon as it is ready."""
+        ...
+
+    async def profile_exists(self, username: str) -> bool | None:
+        """True/False when the source can tell; None when it cannot."""
+        ...
+
+
+class ReplaySource:
+    """A source of recorded records (the demo, tests): `records_for` says what a profile shows now. It has no
+    session, so no token, and cannot tell whether a profile exists."""
+
+    token: SessionToken | None = None
+
+    def records_for(self, username: str) -> Sequence[RawAlert]:
+        raise NotImplementedError
+
+    async def scrape(self, usernames: Sequence[str], *, history: Collection[str] = ()) -> list[ScrapeResult]:
+        return [ScrapeResult(name, "ok", tuple(self.records_for(name)), "json", 0.0) for name in usernames]
+
+    async def scrape_stream(self, usernames: Sequence[str], *,
+                            history: Collection[str] = ()) -> AsyncIterator[ScrapeResult]:
+        for result in await self.scrape(usernames, history=history):
+            yield result
+
+    async def profile_exists(self, username: str) -> bool | None:
+        return None
 
 
 AdminNotifier = Callable[[str], Awaitable[None]]
@@ -43,6 +86,7 @@ AdminNotifier = Callable[[str], Awaitable[None]]
 EventSink = Callable[[list[StoredEvent]], Awaitable[None]]
 # The underlying's close on a day (an option's expiry), for settling what expired open; None when unknown.
 CloseLookup = Callable[[str, date], Awaitable[float | None]]
+SETTLE_RETRY_DAYS = 7  # an expired option's unknown result is retried this long after its expiry
 
 
 @dataclass(slots=True)
@@ -55,11 +99,13 @@ class CycleReport:
     events: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     session_expired: bool = False
+    unreadable: int = 0  # texts the parser failed on during the run (each logged once): never silently dropped
     stored: list[StoredEvent] = field(default_factory=list, repr=False)
 
     def summary(self) -> str:
         kinds = ", ".join(f"{k}={self.events.get(k, 0)}" for k in ("new", "update", "close"))
         extra = f", failed={self.failed}" if self.failed else ""
+        extra += f", unreadable={self.unreadable}" if self.unreadable else ""
         extra += f", backing_off={self.backing_off}" if self.backing_off else ""
         extra += ", SESSION EXPIRED" if self.session_expired else ""
         return (f"cycle: traders={self.traders} scraped={self.scraped} alerts_seen={self.alerts_seen} "
@@ -146,15 +192,17 @@ class IngestionCycle:
     async def run_once(self) -> CycleReport:
         """One full run; a second call while one is running waits for it rather than overlapping."""
         async with self._lock:
-            started = time.monotonic()
+            started, failed_before = time.monotonic(), parser.failures()
             report = await self._run(CycleReport())
             report.seconds = time.monotonic() - started
+            report.unreadable = parser.failures() - failed_before
             self.last_report, self.last_run_at = report, self._clock()
             log.info(report.summary())
             return report
 
     async def _run(self, report: CycleReport) -> CycleReport:
         now = self._clock()
+        await self.settle_unknown(now)
         async with self._db.reader() as session:
             usernames = await traders.tracked_by_active_chats(session)
             states = await scraper_state.get_many(session, usernames)
@@ -187,15 +235,10 @@ class IngestionCycle:
             else:
                 report.backing_off = len(usernames) - 1
         else:
-            stream = getattr(self._source, "scrape_stream", None)
-            if stream is not None:
-                # A trader never read before is read back as far as the API allows: history to learn from.
-                first = [u for u in due if _never_read(states.get(u))]
-                async for result in stream(due, history=first):
-                    await store_and_hand_on(result)
-            else:
-                for result in await self._source.scrape(due):
-                    await store_and_hand_on(result)
+            # A trader never read before is read back as far as the API allows: history to learn from.
+            first = [u for u in due if _never_read(states.get(u))]
+            async for result in self._source.scrape_stream(due, history=first):
+                await store_and_hand_on(result)
         if handed:
             await asyncio.gather(*handed)
 
@@ -226,14 +269,8 @@ class IngestionCycle:
             return report
         async with self._db.reader() as session:
             states = await scraper_state.get_many(session, list(usernames))
-        stream = getattr(self._source, "scrape_stream", None)
-        results: list[ScrapeResult] = []
-        if stream is not None:
-            async for result in stream(list(usernames), history=[u for u in usernames
-                                                                 if _never_read(states.get(u))]):
-                results.append(result)
-        else:
-            results = await self._source.scrape(list(usernames))
+        results = [result async for result in self._source.scrape_stream(
+            list(usernames), history=[u for u in usernames if _never_read(states.get(u))])]
         for result in results:
             fresh = await self._store_safely(result, report)
             if fresh is not None:
@@ -346,7 +383,7 @@ class IngestionCycle:
             fresh = [a for a in alerts if not is_history(a, first_read=first_read,
                                                          tracked_since=trader.tracked_since)]
             today, after_close = market_today(now), market_after_close(now)
-            closes = await self._expiry_closes(rows, today, after_close)
+            closes = await self._expiry_closes(rows, today, after_close, alerts)
             detection = detect_in_order(result.trader, history, fresh, [_position(r) for r in rows],
                                         today=today, first_read=first_read, closes=closes, after_close=after_close)
             saved: dict[tuple[str, str], Trade] = {}
@@ -374,13 +411,21 @@ class IngestionCycle:
                   result.trader, result.started_at or 0.0, result.finished_at or 0.0, time.monotonic(),
                   result.duration_seconds * 1000, (time.perf_counter() - started) * 1000, len(detection.events))
 
-    async def _expiry_closes(self, rows: Sequence[Trade], today: date, after_close: bool
-                             ) -> dict[tuple[str, date], float]:
-        """The closes on expiry day of the open options that expire by now, to settle them at intrinsic value."""
+    async def _expiry_closes(self, rows: Sequence[Trade], today: date, after_close: bool,
+                             alerts: Sequence[RawAlert] = ()) -> dict[tuple[str, date], float]:
+        """The closes on expiry day of the open options that expire by now, to settle them at intrinsic value:
+        stored ones, and entries first seen in this read that have already expired."""
         if self._closes is None:
             return {}
-        wanted = {(r.symbol, r.expiry) for r in rows if r.status == "open" and r.option_type and r.expiry
-                  and (r.expiry < today or (r.expiry == today and after_close))}
+
+        def expired(expiry: date) -> bool:
+            return expiry < today or (expiry == today and after_close)
+
+        wanted: set[tuple[str, date]] = {
+            (r.symbol, r.expiry) for r in rows
+            if r.status == "open" and r.option_type and r.expiry is not None and expired(r.expiry)}
+        wanted |= {(a.symbol, a.expiry) for a in alerts
+                   if a.is_entry and a.option_type and a.expiry is not None and expired(a.expiry)}
         out: dict[tuple[str, date], float] = {}
         for symbol, day in wanted:
             try:
@@ -391,6 +436,38 @@ class IngestionCycle:
             if close is not None:
                 out[(symbol, day)] = close
         return out
+
+    async def settle_unknown(self, now: datetime) -> int:
+        """Expired options whose result stayed unknown (no close could be had then) are settled once the market
+        gives their expiry close; each is asked about for a week after its expiry, then left unknown."""
+        if self._closes is None:
+            return 0
+        async with self._db.reader() as session:
+            rows = await trades.unknown_settlements(session, market_today(now) - timedelta(days=SETTLE_RETRY_DAYS))
+        settled = 0
+        for row in rows:
+            try:
+                close = await self._closes(row.symbol, row.expiry) if row.expiry else None
+            except Exception:
+                log.warning("no close for %s on %s yet; its result stays unknown", row.symbol, row.expiry)
+                continue
+            if close is None or close <= 0:
+                continue
+            legs = tuple(Leg.from_json(leg) for leg in row.legs) if row.legs else None
+            side = opening_side(row.open_action, legs)
+            value = settlement_price(side, option_type=row.option_type, strike=row.strike, legs=legs,
+                                     underlying=close)
+            if value is None:
+                continue
+            pnl = position_pnl(side, is_option=True, entry=row.entry_price, exit_price=value, quantity=row.quantity,
+                               realized=row.realized_pnl or 0.0, closed_quantity=row.closed_quantity or 0.0)
+            async with self._db.session() as session:
+                await trades.settle_expired(session, row.id, exit_price=value, pnl=pnl.amount, pnl_pct=pnl.pct,
+                                            outcome=pnl.outcome)
+            settled += 1
+            log.info("settled %s %s expired %s from its close %.2f: P&L %s", row.symbol, row.option_type,
+                     row.expiry, close, pnl.amount)
+        return settled
 
     def _with_held_exits(self, trader: str, alerts: list[RawAlert], *, all_held: bool) -> list[RawAlert]:
         """Pushed exits still waiting for their entry join this read; a poll takes them all (it applies an exit
@@ -467,7 +544,8 @@ def _position(row: Trade) -> Position:
         close_reason=row.close_reason, pnl=row.pnl, pnl_pct=row.pnl_pct, risk=row.risk,
         entry_text=row.entry_text, exit_text=row.exit_text, exit_alert_id=row.exit_alert_id,
         exit_keys=tuple(row.exit_keys or ()), opened_at=row.opened_at, closed_at=row.closed_at, raw=row.raw,
-        outcome=row.outcome, legs=tuple(row.legs) if row.legs else None, realized_pnl=row.realized_pnl,
+        outcome=row.outcome, legs=tuple(Leg.from_json(leg) for leg in row.legs) if row.legs else None,
+        realized_pnl=row.realized_pnl,
         closed_quantity=row.closed_quantity,
     )
 
@@ -476,5 +554,5 @@ def _row_values(position: Position) -> dict[str, Any]:
     values = {name: getattr(position, name) for name in trades.POSITION_FIELDS if hasattr(position, name)}
     values["exit_keys"] = list(position.exit_keys)
     values["raw"] = dict(position.raw) if position.raw is not None else None
-    values["legs"] = [dict(leg) for leg in position.legs] if position.legs else None
+    values["legs"] = [leg.to_json() for leg in position.legs] if position.legs else None
     return values

@@ -44,7 +44,7 @@ async def for_trade(session: AsyncSession, trade_id: int) -> list[XtradesAlert]:
 
 
 SCORING_FIELDS = frozenset({
-    "score", "score_parts", "strategy_name", "strategy_ranking", "market_context", "claude_score",
+    "score", "scoring", "strategy_name", "claude_score",
     "deepseek_score", "gemini_score", "local_score", "consensus_score", "consensus_agreement", "reasoning",
     "key_risk", "recommendation", "similar_trades_count", "similar_trades_success_rate", "qdrant_point_id",
     "raw_score", "profit_probability", "scorer_version", "trader_wins_at_score", "trader_closed_at_score",

@@ -54,10 +54,6 @@ async def deactivate(session: AsyncSession, chat_id: int) -> bool:
     return True
 
 
-async def active_ids(session: AsyncSession) -> list[int]:
-    return list((await session.scalars(select(Chat.id).where(Chat.is_active.is_(True)))).all())
-
-
 async def migrate(session: AsyncSession, old_id: int, new_id: int) -> Chat | None:
     """A group upgraded to a supergroup gets a new id; its settings, traders, mutes and queue move with it."""
     old = await session.get(Chat, old_id)

@@ -100,7 +100,7 @@ class Trade(Base):
     pnl: Mapped[float | None] = mapped_column(Float)
     pnl_pct: Mapped[float | None] = mapped_column(Float)
     outcome: Mapped[str | None] = mapped_column(String(8))  # won | lost | flat, once closed with a known P&L
-    legs: Mapped[list[Any] | None]  # a multi-leg alert's legs: [{"action", "kind", "strike"}], else None
+    legs: Mapped[list[Any] | None]  # a multi-leg alert's legs (`pipeline.models.Leg.to_json` each), else None
     realized_pnl: Mapped[float | None] = mapped_column(Float)  # dollars booked by partial exits so far
     closed_quantity: Mapped[float | None] = mapped_column(Float)  # contracts (or shares) closed by partials
     risk: Mapped[str | None] = mapped_column(String(16))
@@ -136,6 +136,9 @@ class XtradesAlert(Base):
     # Scoring (filled by the judgement stages)
     scored_at: Mapped[datetime | None]
     score: Mapped[float | None] = mapped_column(Float)
+    # The judge's whole scoring record, one JSON document with a format version (pipeline/record.py)
+    scoring: Mapped[dict[str, Any] | None]
+    # Rows scored before that record kept it in these three; read only to migrate such a row on reading
     score_parts: Mapped[dict[str, Any] | None]
     strategy_name: Mapped[str | None] = mapped_column(String(64))
     strategy_ranking: Mapped[list[Any] | None]
@@ -269,16 +272,6 @@ class ScraperState(Base):
     is_healthy: Mapped[bool] = mapped_column(Boolean, default=True)
     avg_scrape_duration_seconds: Mapped[float | None] = mapped_column(Float)
     last_error: Mapped[str | None] = mapped_column(Text)
-
-
-class RateLimiterWindow(Base):
-    """Notifications sent to a chat per window, for the per-hour limit."""
-
-    __tablename__ = "xtrades_rate_limiter"
-
-    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True)
-    window_start: Mapped[datetime] = mapped_column(primary_key=True)
-    count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class AIUsage(Base):

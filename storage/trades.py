@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import date
 from typing import Any
 
 from sqlalchemy import case, func, or_, select
@@ -76,3 +77,30 @@ async def closed_ids(session: AsyncSession) -> list[int]:
 async def by_ids(session: AsyncSession, ids: Collection[int]) -> list[Trade]:
     rows = await session.scalars(select(Trade).where(Trade.id.in_(list(ids))).order_by(Trade.id))
     return list(rows.unique().all())
+
+
+def _unknown_expiry(since: date) -> Any:
+    """Options closed at expiry with no close known (no P&L), whose expiry is on or after `since`."""
+    return (Trade.status == "closed", Trade.close_reason == "expired", Trade.pnl.is_(None),
+            Trade.option_type.is_not(None), Trade.expiry.is_not(None), Trade.expiry >= since)
+
+
+async def unknown_settlements(session: AsyncSession, since: date) -> list[Trade]:
+    """Expired options whose result is still unknown and is worth asking the market again about."""
+    rows = await session.scalars(select(Trade).where(*_unknown_expiry(since)).order_by(Trade.expiry, Trade.id))
+    return list(rows.unique().all())
+
+
+async def count_unknown_settlements(session: AsyncSession, since: date) -> int:
+    return int(await session.scalar(select(func.count()).select_from(Trade).where(*_unknown_expiry(since))) or 0)
+
+
+async def settle_expired(session: AsyncSession, trade_id: int, *, exit_price: float, pnl: float | None,
+                         pnl_pct: float | None, outcome: str | None) -> None:
+    """An expired option's late settlement, once its underlying's close is known."""
+    trade = await session.get(Trade, trade_id)
+    if trade is None or trade.pnl is not None:
+        return
+    trade.exit_price, trade.last_price, trade.pnl, trade.pnl_pct, trade.outcome = \
+        exit_price, exit_price, pnl, pnl_pct, outcome
+    await session.flush()

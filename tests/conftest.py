@@ -18,6 +18,7 @@ from storage import chats, traders
 from storage.db import Database
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.xtrades import FakeXtrades
+from tests.fakes.yahoo import FakeYahoo
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,6 +84,20 @@ async def site(xtrades_site: FakeXtrades) -> FakeXtrades:
 
 
 @pytest.fixture(scope="session")
+async def yahoo_server() -> AsyncIterator[FakeYahoo]:
+    async with FakeYahoo() as server:
+        yield server
+
+
+@pytest.fixture
+async def yahoo(yahoo_server: FakeYahoo) -> FakeYahoo:
+    """The session's loopback Yahoo Finance (market data), emptied and up for this test."""
+    await yahoo_server.bring_up()
+    yahoo_server.reset()
+    return yahoo_server
+
+
+@pytest.fixture(scope="session")
 def storage_state(xtrades_site: FakeXtrades, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return xtrades_site.write_storage_state(tmp_path_factory.mktemp("xtrades") / "state.json")
 
@@ -105,13 +120,14 @@ async def telegram() -> AsyncIterator[FakeTelegram]:
 
 @pytest.fixture
 async def start_app(make_settings: Callable[..., Settings], telegram: FakeTelegram, site: FakeXtrades,
-                    alert_source: Any, embedder: Embedder) -> AsyncIterator[Callable[..., Any]]:
-    """Start the real Application against the loopback Bot API and Xtrades site; stopped after the test."""
+                    yahoo: FakeYahoo, alert_source: Any, embedder: Embedder) -> AsyncIterator[Callable[..., Any]]:
+    """Start the real Application against the loopback Bot API, Xtrades site and Yahoo Finance; stopped after
+    the test."""
     apps: list[Any] = []
 
     async def start(**overrides: Any) -> Any:
-        settings = make_settings(telegram_api_base_url=telegram.root_url, xtrades_base_url=site.base_url,
-                                 **overrides)
+        settings = make_settings(**{"telegram_api_base_url": telegram.root_url, "xtrades_base_url": site.base_url,
+                                    "yahoo_base_url": yahoo.base_url, **overrides})
         app = build_application(settings, source=alert_source, embedder=embedder)
         await start_application(app, poll_timeout=1)
         apps.append(app)

@@ -13,7 +13,6 @@ import pytest
 
 from pipeline.judge.backtest import AsOfMarket, TraderRecords, replay, samples_of, summarise
 from pipeline.judge.calibration import MIN_TRADES, Calibrator, Sample, ScoreFeatures, fit, walk_forward
-from pipeline.judge.market import RecordedHistory
 from pipeline.judge.report import (
     advised_threshold,
     brier,
@@ -22,6 +21,7 @@ from pipeline.judge.report import (
     threshold_rows,
     wilson,
 )
+from pipeline.market.recorded import RecordedMarket
 from pipeline.memory.embedder import Embedder
 from pipeline.memory.stage import MemoryStage, facts_for
 from pipeline.memory.store import TradeMemory, open_vector_store, point_id
@@ -173,7 +173,7 @@ def test_a_traders_record_counts_only_trades_closed_before_the_moment() -> None:
 
 async def test_the_calibrated_backtest_beats_both_baselines_and_never_the_truth(db: Database) -> None:
     planted = {p.trade_id: p for p in await plant_history(db, count=1400)}
-    replayed = await replay(db, AsOfMarket(RecordedHistory(PRICES)))
+    replayed = await replay(db, AsOfMarket(RecordedMarket(PRICES)))
     assert len(replayed) == 1400
     assert [r.posted_at for r in replayed] == sorted(r.posted_at for r in replayed)
     report = summarise(replayed)
@@ -199,7 +199,7 @@ async def test_the_calibrated_backtest_beats_both_baselines_and_never_the_truth(
 async def test_the_replay_filters_by_trader_and_date(db: Database) -> None:
     planted = await plant_history(db, count=120)
     since = datetime(2026, 6, 1, tzinfo=UTC)
-    replayed = await replay(db, AsOfMarket(RecordedHistory(PRICES)), since=since, usernames=["ace"])
+    replayed = await replay(db, AsOfMarket(RecordedMarket(PRICES)), since=since, usernames=["ace"])
     expected = {p.trade_id for p in planted if p.trader == "ace" and p.posted_at >= since}
     assert {r.trade_id for r in replayed} == expected and expected
 
@@ -221,7 +221,7 @@ async def _indexed(db: Database, memory: TradeMemory, count: int) -> list[Plante
 
 async def _replay_with_memory(db: Database, memory: TradeMemory) -> dict[int, tuple[ScoreFeatures, tuple]]:
     stage = MemoryStage(db, memory)
-    out = await replay(db, AsOfMarket(RecordedHistory(PRICES)), similar=stage.similar_as_of,
+    out = await replay(db, AsOfMarket(RecordedMarket(PRICES)), similar=stage.similar_as_of,
                        vectors=memory.stored_vectors)
     return {r.trade_id: (r.features, r.similar_used) for r in out}
 
@@ -301,7 +301,7 @@ async def test_the_live_scorings_ai_verdicts_are_replayed_not_asked_again(db: Da
     async with db.session() as session:
         [row] = await alerts.for_trade(session, target.trade_id)
         row.scored_at, row.claude_score, row.consensus_score, row.consensus_agreement = UTC0, 97.0, 97.0, 1.0
-    replayed = {r.trade_id: r for r in await replay(db, AsOfMarket(RecordedHistory(PRICES)))}
+    replayed = {r.trade_id: r for r in await replay(db, AsOfMarket(RecordedMarket(PRICES)))}
     assert replayed[target.trade_id].live_ai
     assert replayed[target.trade_id].features.parts["ai"] == 97.0
     assert sum(r.live_ai for r in replayed.values()) == 1
@@ -316,5 +316,5 @@ async def test_a_trade_closed_before_its_own_alert_is_left_out_not_scored_with_i
         trade = await trades_repo.by_id(session, bad.trade_id)
         assert trade is not None
         trade.closed_at = bad.posted_at - timedelta(hours=1)
-    replayed = await replay(db, AsOfMarket(RecordedHistory(PRICES)))
+    replayed = await replay(db, AsOfMarket(RecordedMarket(PRICES)))
     assert {r.trade_id for r in replayed} == {p.trade_id for p in planted} - {bad.trade_id}

@@ -21,9 +21,9 @@ from handlers import render
 from handlers.views import card_from_row
 from pipeline.judge.calibration import MIN_TRADES
 from pipeline.judge.consensus.panel import ConsensusPanel
-from pipeline.judge.market import MarketData, RecordedHistory
 from pipeline.judge.refit import Calibration
 from pipeline.judge.stage import Judgement
+from pipeline.market.recorded import RecordedMarket
 from pipeline.memory.model_files import DEFAULT_DIR
 from storage import alerts, calibrators, traders
 from storage import trades as trades_repo
@@ -46,7 +46,7 @@ async def _new_alert(db: Database, trader: str = "ace") -> int:
 
 
 async def _score(db: Database, calibration: Calibration) -> Any:
-    judgement = Judgement(db, MarketData(RecordedHistory(PRICES)), ConsensusPanel([]), calibrator=calibration,
+    judgement = Judgement(db, RecordedMarket(PRICES), ConsensusPanel([]), calibrator=calibration,
                           clock=lambda: NOW, notify=False)
     [scored] = await judgement.score_pending()
     async with db.reader() as s:
@@ -55,7 +55,7 @@ async def _score(db: Database, calibration: Calibration) -> Any:
 
 async def test_below_200_closed_trades_the_score_is_uncalibrated_and_the_card_says_so(db: Database) -> None:
     await plant_history(db, count=MIN_TRADES - 20)
-    calibration = Calibration(db, RecordedHistory(PRICES), clock=lambda: NOW)
+    calibration = Calibration(db, RecordedMarket(PRICES), clock=lambda: NOW)
     assert await calibration.refit() is None
     async with db.reader() as s:
         assert await calibrators.latest(s, "blend-2") is None
@@ -77,7 +77,7 @@ async def test_history_arriving_calibrates_at_once_not_the_next_night(db: Databa
     from pipeline.models import StoredEvent
 
     await plant_history(db, count=400)
-    calibration = Calibration(db, RecordedHistory(PRICES), clock=lambda: NOW)
+    calibration = Calibration(db, RecordedMarket(PRICES), clock=lambda: NOW)
     position = Position(alert_id="h-1", open_action="BTO", symbol="AAPL")
 
     def event(kind: str) -> StoredEvent:
@@ -104,14 +104,14 @@ async def _record(db: Database, name: str) -> tuple[int, int, float | None]:
 
 async def test_past_200_closed_trades_the_card_shows_the_calibrated_chance(db: Database) -> None:
     await plant_history(db, count=600)
-    calibration = Calibration(db, RecordedHistory(PRICES), clock=lambda: NOW)
+    calibration = Calibration(db, RecordedMarket(PRICES), clock=lambda: NOW)
     calibrator = await calibration.refit()
     assert calibrator is not None and calibrator.trades == 600
     async with db.reader() as s:
         stored = await calibrators.latest(s, "blend-2")
     assert stored is not None and stored.trades == 600 and stored.brier is not None
     # A restart loads the stored fit: the same probabilities without refitting.
-    reloaded = Calibration(db, RecordedHistory(PRICES))
+    reloaded = Calibration(db, RecordedMarket(PRICES))
     assert await reloaded.load() == calibrator
     await _new_alert(db)
     scored, row = await _score(db, reloaded)

@@ -32,8 +32,8 @@ from tests.fakes.ai import FakeAI, Provider
 ALERT = ReviewAlert(trader="behappy", action="STO", symbol="AAPL", option_type="put", strike=170.0,
                     expiry=date(2026, 12, 23), days_to_expiry=30, entry_price=2.5, underlying_price=180.0,
                     risk="standard", text="STO AAPL 170P 12/23 @ 2.50", trader_win_rate=0.7, trader_closed_trades=20)
-RANKING = {"alert_strategy_name": "Cash-Secured Put", "alert_strategy_score": 80, "alert_strategy_pop": 0.8,
-           "best_name": "Bull Put Spread", "best_score": 84}
+OWN_TRADE = {"structure": "Short Put (cash-secured)", "view": "bullish", "probability_of_profit": 0.8,
+             "market_fit": 80}  # the own trade's judgement as the panel reads it (`OwnJudgement.prompt_facts`)
 CONTEXT = {"trend": "bullish", "volatility_regime": "high", "iv": 0.32, "iv_rank": 70}
 SIMILAR = {"count": 4, "success_rate": 0.75, "avg_pnl_pct": 31.0}
 
@@ -93,7 +93,8 @@ async def test_alerts_judged_at_once_by_a_fresh_bot_share_one_client_per_model(f
 
         analyst._new_client = counting  # type: ignore[attr-defined]
     try:
-        verdicts = await asyncio.gather(*(a.review(ALERT, CONTEXT, RANKING, SIMILAR) for a in fresh for _ in range(4)))
+        verdicts = await asyncio.gather(*(a.review(ALERT, CONTEXT, OWN_TRADE, SIMILAR)
+                                          for a in fresh for _ in range(4)))
     finally:
         await ConsensusPanel(fresh).aclose()
     assert len(verdicts) == 12 and all(v.score is not None for v in verdicts)
@@ -107,7 +108,7 @@ async def test_each_provider_answers_a_valid_verdict_through_its_sdk(fake: FakeA
     scores(fake, 91, 72, 55)
     by = {a.provider: a for a in analysts}
     assert list(by) == ["claude", "deepseek", "gemini"]
-    verdicts = {name: await a.review(ALERT, CONTEXT, RANKING, SIMILAR) for name, a in by.items()}
+    verdicts = {name: await a.review(ALERT, CONTEXT, OWN_TRADE, SIMILAR) for name, a in by.items()}
     assert {n: (v.score, v.recommendation) for n, v in verdicts.items()} == {
         "claude": (91, "BUY"), "deepseek": (72, "BUY"), "gemini": (55, "BUY")}  # the model's own word is kept
     for name, verdict in verdicts.items():
@@ -131,7 +132,7 @@ async def test_each_provider_answers_a_valid_verdict_through_its_sdk(fake: FakeA
     gemini, = fake.gemini.requests
     assert gemini["path"] == "/v1/models/gemini-2.5-flash:generateContent"  # google-genai 3.x defaults to v1
     assert gemini["headers"]["x-goog-api-key"] == fake.gemini.key
-    assert "Cash-Secured Put" in gemini["body"]["contents"][0]["parts"][0]["text"]
+    assert "Short Put (cash-secured)" in gemini["body"]["contents"][0]["parts"][0]["text"]
     assert gemini["body"]["systemInstruction"]["parts"][0]["text"] == SYSTEM_PROMPT
     assert gemini["body"]["generationConfig"]["responseMimeType"] == "application/json"
 
@@ -143,7 +144,7 @@ async def test_three_sdks_in_parallel_take_the_slowest_not_the_sum(fake: FakeAI,
     fake.claude.delay, fake.deepseek.delay, fake.gemini.delay = 0.6, 0.4, 0.3
     scores(fake, 90, 70, 60)
     started = time.monotonic()
-    result = await panel(analysts).judge(ALERT, CONTEXT, RANKING, SIMILAR)
+    result = await panel(analysts).judge(ALERT, CONTEXT, OWN_TRADE, SIMILAR)
     elapsed = time.monotonic() - started
     assert 0.6 <= elapsed < 1.0, f"took {elapsed:.2f}s; one after another would be 1.3s"
     assert result.used == ("claude", "deepseek", "gemini") and not result.failures
@@ -157,7 +158,7 @@ async def test_three_sdks_in_parallel_take_the_slowest_not_the_sum(fake: FakeAI,
 async def test_malformed_once_is_retried(fake: FakeAI, analysts: list[Analyst]) -> None:
     fake.deepseek.queue = ["malformed", "ok"]
     usage: list[UsageRecord] = []
-    result = await panel(analysts, usage).judge(ALERT, CONTEXT, RANKING, None)
+    result = await panel(analysts, usage).judge(ALERT, CONTEXT, OWN_TRADE, None)
     assert result.used == ("claude", "deepseek", "gemini") and len(fake.deepseek.requests) == 2
     assert "previous answer was not the JSON" in fake.deepseek.requests[1]["body"]["messages"][1]["content"]
     assert [u.success for u in usage if u.provider == "deepseek"] == [False, True]
@@ -168,7 +169,7 @@ async def test_malformed_once_is_retried(fake: FakeAI, analysts: list[Analyst]) 
 async def test_malformed_twice_is_left_out_and_weights_renormalise(fake: FakeAI, analysts: list[Analyst]) -> None:
     fake.claude.queue = ["malformed", "malformed"]
     scores(fake, 95, 70, 60)
-    result = await panel(analysts).judge(ALERT, CONTEXT, RANKING, None)
+    result = await panel(analysts).judge(ALERT, CONTEXT, OWN_TRADE, None)
     assert len(fake.claude.requests) == 2  # asked once more, then no further
     assert result.used == ("deepseek", "gemini") and result.failures["claude"].startswith("malformed answer")
     assert result.score == 66.0  # (0.3 × 70 + 0.2 × 60) / (0.3 + 0.2) = 33 / 0.5
@@ -184,7 +185,7 @@ async def test_an_erroring_analyst_is_left_out_once_without_sdk_retries(
     provider.queue = [mode]
     usage: list[UsageRecord] = []
     with caplog.at_level(logging.WARNING, logger="pipeline.judge.consensus"):
-        result = await panel(analysts, usage).judge(ALERT, CONTEXT, RANKING, None)
+        result = await panel(analysts, usage).judge(ALERT, CONTEXT, OWN_TRADE, None)
     assert name not in result.used and len(result.used) == 2
     assert result.failures == {name: f"HTTP {mode}: " + ("server error" if mode == "500" else
                                                          "rate limited or out of quota")}
@@ -203,7 +204,7 @@ async def test_a_slow_analyst_times_out(fake: FakeAI, analysts: list[Analyst]) -
     fake.claude.delay = 1.5
     usage: list[UsageRecord] = []
     started = time.monotonic()
-    result = await panel(analysts, usage, timeout_seconds=0.5).judge(ALERT, CONTEXT, RANKING, None)
+    result = await panel(analysts, usage, timeout_seconds=0.5).judge(ALERT, CONTEXT, OWN_TRADE, None)
     assert time.monotonic() - started < 0.9
     assert result.failures == {"claude": "timed out: no answer within 0.5s"}
     assert result.used == ("deepseek", "gemini") and result.score == 80.0
@@ -217,7 +218,7 @@ async def test_connection_refused_is_left_out(fake: FakeAI, analysts: list[Analy
         dead = f"http://127.0.0.1:{s.getsockname()[1]}"
     cut_off = build_analysts(config(fake, anthropic_base_url=dead, deepseek_base_url=dead, gemini_base_url=dead))
     try:
-        result = await panel(cut_off).judge(ALERT, CONTEXT, RANKING, None)
+        result = await panel(cut_off).judge(ALERT, CONTEXT, OWN_TRADE, None)
     finally:
         await ConsensusPanel(cut_off).aclose()
     assert result.used == ("local",) and set(result.failures) == {"claude", "deepseek", "gemini"}
@@ -226,8 +227,8 @@ async def test_connection_refused_is_left_out(fake: FakeAI, analysts: list[Analy
 
 async def test_everyone_down_leaves_the_local_analyst(fake: FakeAI, analysts: list[Analyst]) -> None:
     fake.claude.queue, fake.deepseek.queue, fake.gemini.queue = ["500"], ["429"], ["malformed", "malformed"]
-    result = await panel(analysts).judge(ALERT, CONTEXT, RANKING, SIMILAR)
-    local = LocalAnalyst().judge(ALERT, CONTEXT, RANKING, SIMILAR)
+    result = await panel(analysts).judge(ALERT, CONTEXT, OWN_TRADE, SIMILAR)
+    local = LocalAnalyst().judge(ALERT, CONTEXT, OWN_TRADE, SIMILAR)
     assert result.used == ("local",) and set(result.failures) == {"claude", "deepseek", "gemini"}
     assert result.score == local.score and result.reasons == local.reasons and result.agreement == 1.0
     assert result.recommendation == local.recommendation and result.key_risk == local.key_risk
@@ -236,7 +237,7 @@ async def test_everyone_down_leaves_the_local_analyst(fake: FakeAI, analysts: li
 async def test_the_local_analyst_does_not_count_when_a_model_answered(fake: FakeAI, analysts: list[Analyst]) -> None:
     fake.claude.queue, fake.deepseek.queue = ["500"], ["500"]
     scores(fake, 0, 0, 42)
-    result = await panel(analysts).judge(ALERT, CONTEXT, RANKING, SIMILAR)
+    result = await panel(analysts).judge(ALERT, CONTEXT, OWN_TRADE, SIMILAR)
     assert result.used == ("gemini",) and result.score == 42.0 and result.agreement == 1.0
     assert result.recommendation == "AVOID" and result.verdicts[-1].provider == "local"
 
@@ -245,7 +246,7 @@ async def test_no_keys_means_only_the_local_analyst(fake: FakeAI) -> None:
     assert build_analysts(AnalystConfig()) == []
     assert [a.provider for a in build_analysts(config(fake, anthropic_api_key=None, google_api_key=""))] == [
         "deepseek"]
-    result = await ConsensusPanel([]).judge(ALERT, CONTEXT, RANKING, None)
+    result = await ConsensusPanel([]).judge(ALERT, CONTEXT, OWN_TRADE, None)
     assert result.used == ("local",) and result.failures == {} and 0 <= result.score <= 100
     assert not fake.claude.requests and not fake.deepseek.requests and not fake.gemini.requests
 
@@ -256,7 +257,7 @@ async def test_a_wrong_key_is_left_out_with_a_clear_failure(fake: FakeAI, caplog
     usage: list[UsageRecord] = []
     try:
         with caplog.at_level(logging.DEBUG):
-            result = await panel(wrong, usage).judge(ALERT, CONTEXT, RANKING, None)
+            result = await panel(wrong, usage).judge(ALERT, CONTEXT, OWN_TRADE, None)
     finally:
         await ConsensusPanel(wrong).aclose()
     assert result.used == ("local",)
@@ -272,7 +273,7 @@ async def test_usage_records_have_the_fakes_tokens_and_the_price_tables_cost(
     fake.deepseek.input_tokens, fake.deepseek.output_tokens = 2000, 300
     fake.gemini.input_tokens, fake.gemini.output_tokens = 3000, 400
     usage: list[UsageRecord] = []
-    result = await panel(analysts, usage).judge(ALERT, CONTEXT, RANKING, None)
+    result = await panel(analysts, usage).judge(ALERT, CONTEXT, OWN_TRADE, None)
     by = {u.provider: u for u in usage}
     assert {p: (u.input_tokens, u.output_tokens) for p, u in by.items()} == {
         "claude": (1000, 200), "deepseek": (2000, 300), "gemini": (3000, 400)}
@@ -295,7 +296,7 @@ async def test_past_the_budget_paid_models_are_skipped_and_the_admin_told_once(
 
     budgeted = panel(analysts, month_spend=spent, monthly_budget_usd=10.0, notify_admins=notify)
     for _ in range(2):
-        result = await budgeted.judge(ALERT, CONTEXT, RANKING, None)
+        result = await budgeted.judge(ALERT, CONTEXT, OWN_TRADE, None)
         assert result.used == ("local",) and set(result.failures) == {"claude", "deepseek", "gemini"}
         assert result.failures["claude"] == "skipped: monthly AI budget reached"
     assert not fake.claude.requests and not fake.deepseek.requests and not fake.gemini.requests
@@ -306,7 +307,7 @@ async def test_under_the_budget_the_models_are_asked(fake: FakeAI, analysts: lis
     async def spent() -> float:
         return 9.99
 
-    result = await panel(analysts, month_spend=spent, monthly_budget_usd=10.0).judge(ALERT, CONTEXT, RANKING, None)
+    result = await panel(analysts, month_spend=spent, monthly_budget_usd=10.0).judge(ALERT, CONTEXT, OWN_TRADE, None)
     assert result.used == ("claude", "deepseek", "gemini")
 
 
@@ -364,9 +365,9 @@ def test_facts_take_prompt_facts_dataclasses_and_mappings() -> None:
 
 
 def test_the_one_prompt_carries_every_input() -> None:
-    prompt = build_prompt(ALERT, CONTEXT, RANKING, None)
+    prompt = build_prompt(ALERT, CONTEXT, OWN_TRADE, None)
     assert prompt.startswith(PROMPT_TEMPLATE.split("\n", 1)[0])
-    for needle in ('"trader": "behappy"', '"expiry": "2026-12-23"', '"iv_rank": 70', '"alert_strategy_pop": 0.8',
+    for needle in ('"trader": "behappy"', '"expiry": "2026-12-23"', '"iv_rank": 70', '"probability_of_profit": 0.8',
                    '"recommendation": "STRONG_BUY" | "BUY"'):
         assert needle in prompt
     # Issue 11: the score counts the trader's record and similar trades itself, so the models are not told them

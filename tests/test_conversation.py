@@ -99,7 +99,8 @@ async def test_analyze_and_similar_buttons(app: Application, telegram: FakeTeleg
     telegram.push_callback(7, message_id, f"a:{alert_id}")
     [answer] = await telegram.wait_for("answerCallbackQuery")
     [_, analysis] = await telegram.wait_for("sendMessage", count=2, predicate=lambda c: c.params["chat_id"] == 7)
-    assert "Strategies, best first" in analysis.params["text"] and "Cash-Secured Put: 84" in analysis.params["text"]
+    text = analysis.params["text"]
+    assert "Strategies, best first" in text and "Short Put (cash-secured): 84" in text
     telegram.push_callback(7, message_id, f"s:{alert_id}")
     calls = await telegram.wait_for("sendMessage", count=3, predicate=lambda c: c.params["chat_id"] == 7)
     assert "similar" in calls[2].params["text"].lower()

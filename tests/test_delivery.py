@@ -11,6 +11,8 @@ from telegram.constants import ParseMode
 from telegram.ext import AIORateLimiter, Defaults, ExtBot
 
 from bot.delivery import INTERRUPTED, Deliverer
+from pipeline.models import Leg, OwnTrade, RankedStrategy, Scoring
+from pipeline.record import scoring_to_json
 from storage import alerts, chats, queue, traders, trades
 from storage.db import Database
 from storage.models import Chat, NotificationQueueItem
@@ -56,16 +58,17 @@ async def scored_alert(db: Database, score: float, *, symbol: str = "AAPL", trad
             "symbol": symbol, "option_type": "put", "strike": 170.0, "expiry": date(2026, 12, 23),
             "entry_price": 2.5, "quantity": 1, "opened_at": now, "exit_keys": []})
         row = await alerts.record_event(s, trade, "new", details={}, historical=False)
-        ranking = [{"name": "Cash-Secured Put", "short_name": "CSP", "score": 84, "max_profit": 250.0,
-                    "max_loss": 16750.0, "breakevens": [167.5], "probability_of_profit": 0.78,
-                    "reasons": ["Bullish trend fits this strategy"]},
-                   {"name": "Short Put (cash-secured)", "short_name": "CSP", "score": 84, "max_profit": 250.0,
-                    "max_loss": 16750.0, "breakevens": [167.5], "probability_of_profit": 0.78,
-                    "capital_required": 17000.0, "view": "bullish", "is_alert_strategy": True,
-                    "legs": [{"action": "sell", "kind": "put", "strike": 170.0, "quantity": 1, "price": 2.5}],
-                    "reasons": ["Bullish trend fits this strategy"]}]
+        own = OwnTrade(key="CSP", name="Short Put (cash-secured)", view="bullish",
+                       legs=(Leg.of("sell", "put", 170.0, date(2026, 12, 23), 1, 2.5),), net_premium=-250.0,
+                       max_profit=250.0, max_loss=16750.0, breakevens=(167.5,), capital=17000.0,
+                       probability_of_profit=0.78, pop_source="implied volatility")
+        ranked = RankedStrategy(name="Short Put (cash-secured)", key="CSP", score=84, max_profit=250.0,
+                                max_loss=16750.0, breakevens=(167.5,), capital=17000.0, probability_of_profit=0.78,
+                                reasons=("Bullish trend fits this strategy",))
+        scoring = Scoring(scorer_version="blend-2+uncalibrated", blend=score, score=score, own=own, own_fit=84.0,
+                          ranking=(ranked,))
         await alerts.save_scoring(s, row.id, scored_at=now, values={
-            "score": score, "strategy_name": "Short Put (cash-secured)", "strategy_ranking": ranking,
+            "score": score, "strategy_name": own.name, "scoring": scoring_to_json(scoring),
             "reasoning": ["High IV <35%> & bullish", "5 similar trades avg +12%", "Support at $170"],
             "key_risk": "Earnings", "recommendation": "BUY", "local_score": score, "consensus_score": score})
         await queue.enqueue_for_chats(s, row.id, trader_id=t.id, score=score, now=now)
@@ -91,7 +94,7 @@ async def test_an_87_reaches_the_80_chat_and_not_the_90_chat(db: Database, bot: 
     assert "AAPL" in text and "87/100" in text and "@behappy" in text and "Short Put (cash-secured)" in text
     assert "HIGH-QUALITY" in text  # 87 meets this chat's 80
     assert "Max Profit: $250 | Max Loss: $16,750" in text and "Breakeven: $167.50" in text
-    assert "Probability of profit (option prices): 78%" in text and "Capital tied up: $17,000" in text
+    assert "Probability of profit (implied volatility): 78%" in text and "Capital tied up: $17,000" in text
     assert "&lt;35%&gt; &amp; bullish" in text  # outside text is escaped (and the fake checks the HTML)
     buttons = [b["callback_data"] for b in message.params["reply_markup"]["inline_keyboard"][0]]
     assert [b.split(":")[0] for b in buttons] == ["a", "s", "m"]

@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.ingest.detector import Position, detect
 from pipeline.ingest.pnl import opening_side, position_pnl
-from pipeline.models import RawAlert
+from pipeline.models import Leg, RawAlert
 
 TODAY = date(2026, 11, 23)
 T0 = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
@@ -197,7 +197,7 @@ def test_a_long_call_in_the_money_at_expiry_is_worth_its_intrinsic_value() -> No
 
 def test_a_credit_spread_settles_from_both_legs() -> None:
     """STO 2 SPY 580/575 BPS @ 1.20, SPY at 576: the spread costs 4 to close: (1.20 − 4) × 200."""
-    legs = ({"action": "sell", "kind": "put", "strike": 580.0}, {"action": "buy", "kind": "put", "strike": 575.0})
+    legs = (Leg.of("sell", "put", 580.0, None, 1), Leg.of("buy", "put", 575.0, None, 1))
     spread = Position(alert_id="s1", open_action="STO", symbol="SPY", option_type="put", strike=580.0,
                       expiry=date(2026, 11, 20), entry_price=1.20, quantity=2, legs=legs)
     out = detect("behappy", [], [spread], today=TODAY, closes={("SPY", date(2026, 11, 20)): 576.0})
@@ -240,14 +240,14 @@ def test_breaking_even_is_flat_neither_won_nor_lost() -> None:
 
 def test_a_credit_spread_written_as_bto_is_still_short_in_the_pnl() -> None:
     """Xtrades' side is "bto" for any opening: "BTO SPY 580/575 PCS @ 1.10" took a credit of 1.10."""
-    legs = ({"action": "buy", "kind": "put", "strike": 575.0}, {"action": "sell", "kind": "put", "strike": 580.0})
+    legs = (Leg.of("buy", "put", 575.0, None, 1), Leg.of("sell", "put", 580.0, None, 1))
     spread = Position(alert_id="s2", open_action="BTO", symbol="SPY", option_type="put", strike=580.0,
                       expiry=date(2026, 11, 20), entry_price=1.10, quantity=1, legs=legs)
     out = detect("behappy", [], [spread], today=TODAY, closes={("SPY", date(2026, 11, 20)): 600.0})
     assert out.events[0].position.pnl == pytest.approx(110.0) and out.events[0].position.outcome == "won"
     assert opening_side("BTO", legs) == "STO"
-    assert opening_side("STO", ({"action": "buy", "kind": "call", "strike": 340.0},
-                                {"action": "sell", "kind": "call", "strike": 350.0})) == "BTO"
-    condor = ({"action": "buy", "kind": "put", "strike": 560.0}, {"action": "sell", "kind": "put", "strike": 570.0},
-              {"action": "sell", "kind": "call", "strike": 600.0}, {"action": "buy", "kind": "call", "strike": 610.0})
+    assert opening_side("STO", (Leg.of("buy", "call", 340.0, None, 1),
+                                Leg.of("sell", "call", 350.0, None, 1))) == "BTO"
+    condor = (Leg.of("buy", "put", 560.0, None, 1), Leg.of("sell", "put", 570.0, None, 1),
+              Leg.of("sell", "call", 600.0, None, 1), Leg.of("buy", "call", 610.0, None, 1))
     assert opening_side("BTO", condor) == "STO" and opening_side("STO", None) == "STO"

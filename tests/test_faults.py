@@ -37,6 +37,8 @@ class BotProcess:
             "QDRANT_PATH": str(tmp / "qdrant"), "EMBEDDING_MODEL_PATH": str(ROOT / DEFAULT_DIR),
             "SCRAPE_INTERVAL_SECONDS": "1", "DELIVERY_INTERVAL_SECONDS": "0.3", "DEFAULT_MIN_SCORE": "0",
             "LOG_LEVEL": "INFO", "ADMIN_CHAT_IDS": "",
+            # No market data here (a closed loopback port): alerts are judged "Not priced", nothing leaves the host
+            "YAHOO_BASE_URL": "http://127.0.0.1:9",
         }
         for key in ("ANTHROPIC_API_KEY", "DEEPSEEK_API_KEY", "GOOGLE_API_KEY", "QDRANT_URL"):
             self.env.pop(key, None)

@@ -11,7 +11,8 @@ from tests.conftest import ROOT
 
 PROBE = """
 import json, sys
-from bot.app import analyst_config, build_application
+from bot.app import build_application
+from bot.wiring import analyst_config
 from bot.settings import load_settings
 from pipeline.judge.consensus.panel import build_analysts
 settings = load_settings(telegram_bot_token="123:abc", anthropic_api_key="k1", deepseek_api_key="k2",

@@ -9,9 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.judge.market import (
-    MarketData,
     PriceHistory,
-    RecordedHistory,
     build_snapshot,
     classify_regime,
     classify_trend,
@@ -19,6 +17,7 @@ from pipeline.judge.market import (
     sma,
 )
 from pipeline.judge.options_math import bs_price
+from pipeline.market.recorded import RecordedMarket
 
 PRICES = Path(__file__).parent / "data" / "prices"
 TODAY = date(2026, 11, 23)
@@ -56,7 +55,7 @@ def test_regime_prefers_iv_rank_then_absolute_volatility() -> None:
 
 
 async def test_snapshot_from_recorded_history_and_the_options_price() -> None:
-    history = await RecordedHistory(PRICES).history("AAPL")
+    history = await RecordedMarket(PRICES).history("AAPL")
     assert history is not None and len(history.closes) >= 260
     spot = history.closes[-1]
     expiry = TODAY + timedelta(days=30)
@@ -78,12 +77,7 @@ async def test_missing_data_lowers_confidence_and_never_raises() -> None:
     bare = build_snapshot("ZZZZ", today=TODAY, history=None)
     assert bare.underlying_price is None and bare.trend == "neutral" and bare.confidence == 0.0
     assert "underlying price unknown" in bare.notes
-
-    class Broken:
-        async def history(self, symbol: str, *, days: int = 400) -> PriceHistory | None:
-            raise ConnectionError("provider down")
-
-    snap = await MarketData(Broken()).snapshot("AAPL", today=TODAY, alert_underlying=180.0)
+    snap = build_snapshot("AAPL", today=TODAY, history=None, alert_underlying=180.0)
     assert snap.underlying_price == 180.0 and snap.confidence < 0.5
 
 
@@ -95,7 +89,7 @@ async def test_a_price_no_volatility_can_give_is_noted() -> None:
 
 
 async def test_iv_rank_comes_only_from_a_year_of_recorded_ivs() -> None:
-    history = await RecordedHistory(PRICES).history("AAPL")
+    history = await RecordedMarket(PRICES).history("AAPL")
     assert history is not None
     spot = history.closes[-1]
     premium = bs_price(spot, round(spot), 30 / 365, 0.30, "put")
@@ -109,7 +103,7 @@ async def test_iv_rank_comes_only_from_a_year_of_recorded_ivs() -> None:
 
 
 async def test_the_iv_is_solved_against_the_price_when_the_alert_was_posted() -> None:
-    history = await RecordedHistory(PRICES).history("AAPL")
+    history = await RecordedMarket(PRICES).history("AAPL")
     assert history is not None
     posted = history.dates[-30]
     then = history.closes[-30]

@@ -61,8 +61,8 @@ def unrelated(start: int) -> list[TradeFacts]:
 
 def test_the_embedded_text_follows_one_template() -> None:
     text = embedding_text(facts(1, "AAPL", "STO", "put"))
-    assert text == ("trader behappy | STO AAPL put | out of the money | 1-2 months | strategy cash-secured put | "
-                    "trend neutral | volatility normal | risk standard")
+    assert text == ("trader behappy | STO AAPL put | out of the money | 1-2 months | "
+                    "strategy Short Put (cash-secured) | trend neutral | volatility normal | risk standard")
     assert moneyness("call", 100, 101) == "at the money" and moneyness("call", 90, 100) == "in the money"
     assert dte_bucket(date(2026, 11, 23), date(2026, 11, 23)) == "0DTE"
 
@@ -82,7 +82,7 @@ async def test_an_aapl_csp_finds_the_stored_aapl_csps_first(memory: TradeMemory)
     assert found.success_rate == pytest.approx(0.8)
     assert found.avg_pnl_pct == pytest.approx((35 * 4 - 80) / 5)
     assert 0.5 < found.mean_similarity <= 1.0
-    assert "AAPL" in found.lines()[0] and "cash-secured put" in found.lines()[0]
+    assert "AAPL" in found.lines()[0] and "Short Put (cash-secured)" in found.lines()[0]
 
 
 async def test_open_trades_never_count_as_outcomes(memory: TradeMemory) -> None:

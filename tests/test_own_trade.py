@@ -16,8 +16,11 @@ from handlers.render import alert_message, analysis_message
 from handlers.views import AlertCard, card_from_row
 from pipeline.judge.flags import FlagFacts, sanity_flags
 from pipeline.judge.own_trade import alternative_view, judge_own_trade, takes_other_side
-from pipeline.judge.stage import own_entry, says_spread
-from pipeline.judge.strategies import Leg, StrategyInput, evaluate_strategies
+from pipeline.judge.stage import says_spread
+from pipeline.judge.strategies import StrategyInput, evaluate_strategies
+from pipeline.memory.store import own_strategy
+from pipeline.models import Leg, OwnTrade, ScorePart, Scoring
+from pipeline.record import LEGACY_ALTERNATIVE, LEGACY_OWN, scoring_to_json
 
 TODAY = date(2026, 11, 23)
 EXPIRY = TODAY + timedelta(days=30)
@@ -31,22 +34,30 @@ def p_above(spot: float, level: float, vol: float) -> float:
     return 0.5 * (1 + math.erf(d2 / math.sqrt(2)))
 
 
+def row_for(trade: SimpleNamespace, *, scoring: Scoring | None = None, score: float = 70.0,
+            profit_probability: float | None = None, **old: object) -> SimpleNamespace:
+    """An `xtrades_alerts` row as the card reads it: the scoring record (or an old row's dicts in `old`)."""
+    values: dict[str, object] = dict(
+        id=1, trade=trade, scoring=scoring_to_json(scoring) if scoring else None, score=score, reasoning=[],
+        key_risk=None, recommendation=None, similar_trades_count=0, similar_trades_success_rate=None,
+        consensus_agreement=None, claude_score=None, deepseek_score=None, gemini_score=None, local_score=None,
+        profit_probability=profit_probability, score_parts=None, strategy_ranking=None, market_context=None,
+        scorer_version="blend-2+uncalibrated")
+    values.update(old)
+    return SimpleNamespace(**values)
+
+
 def card_for(inp: StrategyInput, *, legs: tuple[Leg, ...] = (), quantity: int | None = None,
-             action: str | None = None) -> tuple[str, dict]:
-    """Judge the alert as the stage does, store its own trade as the stage does, render the card from it."""
+             action: str | None = None, covered: bool = False) -> tuple[str, OwnTrade]:
+    """Judge the alert as the stage does, store its scoring record as the stage does, render the card from it."""
     ranking = evaluate_strategies(inp)
-    own = judge_own_trade(inp, ranking, legs=legs, quantity=quantity)
-    entries = [own_entry(own, [])]
-    if own.alternative:
-        entries.append({**own.alternative.as_dict(), "is_alternative": True})
+    own = judge_own_trade(inp, ranking, legs=legs, quantity=quantity, covered=covered)
+    scoring = Scoring(scorer_version="test", blend=70.0, score=70.0, own=own.trade, own_fit=own.fit,
+                      alternative=own.alternative)
     trade = SimpleNamespace(trader=SimpleNamespace(username="behappy"), symbol=inp.symbol,
                             open_action=action or inp.action, option_type=inp.option_type, strike=inp.strike,
                             expiry=inp.expiry, entry_price=inp.price, quantity=quantity)
-    row = SimpleNamespace(id=1, trade=trade, strategy_ranking=entries, score=70.0, reasoning=[], key_risk=None,
-                          recommendation=None, similar_trades_count=0, similar_trades_success_rate=None,
-                          consensus_agreement=None, market_context={}, score_parts={}, claude_score=None,
-                          deepseek_score=None, gemini_score=None, local_score=None, profit_probability=None)
-    return alert_message(card_from_row(row), today=TODAY, threshold=80), entries[0]
+    return alert_message(card_from_row(row_for(trade, scoring=scoring)), today=TODAY, threshold=80), own.trade
 
 
 def figures(text: str) -> dict[str, str]:
@@ -54,7 +65,7 @@ def figures(text: str) -> dict[str, str]:
     out["strategy"] = re.search(r"Strategy: (.+?)(?: · (?:bullish|bearish|neutral))?\n", text).group(1)
     out["max"] = re.search(r"Max Profit: (\S+) \| Max Loss: (\S+)", text).groups()
     out["breakevens"] = re.search(r"Breakevens?: ([^\n]+)", text).group(1)
-    out["pop"] = re.search(r"Probability of profit \(option prices\): (\d+)%", text).group(1)
+    out["pop"] = re.search(r"Probability of profit \([^)]*\): (\d+)%", text).group(1)
     return out
 
 
@@ -93,31 +104,30 @@ def test_long_put_three_contracts() -> None:
 def test_cash_secured_put_five_contracts() -> None:
     """STO 5x TSLA 70P @ 1.50: max profit $750, max loss $34,250, breakeven $68.50 (the issue's example)."""
     inp = base(symbol="TSLA", spot=75.0, strike=70.0, option_type="put", action="STO", price=1.50, contracts=5)
-    text, entry = card_for(inp, quantity=5)
+    text, own = card_for(inp, quantity=5)
     check(text, "Short Put (cash-secured)", 750, 34_250, [68.50], p_above(75, 68.50, 0.40))
-    assert "Capital tied up: $35,000" in text and entry["view"] == "bullish"
+    assert "Capital tied up: $35,000" in text and own.view == "bullish"
 
 
 def test_covered_call_two_contracts() -> None:
-    inp = base(symbol="AAPL", spot=180.0, strike=190.0, option_type="call", action="STO", price=2.00, contracts=2,
-               covered=True)
-    text, _ = card_for(inp, quantity=2)
+    inp = base(symbol="AAPL", spot=180.0, strike=190.0, option_type="call", action="STO", price=2.00, contracts=2)
+    text, _ = card_for(inp, quantity=2, covered=True)
     # 200 shares at 180, two 190 calls sold at 2.00: capped at (190 − 180 + 2) × 200, loses (180 − 2) × 200
     check(text, "Covered Call", 12 * 200, 178 * 200, [178.00], p_above(180, 178, 0.40))
 
 
 def test_vertical_call_debit_spread_four_contracts() -> None:
     """BTO 4 MSFT 340/350 call debit spread @ 3.00: max profit (10 − 3) × 400, max loss 3 × 400, BE 343."""
-    legs = (Leg("buy", "call", 340.0, EXPIRY, 4, 0.0), Leg("sell", "call", 350.0, EXPIRY, 4, 0.0))
+    legs = (Leg.of("buy", "call", 340.0, EXPIRY, 4), Leg.of("sell", "call", 350.0, EXPIRY, 4))
     inp = base(symbol="MSFT", spot=345.0, strike=340.0, price=3.00, contracts=4, iv=0.30)
-    text, entry = card_for(inp, legs=legs, quantity=4)
+    text, own = card_for(inp, legs=legs, quantity=4)
     check(text, "Call Debit Spread", 7 * 400, 3 * 400, [343.00], p_above(345, 343, 0.30))
     assert "buy 4x 340C / sell 4x 350C @ $3.00 net" in text  # read as two legs, not a single 340C
-    assert entry["net_premium"] == pytest.approx(1200.0)
+    assert own.net_premium == pytest.approx(1200.0)
 
 
 def test_put_credit_spread_two_contracts() -> None:
-    legs = (Leg("buy", "put", 575.0, EXPIRY, 2, 0.0), Leg("sell", "put", 580.0, EXPIRY, 2, 0.0))
+    legs = (Leg.of("buy", "put", 575.0, EXPIRY, 2), Leg.of("sell", "put", 580.0, EXPIRY, 2))
     inp = base(symbol="SPY", spot=590.0, strike=580.0, option_type="put", action="STO", price=1.20, contracts=2,
                iv=0.20)
     text, _ = card_for(inp, legs=legs, quantity=2)
@@ -125,15 +135,15 @@ def test_put_credit_spread_two_contracts() -> None:
 
 
 def test_iron_condor_three_contracts() -> None:
-    legs = (Leg("buy", "put", 560.0, EXPIRY, 3, 0.0), Leg("sell", "put", 570.0, EXPIRY, 3, 0.0),
-            Leg("sell", "call", 600.0, EXPIRY, 3, 0.0), Leg("buy", "call", 610.0, EXPIRY, 3, 0.0))
+    legs = (Leg.of("buy", "put", 560.0, EXPIRY, 3), Leg.of("sell", "put", 570.0, EXPIRY, 3),
+            Leg.of("sell", "call", 600.0, EXPIRY, 3), Leg.of("buy", "call", 610.0, EXPIRY, 3))
     inp = base(symbol="SPY", spot=585.0, strike=560.0, option_type="put", action="STO", price=2.10, contracts=3,
                iv=0.20, trend="neutral")
-    text, entry = card_for(inp, legs=legs, quantity=3)
+    text, own = card_for(inp, legs=legs, quantity=3)
     low, high = 570 - 2.10, 600 + 2.10
     check(text, "Iron Condor", 2.10 * 300, (10 - 2.10) * 300, [low, high],
           p_above(585, low, 0.20) - p_above(585, high, 0.20))
-    assert entry["view"] == "neutral"
+    assert own.view == "neutral"
 
 
 def test_shares_three_hundred() -> None:
@@ -149,6 +159,23 @@ def test_long_call_card_names_no_other_strategy_in_its_figures() -> None:
     top = text.split("Action:")[0]
     for other in ("Straddle", "Bull Put", "Bear Call", "Iron Condor", "Win Rate"):
         assert other not in top
+
+
+@pytest.mark.parametrize(("action", "option_type", "name"), [
+    ("BTO", "call", "Long Call"), ("BTO", "put", "Long Put"), ("STO", "put", "Short Put (cash-secured)"),
+    ("STO", "call", "Short Call (naked)"), ("BTO", None, "Shares (long)"), ("STO", None, "Shares (short)"),
+    ("STC", "call", "Long Call"), ("BTC", "put", "Short Put (cash-secured)"),
+])
+def test_a_structure_has_one_name_on_the_card_and_in_memory(action: str, option_type: str | None,
+                                                            name: str) -> None:
+    """The card's name of the trader's trade and memory's name of a trade seen only as history are one name
+    (a short call was once "Short Call" in one place, "Short Call (naked)" in another and "covered call" in
+    memory). A closing action is read as the position it closes."""
+    inp = base(symbol="AAPL", spot=180.0, strike=185.0 if option_type else None, option_type=option_type,
+               action=action, price=3.0 if option_type else 180.0)
+    own = judge_own_trade(inp, evaluate_strategies(inp), quantity=1 if option_type else 100)
+    assert own.trade.name == name == own_strategy(action, option_type)
+    assert own.trade.probability_of_profit is not None and own.trade.pop_source == "implied volatility"
 
 
 # --- alternatives -----------------------------------------------------------------------------------------
@@ -178,15 +205,15 @@ def test_no_alternative_contradicts_the_view_or_takes_the_other_side_of_the_own_
         if alt is None:
             continue
         offered += 1
-        evaluation = next(e for e in ranking.evaluations if e.short_name == alt.short_name)
+        evaluation = next(e for e in ranking.evaluations if e.short_name == alt.key)
         assert alternative_view(evaluation) == own.trade.view
         assert not takes_other_side(alt.legs, own.trade)
         for leg in alt.legs:  # the trader's own contract is never on the other side
             for mine in own.trade.legs:
                 if leg.kind != "stock" and (leg.kind, leg.strike, leg.expiry) == (mine.kind, mine.strike,
                                                                                   mine.expiry):
-                    assert leg.action == mine.action
-        if alt.short_name in {"CAL", "DIAG", "PMCC"}:
+                    assert leg.side == mine.side
+        if alt.key in {"CAL", "DIAG", "PMCC"}:
             assert min(leg.expiry for leg in alt.legs if leg.expiry) > TODAY + timedelta(days=2)
         assert alt.capital <= max(own.trade.capital, evaluation.capital_required / max(1, inp.contracts)) + 0.01
     assert offered > 50  # the rules leave room for alternatives
@@ -219,15 +246,77 @@ def test_sanity_flags_chasing_lotto_size_and_a_spread_read_as_one_leg() -> None:
     assert not says_spread("BTO AAPL 170P 12/19 @ 2.50") and not says_spread(None)
 
 
-def test_the_analysis_shows_the_parts_and_the_flag_penalties() -> None:
-    card = AlertCard(alert_id=1, trader="t", symbol="MSFT", action="BTO", option_type="call", strike=340.0,
-                     expiry=EXPIRY, entry_price=4.0, quantity=2, score=41.0,
-                     score_parts={"score": 41.0, "version": "own-trade-v2",
-                                  "pop": {"value": 40.0, "weight": 0.3, "confidence": 1.0},
-                                  "ai": {"value": 50.0, "weight": 0.25, "confidence": 1.0},
-                                  "penalties": {"chasing": 8.0}, "ai_probability_of_profit": None})
-    text = analysis_message(card)
-    assert "<b>Score</b> = pop 40×0.30 + ai 50×0.25 − chasing 8" in text
+def analysis_card(*, calibrated: float | None) -> AlertCard:
+    """A scored alert whose blend is pop 40×0.55 + ai 50×0.45 = 44.5, less 8 for chasing = 36.5."""
+    scoring = Scoring(scorer_version="blend-2+uncalibrated", blend=44.5, score=36.5,
+                      parts=(ScorePart("pop", 40.0, 0.55, 1.0), ScorePart("ai", 50.0, 0.45, 1.0)),
+                      penalties=(("chasing", 8.0),), calibrated=calibrated)
+    shown = calibrated * 100 if calibrated is not None else scoring.score
+    return AlertCard(alert_id=1, trader="t", symbol="MSFT", action="BTO", option_type="call", strike=340.0,
+                     expiry=EXPIRY, entry_price=4.0, quantity=2, score=shown, scoring=scoring,
+                     profit_probability=calibrated)
+
+
+def test_the_analysis_arithmetic_adds_up_to_the_score_it_shows() -> None:
+    """Each part's points are its value × weight; they sum to the blend shown; the blend less the penalties is
+    the score shown while uncalibrated. Calibrated, the score is the chance of profit, shown apart and labelled."""
+    for calibrated in (None, 0.68):
+        text = re.sub(r"</?b>", "", analysis_message(analysis_card(calibrated=calibrated)))
+        shown = float(re.search(r"score (\d+)/100", text).group(1))
+        blend_line = next(line for line in text.splitlines() if line.startswith("Blend = "))
+        terms = re.findall(r"(\w+) (\d+)×(\d\.\d+) \((\d+\.\d)\)", blend_line)
+        assert [t[0] for t in terms] == ["pop", "ai"]
+        for _, value, weight, points in terms:
+            assert float(value) * float(weight) == pytest.approx(float(points), abs=0.05)
+        blend = float(blend_line.rsplit("= ", 1)[1])
+        assert sum(float(t[3]) for t in terms) == pytest.approx(blend, abs=0.1)
+        after_flags = float(re.search(r"Flags: [\d.]+ − chasing 8 = ([\d.]+)", text).group(1))
+        assert after_flags == pytest.approx(blend - 8)
+        if calibrated is None:
+            assert shown == round(after_flags) and "(the blend)" in text
+            assert "Not calibrated yet: the score is the blend less the flags" in text
+        else:
+            assert shown == 68 and "(the calibrated chance of profit)" in text
+            assert "Calibrated chance of profit: 68%" in text
+
+
+def test_a_row_scored_before_the_record_still_renders() -> None:
+    """An old row: the own trade and the alternative marked by magic keys in `strategy_ranking`, the parts in
+    `score_parts`, the market in `market_context`. Its card and its Analyze read them through the migration."""
+    own = {"name": "Short Put (cash-secured)", "short_name": "CSP", "score": 61, "view": "bullish",
+           "legs": [{"action": "sell", "kind": "put", "strike": 170.0, "expiry": "2026-12-23", "quantity": 2,
+                     "price": 2.5}],
+           "net_premium": -500.0, "max_profit": 500.0, "max_loss": 33500.0, "breakevens": [167.5],
+           "capital_required": 34000.0, "probability_of_profit": 0.71, "fit": 61.0, "fit_parts": {"trend": 90.0},
+           "flags": ["Chasing: 10% over the alert's price"], "reasons": [], LEGACY_OWN: True}
+    alternative = {"name": "Bull Put Spread", "short_name": "BPS", "units": 3, "net_premium": -150.0,
+                   "legs": [{"action": "sell", "kind": "put", "strike": 170.0, "expiry": "2026-12-23",
+                             "quantity": 3, "price": 2.5},
+                            {"action": "buy", "kind": "put", "strike": 165.0, "expiry": "2026-12-23",
+                             "quantity": 3, "price": 2.0}],
+                   "max_profit": 150.0, "max_loss": 1350.0, "capital_required": 1500.0,
+                   "probability_of_profit": 0.66, "score": 80, LEGACY_ALTERNATIVE: True}
+    ten = {"name": "Cash-Secured Put", "short_name": "CSP", "score": 84, "max_profit": 250.0, "max_loss": 16750.0,
+           "breakevens": [167.5], "capital_required": 17000.0, "probability_of_profit": 0.8,
+           "reasons": ["Bullish trend fits a put sale"]}
+    parts = {"score": 53.4, "version": "blend-2", "pop": {"value": 71.0, "weight": 0.4, "confidence": 1.0},
+             "ai": {"value": 55.0, "weight": 0.6, "confidence": 1.0}, "penalties": {"chasing": 8.0},
+             "ai_probability_of_profit": None, "ai_confidence": 0.7}
+    trade = SimpleNamespace(trader=SimpleNamespace(username="behappy"), symbol="AAPL", open_action="STO",
+                            option_type="put", strike=170.0, expiry=EXPIRY, entry_price=2.5, quantity=2)
+    row = row_for(trade, score=53.4, strategy_ranking=[ten, own, alternative], score_parts=parts,
+                  market_context={"underlying_price": 180.0, "trend": "bullish", "iv": 0.3})
+    card = card_from_row(row)
+    text = alert_message(card, today=TODAY)
+    assert "Strategy: Short Put (cash-secured) · bullish" in text
+    assert "Max Profit: $500 | Max Loss: $33,500" in text and "Capital tied up: $34,000" in text
+    assert "⚠️ Chasing: 10% over the alert's price" in text
+    assert "💡 Alternative, same view: Bull Put Spread ×3 — sell 3x 170P @ 2.50 / buy 3x 165P @ 2.00" in text
+    analysis = re.sub(r"</?b>", "", analysis_message(card))
+    assert "1. Cash-Secured Put: 84 — Bullish trend fits a put sale" in analysis
+    assert "market fit 61" in analysis and "Price $180.00 · trend bullish" in analysis
+    assert "Blend = pop 71×0.40 (28.4) + ai 55×0.60 (33.0) = 61.4" in analysis
+    assert "Flags: 61.4 − chasing 8 = 53.4" in analysis
 
 
 def test_a_card_without_a_size_says_its_figures_are_for_one() -> None:

@@ -534,7 +534,7 @@ def test_not_a_string_gives_none(value: object) -> None:
 def test_multi_leg_alerts_keep_every_leg(text: str, legs: list[tuple[str, str, float]]) -> None:
     alert = parse_alert(text, today=TODAY)
     assert alert is not None and alert.is_spread
-    assert [(leg.action, leg.kind, leg.strike) for leg in alert.legs] == legs
+    assert [(leg.side, leg.kind, leg.strike) for leg in alert.legs] == legs
     assert alert.expiry == D(2026, 12, 19) and alert.price is not None
 
 

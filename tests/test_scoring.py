@@ -39,7 +39,9 @@ def test_every_part_known_blends_by_the_weights() -> None:
     expected = 0.30 * 60 + 0.25 * 90 + 0.20 * 80 + 0.15 * trader + 0.10 * 80
     assert result.score == pytest.approx(expected, abs=0.05)
     assert set(result.parts) == {"pop", "ai", "fit", "trader", "similar"}
-    assert result.as_dict()["pop"]["weight"] == pytest.approx(0.30)
+    assert result.parts["pop"].weight == pytest.approx(0.30)
+    assert sum(p.contribution for p in result.parts.values()) == pytest.approx(result.blend)
+    assert result.score == pytest.approx(result.blend, abs=0.05)  # no flags: the score is the blend, rounded
 
 
 def test_each_input_moves_the_score_once_by_its_own_weight() -> None:
@@ -83,7 +85,8 @@ def test_each_sanity_flag_costs_its_points_once() -> None:
     plain = final_score(base)
     flagged = final_score(dataclasses.replace(base, flags=("chasing", "lotto", "chasing", "unknown")))
     assert plain.score - flagged.score == pytest.approx(FLAG_PENALTIES["chasing"] + FLAG_PENALTIES["lotto"])
-    assert flagged.as_dict()["penalties"] == {"chasing": 8.0, "lotto": 10.0}
+    assert flagged.penalties == {"chasing": 8.0, "lotto": 10.0}
+    assert flagged.blend == pytest.approx(plain.blend)  # the parts are the same; only the penalties differ
 
 
 def test_score_stays_within_0_and_100() -> None:

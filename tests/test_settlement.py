@@ -12,12 +12,13 @@ import pytest
 
 from handlers.render import alert_message
 from handlers.views import card_from_row
-from pipeline.cycle import IngestionCycle
+from pipeline.cycle import IngestionCycle, ReplaySource
 from pipeline.ingest.alerts_api import alert_from_json
 from pipeline.judge.consensus.panel import ConsensusPanel
-from pipeline.judge.market import MarketData, RecordedHistory
 from pipeline.judge.stage import Judgement
-from pipeline.models import RawAlert, ScrapeResult
+from pipeline.market.recorded import RecordedMarket
+from pipeline.models import RawAlert
+from pipeline.record import scoring_of
 from storage import alerts, chats, scraper_state, traders, trades
 from storage.db import Database
 
@@ -26,15 +27,14 @@ EXPIRY = date(2026, 11, 20)  # a Friday in the recorded series: AAPL closed at 2
 AAPL_CLOSE = 243.92
 
 
-class Replay:
+class Replay(ReplaySource):
     """An AlertSource serving fixed records, as a profile scrape would return them."""
 
     def __init__(self, records: Sequence[RawAlert]) -> None:
         self.records = list(records)
 
-    async def scrape(self, usernames: Sequence[str]) -> list[ScrapeResult]:
-        return [ScrapeResult(name, "ok", tuple(r for r in self.records if r.trader == name), "json", 0.0)
-                for name in usernames]
+    def records_for(self, username: str) -> list[RawAlert]:
+        return [r for r in self.records if r.trader == username]
 
 
 async def tracked(db: Database) -> None:
@@ -53,7 +53,7 @@ async def test_a_short_put_open_after_expiry_settles_at_intrinsic_value(db: Data
     await tracked(db)
     clock = {"now": datetime(2026, 11, 3, 15, 0, tzinfo=UTC)}
     source = Replay([short_put(250.0, 3.0, 2)])
-    market = MarketData(RecordedHistory(PRICES))
+    market = RecordedMarket(PRICES)
     cycle = IngestionCycle(db, source, interval_seconds=150, clock=lambda: clock["now"], closes=market.close_on)
     await cycle.run_once()  # the first scrape: the position is recorded as history
     clock["now"] = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
@@ -91,7 +91,7 @@ def json_alert(**changes: object) -> dict:
 def test_the_json_path_keeps_the_legs_its_original_message_names() -> None:
     alert = alert_from_json(json_alert(), "behappy")
     assert alert is not None and alert.strike == 340.0 and alert.option_type == "call"
-    assert [(leg["action"], leg["kind"], leg["strike"]) for leg in alert.legs] == [
+    assert [(leg.side, leg.kind, leg.strike) for leg in alert.legs] == [
         ("buy", "call", 340.0), ("sell", "call", 350.0)]
     single = alert_from_json(json_alert(originalMessage="BTO 2 MSFT 340C 12/18 @ 3.00"), "behappy")
     assert single is not None and single.legs == ()
@@ -105,7 +105,7 @@ async def judged_card(db: Database, record: dict) -> tuple[str, object]:
     raw = alert_from_json(record, "behappy")
     assert raw is not None
     source = Replay([raw])
-    judgement = Judgement(db, MarketData(RecordedHistory(PRICES)), ConsensusPanel([]), clock=lambda: now)
+    judgement = Judgement(db, RecordedMarket(PRICES), ConsensusPanel([]), clock=lambda: now)
     cycle = IngestionCycle(db, source, interval_seconds=150, clock=lambda: now, sinks=[judgement])
     async with db.session() as s:  # not a first scrape: the alert is live
         await scraper_state.record_success(s, "behappy", at=now, duration=0.1)
@@ -127,4 +127,6 @@ async def test_a_chasing_entry_is_flagged_on_the_card_and_costs_points(db: Datab
     text, row = await judged_card(db, json_alert(originalMessage="BTO 2 MSFT 340C 12/18 @ 4.00", pricePaid=4.0,
                                                  actualPriceAtTimeOfAlert=3.0))
     assert "⚠️ Chasing: entry $4 is 33% above the $3 at the alert" in text
-    assert row.score_parts["penalties"] == {"chasing": 8.0}
+    scoring = scoring_of(row)
+    assert scoring is not None and scoring.penalties == (("chasing", 8.0),)
+    assert scoring.score == pytest.approx(scoring.blend - 8.0, abs=0.05)

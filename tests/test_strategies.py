@@ -77,15 +77,15 @@ def test_cash_secured_put_matches_the_issue() -> None:
     csp = by_name(evaluate_strategies(inp()), "CSP")
     assert (csp.max_profit, csp.max_loss, csp.breakevens, csp.capital_required) == (
         250, 16_750, (167.5,), 17_000)
-    assert [(leg.action, leg.kind, leg.strike, leg.expiry, leg.quantity, leg.price) for leg in csp.legs] == [
-        ("sell", "put", 170, EXPIRY, 1, 2.5)]
+    assert [(leg.side, leg.kind, leg.strike, leg.expiry, leg.quantity, leg.price) for leg in csp.legs] == [
+        ("sell", "put", 170, EXPIRY, -1, 2.5)]  # a sold leg's quantity is negative
 
 
 def test_bull_put_spread_sells_the_alerts_put_one_width_above_the_bought_one() -> None:
     bps = by_name(evaluate_strategies(inp()), "BPS")
     short, long = bps.legs
-    assert (short.action, short.strike, short.price) == ("sell", 170, 2.5)
-    assert (long.action, long.strike) == ("buy", 165)
+    assert (short.side, short.strike, short.price) == ("sell", 170, 2.5)
+    assert (long.side, long.strike) == ("buy", 165)
     credit = round(short.price - long.price, 2)
     assert bps.max_profit == pytest.approx(credit * 100)
     assert bps.max_loss == pytest.approx((5 - credit) * 100)
@@ -106,7 +106,7 @@ def test_bear_call_spread_sells_above_the_price() -> None:
 def test_iron_condor_sells_one_sigma_each_side() -> None:
     ic = by_name(evaluate_strategies(inp()), "IC")
     put_long, put_short, call_short, call_long = ic.legs
-    assert [leg.action for leg in ic.legs] == ["buy", "sell", "sell", "buy"]
+    assert [leg.side for leg in ic.legs] == ["buy", "sell", "sell", "buy"]
     sigma = 180 * 0.30 * math.sqrt(30 / 365)  # about 15.4
     assert put_short.strike == pytest.approx(180 - sigma, abs=1) and call_short.strike == pytest.approx(
         180 + sigma, abs=1)
@@ -143,8 +143,8 @@ def test_long_straddle_risks_its_debit_for_an_open_ended_move() -> None:
 def test_covered_call_owns_shares_and_sells_above_them() -> None:
     cc = by_name(evaluate_strategies(inp()), "CC")
     stock, call = cc.legs
-    assert (stock.kind, stock.quantity, stock.price, stock.strike) == ("stock", 100, 180, None)
-    assert call.action == "sell" and call.strike == 189  # ~5 % above
+    assert (stock.kind, stock.size, stock.price, stock.strike) == ("stock", 100, 180, None)
+    assert call.side == "sell" and call.strike == 189  # ~5 % above
     assert cc.max_profit == pytest.approx((call.strike - 180 + call.price) * 100)
     assert cc.max_loss == pytest.approx((180 - call.price) * 100)
     assert cc.breakevens == (pytest.approx(180 - call.price),) and cc.capital_required == 18_000
@@ -159,7 +159,7 @@ def test_covered_call_sells_the_alerts_call_when_it_is_above_the_price() -> None
 def test_pmcc_buys_a_deep_leap_and_sells_the_front_month() -> None:
     pmcc = by_name(evaluate_strategies(inp()), "PMCC")
     leap, short = pmcc.legs
-    assert (leap.action, leap.kind, short.action, short.kind) == ("buy", "call", "sell", "call")
+    assert (leap.side, leap.kind, short.side, short.kind) == ("buy", "call", "sell", "call")
     assert bs_delta(180, leap.strike, (leap.expiry - TODAY).days / 365, 0.30, "call") > 0.75
     assert (leap.expiry - short.expiry).days >= 180 and short.expiry == EXPIRY and short.strike > 180
     debit = leap.price - short.price
@@ -174,7 +174,7 @@ def test_time_spreads_risk_their_debit_and_estimate_the_rest(short: str, back_da
     ranking = evaluate_strategies(inp(option_type="call", strike=182.0, price=5.40))
     spread = by_name(ranking, short)
     back, front = spread.legs
-    assert (back.action, front.action) == ("buy", "sell") and back.kind == front.kind == "call"
+    assert (back.side, front.side) == ("buy", "sell") and back.kind == front.kind == "call"
     assert front.expiry == EXPIRY and (back.expiry - front.expiry).days == back_days
     debit = back.price - front.price
     assert spread.max_loss == pytest.approx(debit * 100) == spread.capital_required
@@ -217,43 +217,11 @@ def test_all_ten_once_sorted_with_sane_numbers() -> None:
         assert abs(e.score - expected) <= 0.5 + 1e-9  # no earnings here: the score is the weighted fit
 
 
-@pytest.mark.parametrize(("action", "option_type", "strike", "own"), [
-    ("BTO", "call", 185.0, "Long Call"), ("BTO", "put", 170.0, "Long Put"),
-    ("STO", "put", 170.0, "Cash-Secured Put"), ("STO", "call", 190.0, "Short Call"),
-    ("BTO", None, None, "Long Stock"), ("STO", None, None, "Short Stock"),
-    ("STC", "call", 185.0, "Long Call"), ("BTC", "put", 170.0, "Cash-Secured Put"),
-])
-def test_the_alerts_own_strategy_is_named_and_scored(action: str, option_type: str | None,
-                                                     strike: float | None, own: str) -> None:
-    ranking = evaluate_strategies(inp(action=action, option_type=option_type, strike=strike))
-    assert ranking.alert_strategy.name == own and 0 <= ranking.alert_strategy.score <= 100
-    assert ranking.alert_strategy.short_name not in {e.short_name for e in ranking.evaluations} or own == \
-        "Cash-Secured Put"
-
-
-def test_own_trades_payoffs() -> None:
-    long_put = evaluate_strategies(inp(action="BTO")).alert_strategy
-    assert (long_put.max_profit, long_put.max_loss, long_put.breakevens) == (16_750, 250, (167.5,))
-    long_call = evaluate_strategies(inp(action="BTO", option_type="call", strike=185.0,
-                                        price=4.0)).alert_strategy
-    assert (long_call.max_profit, long_call.max_loss, long_call.breakevens) == (None, 400, (189.0,))
-    short_call = evaluate_strategies(inp(option_type="call", strike=190.0, price=2.0)).alert_strategy
-    assert (short_call.short_name, short_call.max_profit, short_call.max_loss) == ("SHORT_CALL", 200, None)
-    covered = evaluate_strategies(inp(option_type="call", strike=190.0, price=2.0,
-                                      covered=True)).alert_strategy
-    assert (covered.name, covered.max_profit, covered.max_loss) == ("Covered Call", 1_200, 17_800)
-    itm_put_sale = evaluate_strategies(inp(strike=185.0, price=7.0)).alert_strategy
-    assert (itm_put_sale.legs[0].strike, itm_put_sale.max_profit) == (185, 700)  # the alert's strike, always
-    shares = evaluate_strategies(inp(action="BTO", option_type=None, strike=None, price=181.0)).alert_strategy
-    assert (shares.legs[0].kind, shares.legs[0].quantity, shares.max_loss, shares.max_profit) == (
-        "stock", 100, 18_100, None)
-
-
 def test_contracts_scale_money_and_quantities_but_not_the_score() -> None:
     one, two = evaluate_strategies(inp()), evaluate_strategies(inp(contracts=2))
     csp = by_name(two, "CSP")
     assert (csp.max_profit, csp.max_loss, csp.capital_required) == (500, 33_500, 34_000)
-    assert csp.legs[0].quantity == 2 and by_name(two, "CC").legs[0].quantity == 200
+    assert csp.legs[0].size == 2 and by_name(two, "CC").legs[0].size == 200
     assert [(e.short_name, e.score) for e in one.evaluations] == [
         (e.short_name, e.score) for e in two.evaluations]
 
@@ -267,20 +235,20 @@ def test_strikes_round_to_listed_increments() -> None:
     for spot in (7.3, 42.0, 180.0, 612.0):
         step, width = increment(spot), spread_width(spot)
         for e in evaluate_strategies(inp(spot=spot, strike=None, option_type=None, action="BTO")).evaluations:
-            sold = [leg.strike for leg in e.legs if leg.action == "sell" and leg.strike is not None]
+            sold = [leg.strike for leg in e.legs if leg.side == "sell" and leg.strike is not None]
             for leg in e.legs:
                 if leg.strike is None:
                     continue
                 listed = leg.strike / step == pytest.approx(round(leg.strike / step))
                 wing = any(abs(leg.strike - s) == pytest.approx(width) for s in sold)  # a bought wing
-                assert listed or (leg.action == "buy" and wing), (e.short_name, leg)
+                assert listed or (leg.side == "buy" and wing), (e.short_name, leg)
 
 
 def test_sold_strikes_stay_out_of_the_money_even_when_the_move_is_tiny() -> None:
     ranking = evaluate_strategies(inp(spot=180.3, strike=None, option_type=None, iv=0.05, expiry=TODAY))
     for short in ("IC", "SS", "BPS", "BCS"):
         for leg in by_name(ranking, short).legs:
-            if leg.action == "sell":
+            if leg.side == "sell":
                 assert (leg.strike < 180.3) if leg.kind == "put" else (leg.strike > 180.3), (short, leg)
 
 
@@ -346,17 +314,14 @@ def test_far_out_of_the_money_put_sale_usually_wins() -> None:
 
 def test_missing_data_is_assumed_and_said() -> None:
     ranking = evaluate_strategies(StrategyInput("AAPL", 180.0, today=TODAY))
-    assert len(ranking.evaluations) == 10 and ranking.alert_strategy.name == "Long Stock"
-    for e in (*ranking.evaluations, ranking.alert_strategy):
+    assert len(ranking.evaluations) == 10
+    for e in ranking.evaluations:
         assert any(r.startswith(f"IV unknown: {DEFAULT_IV:.0%} assumed") for r in e.reasons)
         assert any(r == "No expiry given: 30 days assumed" for r in e.reasons)
         assert any("IV rank unknown" in r for r in e.reasons)
     csp = by_name(ranking, "CSP")
     assert csp.legs[0].expiry == TODAY + timedelta(days=30) and csp.legs[0].strike == 171  # ~5 % below
     assert csp.fit["pop"] == pytest.approx(50 + (csp.probability_of_profit * 100 - 50) / 2, abs=0.1)
-    no_strike = evaluate_strategies(inp(action="BTO", option_type="call", strike=None, price=None))
-    assert no_strike.alert_strategy.legs[0].strike == 180
-    assert any("at the money assumed" in r for r in no_strike.alert_strategy.reasons)
 
 
 @pytest.mark.parametrize("changes", [
@@ -372,14 +337,14 @@ def test_missing_data_is_assumed_and_said() -> None:
 def test_never_raises_and_never_returns_nonsense(changes: dict[str, Any]) -> None:
     ranking = evaluate_strategies(inp(**changes))
     assert sorted(e.short_name for e in ranking.evaluations) == sorted(TEN)
-    for e in (*ranking.evaluations, ranking.alert_strategy):
+    for e in ranking.evaluations:
         numbers = [e.capital_required, e.probability_of_profit, *e.breakevens, *(leg.price for leg in e.legs)]
         numbers += [v for v in (e.max_profit, e.max_loss) if v is not None]
         assert all(math.isfinite(v) for v in numbers), e
         assert 0 <= e.score <= 100 and 0 <= e.probability_of_profit <= 1 and e.capital_required > 0
         assert e.max_loss is None or e.max_loss > 0
         assert all(leg.strike is None or leg.strike > 0 for leg in e.legs)
-        assert all(leg.quantity > 0 for leg in e.legs)
+        assert all(leg.size > 0 for leg in e.legs)
 
 
 def test_deterministic_and_evaluate_one_agrees() -> None:
@@ -388,16 +353,9 @@ def test_deterministic_and_evaluate_one_agrees() -> None:
     for short in TEN:
         assert evaluate_one(short, inp()) == by_name(ranking, short)
     assert evaluate_one("iron condor", inp()) == by_name(ranking, "IC")
-    assert evaluate_one("long_call", inp()).name == "Long Call"
-    with pytest.raises(ValueError, match="unknown strategy"):
-        evaluate_one("butterfly", inp())
-
-
-def test_prompt_facts_keep_the_keys_the_analysts_read() -> None:
-    facts = evaluate_strategies(inp()).prompt_facts()
-    assert {"best_name", "best_score", "alert_strategy_name", "alert_strategy_score", "alert_strategy_pop",
-            "top_three"} <= set(facts)
-    assert facts["alert_strategy_name"] == "Cash-Secured Put" and len(facts["top_three"]) == 3
+    for not_one_of_the_ten in ("butterfly", "long_call"):  # the trader's own trade is judged in own_trade.py
+        with pytest.raises(ValueError, match="unknown strategy"):
+            evaluate_one(not_one_of_the_ten, inp())
 
 
 def test_fast_enough_for_every_alert() -> None:

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from pipeline.ingest.parser import parse_alert
 from pipeline.ingest.records import one_per_record, parse_datetime
-from pipeline.models import RawAlert
+from pipeline.models import Leg, RawAlert
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def _first_number(item: dict[str, Any], *keys: str) -> float | None:
     return None
 
 
-Refined = tuple[tuple[dict[str, Any], ...], str | None, float | None, date | None]
+Refined = tuple[tuple[Leg, ...], str | None, float | None, date | None]
 
 
 def _refined_by_text(text: Any, posted: date | None, option_type: str | None, strike: float | None,
@@ -108,7 +108,7 @@ def _refined_by_text(text: Any, posted: date | None, option_type: str | None, st
     parsed = parse_alert(text, today=posted or date.today())  # a date without a year: the next after posting
     if parsed is None or not parsed.legs or parsed.symbol != symbol:
         return (), option_type, strike, expiry
-    legs = tuple(leg.as_dict() for leg in parsed.legs)
+    legs = parsed.legs
     return legs, option_type or parsed.option_type, strike or parsed.strike, expiry or parsed.expiry
 
 

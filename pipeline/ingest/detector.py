@@ -23,7 +23,7 @@ from pipeline.ingest.pnl import (
     settlement_price,
     units_of,
 )
-from pipeline.models import EventKind, RawAlert
+from pipeline.models import EventKind, Leg, RawAlert
 
 OPEN_FOR_EXIT = {"STC": "BTO", "BTC": "STO"}
 PRICE_STEP = 0.10  # an open position's last price makes an `update` each time it crosses 10% of entry
@@ -63,7 +63,7 @@ class Position:
     exit_alert_id: str | None = None
     exit_keys: tuple[str, ...] = ()
     outcome: str | None = None  # won | lost | flat once closed with a known P&L
-    legs: tuple[Mapping[str, Any], ...] | None = field(default=None, compare=False)  # a multi-leg alert's legs
+    legs: tuple[Leg, ...] | None = field(default=None, compare=False)  # a multi-leg alert's legs
     realized_pnl: float | None = None  # dollars booked by partial exits so far
     closed_quantity: float | None = None  # contracts (or shares) those partial exits closed
     opened_at: datetime | None = None

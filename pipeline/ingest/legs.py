@@ -17,10 +17,10 @@ its first leg, so one grammar serves all; each leg here has the alert's quantity
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
 
-__all__ = ["ParsedLeg", "rewrite_combination", "vertical_legs"]
+from pipeline.models import Leg
+
+__all__ = ["rewrite_combination", "vertical_legs"]
 
 _NUM = r"\$?(\d+(?:\.\d+)?)"
 _CONDOR = re.compile(rf"{_NUM}\s*[cp]?\s*/\s*{_NUM}\s*[cp]?\s*/\s*{_NUM}\s*[cp]?\s*/\s*{_NUM}\s*[cp]?"
@@ -32,14 +32,9 @@ _CREDIT = re.compile(r"\b(?:credit|pcs|bps|ccs|bcs)\b|\bbull\s+put\b|\bbear\s+ca
 _DEBIT = re.compile(r"\b(?:debit|pds|cds)\b|\bbull\s+call\b|\bbear\s+put\b", re.I)
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedLeg:
-    action: str  # buy | sell
-    kind: str  # call | put
-    strike: float
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"action": self.action, "kind": self.kind, "strike": self.strike}
+def _contract(side: str, kind: str, strike: float) -> Leg:
+    """One contract of a combination as written: no expiry (the alert's applies) and no price yet."""
+    return Leg.of(side, kind, strike, None, 1)
 
 
 def _credit_spread(text: str, action: str) -> bool:
@@ -50,15 +45,15 @@ def _credit_spread(text: str, action: str) -> bool:
     return action.upper() in ("STO", "BTC")
 
 
-def vertical_legs(first: float, second: float, kind: str, action: str, text: str) -> tuple[ParsedLeg, ParsedLeg]:
+def vertical_legs(first: float, second: float, kind: str, action: str, text: str) -> tuple[Leg, Leg]:
     """The two legs of a vertical, lower strike first."""
     low, high = sorted((first, second))
     credit = _credit_spread(text, action)
     buy_low = not credit if kind == "call" else credit
-    return (ParsedLeg("buy" if buy_low else "sell", kind, low), ParsedLeg("sell" if buy_low else "buy", kind, high))
+    return (_contract("buy" if buy_low else "sell", kind, low), _contract("sell" if buy_low else "buy", kind, high))
 
 
-def rewrite_combination(text: str, action: str) -> tuple[str, tuple[ParsedLeg, ...]] | None:
+def rewrite_combination(text: str, action: str) -> tuple[str, tuple[Leg, ...]] | None:
     """A condor, straddle or strangle in `text` (cleaned): the text with the combination replaced by its first
     leg (so the usual grammar reads the rest), and the legs. None when there is no such combination."""
     opening_buy = action.upper() in ("BTO", "STC")
@@ -70,19 +65,19 @@ def rewrite_combination(text: str, action: str) -> tuple[str, tuple[ParsedLeg, .
         words = match.group("words").lower()
         reverse = "reverse" in words or ("long" in words and "iron" not in words) or "debit" in words
         inner, outer = ("buy", "sell") if reverse else ("sell", "buy")
-        legs = (ParsedLeg(outer, "put", strikes[0]), ParsedLeg(inner, "put", strikes[1]),
-                ParsedLeg(inner, "call", strikes[2]), ParsedLeg(outer, "call", strikes[3]))
+        legs = (_contract(outer, "put", strikes[0]), _contract(inner, "put", strikes[1]),
+                _contract(inner, "call", strikes[2]), _contract(outer, "call", strikes[3]))
         return _replace(text, match, f"{strikes[0]:g}p"), legs
     match = _STRANGLE.search(text)
     if match:
         low, high = sorted((float(match.group(1)), float(match.group(2))))
         side = _combination_side(match.group("words"), opening_buy)
-        return _replace(text, match, f"{low:g}p"), (ParsedLeg(side, "put", low), ParsedLeg(side, "call", high))
+        return _replace(text, match, f"{low:g}p"), (_contract(side, "put", low), _contract(side, "call", high))
     match = _STRADDLE.search(text)
     if match:
         strike = float(match.group(1))
         side = _combination_side(match.group("words"), opening_buy)
-        return _replace(text, match, f"{strike:g}c"), (ParsedLeg(side, "call", strike), ParsedLeg(side, "put", strike))
+        return _replace(text, match, f"{strike:g}c"), (_contract(side, "call", strike), _contract(side, "put", strike))
     return None
 
 

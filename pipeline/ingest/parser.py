@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import logging
 import re
 import unicodedata
 from collections.abc import Container
@@ -43,9 +44,19 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
-from pipeline.ingest.legs import ParsedLeg, rewrite_combination, vertical_legs
+from pipeline.ingest.legs import rewrite_combination, vertical_legs
+from pipeline.models import Leg
 
-__all__ = ["ParsedAlert", "clean", "parse_alert", "third_friday"]
+__all__ = ["ParsedAlert", "clean", "failures", "parse_alert", "third_friday"]
+
+log = logging.getLogger(__name__)
+LOGGED_TEXT_CHARS = 200  # a failing text is logged this far: enough to reproduce, never a wall of someone's post
+_failed = 0  # texts the parser raised on since the process started (each one a parser bug)
+
+
+def failures() -> int:
+    """How many texts the parser has failed on since the process started; the cycle reports each run's share."""
+    return _failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +79,7 @@ class ParsedAlert:
     stop_loss_pct: float | None = None  # "SL: 50%"
     profit_target: str | None = None  # raw: "3.0", "125%"
     legs_text: str | None = None  # a spread's legs as written: "580/575 PCS"
-    legs: tuple[ParsedLeg, ...] = ()  # every leg of a multi-leg alert (a vertical, condor, straddle, strangle)
+    legs: tuple[Leg, ...] = ()  # every leg of a multi-leg alert (a vertical, condor, straddle, strangle)
 
 
 class _Invalid(Exception):
@@ -387,6 +398,10 @@ def parse_alert(text: str, *, today: date | None = None) -> ParsedAlert | None:
     except _Invalid:
         return None
     except Exception:  # a safety net only: every impossible input is meant to be caught by a check above
+        global _failed
+        _failed += 1
+        log.warning("the parser failed on %r; the text is skipped as no alert", str(text)[:LOGGED_TEXT_CHARS],
+                    exc_info=True)
         return None
 
 

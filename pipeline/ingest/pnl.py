@@ -10,11 +10,13 @@ is within `FLAT_PCT` percent of what it cost (or brought in) broke even: it is "
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
-CONTRACT_MULTIPLIER = 100
+from pipeline.models import MULTIPLIER as CONTRACT_MULTIPLIER
+from pipeline.models import Leg, OptionKind, Side
+
 FLAT_PCT = 1.0  # |P&L| under 1% of the premium (or cost) is a break-even
 Outcome = Literal["won", "lost", "flat"]
 
@@ -77,40 +79,38 @@ def intrinsic(kind: str, strike: float, underlying: float) -> float:
 
 
 def settlement_price(open_action: str, *, option_type: str | None, strike: float | None,
-                     legs: Sequence[Mapping[str, Any]] | None, underlying: float) -> float | None:
+                     legs: Sequence[Leg] | None, underlying: float) -> float | None:
     """What one unit of the position is worth at expiry, per share, at the underlying's close: a single
     option's intrinsic value, or a combination's net intrinsic value from the opener's side (what a debit
     spread pays out, what a credit spread costs to close). None when the contract is not known."""
     if legs:
         value = 0.0
         for leg in legs:
-            kind, leg_strike = leg.get("kind"), leg.get("strike")
-            if kind not in ("call", "put") or not isinstance(leg_strike, int | float):
+            if not leg.is_option or leg.strike is None:
                 return None
-            sign = 1.0 if leg.get("action") == "buy" else -1.0
-            value += sign * intrinsic(str(kind), float(leg_strike), underlying)
+            value += leg.sign * intrinsic(leg.kind, leg.strike, underlying)
         return round(max(0.0, value if open_action == "BTO" else -value), 4)
     if option_type not in ("call", "put") or strike is None:
         return None
     return round(intrinsic(option_type, strike, underlying), 4)
 
 
-def opening_side(open_action: str, legs: Sequence[Mapping[str, Any]] | None) -> str:
+def opening_side(open_action: str, legs: Sequence[Leg] | None) -> str:
     """Whether a position is long (BTO: paid a debit) or short (STO: took a credit). A combination says it by
     its legs, whatever action the trader (or Xtrades' `side`) wrote: "BTO SPY 580/575 PCS" took a credit. All
     sold is a credit, all bought a debit; otherwise each kind's sold legs are worth more than its bought ones
     in a credit (a lower call strike, a higher put strike). Mixed answers keep the written action."""
     if not legs:
         return open_action
-    actions = {leg.get("action") for leg in legs}
-    if actions == {"sell"}:
+    sides = {leg.side for leg in legs}
+    if sides == {Side.SELL}:
         return "STO"
-    if actions == {"buy"}:
+    if sides == {Side.BUY}:
         return "BTO"
     verdicts = set()
-    for kind in ("call", "put"):
-        sold = [float(leg["strike"]) for leg in legs if leg.get("kind") == kind and leg.get("action") == "sell"]
-        bought = [float(leg["strike"]) for leg in legs if leg.get("kind") == kind and leg.get("action") == "buy"]
+    for kind in (OptionKind.CALL, OptionKind.PUT):
+        sold = [leg.strike or 0.0 for leg in legs if leg.kind is kind and leg.side is Side.SELL]
+        bought = [leg.strike or 0.0 for leg in legs if leg.kind is kind and leg.side is Side.BUY]
         if sold and bought:
             richer_sold = (sum(sold) / len(sold) < sum(bought) / len(bought)) if kind == "call" else \
                 (sum(sold) / len(sold) > sum(bought) / len(bought))

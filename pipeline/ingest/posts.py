@@ -40,7 +40,7 @@ def alert_from_post(text: str, trader: str, *, post_id: str | None = None, poste
         status="open" if not is_exit or parsed.is_partial else "closed",
         is_partial=is_exit and parsed.is_partial, posted_at=posted_at,
         risk="lotto" if "lotto" in parsed.flags else None, text=text[:2000], source="dom",
-        legs=tuple(leg.as_dict() for leg in parsed.legs),
+        legs=parsed.legs,
     )
 
 

@@ -19,13 +19,14 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from pipeline.judge.calibration import MIN_TRADES, Sample, ScoreFeatures, walk_forward
-from pipeline.judge.consensus.base import Verdict, recommendation_for
+from pipeline.judge.consensus.base import ReviewAlert, Verdict, recommendation_for
 from pipeline.judge.consensus.panel import Consensus, ConsensusPanel
 from pipeline.judge.market import HistoryProvider, MarketSnapshot, PriceHistory, build_snapshot
+from pipeline.judge.own_trade import OwnJudgement
 from pipeline.judge.report import BacktestReport, build_report
 from pipeline.judge.scoring import shrunk_win_rate
 from pipeline.judge.stage import TraderRecord, _underlying, judge_trade
-from pipeline.models import SimilarSummary
+from pipeline.models import OwnTrade, SimilarSummary
 from storage import replay as replay_repo
 from storage.db import Database
 from storage.replay import Outcome
@@ -37,7 +38,9 @@ HISTORY_DAYS = 400  # what live scoring reads back (MarketData asks the provider
 
 
 class SimilarAsOf(Protocol):
-    async def __call__(self, trade: Any, snapshot: MarketSnapshot, ranking: Any, *, closed_before: datetime,
+    """Memory as of a moment: the trade, its market, the trader's own trade judged (its structure's name)."""
+
+    async def __call__(self, trade: Any, snapshot: MarketSnapshot, own: OwnTrade, *, closed_before: datetime,
                        vector: Sequence[float] | None) -> SimilarSummary: ...
 
 
@@ -139,9 +142,10 @@ class RecordedPanel:
         return row is not None and row.consensus_score is not None and any(
             getattr(row, f"{p}_score") is not None for p in PAID_PROVIDERS)
 
-    async def judge(self, alert: Any, context: Any, ranking: Any, similar: Any) -> Consensus:
+    async def judge(self, alert: ReviewAlert, context: MarketSnapshot, own: OwnJudgement,
+                    similar: SimilarSummary) -> Consensus:
         if not self.used_live_ai:
-            return await self._local.judge(alert, context, ranking, similar)
+            return await self._local.judge(alert, context, own, similar)
         row = self._live
         verdicts = tuple(Verdict(p, "recorded", float(getattr(row, f"{p}_score")), (), row.key_risk or "",
                                  recommendation_for(float(getattr(row, f"{p}_score"))).value)
@@ -210,11 +214,11 @@ async def replay(db: Database, market: AsOfMarket, *, similar: SimilarAsOf | Non
             option_price=None if trade.legs else trade.entry_price,  # a spread's net is no one contract's price
             option_type=trade.option_type, strike=trade.strike, expiry=trade.expiry)
 
-        async def lookup(ranking: Any, trade: Any = trade, snapshot: MarketSnapshot = snapshot,
+        async def lookup(own: OwnTrade, trade: Any = trade, snapshot: MarketSnapshot = snapshot,
                          moment: datetime = moment) -> SimilarSummary:
             if similar is None:
                 return SimilarSummary()
-            return await similar(trade, snapshot, ranking, closed_before=moment, vector=stored.get(trade.id))
+            return await similar(trade, snapshot, own, closed_before=moment, vector=stored.get(trade.id))
 
         panel = RecordedPanel(live.get(trade.id))
         judged = await judge_trade(trade, today=today, record=record, snapshot=snapshot, similar=lookup,

@@ -38,12 +38,6 @@ class ScoreFeatures:
     def of(cls, final: FinalScore, pop: float | None) -> ScoreFeatures:
         return cls(final.score, {name: part.value for name, part in final.parts.items()}, pop)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"score": self.score, "parts": dict(self.parts), "pop": self.pop}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ScoreFeatures:
-        return cls(float(data.get("score") or 0.0), dict(data.get("parts") or {}), data.get("pop"))
 
 
 def feature_names() -> tuple[str, ...]:

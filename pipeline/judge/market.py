@@ -1,11 +1,10 @@
 """Market context for an alert: where the underlying trades, its trend, and how volatile it is.
 
-Sources sit behind one interface: Xtrades' own fields (the price at the alert), the implied volatility solved
-from the option's own price (Black-Scholes), and a price-history provider (yfinance when the `[market]` extra is
-installed, or recorded series on disk). Missing data lowers `confidence`; it never raises into the cycle.
-
-Implied volatility is solved against the underlying's price when the alert was posted: the price Xtrades gives,
-else the close of the day it was posted (never a later close), else the latest close.
+The data comes from `pipeline.market` (the `MarketData` seam); this module keeps the pure maths of a snapshot.
+Missing data lowers `confidence` and is noted; it never raises into the cycle, and nothing stands in for it.
+The live judge gives the underlying at the alert's minute and the volatility the market priced
+(`pipeline.judge.pricing`); the backtest solves the implied volatility from the option's own price against the
+close of the day the alert was posted (never a later close).
 
 IV rank is computed only from implied volatilities actually recorded: the judgement stage keeps one at-the-money
 IV per symbol and day as alerts arrive (`storage.iv_history`). Until those span a year, no IV rank is claimed;
@@ -14,8 +13,6 @@ the snapshot gives `iv_hv` (today's IV over the 30-day historical volatility), l
 
 from __future__ import annotations
 
-import asyncio
-import csv
 import itertools
 import logging
 import math
@@ -23,12 +20,13 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from pipeline.judge.options_math import implied_volatility
+from pipeline.market.models import PriceHistory, Quote
+from pipeline.models import Follower
 
-__all__ = ["HistoryProvider", "MarketData", "MarketSnapshot", "PriceHistory", "implied_volatility"]
+__all__ = ["Follower", "HistoryProvider", "MarketSnapshot", "PriceHistory", "implied_volatility"]
 
 log = logging.getLogger(__name__)
 
@@ -37,20 +35,6 @@ Regime = Literal["low", "normal", "high"]
 TRADING_DAYS = 252
 IV_RANK_SPAN_DAYS = 365  # recorded IVs must cover this long before an IV rank is given
 ATM_BAND = 0.05  # an option within 5% of the price counts as at the money for the daily IV record
-
-
-@dataclass(frozen=True, slots=True)
-class PriceHistory:
-    """Daily closes, oldest first."""
-
-    symbol: str
-    dates: tuple[date, ...]
-    closes: tuple[float, ...]
-    next_earnings: date | None = None
-
-
-class HistoryProvider(Protocol):
-    async def history(self, symbol: str, *, days: int = 400) -> PriceHistory | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +55,13 @@ class MarketSnapshot:
     confidence: float = 0.0  # 0-1: how much of the above is known rather than assumed
     sources: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    # From the market-data source (pipeline.market), for the card's market lines:
+    data_source: str | None = None  # the source's name
+    quotes: tuple[Quote, ...] = ()  # the trade's contracts, as the chain quotes them
+    pop_source: str | None = None  # where the probability of profit's volatility came from, and its horizon
+    not_priced: str | None = None  # why no probability is given ("no market data for TSLA"), None when priced
+    trading_dte: int | None = None  # sessions to expiry, America/New_York
+    follower: Follower | None = None
 
     def days_to_earnings(self, today: date) -> int | None:
         return (self.next_earnings - today).days if self.next_earnings else None
@@ -184,6 +175,7 @@ def build_snapshot(
     expiry: date | None = None,
     posted_on: date | None = None,
     recorded_ivs: Sequence[tuple[date, float]] = (),
+    known_iv: float | None = None,
 ) -> MarketSnapshot:
     """Everything derivable from what is known; each missing piece is noted and lowers confidence.
 
@@ -207,8 +199,10 @@ def build_snapshot(
     year = closes[-TRADING_DAYS:]
     sma_20, sma_50 = sma(closes, 20), sma(closes, 50)
     hv_30 = historical_volatility(closes)
-    iv = None
-    if option_price and price and strike and expiry and option_type in ("call", "put"):
+    iv = known_iv
+    if known_iv is not None:
+        sources.append("market")
+    elif option_price and price and strike and expiry and option_type in ("call", "put"):
         iv = implied_volatility(option_price, price, strike, (expiry - today).days, option_type)
         if iv is not None:
             sources.append("implied")
@@ -246,112 +240,7 @@ def build_snapshot(
 # --- providers ---------------------------------------------------------------------------------------------
 
 
-class RecordedHistory:
-    """Daily closes recorded as `<SYMBOL>.csv` (date,close[,next_earnings]) in a folder: tests and the demo."""
+class HistoryProvider(Protocol):
+    """What the backtest asks of market data: daily closes (any `pipeline.market.MarketData` is one)."""
 
-    def __init__(self, folder: Path) -> None:
-        self._folder = folder
-
-    async def history(self, symbol: str, *, days: int = 400) -> PriceHistory | None:
-        path = self._folder / f"{symbol.upper().replace('.', '-')}.csv"
-        if not path.exists():
-            return None
-        return await asyncio.to_thread(_read_csv, symbol, path, days)
-
-
-def _read_csv(symbol: str, path: Path, days: int) -> PriceHistory:
-    dates, closes, earnings = [], [], None
-    with path.open() as handle:
-        for row in csv.DictReader(handle):
-            dates.append(date.fromisoformat(row["date"]))
-            closes.append(float(row["close"]))
-            if row.get("next_earnings"):
-                earnings = date.fromisoformat(row["next_earnings"])
-    return PriceHistory(symbol, tuple(dates[-days:]), tuple(closes[-days:]), earnings)
-
-
-class YFinanceHistory:
-    """Yahoo Finance through `yfinance` (the optional `[market]` extra); None when it is not installed."""
-
-    def __init__(self) -> None:
-        import yfinance  # noqa: F401  (fails fast when the extra is missing)
-
-    async def history(self, symbol: str, *, days: int = 400) -> PriceHistory | None:
-        return await asyncio.to_thread(self._fetch, symbol, days)
-
-    @staticmethod
-    def _fetch(symbol: str, days: int) -> PriceHistory | None:
-        import yfinance
-
-        ticker = yfinance.Ticker(symbol.replace(".", "-"))
-        frame = ticker.history(period=f"{max(days, 60)}d", interval="1d", auto_adjust=True)
-        if frame is None or frame.empty:
-            return None
-        dates = tuple(ts.date() for ts in frame.index)
-        closes = tuple(float(c) for c in frame["Close"])
-        earnings = None
-        try:
-            calendar = ticker.calendar or {}
-            upcoming = calendar.get("Earnings Date") if isinstance(calendar, dict) else None
-            if upcoming:
-                earnings = min(d for d in upcoming if d >= date.today())
-        except Exception:  # earnings are a nicety; prices matter
-            earnings = None
-        return PriceHistory(symbol, dates, closes, earnings)
-
-
-def default_history_provider(recorded_folder: Path | None = None) -> HistoryProvider | None:
-    """yfinance when installed, else recorded series when a folder is given, else none (lower confidence)."""
-    try:
-        return YFinanceHistory()
-    except ImportError:
-        pass
-    if recorded_folder is not None and recorded_folder.exists():
-        return RecordedHistory(recorded_folder)
-    return None
-
-
-class MarketData:
-    """The one interface the cycle asks: a snapshot per alert, cached per symbol and day."""
-
-    def __init__(self, history: HistoryProvider | None, *, timeout_seconds: float = 10.0) -> None:
-        self._history = history
-        self._timeout = timeout_seconds
-        self._cache: dict[tuple[str, date], PriceHistory | None] = {}
-
-    async def _history_for(self, symbol: str, today: date) -> PriceHistory | None:
-        key = (symbol, today)
-        if key not in self._cache:
-            self._cache = {k: v for k, v in self._cache.items() if k[1] >= today - timedelta(days=1)}
-            series = None
-            if self._history is not None:
-                try:
-                    async with asyncio.timeout(self._timeout):
-                        series = await self._history.history(symbol)
-                except Exception as exc:
-                    log.warning("price history for %s unavailable (%s); judging with less context", symbol,
-                                type(exc).__name__)
-            self._cache[key] = series
-        return self._cache[key]
-
-    async def close_on(self, symbol: str, day: date) -> float | None:
-        """The underlying's close on `day` (the last close on or before it: an expiry on a holiday), or None
-        when the history does not reach that day."""
-        history = await self._history_for(symbol, max(day, date.today()))
-        if history is None or not history.dates or history.dates[-1] < day or history.dates[0] > day:
-            return None
-        best = None
-        for when, close in zip(history.dates, history.closes, strict=True):
-            if when > day:
-                break
-            best = close
-        return best
-
-    async def snapshot(self, symbol: str, *, today: date, alert_underlying: float | None = None,
-                       option_price: float | None = None, option_type: str | None = None,
-                       strike: float | None = None, expiry: date | None = None, posted_on: date | None = None,
-                       recorded_ivs: Sequence[tuple[date, float]] = ()) -> MarketSnapshot:
-        history = await self._history_for(symbol, today)
-        return build_snapshot(symbol, today=today, history=history, alert_underlying=alert_underlying,
-                              option_price=option_price, option_type=option_type, strike=strike, expiry=expiry,
-                              posted_on=posted_on, recorded_ivs=recorded_ivs)
+    async def history(self, symbol: str, *, days: int = 400) -> PriceHistory | None: ...

@@ -4,7 +4,7 @@ backtest can rebuild `ScoreInputs` as of any moment and get the same score.
 
 | part | weight | what it measures (and where it comes from) |
 | --- | --- | --- |
-| pop | 0.30 | the own trade's probability of profit × 100, from every leg (`payoff.evaluate_legs`) |
+| pop | 0.30 | the own trade's probability of profit × 100, from every leg (`payoff.evaluate`) |
 | ai | 0.25 | the AI panel's verdict on the own trade; the local analyst's only when no model answered |
 | fit | 0.20 | the own trade's market fit: trend, IV, DTE, defined risk, capital, no POP (`own_trade.own_fit`) |
 | trader | 0.15 | the trader's win rate, shrunk toward 50% while they have few closed trades |
@@ -20,7 +20,8 @@ strategies are not an input: they inform the card, not the score. The local anal
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from pipeline.models import ScorePart
 
 # Bump whenever the blend or its parts change: calibrators fitted on another version are never applied (issue 12).
 SCORER_VERSION = "blend-2"  # blend-2: the trader's own trade (issue 11); blend-1 was the best alternative's fit
@@ -49,25 +50,15 @@ class ScoreInputs:
 
 
 @dataclass(frozen=True, slots=True)
-class ScorePart:
-    value: float  # 0-100
-    weight: float  # the weight it was given, after redistribution
-    confidence: float  # 0-1: how much of its nominal weight it earned
-
-
-@dataclass(frozen=True, slots=True)
 class FinalScore:
-    score: float
+    score: float  # the blend less the penalties, clamped to 0-100
     parts: dict[str, ScorePart]
     penalties: dict[str, float] | None = None  # flag -> points subtracted
 
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"score": self.score, "version": SCORER_VERSION}
-        out.update({name: {"value": round(p.value, 1), "weight": round(p.weight, 3),
-                           "confidence": round(p.confidence, 2)} for name, p in self.parts.items()})
-        if self.penalties:
-            out["penalties"] = dict(self.penalties)
-        return out
+    @property
+    def blend(self) -> float:
+        """The weighted parts before any penalty: what the parts shown add up to."""
+        return sum(p.contribution for p in self.parts.values())
 
 
 def shrunk_win_rate(wins: int, closed: int, *, prior: float = 0.5, strength: int = SHRINKAGE_TRADES) -> float:
@@ -102,7 +93,7 @@ def final_score(inputs: ScoreInputs) -> FinalScore:
     total = sum(earned.values())
     if total <= 0:
         return FinalScore(0.0, {})
-    parts = {name: ScorePart(raw[name][0], w / total, raw[name][1]) for name, w in earned.items()}
+    parts = {name: ScorePart(name, raw[name][0], w / total, raw[name][1]) for name, w in earned.items()}
     blended = sum(p.value * p.weight for p in parts.values())
     penalties = {flag: FLAG_PENALTIES[flag] for flag in dict.fromkeys(inputs.flags) if flag in FLAG_PENALTIES}
     score = blended - sum(penalties.values())

@@ -16,16 +16,30 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
+from pipeline.judge import pricing
 from pipeline.judge.calibration import Calibrator, ScoreFeatures, uncalibrated_version
 from pipeline.judge.consensus.base import ReviewAlert
 from pipeline.judge.consensus.panel import Consensus
 from pipeline.judge.flags import FlagFacts, flag_text, price_at_alert, sanity_flags
-from pipeline.judge.market import MarketData, MarketSnapshot, is_at_the_money
+from pipeline.judge.market import MarketSnapshot, build_snapshot, is_at_the_money
 from pipeline.judge.own_trade import OwnJudgement, judge_own_trade
-from pipeline.judge.payoff import legs_to_dicts
+from pipeline.judge.payoff import evaluate
 from pipeline.judge.scoring import FinalScore, ScoreInputs, final_score
-from pipeline.judge.strategies import Leg, StrategyInput, StrategyRanking, evaluate_strategies
-from pipeline.models import SimilarSummary
+from pipeline.judge.strategies import StrategyEvaluation, StrategyInput, StrategyRanking, evaluate_strategies
+from pipeline.market.models import MarketData
+from pipeline.models import (
+    Follower,
+    Leg,
+    MarketInputs,
+    OptionKind,
+    OwnTrade,
+    Position,
+    RankedStrategy,
+    Scoring,
+    Side,
+    SimilarSummary,
+)
+from pipeline.record import scoring_to_json
 from storage import alerts as alerts_repo
 from storage import iv_history, queue
 from storage import trades as trades_repo
@@ -36,11 +50,14 @@ log = logging.getLogger(__name__)
 
 
 class Panel(Protocol):
-    async def judge(self, alert: Any, context: Any, ranking: Any, similar: Any) -> Consensus: ...
+    """The AI panel as the judge calls it: the alert, its market, the own trade judged, the similar trades."""
+
+    async def judge(self, alert: ReviewAlert, context: MarketSnapshot, own: OwnJudgement,
+                    similar: SimilarSummary) -> Consensus: ...
 
 
-# The third argument is the own trade's judgement: `.alert_strategy.name` names the trader's own trade.
-SimilarLookup = Callable[[XtradesAlert, MarketSnapshot, Any], Awaitable[SimilarSummary]]
+# Memory's lookup for an alert being judged: the row, its market, and the trader's own trade (its structure's name).
+SimilarLookup = Callable[[XtradesAlert, MarketSnapshot, OwnTrade], Awaitable[SimilarSummary]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +66,7 @@ class ScoredAlert:
     trade_id: int
     score: float
     consensus: Consensus
-    ranking: StrategyRanking
+    ranking: StrategyRanking | None  # None when the market could not price the alert
     snapshot: MarketSnapshot
     final: FinalScore
     own: OwnJudgement | None = None
@@ -119,28 +136,25 @@ class Judgement:
         async with self._db.reader() as session:
             record = TraderRecord(*await trades_repo.trader_record(session, trade.trader_id))
             recorded_ivs = await iv_history.year_of(session, trade.symbol, today)
-        snapshot = await self._market.snapshot(
-            trade.symbol, today=today, alert_underlying=_underlying(trade),
-            # A spread's price is the net of its legs: no single contract's IV can be solved from it.
-            option_price=None if trade.legs else trade.entry_price,
-            option_type=trade.option_type, strike=trade.strike, expiry=trade.expiry,
-            posted_on=posted_on, recorded_ivs=recorded_ivs,
-        )
+        market = await pricing.gather(self._market, symbol=trade.symbol, legs=pricing_legs(trade),
+                                      moment=_aware(moment) if moment else self._clock(), now=self._clock(),
+                                      trader_price=trade.entry_price, source=self._market.health.name)
+        snapshot = market_snapshot(trade, market, today=today, posted_on=posted_on, recorded_ivs=recorded_ivs)
         marks.append(time.perf_counter())
 
-        async def similar(own: Any) -> SimilarSummary:
+        async def similar(own: OwnTrade) -> SimilarSummary:
             return await self._similar(row, snapshot, own) if self._similar else SimilarSummary()
 
         judged = await judge_trade(trade, today=today, record=record, snapshot=snapshot, similar=similar,
-                                   panel=self._panel, marks=marks)
+                                   panel=self._panel, marks=marks, market=market)
+        snapshot = replace(snapshot, follower=follower_now(judged.own, market))
         consensus, ranking, final = judged.consensus, judged.ranking, judged.final
         calibrator = self._calibrator() if self._calibrator else None
         score = judged.score(calibrator)
-        values = scoring_values(final, consensus, ranking, snapshot, judged.similar, own=judged.own,
-                                flags=judged.flags) | kept_values(judged, calibrator)
+        values = scoring_values(judged, snapshot, calibrator)
         async with self._db.session() as session:
             stored = await alerts_repo.save_scoring(session, row.id, scored_at=self._clock(), values=values)
-            if stored and snapshot.iv is not None and not trade.legs and \
+            if stored and snapshot.iv is not None and trade.option_type and not trade.legs and \
                     is_at_the_money(trade.strike, snapshot.underlying_price):
                 await iv_history.record(session, trade.symbol, posted_on, snapshot.iv)
             if stored and self._notify:
@@ -177,7 +191,7 @@ class Judged:
     """One trade judged: everything the stored scoring is made of."""
 
     record: TraderRecord
-    ranking: StrategyRanking  # the ten, for the card's alternative only
+    ranking: StrategyRanking | None  # the ten, for the card's alternative only; None when not priced
     similar: SimilarSummary
     consensus: Consensus
     final: FinalScore
@@ -198,21 +212,33 @@ class Judged:
 
 
 async def judge_trade(trade: Any, *, today: date, record: TraderRecord, snapshot: MarketSnapshot,
-                      similar: Callable[[Any], Awaitable[SimilarSummary]], panel: Panel,
-                      marks: list[float] | None = None) -> Judged:
+                      similar: Callable[[OwnTrade], Awaitable[SimilarSummary]], panel: Panel,
+                      marks: list[float] | None = None, market: pricing.AlertMarket | None = None) -> Judged:
     """The own trade (payoff from its legs, fit, flags), the ten for the card's alternative, similar trades,
-    the panel, the blend: from facts as known at `today`. Live scoring passes today's facts; the backtest
-    passes the facts of the alert's own moment. Same code, so the backtest measures the scorer that runs."""
+    the panel, the blend: from facts as known at `today`. Live scoring passes today's facts and what the market
+    said (`market`); the backtest passes the facts of the alert's own moment. Same code, so the backtest
+    measures the scorer that runs. Unpriced (no underlying or volatility from the market): no probability, no
+    alternative, and nothing stands in for them."""
     inp = strategy_input(trade, snapshot, today)
+    if market is not None:
+        vol, source = market.vol, market.vol_source
+    elif trade.option_type:
+        vol, source = snapshot.iv, pricing.FROM_TRADER
+    else:
+        vol, source = snapshot.hv_30, pricing.FROM_HISTORY
+    priced = market.priced if market is not None else snapshot.underlying_price is not None and vol is not None
+    inp = replace(inp, iv=vol)
     # A spread's price is its net: the ten are priced by Black-Scholes, not at that net for its first leg.
-    ranking = evaluate_strategies(replace(inp, price=None) if trade.legs else inp)
-    own = judge_own_trade(replace(inp, iv=snapshot.iv or snapshot.hv_30), ranking, legs=trade_legs(trade),
-                          quantity=trade.quantity)
-    facts = flag_facts(trade, today)
+    ranking = evaluate_strategies(replace(inp, price=None) if trade.legs else inp) if priced else None
+    own = judge_own_trade(inp, ranking, legs=trade_legs(trade), quantity=trade.quantity,
+                          covered=is_covered_call(trade), pop_source=source,
+                          years=market.years if market is not None and trade.option_type else None)
+    facts = flag_facts(trade, today, snapshot,
+                       market_price=pricing.market_price_at_alert(market, pricing_legs(trade)) if market else None)
     flags = sanity_flags(facts)
     texts = tuple(flag_text(f, facts) for f in flags)
     _mark(marks)
-    found = await similar(own)
+    found = await similar(own.trade)
     _mark(marks)
     consensus = await panel.judge(review_for(trade, snapshot, today, record, texts), snapshot, own, found)
     _mark(marks)
@@ -220,13 +246,35 @@ async def judge_trade(trade: Any, *, today: date, record: TraderRecord, snapshot
     return Judged(record, ranking, found, consensus, final, own, texts)
 
 
-def flag_facts(trade: Any, today: date) -> FlagFacts:
+def flag_facts(trade: Any, today: date, snapshot: MarketSnapshot | None = None, *,
+               market_price: float | None = None) -> FlagFacts:
+    """Days to expiry in exchange time when the snapshot has them; the price at the alert from the market's quote
+    at the alert (else Xtrades' own), never for an averaged-in entry (its price is an average, not a chase)."""
+    averaged = says_averaged(trade.entry_text)
     return FlagFacts(
         action=trade.open_action, option_type=trade.option_type,
-        days_to_expiry=(trade.expiry - today).days if trade.expiry else None, risk=trade.risk,
-        entry_price=trade.entry_price, price_at_alert=price_at_alert(trade.raw), quantity=trade.quantity,
-        spread_text_one_leg=not getattr(trade, "legs", None) and says_spread(trade.entry_text),
+        days_to_expiry=days_to_expiry(trade, today, snapshot), risk=trade.risk, entry_price=trade.entry_price,
+        price_at_alert=None if averaged else market_price if market_price is not None else price_at_alert(trade.raw),
+        quantity=trade.quantity, spread_text_one_leg=not getattr(trade, "legs", None) and says_spread(trade.entry_text),
     )
+
+
+def days_to_expiry(trade: Any, today: date, snapshot: MarketSnapshot | None) -> int | None:
+    """Trading days in New York when the market's calendar gave them, else calendar days."""
+    if not trade.expiry:
+        return None
+    if snapshot is not None and snapshot.trading_dte is not None:
+        return snapshot.trading_dte
+    return (trade.expiry - today).days
+
+
+_AVERAGE_WORDS = frozenset({"avg", "avging", "averaging", "averaged", "adding", "added", "average"})
+
+
+def says_averaged(text: str | None) -> bool:
+    """The entry adds to a position already held ("avg", "adding"): its price is the new average."""
+    words = {w.strip(".,:;!()@").lower() for w in (text or "").split()}
+    return bool(words & _AVERAGE_WORDS)
 
 
 def review_for(trade: Any, snapshot: MarketSnapshot, today: date, record: TraderRecord,
@@ -234,8 +282,8 @@ def review_for(trade: Any, snapshot: MarketSnapshot, today: date, record: Trader
     return ReviewAlert(
         trader=trade.trader.username, action=trade.open_action, symbol=trade.symbol,
         option_type=trade.option_type, strike=trade.strike, expiry=trade.expiry,
-        days_to_expiry=(trade.expiry - today).days if trade.expiry else None, entry_price=trade.entry_price,
-        underlying_price=snapshot.underlying_price, risk=_risk(trade, today), text=trade.entry_text or "",
+        days_to_expiry=days_to_expiry(trade, today, snapshot), entry_price=trade.entry_price,
+        underlying_price=snapshot.underlying_price, risk=_risk(trade, today, snapshot), text=trade.entry_text or "",
         trader_win_rate=(record.wins / record.closed) if record.closed else None,
         trader_closed_trades=record.closed, trader_avg_return_pct=record.avg_return_pct,
         quantity=trade.quantity, flags=tuple(flags),
@@ -247,7 +295,7 @@ def score_inputs(consensus: Consensus, own: OwnJudgement, snapshot: MarketSnapsh
     """The score's plain inputs: each one once (the local analyst's verdict holds none of the others)."""
     return ScoreInputs(
         ai_score=consensus.score, own_pop=own.trade.probability_of_profit, own_fit=own.fit,
-        iv_known=snapshot.iv is not None, trader_wins=record.wins, trader_closed=record.closed,
+        iv_known=own.trade.probability_of_profit is not None, trader_wins=record.wins, trader_closed=record.closed,
         similar_count=similar.count, similar_success_rate=similar.success_rate,
         similar_mean_similarity=similar.mean_similarity, flags=tuple(flags),
     )
@@ -264,24 +312,17 @@ def says_spread(text: str | None) -> bool:
 
 def trade_legs(trade: Any) -> tuple[Leg, ...]:
     """A multi-leg trade's stored legs as payoff legs: the trade's quantity and expiry, prices to be fitted."""
-    rows = getattr(trade, "legs", None) or ()
     qty = max(1, trade.quantity or 1)
     out = []
-    for row in rows:
-        if row.get("kind") in ("call", "put") and isinstance(row.get("strike"), int | float):
-            out.append(Leg(str(row.get("action")), str(row["kind"]), float(row["strike"]), trade.expiry, qty, 0.0))
+    for leg in stored_legs(trade.legs):
+        if leg.is_option and leg.strike is not None:
+            out.append(Leg.of(leg.side, leg.kind, leg.strike, trade.expiry, qty))
     return tuple(out)
 
 
-def kept_values(judged: Judged, calibrator: Calibrator | None) -> dict[str, Any]:
-    """What the score knew, kept beside it: the backtest and the calibrator read these."""
-    p = judged.probability(calibrator)
-    return {
-        "score": judged.score(calibrator), "raw_score": judged.final.score, "profit_probability": p,
-        "scorer_version": calibrator.version if calibrator else uncalibrated_version(),
-        "trader_wins_at_score": judged.record.wins, "trader_closed_at_score": judged.record.closed,
-        "similar_trades_used": [{"trade_id": t, "won": w} for t, w in judged.similar.used],
-    }
+def stored_legs(rows: Sequence[Any] | None) -> tuple[Leg, ...]:
+    """A `trades.legs` column as legs (the storage layer keeps them as JSON)."""
+    return tuple(Leg.from_json(row) for row in rows or ())
 
 
 def _mark(marks: list[float] | None) -> None:
@@ -295,54 +336,116 @@ def _underlying(trade: Any) -> float | None:
     return trade.entry_price if trade.option_type is None else None
 
 
-def _risk(trade: Any, today: date) -> str | None:
-    """0DTE and 1DTE options are lottos whatever the alert says."""
-    if trade.option_type and trade.expiry and (trade.expiry - today).days <= 1:
+def _risk(trade: Any, today: date, snapshot: MarketSnapshot | None = None) -> str | None:
+    """0DTE and 1DTE options (trading days, New York) are lottos whatever the alert says."""
+    dte = days_to_expiry(trade, today, snapshot)
+    if trade.option_type and dte is not None and dte <= 1:
         return "lotto"
     return trade.risk
 
 
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def pricing_legs(trade: Any) -> tuple[Leg, ...]:
+    """The trade's contracts with the trader's sides and sizes, as the market is asked about them."""
+    legs = trade_legs(trade)
+    if legs:
+        return legs
+    side = Side.BUY if trade.open_action in ("BTO", "BTC") else Side.SELL
+    qty = max(1, trade.quantity or 1)
+    if trade.option_type in ("call", "put") and trade.strike and trade.expiry:
+        return (Leg.of(side, trade.option_type, float(trade.strike), trade.expiry, qty, trade.entry_price or 0.0),)
+    if trade.option_type is None:
+        return (Leg.of(side, OptionKind.STOCK, None, None, qty, trade.entry_price or 0.0),)
+    return ()
+
+
+def market_snapshot(trade: Any, market: pricing.AlertMarket, *, today: date, posted_on: date,
+                    recorded_ivs: Sequence[tuple[date, float]]) -> MarketSnapshot:
+    """The snapshot of an alert from what the market said: the underlying at the alert's minute, the volatility
+    the market priced (options), the quotes, the exchange-time DTE, and why it is not priced when it is not."""
+    snapshot = build_snapshot(trade.symbol, today=today, history=market.history, alert_underlying=market.underlying,
+                              posted_on=posted_on, recorded_ivs=recorded_ivs,
+                              known_iv=market.vol if trade.option_type else None)
+    return replace(snapshot, data_source=market.source or None, quotes=market.quotes,
+                   pop_source=market.vol_source if market.priced else None, not_priced=market.missing,
+                   trading_dte=market.trading_dte if trade.option_type else None)
+
+
+def follower_now(own: OwnJudgement, market: pricing.AlertMarket) -> Follower | None:
+    """Following the own trade now at the market: the fill, its breakevens and probability of profit."""
+    follower, legs = pricing.follow_now(own.trade.legs, market)
+    if follower is None or market.underlying is None or market.vol is None or market.years is None:
+        return None
+    now = evaluate(Position(market.symbol, legs), spot=market.underlying, vol=market.vol, years=market.years)
+    return replace(follower, breakevens=now.breakevens, probability_of_profit=now.probability_of_profit)
+
+
 def strategy_input(trade: Any, snapshot: MarketSnapshot, today: date) -> StrategyInput:
-    spot = snapshot.underlying_price or trade.strike or trade.entry_price or 0.0
+    """The alert as the strategies read it; with no underlying price the alert is not priced and the strategies
+    are not asked (`judge_trade`)."""
     return StrategyInput(
-        symbol=trade.symbol, spot=spot, strike=trade.strike, option_type=trade.option_type,
-        action=trade.open_action, price=trade.entry_price, expiry=trade.expiry, today=today, iv=snapshot.iv,
-        iv_rank=snapshot.iv_rank, trend=snapshot.trend, volatility_regime=snapshot.volatility_regime,
-        next_earnings=snapshot.next_earnings, contracts=(trade.quantity or 1) if trade.option_type else 1,
-        covered=trade.option_type == "call" and trade.open_action == "STO" and is_covered(trade.entry_text),
+        symbol=trade.symbol, spot=snapshot.underlying_price or 0.0, strike=trade.strike,
+        option_type=trade.option_type, action=trade.open_action, price=trade.entry_price, expiry=trade.expiry,
+        today=today, iv=snapshot.iv, iv_rank=snapshot.iv_rank, trend=snapshot.trend,
+        volatility_regime=snapshot.volatility_regime, next_earnings=snapshot.next_earnings,
+        contracts=(trade.quantity or 1) if trade.option_type else 1,
     )
 
 
-def is_covered(text: str | None) -> bool:
+def is_covered_call(trade: Any) -> bool:
     """An STO call the trader says is written against shares ("covered call", "CC")."""
-    low = f" {(text or '').lower()} "
-    return "covered" in low or " cc " in low
+    low = f" {(trade.entry_text or '').lower()} "
+    return trade.option_type == "call" and trade.open_action == "STO" and ("covered" in low or " cc " in low)
 
 
-def own_entry(own: OwnJudgement, flags: Sequence[str]) -> dict[str, Any]:
-    """The trader's own trade as stored for the card: every figure the card shows comes from here."""
-    t = own.trade
-    return _jsonable({
-        "name": t.name, "short_name": t.key, "score": round(own.fit), "view": t.view, "legs": legs_to_dicts(t.legs),
-        "net_premium": t.net_premium, "max_profit": t.max_profit, "max_loss": t.max_loss,
-        "breakevens": list(t.breakevens), "capital_required": t.capital,
-        "probability_of_profit": t.probability_of_profit, "fit": own.fit, "fit_parts": own.fit_parts,
-        "flags": list(flags), "reasons": list(own.notes), "is_alert_strategy": True,
-    })
+def market_inputs(snapshot: MarketSnapshot) -> MarketInputs:
+    """The market facts the judgement used, as the scoring record keeps them."""
+    return MarketInputs(
+        underlying_price=snapshot.underlying_price, trend=snapshot.trend,
+        volatility_regime=snapshot.volatility_regime, iv=snapshot.iv, iv_rank=snapshot.iv_rank,
+        iv_hv=snapshot.iv_hv, hv_30=snapshot.hv_30, next_earnings=snapshot.next_earnings,
+        sources=tuple(snapshot.sources), notes=tuple(snapshot.notes), data_source=snapshot.data_source,
+        quotes=tuple(pricing.seen(q) for q in snapshot.quotes), not_priced=snapshot.not_priced,
+        trading_dte=snapshot.trading_dte, follower=snapshot.follower,
+    )
 
 
-def scoring_values(final: FinalScore, consensus: Consensus, ranking: StrategyRanking, snapshot: MarketSnapshot,
-                   similar: SimilarSummary, *, own: OwnJudgement, flags: Sequence[str] = ()) -> dict[str, Any]:
+def ranked(evaluation: StrategyEvaluation) -> RankedStrategy:
+    return RankedStrategy(
+        name=evaluation.name, key=evaluation.short_name, score=evaluation.score,
+        max_profit=evaluation.max_profit, max_loss=evaluation.max_loss, breakevens=evaluation.breakevens,
+        capital=evaluation.capital_required, probability_of_profit=evaluation.probability_of_profit,
+        reasons=evaluation.reasons,
+    )
+
+
+def scoring_record(judged: Judged, snapshot: MarketSnapshot, calibrator: Calibrator | None) -> Scoring:
+    """Everything the judge decided, as the one typed record the card, Analyze, memory and the backtest read."""
+    final, own, consensus = judged.final, judged.own, judged.consensus
+    return Scoring(
+        scorer_version=calibrator.version if calibrator else uncalibrated_version(),
+        blend=final.blend, score=final.score, parts=tuple(final.parts.values()),
+        penalties=tuple((final.penalties or {}).items()), flags=judged.flags,
+        calibrated=judged.probability(calibrator), own=own.trade, own_fit=own.fit,
+        fit_parts=tuple(own.fit_parts.items()), notes=own.notes, alternative=own.alternative,
+        ranking=tuple(ranked(e) for e in judged.ranking.evaluations) if judged.ranking else (),
+        market=market_inputs(snapshot),
+        ai_probability_of_profit=consensus.probability_of_profit, ai_confidence=consensus.confidence,
+    )
+
+
+def scoring_values(judged: Judged, snapshot: MarketSnapshot, calibrator: Calibrator | None) -> dict[str, Any]:
+    """The `xtrades_alerts` columns of one scoring: the record, and the plain figures kept beside it for
+    queries (each model's score, the consensus, what the score knew for the backtest and the calibrator)."""
+    consensus = judged.consensus
     by_provider = {v.provider: v.score for v in consensus.verdicts}
-    alternative = [{**_jsonable(own.alternative.as_dict()), "is_alternative": True}] if own.alternative else []
     return {
-        "score": final.score,
-        # The models' own probability of profit and confidence are kept beside the parts (not in the score).
-        "score_parts": {**final.as_dict(), "ai_probability_of_profit": consensus.probability_of_profit,
-                        "ai_confidence": consensus.confidence},
-        "strategy_name": own.trade.name,
-        "strategy_ranking": [ranking_entry(e) for e in ranking.evaluations] + [own_entry(own, flags)] + alternative,
-        "market_context": _jsonable(snapshot.prompt_facts()),
+        "score": judged.score(calibrator),
+        "scoring": scoring_to_json(scoring_record(judged, snapshot, calibrator)),
+        "strategy_name": judged.own.trade.name,
         "claude_score": by_provider.get("claude"),
         "deepseek_score": by_provider.get("deepseek"),
         "gemini_score": by_provider.get("gemini"),
@@ -352,28 +455,11 @@ def scoring_values(final: FinalScore, consensus: Consensus, ranking: StrategyRan
         "reasoning": list(consensus.reasons),
         "key_risk": consensus.key_risk,
         "recommendation": consensus.recommendation,
-        "similar_trades_count": similar.count,
-        "similar_trades_success_rate": similar.success_rate,
-        "qdrant_point_id": similar.point_id,
+        "similar_trades_count": judged.similar.count,
+        "similar_trades_success_rate": judged.similar.success_rate,
+        "qdrant_point_id": judged.similar.point_id,
+        "raw_score": judged.final.score, "profit_probability": judged.probability(calibrator),
+        "scorer_version": calibrator.version if calibrator else uncalibrated_version(),
+        "trader_wins_at_score": judged.record.wins, "trader_closed_at_score": judged.record.closed,
+        "similar_trades_used": [{"trade_id": t, "won": w} for t, w in judged.similar.used],
     }
-
-
-def ranking_entry(evaluation: Any) -> dict[str, Any]:
-    return _jsonable({
-        "name": evaluation.name, "short_name": evaluation.short_name, "score": evaluation.score,
-        "max_profit": evaluation.max_profit, "max_loss": evaluation.max_loss,
-        "breakevens": list(evaluation.breakevens), "capital_required": evaluation.capital_required,
-        "probability_of_profit": evaluation.probability_of_profit, "reasons": list(evaluation.reasons),
-    })
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, float):
-        return round(value, 6)
-    return value

@@ -22,10 +22,9 @@ Legs
   is Black-Scholes at the IV, rounded to the cent, except the alert's own contract (same kind and strike,
   front expiry), which keeps the alert's premium.
 
-The alert's own trade (`StrategyRanking.alert_strategy`, at the alert's own strike and premium)
-  BTO call → Long Call, BTO put → Long Put, STO put → Cash-Secured Put, STO call → Short Call (naked, so
-  unlimited loss) unless `covered=True` says it is written against shares (→ Covered Call), shares BTO →
-  Long Stock, shares STO → Short Stock. STC / BTC are read as the position they close (BTO / STO).
+The trader's own trade is not built here: `own_trade.py` judges it from its legs (`payoff.evaluate`) and
+uses the tables below (trend, IV, DTE and risk fit by structure) and the same weights and earnings rule, so it is
+measured like the ten. Only the ten are ranked, for the card's one alternative and Analyze.
 
 Money
   Per share in the payoff helpers; in dollars for `contracts` contracts (×100 each) in evaluations. A shares
@@ -57,9 +56,9 @@ Score (0-100, deterministic) = weighted sub-scores, each 0-100, kept in `fit`:
   run through the short strike), +12 for a long straddle (the move it needs); clamped to 0-100, rounded.
 Ranking: best score first, ties by name.
 
-Missing data never raises: no strike → the price; no expiry → 30 days; no IV → 35 %; no IV rank → the
-regime; each assumption is said in every evaluation's reasons. Cost: about 0.3 ms for all ten plus the
-alert's own.
+Missing data never raises (`resolve` is the one place the defaults are filled, for the ten and the own trade
+alike): no strike → the price; no expiry → 30 days; no usable IV → 35 %; no IV rank → the regime; each
+assumption is said in every evaluation's reasons. Cost: about 0.3 ms for all ten.
 """
 
 from __future__ import annotations
@@ -72,17 +71,39 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from pipeline.judge.options_math import DAYS_PER_YEAR, IV_HIGH, bs_price, prob_above, prob_below, prob_between
+from pipeline.models import MULTIPLIER, STRUCTURES, Leg, opening_action
 
 __all__ = [
-    "DEFAULT_DTE", "DEFAULT_IV", "NAMES", "TEN", "WEIGHTS", "Leg", "Payoff", "StrategyEvaluation",
-    "StrategyInput", "StrategyRanking", "cash_secured_put", "covered_call", "credit_spread", "evaluate_one",
-    "evaluate_strategies", "increment", "iron_condor", "long_option", "long_straddle", "naked_margin",
-    "round_strike", "short_strangle", "spread_width",
+    "DEFAULT_DTE",
+    "DEFAULT_IV",
+    "NAMES",
+    "TEN",
+    "WEIGHTS",
+    "Payoff",
+    "StrategyEvaluation",
+    "StrategyInput",
+    "StrategyRanking",
+    "cash_secured_put",
+    "covered_call",
+    "credit_spread",
+    "evaluate_one",
+    "evaluate_strategies",
+    "expiry_or_default",
+    "increment",
+    "iron_condor",
+    "long_option",
+    "long_straddle",
+    "naked_margin",
+    "round_strike",
+    "short_strangle",
+    "spot_or_stand_in",
+    "spread_width",
+    "usable_iv",
+    "years_to",
 ]
 
 DEFAULT_IV = 0.35
 DEFAULT_DTE = 30
-MULTIPLIER = 100
 CALENDAR_BACK_DAYS = 28
 DIAGONAL_BACK_DAYS = 35
 LEAP_DAYS, LEAP_MIN_GAP = 365, 180
@@ -95,14 +116,8 @@ EARNINGS_STRADDLE_BONUS = 12.0
 UNKNOWN_IV_SHRINK = 0.5  # how much of the probability sub-score's distance from 50 survives an assumed IV
 REGIME_IV_RANK = {"low": 25.0, "normal": 50.0, "high": 75.0}
 
-NAMES: dict[str, str] = {
-    "CSP": "Cash-Secured Put", "CC": "Covered Call", "PMCC": "Poor Man's Covered Call",
-    "BPS": "Bull Put Spread", "BCS": "Bear Call Spread", "IC": "Iron Condor", "SS": "Short Strangle",
-    "CAL": "Calendar Spread", "DIAG": "Diagonal Spread", "STRADDLE": "Long Straddle",
-    "LONG_CALL": "Long Call", "LONG_PUT": "Long Put", "SHORT_CALL": "Short Call", "LONG_STOCK": "Long Stock",
-    "SHORT_STOCK": "Short Stock",
-}
 TEN = ("CSP", "CC", "PMCC", "BPS", "BCS", "IC", "SS", "CAL", "DIAG", "STRADDLE")
+NAMES: dict[str, str] = {key: STRUCTURES[key].name for key in TEN}  # the names are the typed core's
 SELLERS = frozenset({"CSP", "CC", "BPS", "BCS", "IC", "SS", "SHORT_CALL"})
 TIME_SPREADS = frozenset({"CAL", "DIAG", "PMCC"})
 STOCK = frozenset({"LONG_STOCK", "SHORT_STOCK"})
@@ -125,24 +140,12 @@ PHRASE: dict[str, str] = {
     "CSP": "a put sale", "CC": "a covered call", "PMCC": "a poor man's covered call",
     "BPS": "a bull put spread", "BCS": "a bear call spread", "IC": "an iron condor", "SS": "a short strangle",
     "CAL": "a calendar spread", "DIAG": "a diagonal spread", "STRADDLE": "a long straddle",
-    "LONG_CALL": "buying a call", "LONG_PUT": "buying a put", "SHORT_CALL": "a naked call sale",
-    "LONG_STOCK": "owning the shares", "SHORT_STOCK": "shorting the shares",
 }
 TREND_WORDS = {"strong_bullish": "Strongly bullish", "bullish": "Bullish", "neutral": "Neutral",
                "bearish": "Bearish", "strong_bearish": "Strongly bearish"}
 
 
 # --- data ------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Leg:
-    action: str  # "buy" | "sell"
-    kind: str  # "call" | "put" | "stock"
-    strike: float | None  # None for stock
-    expiry: date | None  # None for stock
-    quantity: int  # contracts for options, shares for stock (100 per contract)
-    price: float  # per share: the premium, or the stock price
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +164,6 @@ class StrategyInput:
     volatility_regime: str = "normal"  # low | normal | high
     next_earnings: date | None = None
     contracts: int = 1
-    covered: bool = False  # an STO call known to be written against shares: Covered Call, not naked
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +184,6 @@ class StrategyEvaluation:
 @dataclass(frozen=True, slots=True)
 class StrategyRanking:
     evaluations: tuple[StrategyEvaluation, ...]  # all ten, best first (ties by name)
-    alert_strategy: StrategyEvaluation  # the alert's own trade, scored on the same terms
 
     @property
     def best(self) -> StrategyEvaluation:
@@ -191,16 +192,6 @@ class StrategyRanking:
     def rank_of(self, short_name: str) -> int | None:
         """1-based rank among the ten; None for a name not among them."""
         return next((i + 1 for i, e in enumerate(self.evaluations) if e.short_name == short_name), None)
-
-    def prompt_facts(self) -> dict[str, Any]:
-        """What the AI analysts and the local analyst read (keys documented in pipeline.judge.consensus.local)."""
-        own = self.alert_strategy
-        return {
-            "best_name": self.best.name, "best_score": self.best.score,
-            "alert_strategy_name": own.name, "alert_strategy_score": own.score,
-            "alert_strategy_pop": round(own.probability_of_profit, 3),
-            "top_three": [f"{e.name} {e.score}" for e in self.evaluations[:3]],
-        }
 
 
 class Payoff(NamedTuple):
@@ -296,12 +287,39 @@ def _day(value: Any) -> date | None:
     return value if isinstance(value, date) else None
 
 
+# --- the missing-data rules, stated once (for the ten and for the own trade) ---------------------------------
+
+
+def usable_iv(value: Any) -> float | None:
+    """An implied volatility the maths can use (a positive fraction up to IV_HIGH); anything else is unknown."""
+    iv = _number(value)
+    return iv if iv is not None and iv <= IV_HIGH else None
+
+
+def spot_or_stand_in(spot: Any, strike: Any, price: Any) -> tuple[float, bool]:
+    """The underlying's price, or (unknown) the alert's strike or price standing in; and whether it was known."""
+    known = _number(spot)
+    if known is not None:
+        return known, True
+    return _number(strike) or _number(price) or 1.0, False
+
+
+def expiry_or_default(expiry: Any, today: date) -> date:
+    """The alert's expiry, or DEFAULT_DTE days out when it is missing or has passed."""
+    day = _day(expiry)
+    return day if day is not None and day >= today else today + timedelta(days=DEFAULT_DTE)
+
+
+def years_to(expiry: date, today: date) -> float:
+    return max((expiry - today).days, 0.5) / DAYS_PER_YEAR  # a 0DTE option still has hours left
+
+
 class _Setup:
     """Everything the builders share, computed once per alert."""
 
     __slots__ = ("action", "alert_price", "alert_strike", "contracts", "dte", "earnings", "earnings_when",
                  "expiry", "iv_known", "ivr", "ivr_known", "ivr_label", "kind", "move", "notes", "regime",
-                 "share_price", "spot", "step", "today", "trend", "trend_index", "trend_words", "unit", "vol",
+                 "spot", "step", "today", "trend", "trend_index", "trend_words", "unit", "vol",
                  "width", "years")
 
     def __init__(self, inp: StrategyInput) -> None:
@@ -309,39 +327,38 @@ class _Setup:
         self.today = _day(inp.today) or date.today()
         kind = inp.option_type.lower() if isinstance(inp.option_type, str) else None
         self.kind = kind if kind in ("call", "put") else None
-        action = inp.action.upper() if isinstance(inp.action, str) else ""
-        action = {"STC": "BTO", "BTC": "STO"}.get(action, action)
+        action = opening_action(inp.action) if isinstance(inp.action, str) else ""
         if action not in ("BTO", "STO"):
             notes.append(f"Action {inp.action!r} not understood: a purchase (BTO) assumed")
             action = "BTO"
         self.action = action
         self.alert_strike = _number(inp.strike) if self.kind else None
-        spot = _number(inp.spot)
-        if spot is None:
-            spot = self.alert_strike or _number(inp.price) or 1.0
+        spot, spot_known = spot_or_stand_in(inp.spot, self.alert_strike, inp.price)
+        if not spot_known:
             notes.append("Underlying price unknown: the alert's strike or price stands in")
         self.spot = spot
         self.step = increment(spot)
         self.width = spread_width(spot)
         upper = (spot if self.kind == "call" else self.alert_strike) if self.kind else None
-        price = self.share_price = _number(inp.price)
+        price = _number(inp.price)
         self.alert_price = price if price is not None and upper is not None and price < upper else None
 
         iv = _number(inp.iv)
-        self.iv_known = iv is not None and iv <= IV_HIGH
-        self.vol = iv if self.iv_known and iv is not None else DEFAULT_IV
-        if not self.iv_known:
+        usable = usable_iv(iv)
+        self.iv_known = usable is not None
+        self.vol = usable if usable is not None else DEFAULT_IV
+        if usable is None:
             what = "IV unknown" if iv is None else f"IV {iv:.0%} is out of range"
             notes.append(f"{what}: {DEFAULT_IV:.0%} assumed, so probabilities are rough and count for less")
 
-        expiry = _day(inp.expiry)
-        if expiry is None or expiry < self.today:
-            notes.append(f"No expiry given: {DEFAULT_DTE} days assumed" if expiry is None
-                         else f"Expiry {expiry:%b %d} has passed: {DEFAULT_DTE} days assumed")
-            expiry = self.today + timedelta(days=DEFAULT_DTE)
+        given = _day(inp.expiry)
+        expiry = expiry_or_default(given, self.today)
+        if given != expiry:
+            notes.append(f"No expiry given: {DEFAULT_DTE} days assumed" if given is None
+                         else f"Expiry {given:%b %d} has passed: {DEFAULT_DTE} days assumed")
         self.expiry = expiry
         self.dte = (expiry - self.today).days
-        self.years = max(self.dte, 0.5) / DAYS_PER_YEAR  # a 0DTE option still has hours left
+        self.years = years_to(expiry, self.today)
         self.move = spot * self.vol * math.sqrt(self.years)  # one standard deviation by expiry, in dollars
 
         regime = inp.volatility_regime
@@ -411,7 +428,7 @@ def _csp(s: _Setup, strike: float | None = None) -> _Draft:
     strike = strike if strike is not None else _put_to_sell(s, s.spot * 0.95)
     premium = s.premium(strike, "put")
     payoff = cash_secured_put(strike, premium)
-    return _Draft("CSP", (Leg("sell", "put", strike, s.expiry, 1, premium),), payoff,
+    return _Draft("CSP", (Leg.of("sell", "put", strike, s.expiry, 1, premium),), payoff,
                   prob_above(s.spot, payoff.breakevens[0], s.years, s.vol))
 
 
@@ -419,8 +436,8 @@ def _covered_call(s: _Setup, strike: float | None = None) -> _Draft:
     strike = strike if strike is not None else _call_to_sell(s, s.spot * 1.05)
     premium = s.premium(strike, "call")
     payoff = covered_call(s.spot, strike, premium)
-    legs = (Leg("buy", "stock", None, None, MULTIPLIER, s.spot),
-            Leg("sell", "call", strike, s.expiry, 1, premium))
+    legs = (Leg.of("buy", "stock", None, None, MULTIPLIER, s.spot),
+            Leg.of("sell", "call", strike, s.expiry, 1, premium))
     return _Draft("CC", legs, payoff, prob_above(s.spot, payoff.breakevens[0], s.years, s.vol))
 
 
@@ -441,7 +458,7 @@ def _bull_put(s: _Setup) -> _Draft:
     long = s.lower_wing(short)
     sold, bought = s.premium(short, "put"), s.price(long, "put")
     payoff = credit_spread(short, long, _credit(sold - bought, short - long))
-    legs = (Leg("sell", "put", short, s.expiry, 1, sold), Leg("buy", "put", long, s.expiry, 1, bought))
+    legs = (Leg.of("sell", "put", short, s.expiry, 1, sold), Leg.of("buy", "put", long, s.expiry, 1, bought))
     return _Draft("BPS", legs, payoff, prob_above(s.spot, payoff.breakevens[0], s.years, s.vol))
 
 
@@ -450,7 +467,7 @@ def _bear_call(s: _Setup) -> _Draft:
     long = short + s.width
     sold, bought = s.premium(short, "call"), s.price(long, "call")
     payoff = credit_spread(short, long, _credit(sold - bought, long - short))
-    legs = (Leg("sell", "call", short, s.expiry, 1, sold), Leg("buy", "call", long, s.expiry, 1, bought))
+    legs = (Leg.of("sell", "call", short, s.expiry, 1, sold), Leg.of("buy", "call", long, s.expiry, 1, bought))
     return _Draft("BCS", legs, payoff, prob_below(s.spot, payoff.breakevens[0], s.years, s.vol))
 
 
@@ -466,9 +483,9 @@ def _iron_condor(s: _Setup) -> _Draft:
                       s.price(call_long, "call"))
     width = max(put_short - put_long, call_long - call_short)
     payoff = iron_condor(put_long, put_short, call_short, call_long, _credit(ps - pl + cs - cl, width))
-    legs = (Leg("buy", "put", put_long, s.expiry, 1, pl), Leg("sell", "put", put_short, s.expiry, 1, ps),
-            Leg("sell", "call", call_short, s.expiry, 1, cs),
-            Leg("buy", "call", call_long, s.expiry, 1, cl))
+    legs = (Leg.of("buy", "put", put_long, s.expiry, 1, pl), Leg.of("sell", "put", put_short, s.expiry, 1, ps),
+            Leg.of("sell", "call", call_short, s.expiry, 1, cs),
+            Leg.of("buy", "call", call_long, s.expiry, 1, cl))
     low, high = payoff.breakevens
     return _Draft("IC", legs, payoff, prob_between(s.spot, low, high, s.years, s.vol))
 
@@ -480,8 +497,8 @@ def _short_strangle(s: _Setup) -> _Draft:
     margin = max(naked_margin("put", s.spot, put_strike, put) + call,
                  naked_margin("call", s.spot, call_strike, call) + put)
     payoff = short_strangle(put_strike, call_strike, round(put + call, 2), margin)
-    legs = (Leg("sell", "put", put_strike, s.expiry, 1, put),
-            Leg("sell", "call", call_strike, s.expiry, 1, call))
+    legs = (Leg.of("sell", "put", put_strike, s.expiry, 1, put),
+            Leg.of("sell", "call", call_strike, s.expiry, 1, call))
     low, high = payoff.breakevens
     return _Draft("SS", legs, payoff, prob_between(s.spot, low, high, s.years, s.vol))
 
@@ -490,7 +507,7 @@ def _straddle(s: _Setup) -> _Draft:
     strike = round_strike(s.spot, s.spot)
     call, put = s.premium(strike, "call"), s.premium(strike, "put")
     payoff = long_straddle(strike, round(call + put, 2))
-    legs = (Leg("buy", "call", strike, s.expiry, 1, call), Leg("buy", "put", strike, s.expiry, 1, put))
+    legs = (Leg.of("buy", "call", strike, s.expiry, 1, call), Leg.of("buy", "put", strike, s.expiry, 1, put))
     low, high = payoff.breakevens
     return _Draft("STRADDLE", legs, payoff,
                   prob_below(s.spot, low, s.years, s.vol) + prob_above(s.spot, high, s.years, s.vol))
@@ -551,9 +568,9 @@ def _time_spread(s: _Setup, short: str, kind: str, long_strike: float, short_str
             - (prob_above(s.spot, high, s.years, s.vol) if high is not None else 0.0)
     breakevens = tuple(b for b in (low, high) if b is not None)
     payoff = Payoff(max(0.0, peak), debit, breakevens, debit)
-    legs = (Leg("buy", kind, long_strike, s.expiry + timedelta(days=extra_days), 1, bought),
-            Leg("sell", kind, short_strike, s.expiry, 1, sold))
-    notes = ("Profit and breakevens are Black-Scholes estimates at the front expiry",)
+    legs = (Leg.of("buy", kind, long_strike, s.expiry + timedelta(days=extra_days), 1, bought),
+            Leg.of("sell", kind, short_strike, s.expiry, 1, sold))
+    notes: tuple[str, ...] = ("Profit and breakevens are Black-Scholes estimates at the front expiry",)
     if peak <= 0:
         notes += ("At this IV the spread does not pay back its debit by the front expiry",)
     return _Draft(short, legs, payoff, pop, notes)
@@ -582,71 +599,9 @@ def _root(f: Callable[[float], float], a: float, b: float, fa: float, fb: float)
     return c
 
 
-# --- the alert's own trade -------------------------------------------------------------------------------
-
-
-def _long_option(s: _Setup, kind: str) -> _Draft:
-    strike, notes = _own_strike(s, kind)
-    premium = s.premium(strike, kind)
-    payoff = long_option(kind, strike, premium)
-    breakeven = payoff.breakevens[0]
-    pop = prob_above(s.spot, breakeven, s.years, s.vol) if kind == "call" else \
-        prob_below(s.spot, breakeven, s.years, s.vol)
-    return _Draft("LONG_CALL" if kind == "call" else "LONG_PUT",
-                  (Leg("buy", kind, strike, s.expiry, 1, premium),), payoff, pop, notes)
-
-
-def _short_call(s: _Setup) -> _Draft:
-    strike, notes = _own_strike(s, "call")
-    premium = s.premium(strike, "call")
-    breakeven = strike + premium
-    payoff = Payoff(premium, None, (breakeven,), naked_margin("call", s.spot, strike, premium))
-    return _Draft("SHORT_CALL", (Leg("sell", "call", strike, s.expiry, 1, premium),), payoff,
-                  prob_below(s.spot, breakeven, s.years, s.vol), notes)
-
-
-def _stock(s: _Setup, long: bool) -> _Draft:
-    """A shares alert: one 'contract' is 100 shares; the probability is over the (default) horizon."""
-    entry = s.share_price or s.spot
-    leg = (Leg("buy" if long else "sell", "stock", None, None, MULTIPLIER, entry),)
-    horizon = f"Probability of profit measured over {s.dte} days"
-    if long:
-        return _Draft("LONG_STOCK", leg, Payoff(None, entry, (entry,), entry),
-                      prob_above(s.spot, entry, s.years, s.vol), (horizon,))
-    return _Draft("SHORT_STOCK", leg, Payoff(entry, None, (entry,), 1.5 * entry),
-                  prob_below(s.spot, entry, s.years, s.vol), (horizon,))
-
-
-def _own_strike(s: _Setup, kind: str) -> tuple[float, tuple[str, ...]]:
-    if s.alert_strike is not None:
-        no_premium = s.alert_price is None or s.kind != kind
-        notes: tuple[str, ...] = ("No usable premium given: Black-Scholes used",) if no_premium else ()
-        return s.alert_strike, notes
-    return round_strike(s.spot, s.spot), ("No strike given: at the money assumed",)
-
-
-def _alert_own(s: _Setup, covered: bool) -> _Draft:
-    """BTO call → Long Call, BTO put → Long Put, STO put → Cash-Secured Put, STO call → Short Call (naked,
-    unlimited loss) unless the input says it is covered (then Covered Call), shares → Long / Short Stock.
-    Always at the alert's own strike and premium."""
-    if s.kind is None:
-        return _stock(s, long=s.action == "BTO")
-    if s.action == "BTO":
-        return _long_option(s, s.kind)
-    strike, notes = _own_strike(s, s.kind)
-    if s.kind == "put":
-        return _csp(s, strike)._replace(notes=notes)
-    if covered:
-        return _covered_call(s, strike)._replace(notes=notes)
-    return _short_call(s)
-
-
 BUILDERS: dict[str, Callable[[_Setup], _Draft]] = {
     "CSP": _csp, "CC": _covered_call, "PMCC": _pmcc, "BPS": _bull_put, "BCS": _bear_call, "IC": _iron_condor,
     "SS": _short_strangle, "CAL": _calendar, "DIAG": _diagonal, "STRADDLE": _straddle,
-    "LONG_CALL": lambda s: _long_option(s, "call"), "LONG_PUT": lambda s: _long_option(s, "put"),
-    "SHORT_CALL": _short_call, "LONG_STOCK": lambda s: _stock(s, True),
-    "SHORT_STOCK": lambda s: _stock(s, False),
 }
 
 
@@ -698,8 +653,6 @@ def _trend_reason(short: str, trend_words: str, fit: float) -> str:
 
 @lru_cache(maxsize=4096)
 def _iv_reason(short: str, label: str, fit: float) -> str:
-    if short in STOCK:
-        return "Implied volatility matters little for shares"
     side = "selling premium" if short in SELLERS else \
         "a long-vega time spread" if short in TIME_SPREADS else "buying premium"
     return f"{label} {_verb(fit, 'favours', 60)} {side}"
@@ -707,8 +660,6 @@ def _iv_reason(short: str, label: str, fit: float) -> str:
 
 @lru_cache(maxsize=4096)  # the sentences repeat across alerts; formatting them is a third of _finish
 def _dte_reason(short: str, dte: int, fit: float) -> str:
-    if short in STOCK:
-        return "Shares have no expiry to manage"
     if short in SELLERS:
         if 21 <= dte <= 45:
             return f"{dte} DTE is in the 21-45 day sweet spot"
@@ -734,7 +685,7 @@ def _finish(s: _Setup, draft: _Draft) -> StrategyEvaluation:
     max_loss = None if payoff.max_loss is None else round(payoff.max_loss * unit, 2)
     max_profit = None if payoff.max_profit is None else round(payoff.max_profit * unit, 2)
     capital = round(payoff.capital * unit, 2)
-    seller, time_spread, stock = short in SELLERS, short in TIME_SPREADS, short in STOCK
+    seller, time_spread = short in SELLERS, short in TIME_SPREADS
 
     trend_fit = float(TREND_FIT["DIAG_put" if short == "DIAG" and s.kind == "put" else short][s.trend_index])
     iv_fit = _iv_fit(short, s.ivr)
@@ -751,7 +702,7 @@ def _finish(s: _Setup, draft: _Draft) -> StrategyEvaluation:
 
     if max_loss is None:
         risk_text = "Undefined risk: the loss is unlimited"
-    elif short in ("CSP", "CC", "LONG_STOCK"):
+    elif short in ("CSP", "CC"):
         risk_text = f"Defined but large risk: up to ${max_loss:,.0f} if the shares went to zero"
     else:
         risk_text = f"Defined risk: at most ${max_loss:,.0f}"
@@ -765,7 +716,7 @@ def _finish(s: _Setup, draft: _Draft) -> StrategyEvaluation:
         f"{pop:.0%} probability of profit{'' if s.iv_known else ' (at the assumed IV)'}",
     ]
     weighed = [(-abs(impact), i) for i, impact in enumerate(impacts)]
-    if s.earnings_when and not stock:
+    if s.earnings_when:
         adjust = -EARNINGS_SHORT_PENALTY if seller else -EARNINGS_TIME_SPREAD_PENALTY if time_spread else \
             EARNINGS_STRADDLE_BONUS if short == "STRADDLE" else 0.0
         if adjust:
@@ -778,8 +729,7 @@ def _finish(s: _Setup, draft: _Draft) -> StrategyEvaluation:
     reasons = (*(texts[i] for _, i in weighed), *draft.notes, *s.notes)
 
     n = s.contracts
-    legs = draft.legs if n == 1 else tuple(
-        Leg(leg.action, leg.kind, leg.strike, leg.expiry, leg.quantity * n, leg.price) for leg in draft.legs)
+    legs = draft.legs if n == 1 else tuple(leg.sized(leg.size * n) for leg in draft.legs)
     return StrategyEvaluation(NAMES[short], short, legs, max_profit, max_loss,
                               tuple(round(b, 2) for b in payoff.breakevens), capital, pop,
                               math.floor(min(100.0, max(0.0, total)) + 0.5), reasons, fit)
@@ -789,8 +739,8 @@ def _finish(s: _Setup, draft: _Draft) -> StrategyEvaluation:
 
 
 def evaluate_one(name: str, inp: StrategyInput) -> StrategyEvaluation:
-    """One strategy by short name (CSP … STRADDLE, LONG_CALL, LONG_PUT, SHORT_CALL, LONG_STOCK, SHORT_STOCK)
-    or full name, case-insensitive. An unknown name is a ValueError (a caller's bug, not missing data)."""
+    """One of the ten by short name (CSP … STRADDLE) or full name, case-insensitive. An unknown name is a
+    ValueError (a caller's bug, not missing data)."""
     key = name.strip().upper().replace(" ", "_")
     if key not in BUILDERS:
         key = next((k for k, full in NAMES.items() if full.lower() == name.strip().lower()), key)
@@ -801,8 +751,8 @@ def evaluate_one(name: str, inp: StrategyInput) -> StrategyEvaluation:
 
 
 def evaluate_strategies(inp: StrategyInput) -> StrategyRanking:
-    """All ten ranked best first (ties by name), and the alert's own trade scored on the same terms."""
+    """All ten ranked best first (ties by name)."""
     setup = _Setup(inp)
     scored = sorted((_finish(setup, BUILDERS[short](setup)) for short in TEN),
                     key=lambda e: (-e.score, e.name))
-    return StrategyRanking(tuple(scored), _finish(setup, _alert_own(setup, bool(inp.covered))))
+    return StrategyRanking(tuple(scored))

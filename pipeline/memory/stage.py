@@ -11,7 +11,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from pipeline.memory.store import SimilarTrades, TradeFacts, TradeMemory
-from pipeline.models import SimilarSummary, StoredEvent
+from pipeline.models import OwnTrade, SimilarSummary, StoredEvent
+from pipeline.record import scoring_of
 from storage import trades as trades_repo
 from storage.db import Database
 
@@ -51,10 +52,9 @@ class MemoryStage:
         self._db = db
         self.memory = memory
 
-    async def similar_for(self, row: Any, snapshot: MarketSnapshot, ranking: Any) -> SimilarSummary:
+    async def similar_for(self, row: Any, snapshot: MarketSnapshot, own: OwnTrade) -> SimilarSummary:
         """Judgement's lookup: the five nearest closed trades; the new trade is remembered in passing."""
-        strategy = getattr(getattr(ranking, "alert_strategy", None), "name", None)
-        facts = facts_for(row.trade, snapshot=snapshot, strategy=strategy)
+        facts = facts_for(row.trade, snapshot=snapshot, strategy=own.name)
         try:
             found = await self.memory.similar_closed(facts, remember=True)
         except Exception:
@@ -62,20 +62,19 @@ class MemoryStage:
             return SimilarSummary()
         return summary_of(found)
 
-    async def similar_as_of(self, trade: Any, snapshot: MarketSnapshot, ranking: Any, *, closed_before: Any,
+    async def similar_as_of(self, trade: Any, snapshot: MarketSnapshot, own: OwnTrade, *, closed_before: Any,
                             vector: Sequence[float] | None) -> SimilarSummary:
         """The backtest's lookup: what `similar_for` would have found at `closed_before`, from the stored
         vector (no model call when there is one)."""
-        strategy = getattr(getattr(ranking, "alert_strategy", None), "name", None)
-        facts = facts_for(trade, snapshot=snapshot, strategy=strategy)
+        facts = facts_for(trade, snapshot=snapshot, strategy=own.name)
         return summary_of(await self.memory.similar_closed(facts, closed_before=closed_before, vector=vector))
 
     async def lines_for_alert(self, row: Any) -> tuple[str, ...]:
         """The Similar-trades button: the nearest closed trades as they stand now (outcomes included)."""
-        strategy = next((e.get("name") for e in row.strategy_ranking or [] if e.get("is_alert_strategy")), None)
-        market = row.market_context or {}
-        facts = replace(facts_for(row.trade, strategy=strategy), trend=market.get("trend", "neutral"),
-                        volatility=market.get("volatility_regime", "normal"))
+        scoring = scoring_of(row)
+        facts = facts_for(row.trade, strategy=scoring.own.name if scoring and scoring.own else None)
+        if scoring is not None:
+            facts = replace(facts, trend=scoring.market.trend, volatility=scoring.market.volatility_regime)
         found = await self.memory.similar_closed(facts)
         return found.lines()
 

@@ -32,6 +32,7 @@ import numpy as np
 from pipeline.memory.embedder import Embedder, release_free_memory
 from pipeline.memory.matrix import VectorMatrix, closed_ts_of, row_of
 from pipeline.memory.qdrant import AsyncQdrantClient, models
+from pipeline.models import Leg, OptionKind, Side, opening_action, structure_of
 
 log = logging.getLogger(__name__)
 
@@ -135,12 +136,11 @@ def point_id(trade_id: int) -> str:
 
 
 def own_strategy(action: str, option_type: str | None) -> str:
-    """The alert's own strategy in words (what the trader did), when no ranking named it."""
-    if option_type is None:
-        return "long stock" if action in ("BTO", "STC") else "short stock"
-    if action in ("BTO", "STC"):
-        return f"long {option_type}"
-    return "cash-secured put" if option_type == "put" else "covered call"
+    """The name of the trader's own structure when the judge did not name it (a trade seen only as history):
+    the typed core's name of its one leg, so memory and the card call a trade the same."""
+    side = Side.BUY if opening_action(action) == "BTO" else Side.SELL
+    kind = OptionKind(option_type) if option_type in ("call", "put") else OptionKind.STOCK
+    return structure_of((Leg.of(side, kind, None, None, 1),)).name
 
 
 def moneyness(option_type: str | None, strike: float | None, spot: float | None) -> str:

@@ -99,7 +99,7 @@ class Runtime:
         try:
             yield
         finally:
-            self.running_jobs.discard(task)  # type: ignore[arg-type]
+            self.running_jobs.discard(task)
 
     async def cancel_jobs(self, grace_seconds: float = 1.0) -> None:
         """Shutdown: no new notifications; running jobs get `grace_seconds` to finish, then are cancelled."""

@@ -553,7 +553,7 @@ def _time_spread(s: _Setup, short: str, kind: str, long_strike: float, short_str
     payoff = Payoff(max(0.0, peak), debit, breakevens, debit)
     legs = (Leg("buy", kind, long_strike, s.expiry + timedelta(days=extra_days), 1, bought),
             Leg("sell", kind, short_strike, s.expiry, 1, sold))
-    notes = ("Profit and breakevens are Black-Scholes estimates at the front expiry",)
+    notes: tuple[str, ...] = ("Profit and breakevens are Black-Scholes estimates at the front expiry",)
     if peak <= 0:
         notes += ("At this IV the spread does not pay back its debit by the front expiry",)
     return _Draft(short, legs, payoff, pop, notes)

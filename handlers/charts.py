@@ -109,10 +109,11 @@ def pnl_figure(points: Sequence[PnlPoint], *, title: str, start: date | None = N
     if not points:
         _nothing_to_draw(ax)
     else:
+        import numpy as np
         from matplotlib import dates as mdates
 
         days = [p.day for p in points]
-        x = mdates.date2num(days)  # matplotlib's day numbers, what its date axis works in
+        x = np.array(days, dtype="datetime64[D]")  # days as numpy has them (matplotlib's typed way to plot dates)
         values = [p.cumulative_pnl for p in points]
         ax.plot(x, values, color="#2b5fd9", linewidth=2.5, marker="o" if len(points) < 30 else None)
         ax.fill_between(x, values, 0, where=[v >= 0 for v in values], color=GREEN, alpha=0.2, interpolate=True)

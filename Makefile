@@ -1,4 +1,5 @@
-# Two commands: `make run` starts the bot (the demo when no token is set), `make test` runs the whole suite.
+# Two commands: `make run` starts the bot (the demo when no token is set), `make test` runs the whole suite
+# (`make test PYTEST_ARGS="--days-ahead 60"`: with the clock 60 days ahead); `make lint` runs ruff and mypy.
 # Both prepare everything first: a virtualenv with the project and its dev extras, and a Chromium for Playwright.
 
 PYTHON ?= python3
@@ -23,8 +24,10 @@ test: setup
 	  $(PY) -m pytest $(PYTEST_ARGS); \
 	fi
 
+# Ruff, then mypy (strict, configured in pyproject.toml) over pipeline/, storage/, handlers/ and bot/.
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 setup: $(STAMP) chromium $(MODEL)
 
@@ -51,4 +54,4 @@ chromium:
 	fi
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

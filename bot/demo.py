@@ -81,7 +81,8 @@ def _prepare() -> dict[str, Any]:
     if OUT.exists():
         shutil.rmtree(OUT)
     OUT.mkdir(parents=True)
-    return json.loads(SAMPLE.read_text())
+    sample: dict[str, Any] = json.loads(SAMPLE.read_text())
+    return sample
 
 
 def _clock() -> datetime:

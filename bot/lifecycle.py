@@ -14,7 +14,8 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any
 
 from telegram.ext import Application
 
@@ -24,7 +25,10 @@ STOP_BUDGET_SECONDS = 7.0  # the whole stop, closing included, well inside the 1
 CLOSE_RESERVE_SECONDS = 2.5  # kept back for closing the database, memory and browser
 
 
-async def serve(app: Application, start: Callable[[Application], Awaitable[None]],
+AnyApplication = Application[Any, Any, Any, Any, Any, Any]  # whatever its context types: only started and stopped
+
+
+async def serve(app: AnyApplication, start: Callable[[AnyApplication], Coroutine[Any, Any, None]],
                 stop_signals: Sequence[int] = (signal.SIGINT, signal.SIGTERM)) -> None:
     """Start the application, run until a stop signal, then stop within `STOP_BUDGET_SECONDS`.
 
@@ -57,7 +61,7 @@ async def serve(app: Application, start: Callable[[Application], Awaitable[None]
         raise failure
 
 
-async def stop_within_budget(app: Application, budget: float = STOP_BUDGET_SECONDS) -> None:
+async def stop_within_budget(app: AnyApplication, budget: float = STOP_BUDGET_SECONDS) -> None:
     """Cancel the running jobs, then stop polling, the application and its bot, then close the runtime."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + budget

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 TELEGRAM_DEFAULT_API = "https://api.telegram.org"
@@ -117,7 +118,7 @@ class Settings(BaseSettings):
     @classmethod
     def _http_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if not value:
-            if cls.model_fields[info.field_name].default is None:
+            if info.field_name is not None and cls.model_fields[info.field_name].default is None:
                 return None  # an empty optional URL in `.env` means "not set"
             raise ValueError("must not be empty")
         if not value.startswith(("http://", "https://")):
@@ -177,7 +178,7 @@ def _bounds(field_name: str) -> tuple[Any, Any]:
     return low, high
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     """One line per bad variable: its name and what is allowed, never its (possibly secret) value."""
     loc = error.get("loc") or ("?",)
     field_name = str(loc[0])

@@ -109,18 +109,20 @@ def pnl_figure(points: Sequence[PnlPoint], *, title: str, start: date | None = N
     if not points:
         _nothing_to_draw(ax)
     else:
+        import numpy as np
+        from matplotlib import dates as mdates
+
         days = [p.day for p in points]
+        x = np.array(days, dtype="datetime64[D]")  # days as numpy has them (matplotlib's typed way to plot dates)
         values = [p.cumulative_pnl for p in points]
-        ax.plot(days, values, color="#2b5fd9", linewidth=2.5, marker="o" if len(points) < 30 else None)
-        ax.fill_between(days, values, 0, where=[v >= 0 for v in values], color=GREEN, alpha=0.2, interpolate=True)
-        ax.fill_between(days, values, 0, where=[v < 0 for v in values], color=RED, alpha=0.2, interpolate=True)
+        ax.plot(x, values, color="#2b5fd9", linewidth=2.5, marker="o" if len(points) < 30 else None)
+        ax.fill_between(x, values, 0, where=[v >= 0 for v in values], color=GREEN, alpha=0.2, interpolate=True)
+        ax.fill_between(x, values, 0, where=[v < 0 for v in values], color=RED, alpha=0.2, interpolate=True)
         ax.axhline(0, color=GREY, linewidth=1)
         ax.yaxis.set_major_formatter(_dollars)
         ax.set_ylabel(ylabel, fontsize=13)
-        from matplotlib import dates as mdates
-
         first, last = _date_span(start or min(days), end or max(days))
-        ax.set_xlim(first, last)
+        ax.set_xlim(mdates.date2num(first), mdates.date2num(last))
         ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=8))
         crosses_year = first.year != last.year
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %d %Y" if crosses_year else "%b %d"))

@@ -125,7 +125,7 @@ async def track(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     invalid = [n for n in names if not USERNAME.match(n)]
     wanted = list(dict.fromkeys(traders.normalise(n) for n in names if USERNAME.match(n)))
     checks = await asyncio.gather(*(svc.profile_exists(n) if svc.profile_exists else _unknown() for n in wanted))
-    added, already, unknown, unverified = [], [], [], []
+    added, already, unknown, unverified = list[str](), list[str](), list[str](), list[str]()
     async with svc.db.session() as session:
         for name, exists in zip(wanted, checks, strict=True):
             if exists is False:
@@ -152,7 +152,7 @@ async def untrack(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await reply(update, render.usage("untrack"))
         return
     chat = await this_chat(update, context)
-    removed, missing = [], []
+    removed, missing = list[str](), list[str]()
     async with services(context).db.session() as session:
         for name in names[:MAX_TRACK_AT_ONCE]:
             (removed if await traders.untrack(session, chat.id, name) else missing).append(traders.normalise(name))

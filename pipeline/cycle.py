@@ -116,7 +116,7 @@ def backoff_seconds(failures: int, base_seconds: float) -> float:
     """Wait before retrying a failing profile: base, 2×, 4× … capped at 30 minutes."""
     if failures <= 0:
         return 0.0
-    return min(MAX_BACKOFF_SECONDS, base_seconds * 2 ** (failures - 1))
+    return min(MAX_BACKOFF_SECONDS, base_seconds * 2.0 ** (failures - 1))
 
 
 def market_today(now: datetime) -> date:

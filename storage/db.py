@@ -21,7 +21,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, inspect
+from sqlalchemy import ColumnDefault, event, inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -76,7 +76,7 @@ def _add_missing_columns(sync_conn: Connection) -> list[str]:
                 continue
             col_type = column.type.compile(dialect=sync_conn.dialect)
             default = ""
-            if column.default is not None and getattr(column.default, "is_scalar", False):
+            if isinstance(column.default, ColumnDefault) and column.default.is_scalar:
                 value = column.default.arg
                 # TRUE/FALSE, not 1/0: PostgreSQL refuses an integer default on a boolean column
                 default = f" DEFAULT {str(value).upper() if isinstance(value, bool) else repr(value)}"

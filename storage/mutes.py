@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, cast
 
 from sqlalchemy import delete, or_, select
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ChatMute, Trader
@@ -22,7 +24,7 @@ async def mute(session: AsyncSession, chat_id: int, trader_id: int, *, until: da
 async def unmute(session: AsyncSession, chat_id: int, trader_id: int) -> bool:
     result = await session.execute(delete(ChatMute).where(ChatMute.chat_id == chat_id,
                                                           ChatMute.trader_id == trader_id))
-    return bool(result.rowcount)
+    return bool(cast("CursorResult[Any]", result).rowcount)  # a DELETE's result is a CursorResult
 
 
 async def active(session: AsyncSession, chat_id: int, now: datetime) -> list[tuple[str, datetime | None]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -103,7 +104,7 @@ async def set_status(session: AsyncSession, item_ids: list[int], status: str, *,
                      next_attempt_at: datetime | None = None) -> None:
     if not item_ids:
         return
-    values: dict = {"status": status, "next_attempt_at": next_attempt_at}
+    values: dict[str, Any] = {"status": status, "next_attempt_at": next_attempt_at}
     if error is not None:
         values["error_message"] = error[:500]
     await session.execute(update(NotificationQueueItem).where(NotificationQueueItem.id.in_(item_ids))

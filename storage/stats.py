@@ -60,7 +60,8 @@ async def closed_pnl(session: AsyncSession, *, since: datetime | None = None, us
         query = query.where(Trader.username == username)
     elif usernames is not None:
         query = query.where(Trader.username.in_(list(usernames)))
-    return [(when, float(pnl)) for when, pnl in (await session.execute(query)).all()]
+    rows = (await session.execute(query)).all()
+    return [(when, float(pnl)) for when, pnl in rows if when is not None and pnl is not None]  # as the query says
 
 
 async def latest_alerts(session: AsyncSession, *, usernames: Sequence[str] | None = None, symbol: str | None = None,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any, cast
 
 from sqlalchemy import delete, select
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Chat, ChatTrader, Trader
@@ -51,7 +53,7 @@ async def untrack(session: AsyncSession, chat_id: int, username: str) -> bool:
     result = await session.execute(
         delete(ChatTrader).where(ChatTrader.chat_id == chat_id, ChatTrader.trader_id == trader.id)
     )
-    return bool(result.rowcount)
+    return bool(cast("CursorResult[Any]", result).rowcount)  # a DELETE's result is a CursorResult
 
 
 async def tracked_by_active_chats(session: AsyncSession) -> list[str]:

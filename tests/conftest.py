@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,30 @@ from pipeline.memory.embedder import Embedder
 from pipeline.memory.model_files import DEFAULT_DIR, prepare_offline_model
 from storage import chats, traders
 from storage.db import Database
+from tests import clock
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.xtrades import FakeXtrades
 from tests.fakes.yahoo import FakeYahoo
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--days-ahead", type=int, default=0, metavar="N",
+                     help="run the whole suite with the clock moved N days ahead (proves no test depends on today)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Start the shift before collection, so even module-level dates see the moved clock."""
+    days = config.getoption("--days-ahead")
+    if days:
+        clock.days_ahead = days
+        config.add_cleanup(clock.travel(days).stop)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    days = config.getoption("--days-ahead")
+    return f"clock: {days} days ahead, today is {date.today().isoformat()}" if days else None
 
 TEST_TOKEN = "123456:TEST-TOKEN-abcdefghijklmnopqrstuvwxyz"
 

@@ -15,7 +15,7 @@ from pipeline.ingest.scraper import PlaywrightAlertSource
 from storage import chats, traders
 from storage.models import Trade
 from tests.fakes.telegram import FakeTelegram, html_error
-from tests.fakes.xtrades import FakeXtrades
+from tests.fakes.xtrades import FakeXtrades, expiry_in
 
 HOSTILE_TEXTS = [
     "<b>BTO</b> <script>alert(1)</script> AAPL 170P 12/19 @ 2.50",
@@ -50,7 +50,7 @@ async def test_hostile_alerts_travel_the_whole_pipeline_and_render_safely(
     await runtime.cycle.run_once()  # baseline
     for n, text in enumerate(HOSTILE_TEXTS):
         site.add_alert("behappy", symbol="AAPL", direction="put", strike=170 + n, price=2.5, message=text,
-                       expiration="2027-01-15")
+                       expiration=expiry_in(40))
     report = await runtime.cycle.run_once()
     assert report.events["new"] == len(HOSTILE_TEXTS)
     for _ in range(5):
@@ -67,7 +67,7 @@ async def test_hostile_alerts_travel_the_whole_pipeline_and_render_safely(
 @pytest.mark.parametrize("payload", [
     {"alerts": "not a list"}, {"data": [1, "two", None]}, ["just", "strings"], {"items": [{"id": 7}]},
     {"alerts": [{"id": "x", "side": "bto", "symbol": "<b>AAPL</b>", "type": "options", "direction": "put",
-                 "strike": 170, "expiration": "2026-12-18"}]},
+                 "strike": 170, "expiration": expiry_in(28)}]},
     {"totalCount": "many"}, {"alerts": [{"id": "y" * 500, "side": "bto", "symbol": "AAPL", "type": "commons"}]},
 ])
 async def test_an_api_answer_of_the_wrong_shape_reads_as_no_alerts(site: FakeXtrades,

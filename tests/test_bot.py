@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from bot.settings import Settings
 from pipeline.memory.embedder import Embedder
 from pipeline.memory.model_files import DEFAULT_DIR as MODEL_DIR
 from storage import chats
+from tests.clock import python_m
 from tests.conftest import TEST_TOKEN
 from tests.fakes.telegram import FakeTelegram
 
@@ -98,7 +98,7 @@ async def test_sigterm_stops_the_process_cleanly(make_settings: Callable[..., Se
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", "SCRAPE_INTERVAL_SECONDS": "3600",
         "LOG_LEVEL": "DEBUG", "EMBEDDING_MODEL_PATH": str(ROOT / MODEL_DIR),
     }
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env,
+    proc = await asyncio.create_subprocess_exec(*python_m("bot", "run"), cwd=tmp_path, env=env,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         await telegram.wait_for("setMyCommands", timeout=30)

@@ -8,7 +8,6 @@ import io
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -28,6 +27,7 @@ from pipeline.memory.model_files import DEFAULT_DIR
 from storage import alerts, calibrators, traders
 from storage import trades as trades_repo
 from storage.db import Database
+from tests.clock import python_m
 from tests.conftest import ROOT
 from tests.data.make_history import PRICES, plant_history
 from tests.fakes.telegram import FakeTelegram
@@ -162,16 +162,16 @@ def test_the_cli_prints_the_json_report_and_writes_the_chart(tmp_path: Path, emb
            "EMBEDDING_MODEL_PATH": str(ROOT / DEFAULT_DIR),
            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
            "QDRANT_PATH": str(tmp_path / "qdrant"), "MARKET_HISTORY_DIR": str(PRICES)}
-    done = subprocess.run([sys.executable, "-m", "bot", "backtest", "--json", "--since", "2026-01-01"],
+    done = subprocess.run(python_m("bot", "backtest", "--json", "--since", "2026-01-01"),
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout)
     assert 0 < report["trades"] < 260 and len(report["thresholds"]) == 10
     assert (tmp_path / report["chart"]).read_bytes().startswith(b"\x89PNG")
-    bad = subprocess.run([sys.executable, "-m", "bot", "backtest", "--since", "last tuesday"], cwd=tmp_path,
+    bad = subprocess.run(python_m("bot", "backtest", "--since", "last tuesday"), cwd=tmp_path,
                          env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "not a date (YYYY-MM-DD)" in bad.stderr
-    table = subprocess.run([sys.executable, "-m", "bot", "backtest", "--trader", "ace", "--chart", "r.png"],
+    table = subprocess.run(python_m("bot", "backtest", "--trader", "ace", "--chart", "r.png"),
                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
     assert table.returncode == 0, table.stderr[-2000:]
     assert table.stdout.startswith("Backtest: ") and "95% interval" in table.stdout

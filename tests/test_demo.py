@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from pipeline.memory.model_files import DEFAULT_DIR
+from tests.clock import python_m
 from tests.conftest import ROOT
 
 
@@ -17,7 +17,7 @@ def test_run_without_a_token_explains_then_shows_the_demo(tmp_path: Path, embedd
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "PYTHONPATH": str(ROOT),
            "EMBEDDING_MODEL_PATH": str(ROOT / DEFAULT_DIR)}
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env, capture_output=True,
+    done = subprocess.run(python_m("bot", "run"), cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=120)
     elapsed = time.monotonic() - started
     assert done.returncode == 0, done.stderr[-2000:]

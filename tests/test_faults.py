@@ -7,7 +7,6 @@ import asyncio
 import os
 import signal
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,9 +17,10 @@ from pipeline.ingest.scraper import PlaywrightAlertSource, ScraperConfig
 from pipeline.memory.model_files import DEFAULT_DIR
 from storage import chats, traders
 from storage.db import Database
+from tests.clock import python_m
 from tests.conftest import ROOT, TEST_TOKEN
 from tests.fakes.telegram import FakeTelegram
-from tests.fakes.xtrades import FakeXtrades
+from tests.fakes.xtrades import FakeXtrades, expiry_in
 
 ALERT = "HIGH-QUALITY TRADE ALERT"
 
@@ -47,9 +47,8 @@ class BotProcess:
 
     async def start(self) -> None:
         with (self.tmp / "bot.log").open("ab") as log:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", "run", cwd=self.tmp, env=self.env,
-                stdout=asyncio.subprocess.DEVNULL, stderr=log)
+            self.proc = await asyncio.create_subprocess_exec(*python_m("bot", "run"), cwd=self.tmp, env=self.env,
+                                                             stdout=asyncio.subprocess.DEVNULL, stderr=log)
 
     async def kill(self) -> None:
         assert self.proc is not None
@@ -91,7 +90,7 @@ async def test_killed_mid_cycle_then_restarted_the_alert_arrives_once(
     try:
         await tracked_and_baselined(bot, telegram, site)
         site.api_delay_seconds = 5.0
-        site.add_alert("behappy", symbol="AAPL", direction="put", strike=230, price=3.1, expiration="2027-01-15")
+        site.add_alert("behappy", symbol="AAPL", direction="put", strike=230, price=3.1, expiration=expiry_in(40))
         seen = site.api_requests.get("behappy", 0)
         await until(lambda: site.api_requests.get("behappy", 0) > seen)  # the bot is mid-scrape
         await bot.kill()
@@ -111,7 +110,7 @@ async def test_killed_mid_delivery_then_restarted_nothing_is_sent_twice(
     try:
         await tracked_and_baselined(bot, telegram, site)
         telegram.set_delay("sendMessage", 30)
-        site.add_alert("behappy", symbol="TSLA", direction="call", strike=80, price=2.2, expiration="2027-01-15")
+        site.add_alert("behappy", symbol="TSLA", direction="call", strike=80, price=2.2, expiration=expiry_in(40))
         await until(lambda: len(alert_messages(telegram)) == 1, timeout=60)  # the request is in flight
         await bot.kill()
         telegram.set_delay("sendMessage", 0)

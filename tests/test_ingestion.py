@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +20,7 @@ from pipeline.memory.model_files import DEFAULT_DIR as MODEL_DIR
 from storage import alerts, scraper_state
 from storage.db import Database
 from storage.models import Trade
+from tests.clock import python_m
 from tests.conftest import ROOT, track
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.xtrades import FakeXtrades
@@ -78,7 +78,7 @@ async def test_a_restarted_process_detects_nothing_again(site: FakeXtrades, tmp_
            "XTRADES_BASE_URL": site.base_url, "XTRADES_STORAGE_STATE": str(storage_state), "LOG_LEVEL": "WARNING",
            "EMBEDDING_MODEL_PATH": str(ROOT / MODEL_DIR), "QDRANT_PATH": str(tmp_path / "qdrant")}
     env.pop("TELEGRAM_BOT_TOKEN", None)
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "cycle", cwd=tmp_path, env=env,
+    proc = await asyncio.create_subprocess_exec(*python_m("bot", "cycle"), cwd=tmp_path, env=env,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
     assert proc.returncode == 0, err.decode()

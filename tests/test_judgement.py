@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ from pipeline.record import FORMAT, scoring_of
 from storage import alerts, chats, traders
 from storage.db import Database
 from tests.fakes.ai import FakeAI
-from tests.fakes.xtrades import FakeXtrades
+from tests.fakes.xtrades import FakeXtrades, expiry_in
 from tests.fakes.yahoo import FakeYahoo
 
 PRICES = Path(__file__).parent / "data" / "prices"
@@ -50,9 +49,8 @@ async def run_new_alert(site: FakeXtrades, db: Database, source: PlaywrightAlert
         await chats.get_or_create(s, 1, chat_type="private", title=None, min_score=80, rate_limit_per_hour=5)
         await traders.track(s, 1, "behappy")
     # Still open when it is closed below, whatever today is (a fixed date would expire under the test).
-    expiry = (datetime.now(UTC).date() + timedelta(days=30)).isoformat()
     old = site.add_alert("behappy", symbol="AAPL", side="sto", direction="put", strike=230, price=2.0,
-                         expiration=expiry)
+                         expiration=expiry_in(30))
     await cycle.run_once()  # first scrape: history
     site.close_alert(old["id"], 0.3)
     await cycle.run_once()

@@ -11,7 +11,7 @@ import os
 import signal
 import time
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -144,8 +144,9 @@ async def test_entries_then_the_exit_of_a_trade_closed_between_scrapes(
     assert {(a.alert_id, a.action, a.status) for a in second.alerts} == {
         (entry["id"], "BTO", "closed"), (entry["id"], "STC", "closed")}  # the same id, both records
     [exit_] = [a for a in second.alerts if a.action == "STC"]
+    expiry = datetime.fromisoformat(entry["expiration"])
     assert (exit_.price, exit_.entry_price, exit_.is_partial, exit_.text) == (3.1, 2.5, False,
-                                                                              "STC AAPL 170P 12/18 @ 3.10")
+                                                                              f"STC AAPL 170P {expiry:%m/%d} @ 3.10")
     assert exit_.posted_at is not None and exit_.posted_at.tzinfo is not None
 
 

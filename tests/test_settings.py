@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bot.settings import Settings, SettingsError, load_settings
+from tests.clock import python_m
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -95,7 +95,7 @@ def test_secrets_never_show_in_reprs_or_errors(monkeypatch: pytest.MonkeyPatch) 
 
 def test_bad_configuration_stops_start_up_with_one_line(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT), "DEFAULT_MIN_SCORE": "120"}
-    done = subprocess.run([sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env, capture_output=True,
+    done = subprocess.run(python_m("bot", "run"), cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 2
     assert "DEFAULT_MIN_SCORE must be between 0 and 100" in done.stderr
@@ -104,7 +104,7 @@ def test_bad_configuration_stops_start_up_with_one_line(tmp_path: Path) -> None:
 
 def test_help_lists_the_subcommands(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-m", "bot", "--help"], cwd=tmp_path, env=env, capture_output=True,
+    done = subprocess.run(python_m("bot", "--help"), cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0
     assert "run" in done.stdout and "check" in done.stdout

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from storage.db import Database
 from tests.fakes.ai import FakeAI
 from tests.fakes.telegram import FakeTelegram
-from tests.fakes.xtrades import FakeXtrades
+from tests.fakes.xtrades import FakeXtrades, expiry_in
 from tests.test_faults import BotProcess, alert_messages, tracked_and_baselined, until
 
 STOP_BOUND_SECONDS = 10.0
@@ -34,7 +34,7 @@ async def test_sigterm_ends_the_bot_within_10_s_while_telegram_xtrades_and_the_a
             for provider in (ai.claude, ai.deepseek, ai.gemini):
                 provider.queue[:] = ["hang"] * 5
             site.add_alert("behappy", symbol="AAPL", direction="put", strike=230, price=3.1,
-                           expiration="2027-01-15")
+                           expiration=expiry_in(40))
             await until(lambda: len(ai.claude.requests) >= 1, timeout=60)  # the alert is being judged
             site.profile_hold_seconds = 600.0  # and now nothing outside answers
             site.api_delay_seconds = 600.0

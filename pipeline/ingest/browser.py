@@ -12,8 +12,11 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:  # Playwright is imported when a browser is first needed (a lean start)
+    from playwright.async_api import Browser, BrowserContext, Page, Playwright, StorageState
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +69,9 @@ class BrowserSession:
 
     def __init__(self, config: SessionConfig) -> None:
         self.config = config
-        self._playwright: Any = None
-        self.browser: Any = None
-        self._context: Any = None
+        self._playwright: Playwright | None = None
+        self.browser: Browser | None = None
+        self._context: BrowserContext | None = None
         self.has_session = False  # the context holds a session (a saved storage state, or a login)
         self._lock = asyncio.Lock()
         self._login_lock = asyncio.Lock()
@@ -85,7 +88,7 @@ class BrowserSession:
                     await asyncio.wait_for(self._playwright.stop(), 10)
                 self._playwright = None
 
-    async def context(self) -> Any:
+    async def context(self) -> BrowserContext:
         """The browser context, launching (or relaunching after a crash) the browser first when needed."""
         async with self._lock:
             if self.browser is not None and not self.browser.is_connected():
@@ -96,12 +99,11 @@ class BrowserSession:
             if self._context is None:
                 state = self.config.storage_state_path
                 has_state = bool(state) and await asyncio.to_thread(Path(state or "").is_file)
-                kwargs = {"storage_state": state} if has_state else {}
-                self._context = await self.browser.new_context(**kwargs)
+                self._context = await self.browser.new_context(storage_state=state if has_state else None)
                 self.has_session = has_state
             return self._context
 
-    async def live_storage_state(self) -> dict[str, Any] | None:
+    async def live_storage_state(self) -> StorageState | None:
         """The running context's cookies and localStorage (fresh after a login); None while no browser runs."""
         context = self._context
         if context is None or self.crashed:
@@ -112,7 +114,7 @@ class BrowserSession:
     def crashed(self) -> bool:
         return self.browser is not None and not self.browser.is_connected()
 
-    async def _launch(self) -> Any:
+    async def _launch(self) -> Browser:
         from playwright.async_api import async_playwright
 
         executable = find_chromium(self.config.chromium_path)
@@ -152,7 +154,7 @@ class BrowserSession:
     async def login(self) -> bool:
         """Log in once with XTRADES_EMAIL/PASSWORD and save the session; False when refused."""
         async with self._login_lock:
-            page: Any = None
+            page: Page | None = None
             timeout_ms = self.config.page_timeout_seconds * 1000
             try:
                 context = await self.context()
@@ -183,7 +185,7 @@ class BrowserSession:
                     await close_page(page)
 
 
-async def close_page(page: Any) -> None:
+async def close_page(page: Page) -> None:
     """Close without ever waiting long: a dead browser must not hold a scrape open."""
     with contextlib.suppress(Exception):
         await asyncio.wait_for(page.close(), 5)

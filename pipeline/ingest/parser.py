@@ -458,7 +458,7 @@ def _other_strike(legs_text: str, first: float) -> float | None:
 def _read_action(tokens: list[_Tok]) -> tuple[_Draft, int] | None:
     """The action near the start (after punctuation and a few lead words: "New alert:", "I", "Lotto").
     Anything else first ("Should I BTO...", "PLTR calls up...", "Watching NVDA") means it is not an alert."""
-    lead_flags = set()
+    lead_flags: set[str] = set()
     for index, tok in enumerate(tokens[:_ACTION_WINDOW]):
         if tok.kind == "punct":
             if tok.text == "?":
@@ -649,8 +649,8 @@ def _read_contract(tokens: list[_Tok], today: date, draft: _Draft) -> None:
             year, month, day = (int(part) for part in tok.text.split("-"))
             draft.set_expiry(_calendar_date(year, month, day, today))
         elif tok.kind == "date3":
-            month, day, year = tok.text.split("/")
-            draft.set_expiry(_calendar_date(_full_year(year), int(month), int(day), today))
+            month_text, day_text, year_text = tok.text.split("/")
+            draft.set_expiry(_calendar_date(_full_year(year_text), int(month_text), int(day_text), today))
         elif tok.kind == "pair":
             index = _read_pair(tokens, index, today, draft)
             continue
@@ -673,7 +673,7 @@ def _read_pair(tokens: list[_Tok], index: int, today: date, draft: _Draft) -> in
         types.add(_TYPES.get(word.low) or _SPREAD_TYPED.get(word.low))
         spread_word = spread_word or word.low not in _TYPES
         end += 1
-    types.discard(None)
+    kinds = {kind for kind in types if kind is not None}
     a, b = tok.match.group("a"), tok.match.group("b")
     date_like = (not (_suffix(tok, "sa") or _suffix(tok, "sb")) and a.isdigit() and b.isdigit()
                  and len(a) <= 2 and len(b) <= 2 and not spread_word
@@ -685,10 +685,10 @@ def _read_pair(tokens: list[_Tok], index: int, today: date, draft: _Draft) -> in
             draft.set_expiry(_calendar_date(None, int(a), int(b), today))
         return index + 1
     if draft.multi_leg_word:
-        types |= draft.loose_types  # "put spread 220/215"
-    if len(types) != 1:
+        kinds |= draft.loose_types  # "put spread 220/215"
+    if len(kinds) != 1:
         raise _Invalid  # legs whose type is not said ("580/575", "13/19") or mixed ("450c/440p")
-    draft.set_strike(_number(tok, "a"), types.pop())
+    draft.set_strike(_number(tok, "a"), kinds.pop())
     _positive(_number(tok, "b"))
     draft.is_spread = True
     draft.legs_text = " ".join(t.text for t in tokens[index:end])

@@ -86,7 +86,7 @@ class FeedStatus:
 
 def backoff(attempt: int, low: float, high: float) -> float:
     """1 s, 2 s, 4 s … up to `high`."""
-    return min(high, low * 2 ** max(0, attempt))
+    return min(high, low * 2.0 ** max(0, attempt))
 
 
 class _WatchedClient(SignalRClient):

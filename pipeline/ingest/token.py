@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 # Where apps like Xtrades' keep the bearer, most likely first; any other key with "token" in it comes after.
 TOKEN_KEYS = ("token", "accessToken", "access_token", "authToken", "auth_token", "jwt", "id_token")
 
-StateReader = Callable[[], Awaitable[dict[str, Any] | None]]
+StateReader = Callable[[], Awaitable[Mapping[str, Any] | None]]  # a Playwright storage state
 
 
 def token_from_storage_state(state: Any, base_url: str) -> str | None:

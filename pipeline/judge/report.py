@@ -92,7 +92,7 @@ def threshold_rows(scores: Sequence[float], outcomes: Sequence[bool], pnl_pct: S
     for t in thresholds:
         idx = [i for i, s in enumerate(scores) if s >= t]
         won = sum(1 for i in idx if outcomes[i])
-        pnls = [pnl_pct[i] for i in idx if pnl_pct[i] is not None]
+        pnls = [pnl for i in idx if (pnl := pnl_pct[i]) is not None]
         low, high = wilson(won, len(idx)) if idx else (None, None)
         rows.append(ThresholdRow(t, len(idx), won, won / len(idx) if idx else None, low, high,
                                  sum(pnls) / len(pnls) if pnls else None, sum(pnls)))

@@ -73,7 +73,8 @@ class Embedder:
 
         kwargs: dict[str, Any] = {"specific_model_path": str(model_path)} if model_path else {}
         self._model = TextEmbedding(model_name, lazy_load=True, **kwargs)
-        inner = self._model.model  # fastembed's OnnxTextEmbedding: it runs `inner.model` once one is set
+        # fastembed's OnnxTextEmbedding: it runs `inner.model` once one is set (private fields, hence Any)
+        inner: Any = self._model.model
         folder = Path(inner._model_dir)
         lean = folder / LEAN_MODEL_FILE
         inner.model = quiet_session(lean if lean.exists() else folder / inner.model_description.model_file, threads)

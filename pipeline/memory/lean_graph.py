@@ -20,7 +20,10 @@ Pure graph logic on an `onnx.ModelProto`; `onnx` is needed only when the model f
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from onnx import GraphProto, ModelProto, NodeProto, TensorProto
 
 INT8 = 3  # onnx.TensorProto.INT8
 NBITS_BLOCK = 128  # MatMulNBits quantization block along K (a power of two dividing 384 and 1536)
@@ -31,23 +34,23 @@ NBITS_ACCURACY = 0  # float products: exact, and a text's vector does not depend
 class _Dequantized:
     """A weight the graph computes as `Mul(Cast(int8 initializer), scale initializer)`, read by one node only."""
 
-    cast: Any
-    mul: Any
-    quantized: Any  # the int8 initializer, 2-D
-    scales: Any  # the scale initializer
+    cast: NodeProto
+    mul: NodeProto
+    quantized: TensorProto  # the int8 initializer, 2-D
+    scales: TensorProto  # the scale initializer
 
 
 @dataclass(frozen=True, slots=True)
 class _Graph:
     """What the rewrites look up: initializers by name, each output's producer, each input's readers."""
 
-    initializers: dict[str, Any]
-    producer: dict[str, Any]
-    readers: dict[str, list[Any]]
+    initializers: dict[str, TensorProto]
+    producer: dict[str, NodeProto]
+    readers: dict[str, list[NodeProto]]
 
     @classmethod
-    def of(cls, graph: Any) -> _Graph:
-        readers: dict[str, list[Any]] = {}
+    def of(cls, graph: GraphProto) -> _Graph:
+        readers: dict[str, list[NodeProto]] = {}
         for node in graph.node:
             for name in node.input:
                 readers.setdefault(name, []).append(node)
@@ -69,13 +72,13 @@ class _Graph:
         return None
 
 
-def gather_rows_before_dequantizing(model: Any) -> int:
+def gather_rows_before_dequantizing(model: ModelProto) -> int:
     """Rewrite `model` in place (see the module docstring); returns how many lookups were rewritten."""
     from onnx import helper
 
     graph = model.graph
     index = _Graph.of(graph)
-    tables: list[tuple[Any, _Dequantized, bool]] = []
+    tables: list[tuple[NodeProto, _Dequantized, bool]] = []
     for node in graph.node:
         found = _lookup_table(node, index)
         if found is not None:
@@ -96,7 +99,7 @@ def gather_rows_before_dequantizing(model: Any) -> int:
     return len(tables)
 
 
-def _splice(graph: Any, node: Any, replacement: list[Any], weight: _Dequantized) -> None:
+def _splice(graph: GraphProto, node: NodeProto, replacement: list[NodeProto], weight: _Dequantized) -> None:
     """`replacement` where `node` was (keeping the graph's order), and the weight's dequantizing nodes gone."""
     at = list(graph.node).index(node)
     graph.node.remove(node)
@@ -106,7 +109,7 @@ def _splice(graph: Any, node: Any, replacement: list[Any], weight: _Dequantized)
     graph.node.remove(weight.cast)
 
 
-def _lookup_table(gather: Any, index: _Graph) -> tuple[_Dequantized, bool] | None:
+def _lookup_table(gather: NodeProto, index: _Graph) -> tuple[_Dequantized, bool] | None:
     """The int8 table this node looks rows up in, and whether its scales are one per row."""
     if gather.op_type != "Gather" or any(a.name == "axis" and a.i != 0 for a in gather.attribute):
         return None
@@ -121,7 +124,7 @@ def _lookup_table(gather: Any, index: _Graph) -> tuple[_Dequantized, bool] | Non
     return None
 
 
-def int8_matmuls(model: Any) -> int:
+def int8_matmuls(model: ModelProto) -> int:
     """Rewrite each `MatMul(x, Mul(Cast(int8 q), per-column scale))` as `MatMulNBits` (bits=8) in place;
     returns how many. Symmetric int8 becomes uint8 with zero point 128, one scale per column repeated per block,
     so the weights it multiplies by are exactly the packaged ones."""

@@ -13,6 +13,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ class Row:
     trader: str | None
 
 
-def closed_ts_of(payload: dict) -> float | None:
+def closed_ts_of(payload: dict[str, Any]) -> float | None:
     """The payload's close time in epoch seconds: `closed_ts`, or (older points) the ISO `closed_at` parsed."""
     value = payload.get("closed_ts")
     if isinstance(value, int | float) and math.isfinite(value):
@@ -44,7 +45,7 @@ def closed_ts_of(payload: dict) -> float | None:
     return None
 
 
-def row_of(payload: dict) -> Row:
+def row_of(payload: dict[str, Any]) -> Row:
     return Row(trade_id=int(payload.get("trade_id", -1)), closed=payload.get("status") == "closed",
                closed_ts=closed_ts_of(payload), symbol=payload.get("symbol"), trader=payload.get("trader"))
 

@@ -39,7 +39,7 @@ def _models_built_on_first_use() -> Iterator[None]:
     finally:
         BaseModel.model_rebuild = rebuild  # type: ignore[method-assign]
         if had_setting:
-            config["defer_build"] = setting
+            config["defer_build"] = bool(setting)
         else:
             config.pop("defer_build", None)
 

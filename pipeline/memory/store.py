@@ -135,6 +135,11 @@ def point_id(trade_id: int) -> str:
     return str(uuid.uuid5(POINT_NAMESPACE, f"trade:{trade_id}"))
 
 
+def dense(vector: object) -> list[float] | None:
+    """A point's vector as this collection stores it: one unnamed dense vector (never named or multi)."""
+    return vector if isinstance(vector, list) else None
+
+
 def own_strategy(action: str, option_type: str | None) -> str:
     """The name of the trader's own structure when the judge did not name it (a trade seen only as history):
     the typed core's name of its one leg, so memory and the card call a trade the same."""
@@ -238,7 +243,8 @@ class TradeMemory:
             points, offset = await self._client.scroll(
                 self.collection, limit=SCROLL_PAGE, offset=offset, with_vectors=True,
                 with_payload=["trade_id", "status", "closed_at", "closed_ts", "symbol", "trader"])
-            matrix.put_many((row_of(dict(p.payload or {})), p.vector) for p in points if p.vector is not None)
+            matrix.put_many((row_of(dict(p.payload or {})), vector) for p in points
+                            if (vector := dense(p.vector)) is not None)
             if offset is None:
                 break
         matrix.fit()
@@ -320,12 +326,13 @@ class TradeMemory:
             found = {t: self._matrix.vector(t) for t in wanted}
             return {t: v.tolist() for t, v in found.items() if v is not None}
         ids = {point_id(t): t for t in wanted}
-        keys, found = list(ids), {}
+        keys, fetched = list(ids), {}
         for start in range(0, len(keys), 1000):
             points = await self._client.retrieve(self.collection, ids=keys[start:start + 1000], with_vectors=True,
                                                  with_payload=False)
-            found.update({ids[str(p.id)]: [float(x) for x in p.vector] for p in points if isinstance(p.vector, list)})
-        return found
+            fetched.update({ids[str(p.id)]: [float(x) for x in vector] for p in points
+                            if (vector := dense(p.vector)) is not None})
+        return fetched
 
     async def similar_closed(self, facts: TradeFacts, *, limit: int = 5, prefer: str | None = "symbol",
                              remember: bool = False, closed_before: datetime | None = None,

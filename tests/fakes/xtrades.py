@@ -15,7 +15,7 @@ import html
 import json
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -115,13 +115,16 @@ class FakeXtrades(LoopbackServer):
         self.chat_posts[username.lower()].insert(0, text)
 
     def add_alert(self, username: str, *, symbol: str, side: str = "bto", direction: str = "call",
-                  strike: float | None = 100.0, expiration: str | None = "2026-12-18",
+                  strike: float | None = 100.0, expiration: str | None = "",
                   price: float | None = 1.0,
                   qty: int | None = None, message: str | None = None, risk: str = "standard",
                   alert_id: str | None = None, time_of_entry: datetime | None = None,
                   last_price: float | None = None) -> dict[str, Any]:
-        """An entry alert as the API shows it; `price=None` is an "@ m" entry (pricePaid null)."""
+        """An entry alert as the API shows it; `price=None` is an "@ m" entry (pricePaid null). With no
+        `expiration` given, the option expires about four weeks from today (`expiration=None`: no expiry)."""
         self.add_trader(username)
+        if expiration == "":
+            expiration = expiry_in(28)
         when = time_of_entry or datetime.now(UTC) - timedelta(minutes=5)
         is_option = direction in ("call", "put")
         exp = datetime.fromisoformat(expiration) if expiration and is_option else None
@@ -351,6 +354,12 @@ localStorage.setItem('token', {json.dumps(self.token)});
 location.replace({json.dumps(nxt)});</script></body></html>""")
         response.set_cookie(COOKIE, self.token, httponly=True, samesite="Lax", path="/")
         return response
+
+
+def expiry_in(days: int) -> str:
+    """The ISO date of the first Friday at least `days` from today: an expiry that is always in the future."""
+    day = date.today() + timedelta(days=days)
+    return (day + timedelta(days=(4 - day.weekday()) % 7)).isoformat()
 
 
 def occ_symbol(symbol: str, expiry: datetime, direction: str, strike: float | None) -> str:

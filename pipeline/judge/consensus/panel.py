@@ -141,11 +141,11 @@ class ConsensusPanel:
         told_weight = sum(weights[v.provider] for v in told)
         pop = confidence = None
         if told and told_weight > 0:
-            pop = round(sum(v.probability_of_profit * weights[v.provider] for v in told) / told_weight, 4)  # type: ignore[operator]
+            pop = round(sum((v.probability_of_profit or 0.0) * weights[v.provider] for v in told) / told_weight, 4)
             sure = [v for v in told if v.confidence is not None]
             sure_weight = sum(weights[v.provider] for v in sure)
             if sure and sure_weight > 0:
-                confidence = round(sum(v.confidence * weights[v.provider] for v in sure) / sure_weight, 4)  # type: ignore[operator]
+                confidence = round(sum((v.confidence or 0.0) * weights[v.provider] for v in sure) / sure_weight, 4)
         return Consensus(
             score=round(score, 1), agreement=round(1 - (max(scores) - min(scores)) / 100, 3),
             recommendation=recommendation_for(score).value, reasons=top.reasons, key_risk=top.key_risk,

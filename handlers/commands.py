@@ -19,6 +19,7 @@ from handlers.auth import admins_in_groups, is_admin, may_change_settings
 from handlers.backtest import backtest
 from handlers.services import services
 from handlers.views import card_from_row
+from handlers.webapp.command import dashboard
 from storage import ai_usage, chats, mutes, queue, scraper_state, stats, traders
 from storage.models import Chat
 
@@ -388,4 +389,5 @@ COMMANDS: list[CommandSpec] = [
     CommandSpec("backtest", "/backtest", "admins: would the alerts have made money? hit rates, chart", backtest),
     CommandSpec("settings", "/settings", "change this chat's threshold and rate limit with buttons",
                 settings_command),
+    CommandSpec("dashboard", "/dashboard", "alerts, positions, traders and analytics in one page", dashboard),
 ]

@@ -30,6 +30,8 @@ class Services:
     # Read newly tracked traders at once (their baseline), in the background.
     read_now: Callable[[list[str]], None] | None = None
     admin_cache: dict[tuple[int, int], tuple[bool, float]] = field(default_factory=dict)
+    # The dashboard's public address (WEBAPP_URL); None when the Mini App is not enabled.
+    webapp_url: str | None = None
 
 
 def services(context: ContextTypes.DEFAULT_TYPE) -> Services:

@@ -101,7 +101,7 @@ async def scored_outcomes(session: AsyncSession, usernames: Sequence[str]) -> li
         .where(XtradesAlert.event_type == "new", XtradesAlert.scored_at.is_not(None), Trade.status == "closed",
                Trade.pnl.is_not(None), Trader.username.in_(list(usernames))))
     return [ScoredOutcome(trader=name, structure=structure, opened=(opened or detected).date(), expiry=expiry,
-                          chance=chance, score=score, outcome=outcome, pnl=float(pnl))
+                          chance=chance, score=score, outcome=outcome, pnl=float(pnl or 0.0))
             for name, structure, opened, detected, expiry, chance, score, outcome, pnl in rows.all()]
 
 

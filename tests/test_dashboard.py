@@ -128,6 +128,13 @@ async def open_page(browser: Browser, url: str, user_id: int, *, page: str = "al
     return tab
 
 
+async def fits_a_phone(tab: Page) -> None:
+    """Nothing wider than a 360 px phone: no sideways scrolling on any page."""
+    await tab.set_viewport_size({"width": 360, "height": 780})
+    assert await tab.evaluate("document.documentElement.scrollWidth") <= 360
+    await tab.set_viewport_size({"width": 390, "height": 844})
+
+
 async def shown_alert_ids(tab: Page) -> set[int]:
     return {int(v) for v in await tab.locator("#alerts tr.row").evaluate_all(
         "rows => rows.map(r => r.dataset.alertId)")}
@@ -170,6 +177,7 @@ async def test_alerts_page_shows_this_chats_alerts_and_filters_narrow_it(
         await expect(detail).to_contain_text("Claude 80")
         await expect(detail).to_contain_text("Similar trades")
         await expect(detail).to_contain_text("earnings next week")
+        await fits_a_phone(tab)
     finally:
         await tab.context.close()
 
@@ -183,6 +191,7 @@ async def test_other_pages_positions_traders_analytics(dashboard_app: tuple[Appl
         await expect(rows).to_have_count(2)  # AAPL and AMD are open
         await expect(tab.locator("#positions")).to_contain_text("+$150")  # AAPL 2.00 → 2.50 on 3 contracts
         await expect(tab.locator("#positions")).to_contain_text("no price yet")  # AMD: no number made up
+        await fits_a_phone(tab)
         await tab.click("#positions th[data-key=symbol]")
         first = await rows.first.inner_text()
         await tab.click("#positions th[data-key=symbol]")
@@ -193,6 +202,7 @@ async def test_other_pages_positions_traders_analytics(dashboard_app: tuple[Appl
 
         await tab.click(".tabs button[data-page=traders]")
         await expect(tab.locator("#traders tbody tr")).to_have_count(2)
+        await fits_a_phone(tab)
         await tab.click("#traders tr[data-trader=beta] button[data-action=mute]")
         await expect(tab.locator("#traders tr[data-trader=beta] button[data-action=unmute]")).to_be_visible()
         async with runtime_of(app).db.reader() as s:
@@ -204,6 +214,7 @@ async def test_other_pages_positions_traders_analytics(dashboard_app: tuple[Appl
         chance = tab.locator("#analytics .card", has_text="By chance of profit").locator("tbody tr")
         await expect(chance).to_have_text(["40-50%10%−$150", "80-90%1100%+$300"])  # MSFT at 40% lost, TSLA at 81% won
         await expect(tab.locator("#reliability svg.chart")).to_be_visible()
+        await fits_a_phone(tab)
     finally:
         await tab.context.close()
 
@@ -215,6 +226,7 @@ async def test_a_setting_changed_in_the_page_is_what_settings_says_in_chat(
     try:
         field = tab.locator("input[name=min_score]")
         await expect(field).to_have_value("80")
+        await fits_a_phone(tab)
         await field.fill("101")
         await tab.click("button[data-save=min_score]")
         await expect(tab.locator("[data-message=min_score]")).to_contain_text("from 0 to 100")

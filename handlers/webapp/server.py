@@ -5,6 +5,7 @@ bot's services, stopped with them, in about a second whatever the clients do."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -21,7 +22,8 @@ CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src '
 
 
 @web.middleware
-async def headers(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
+async def headers(request: web.Request,
+                  handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
     response = await handler(request)
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Content-Type-Options"] = "nosniff"

@@ -55,7 +55,8 @@ def whole_number(low: int, high: int) -> Callable[[Any], Value]:
 
 def _field_saver(name: str) -> Callable[[AsyncSession, int, Value], Awaitable[object]]:
     async def save(session: AsyncSession, chat_id: int, value: Value) -> object:
-        return await chats.update_settings(session, chat_id, **{name: value})
+        changes: dict[str, Any] = {name: value}
+        return await chats.update_settings(session, chat_id, **changes)
 
     return save
 

@@ -193,7 +193,7 @@ function strategyBlock(title, line) {
     el("p", { text: "Probability of profit (option prices) " + pct(line.probability_of_profit) +
       (line.breakevens && line.breakevens.length ? " · breakeven " + line.breakevens.map(price).join(" / ") : "") +
       (line.capital_required !== null && line.capital_required !== undefined ? " · ties up " + money(line.capital_required) : "") }),
-    (line.flags || []).length ? el("ul", {}, line.flags.map((f) => el("li", { text: "⚠️ " + f }))) : null];
+    (line.flags || []).length ? el("ul", {}, line.flags.map((f) => el("li", { text: "Warning: " + f }))) : null];
 }
 
 async function toggleAnalyze(row, id, keep) {
@@ -219,13 +219,13 @@ async function toggleAnalyze(row, id, keep) {
       el("p", { text: "Score " + Math.round(a.score) + "/100 · chance of profit " +
         (a.chance === null ? "not calibrated yet" : pct(a.chance)) + (a.recommendation ? " · " + a.recommendation : "") }),
       strategyBlock("Own trade", a.own) || el("p", { class: "sub", text: "The trader's own trade could not be judged." }),
-      strategyBlock("💡 Alternative, same view", a.alternative),
+      strategyBlock("Alternative, same view", a.alternative),
       el("h3", { text: "AI verdicts" }),
       models.length ? el("p", { text: models.map(([k, v]) => k[0].toUpperCase() + k.slice(1) + " " + Math.round(v)).join(", ") +
         (a.agreement !== null && a.agreement !== undefined ? " · agreement " + pct(a.agreement) : "") }) :
         el("p", { class: "sub", text: "No model verdicts recorded." }),
       (a.reasons || []).length ? el("ul", {}, a.reasons.map((r) => el("li", { text: r }))) : null,
-      a.key_risk ? el("p", { text: "⚠️ Key risk: " + a.key_risk }) : null,
+      a.key_risk ? el("p", { text: "Key risk: " + a.key_risk }) : null,
       el("h3", { text: "Similar trades" + (similar.success_rate !== null && similar.success_rate !== undefined ?
         " · " + pct(similar.success_rate) + " profitable" : "") }),
       (similar.lines || []).length ? el("ul", {}, similar.lines.map((l) => el("li", { text: l }))) :
@@ -286,19 +286,18 @@ async function loadTraders() {
   setStatus("");
   const body = $("#traders tbody");
   body.replaceChildren();
-  if (!data.traders.length) body.append(el("tr", {}, el("td", { colspan: 4, class: "empty", text: "No traders tracked here yet: /track them in chat." })));
+  if (!data.traders.length) body.append(el("tr", {}, el("td", { colspan: 3, class: "empty", text: "No traders tracked here yet: /track them in chat." })));
   for (const t of data.traders) {
-    const buttons = data.can_edit ? el("td", { class: "num" },
+    const buttons = data.can_edit ? el("td", {}, el("div", { class: "buttons" },
       el("button", { class: "small secondary", "data-action": t.muted ? "unmute" : "mute", text: t.muted ? "Unmute" : "Mute",
-        onclick: () => traderAction(t.trader, t.muted ? "unmute" : "mute") }), " ",
+        onclick: () => traderAction(t.trader, t.muted ? "unmute" : "mute") }),
       el("button", { class: "small danger", "data-action": "untrack", text: "Untrack",
-        onclick: (e) => confirmThen(e.target, () => traderAction(t.trader, "untrack")) })) : el("td");
+        onclick: (e) => confirmThen(e.target, () => traderAction(t.trader, "untrack")) }))) : el("td");
     body.append(el("tr", { "data-trader": t.trader },
-      el("td", {}, el("div", { text: "@" + t.trader + (t.muted ? " 🔇" : "") }),
-        el("div", { class: "sub", text: t.open + " open" })),
-      el("td", { class: "num" }, t.closed ? pct(t.win_rate) + " won" : "no closed trades",
-        el("div", { class: "sub", text: t.wins + " of " + t.closed })),
-      el("td", { class: "num " + tone(t.pnl), text: t.closed ? money(t.pnl, true) : "—" }),
+      el("td", {}, el("div", { text: "@" + t.trader }),
+        el("div", { class: "sub", text: t.open + " open" + (t.muted ? " · muted here" : "") })),
+      el("td", { class: "num" }, el("div", { class: tone(t.pnl), text: t.closed ? money(t.pnl, true) : "—" }),
+        el("div", { class: "sub", text: t.closed ? pct(t.win_rate) + " won, " + t.wins + " of " + t.closed : "no closed trades" })),
       buttons));
   }
   $("#traders-note").textContent = data.can_edit ? "Records at the traders' own prices, all closed trades." :

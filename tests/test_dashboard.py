@@ -331,3 +331,19 @@ async def test_without_webapp_url_dashboard_explains_how_to_enable_it(
     text = reply.params["text"]
     assert len(text.splitlines()) == 2 and "WEBAPP_URL" in text
     assert telegram.calls_to("setChatMenuButton") == []
+
+
+def test_initdata_check_follows_telegrams_rules() -> None:
+    """The signature covers every field but `hash`; a repeated field, a future date or a missing user fail."""
+    from handlers.webapp.initdata import InvalidInitData, verify
+
+    now = time.time()
+    good = sign(TEST_TOKEN, user_id=ALICE, auth_date=int(now), username="alice", extra={"chat_type": "sender"})
+    user = verify(good, TEST_TOKEN, now=now)
+    assert (user.id, user.username) == (ALICE, "alice")
+    for bad in (good + "&chat_type=group",  # a field repeated to smuggle another value
+                good.replace("chat_type=sender", "chat_type=private"),
+                sign(TEST_TOKEN, user_id=ALICE, auth_date=int(now + 3600)),
+                "auth_date=1&hash=" + "0" * 64):
+        with pytest.raises(InvalidInitData):
+            verify(bad, TEST_TOKEN, now=now)

@@ -27,7 +27,6 @@ class AlertFilter:
     chance_max: float | None = None
     since: datetime | None = None
     until: datetime | None = None
-    after_id: int | None = None  # only alerts stored after this one: what a live refresh asks for
     limit: int = 100
 
 
@@ -53,8 +52,6 @@ async def filtered_alerts(session: AsyncSession, f: AlertFilter) -> list[Xtrades
         query = query.where(posted >= f.since)
     if f.until is not None:
         query = query.where(posted < f.until)
-    if f.after_id is not None:
-        query = query.where(XtradesAlert.id > f.after_id)
     return list((await session.scalars(query)).unique().all())
 
 

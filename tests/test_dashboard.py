@@ -4,6 +4,7 @@ page is what /settings says in chat."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -16,6 +17,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 from telegram.ext import Application
 
 from bot.app import runtime_of
@@ -141,7 +143,11 @@ async def shown_alert_ids(tab: Page) -> set[int]:
 
 
 async def until_shown(tab: Page, expected: set[int]) -> None:
-    await expect(tab.locator("#alerts tr.row")).to_have_count(len(expected))
+    """The table shows exactly these alerts (waiting up to 10 s for the page to get there)."""
+    script = ("ids => JSON.stringify([...document.querySelectorAll('#alerts tr.row')]"
+              ".map(r => Number(r.dataset.alertId)).sort((a, b) => a - b)) === JSON.stringify(ids)")
+    with contextlib.suppress(PlaywrightTimeout):
+        await tab.wait_for_function(script, arg=sorted(expected), timeout=10_000)
     assert await shown_alert_ids(tab) == expected
 
 
@@ -169,6 +175,20 @@ async def test_alerts_page_shows_this_chats_alerts_and_filters_narrow_it(
         await tab.fill("#filters input[name=chance_max]", "75")
         await tab.click("#filters button[type=submit]")
         await until_shown(tab, {seeded.alice_alerts["alpha AAPL"]})
+
+        await tab.click("#filters button[type=reset]")
+        await until_shown(tab, everything)
+        two_days_back = (datetime.now(UTC) - timedelta(days=2, hours=1)).date().isoformat()
+        await tab.fill("#filters input[name=since]", two_days_back)
+        await tab.click("#filters button[type=submit]")
+        await until_shown(tab, {seeded.alice_alerts["alpha AAPL"], seeded.alice_alerts["alpha MSFT"]})
+        await tab.select_option("#filters select[name=symbol]", "MSFT")
+        await until_shown(tab, {seeded.alice_alerts["alpha MSFT"]})
+        await tab.click("#filters button[type=reset]")
+        await tab.select_option("#filters select[name=structure]", "Bull Call Spread")
+        await until_shown(tab, {seeded.alice_alerts["beta TSLA"]})
+        await tab.click("#filters button[type=reset]")
+        await until_shown(tab, everything)
 
         await tab.locator(f"tr[data-alert-id='{seeded.alice_alerts['alpha AAPL']}']").click()
         detail = tab.locator("tr.detail")
@@ -238,6 +258,20 @@ async def test_a_setting_changed_in_the_page_is_what_settings_says_in_chat(
     telegram.push_message(ALICE, "/settings", user_id=ALICE)
     [reply] = await telegram.wait_for("sendMessage")
     assert "≥ 65" in reply.params["text"] and "5 per hour" in reply.params["text"]
+
+
+async def test_a_new_alert_shows_up_without_reloading(dashboard_app: tuple[Application, str, Seeded],
+                                                      browser: Browser) -> None:
+    app, url, seeded = dashboard_app
+    tab = await open_page(browser, url, ALICE)
+    try:
+        await until_shown(tab, set(seeded.alice_alerts.values()))
+        new = await scored_alert(runtime_of(app).db, "alpha", "QQQ", score=77, chance=0.6, structure="Long Call",
+                                 days_ago=0)
+        await expect(tab.locator("#alerts tr.row").first).to_have_attribute("data-alert-id", str(new),
+                                                                            timeout=20_000)
+    finally:
+        await tab.context.close()
 
 
 async def test_without_initdata_the_page_shows_no_data(dashboard_app: tuple[Application, str, Seeded],
@@ -321,6 +355,10 @@ async def test_dashboard_command_opens_the_mini_app_and_the_menu_button_is_set(
     [reply] = await telegram.wait_for("sendMessage")
     [[button]] = reply.params["reply_markup"]["inline_keyboard"]
     assert button["web_app"] == {"url": url}
+    telegram.push_message(GROUP, "/dashboard", user_id=CAROL, chat_type="supergroup", chat_title="Desk")
+    [_, in_group] = await telegram.wait_for("sendMessage", count=2)
+    [[link]] = in_group.params["reply_markup"]["inline_keyboard"]
+    assert link["url"] == "https://t.me/sentinel_test_bot" and "web_app" not in link  # Web App buttons: private only
 
 
 async def test_without_webapp_url_dashboard_explains_how_to_enable_it(

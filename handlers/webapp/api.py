@@ -174,7 +174,6 @@ async def alert_list(request: web.Request, user: WebAppUser, access: ChatAccess)
     board = request.app[DASHBOARD_KEY]
     names = await _tracked(board, access.chat.id)
     since, until = _day(request, "since"), _day(request, "until")
-    after = request.query.get("after_id", "").strip()
     wanted = dashboard.AlertFilter(
         usernames=names,
         trader=_matching(request, "trader", NAME, traders.normalise),
@@ -183,7 +182,6 @@ async def alert_list(request: web.Request, user: WebAppUser, access: ChatAccess)
         chance_min=_percent(request, "chance_min"), chance_max=_percent(request, "chance_max"),
         since=datetime.combine(since, datetime.min.time(), UTC) if since else None,
         until=datetime.combine(until + timedelta(days=1), datetime.min.time(), UTC) if until else None,
-        after_id=int(after) if after.isdigit() else None,
     )
     async with board.services.db.reader() as session:
         rows = await dashboard.filtered_alerts(session, wanted)

@@ -3,7 +3,7 @@
 // injects it) or in the URL fragment (#tgWebAppData=…&tgWebAppThemeParams=…); every API call sends initData.
 "use strict";
 
-const POLL_MS = 15000;
+const POLL_MS = 10000;
 const state = { initData: "", chats: [], chat: null, page: "alerts", posStatus: "open", posSort: ["opened", -1],
   positions: [], expanded: null, timer: null, lastAlerts: "" };
 
@@ -148,8 +148,12 @@ function filterQuery() {
   return query.toString();
 }
 
+let alertsAsked = 0;
+
 async function loadAlerts(quiet) {
+  const asked = ++alertsAsked;
   const data = await api(chatPath("/alerts?" + filterQuery()));
+  if (asked !== alertsAsked) return;  // a newer question (another filter) is on its way: this answer is stale
   setStatus("");
   const form = $("#filters");
   fillSelect(form.trader, data.traders, (v) => "@" + v);
@@ -440,10 +444,28 @@ function settingCard(s, canEdit) {
 
 // --- start -------------------------------------------------------------------------------------------------
 
+function onTelegramEvent(type, data) {  // what the client sends back: a theme change while the page is open
+  if (type === "theme_changed" && data && data.theme_params) applyTheme(data.theme_params);
+}
+
+function listenToTelegram() {
+  window.Telegram = window.Telegram || {};
+  window.Telegram.WebView = window.Telegram.WebView || { receiveEvent: onTelegramEvent };
+  window.TelegramGameProxy = window.TelegramGameProxy || { receiveEvent: onTelegramEvent };
+  window.addEventListener("message", (event) => {
+    try {
+      const message = typeof event.data === "string" ? JSON.parse(event.data) : event.data;
+      if (message && message.eventType) onTelegramEvent(message.eventType, message.eventData);
+    } catch (e) { /* not Telegram's */ }
+  });
+}
+
 async function start() {
   const params = launchParams();
   applyTheme(params.theme, params.scheme);
+  listenToTelegram();
   postEvent("web_app_ready");
+  postEvent("web_app_request_theme");
   postEvent("web_app_expand");
   state.initData = params.initData;
   if (state.initData) sessionStorage.setItem("initData", state.initData);

@@ -21,7 +21,7 @@ from pipeline.ingest.browser import CHROMIUM_ARGS, find_chromium
 from storage.db import Database
 
 PAGES = ("alerts", "positions", "traders", "analytics", "settings")
-VIEWPORT = {"width": 390, "height": 844}
+VIEWPORT: Any = {"width": 390, "height": 844}  # Playwright's ViewportSize
 # Telegram's own themeParams of its light and dark themes (what a client sends in tgWebAppThemeParams).
 THEMES: dict[str, dict[str, str]] = {
     "light": {"bg_color": "#ffffff", "text_color": "#000000", "hint_color": "#999999", "link_color": "#2481cc",

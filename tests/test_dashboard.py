@@ -6,31 +6,53 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import re
 import socket
+import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, ConsoleMessage, Page, expect
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 from telegram.ext import Application
 
 from bot.app import runtime_of
 from handlers.webapp.initdata import sign
+from pipeline.memory.model_files import DEFAULT_DIR
 from storage import alerts, chats, mutes, traders, trades
 from storage.db import Database
-from tests.conftest import TEST_TOKEN
+from tests.conftest import ROOT, TEST_TOKEN
 from tests.fakes.telegram import FakeTelegram
 
 ALICE, BOB, CAROL, DAVE = 1001, 2002, 3003, 4004  # Alice and Bob have private chats; Carol and Dave are in a group
 GROUP = -100500
 LIGHT = {"bg_color": "#ffffff", "text_color": "#000000", "hint_color": "#707579", "button_color": "#2481cc",
          "button_text_color": "#ffffff", "secondary_bg_color": "#f1f1f1"}
+
+
+ANSWERED = re.compile(r"status of 40[013]")  # the API's own refusals, which the page shows as sentences
+PAGE_ERRORS: list[str] = []  # script errors and refused loads (Content-Security-Policy) seen by any page
+
+
+@pytest.fixture(autouse=True)
+def no_page_errors() -> Iterator[None]:
+    PAGE_ERRORS.clear()
+    yield
+    assert PAGE_ERRORS == []
+
+
+def note_console(message: ConsoleMessage) -> None:
+    if message.type == "error" and not ANSWERED.search(message.text):
+        PAGE_ERRORS.append(message.text)
 
 
 def free_port() -> int:
@@ -124,6 +146,8 @@ async def open_page(browser: Browser, url: str, user_id: int, *, page: str = "al
                     theme: dict[str, str] | None = None) -> Page:
     context = await browser.new_context(viewport={"width": 390, "height": 844})
     tab = await context.new_page()
+    tab.on("console", note_console)
+    tab.on("pageerror", lambda error: PAGE_ERRORS.append(str(error)))
     fragment = f"tgWebAppData={quote(init_data(user_id), safe='')}&tgWebAppVersion=8.0&tgWebAppPlatform=tdesktop" \
                f"&tgWebAppThemeParams={quote(json.dumps(theme or LIGHT), safe='')}"
     await tab.goto(f"{url}/?page={page}#{fragment}")
@@ -385,3 +409,20 @@ def test_initdata_check_follows_telegrams_rules() -> None:
                 "auth_date=1&hash=" + "0" * 64):
         with pytest.raises(InvalidInitData):
             verify(bad, TEST_TOKEN, now=now)
+
+
+def test_demo_dashboard_photographs_every_page_light_and_dark(tmp_path: Path, embedder: object) -> None:
+    """`python -m bot demo --dashboard`: offline, headless, every page at 390×844 in Telegram's light and dark."""
+    from PIL import Image
+
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "PYTHONPATH": str(ROOT),
+           "EMBEDDING_MODEL_PATH": str(ROOT / DEFAULT_DIR)}
+    done = subprocess.run([sys.executable, "-m", "bot", "demo", "--dashboard"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "10 screenshots" in done.stdout
+    for page in ("alerts", "positions", "traders", "analytics", "settings"):
+        light, dark = (Image.open(tmp_path / "data" / "demo" / f"dashboard-{page}-{theme}.png").convert("L")
+                       for theme in ("light", "dark"))
+        assert light.size == dark.size == (390, 844)
+        assert light.getpixel((385, 5)) > 200 > 60 > dark.getpixel((385, 5))  # the theme's own background

@@ -103,7 +103,7 @@ async function api(path, options) {
   return data;
 }
 
-function chatPath(rest) { return "/api/chats/" + state.chat.id + rest; }
+function chatPath(rest) { return "api/chats/" + state.chat.id + rest; }
 
 function setStatus(text, isError) {
   const node = $("#status");
@@ -485,7 +485,7 @@ async function start() {
     renderPositions();
   }));
   try {
-    const me = await api("/api/chats");
+    const me = await api("api/chats");
     state.chats = me.chats;
     if (!me.chats.length) {
       setStatus("No chats yet: send /start to the bot, or add it to a group, then open the dashboard again.");

@@ -1,4 +1,5 @@
-"""The buttons under an alert (Analyze, Similar trades, Mute/Undo) and under /settings.
+"""The buttons under an alert (Analyze, Similar trades, Mute/Undo), under /settings, /start's time zones,
+/notify's levels and /positions' pages.
 
 Callback data is short and carries only a verb and an alert id; anything forged, stale or unknown gets a polite
 answer and changes nothing. Every handler answers the query first, as Telegram expects.
@@ -13,9 +14,9 @@ from telegram import Update
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
-from handlers import render
+from handlers import chat_settings, render
 from handlers.auth import may_change_settings
-from handlers.commands import this_chat
+from handlers.commands import notify_view, positions_page, set_zone, this_chat
 from handlers.services import services
 from handlers.views import card_from_row
 from storage import alerts, chats, mutes, queue
@@ -24,7 +25,10 @@ log = logging.getLogger(__name__)
 
 ALERT_DATA = re.compile(r"^([asmu]):(\d{1,12})$")
 SETTING_DATA = re.compile(r"^set:(?:(t|r):(-?\d{1,2})|noop)$")
-PATTERN = r"^(?:[asmu]:\d{1,12}|set:.{1,16})$"
+ZONE_DATA = re.compile(r"^tz:([A-Za-z_/+-]{1,60})$")
+NOTIFY_DATA = re.compile(r"^nt:([a-z]{1,10}):([a-z]{1,8})$")
+PAGE_DATA = re.compile(r"^pg:(open|closed):(\d{1,4})$")
+PATTERN = r"^(?:[asmu]:\d{1,12}|set:.{1,16}|tz:.{1,60}|nt:.{1,20}|pg:.{1,12})$"
 STALE = "This alert is no longer available."
 NOT_MINE = "That button isn't one of mine."
 
@@ -36,6 +40,9 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     data = query.data or ""
     if data.startswith("set:"):
         await _setting(update, context)
+        return
+    if data.startswith(("tz:", "nt:", "pg:")):
+        await {"tz": _zone, "nt": _notify, "pg": _page}[data[:2]](update, context)
         return
     match = ALERT_DATA.match(data)
     if match is None:
@@ -134,3 +141,70 @@ async def _setting(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.info("settings message not edited: %s", exc.message)
 
 
+
+
+async def _zone(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A zone chosen under /start's question."""
+    query = update.callback_query
+    assert query is not None
+    match = ZONE_DATA.match(query.data or "")
+    name = chat_settings.parse_zone(match.group(1)) if match else None
+    if name is None:
+        await query.answer(NOT_MINE, show_alert=True)
+        return
+    if not await may_change_settings(update, context):
+        await query.answer("Only this group's admins can change settings.", show_alert=True)
+        return
+    chat = await this_chat(update, context)
+    text = await set_zone(context, chat.id, name)
+    await query.answer(render.saved())
+    try:  # the question is answered: its buttons go, the welcome above them stays
+        await query.edit_message_reply_markup(reply_markup=None)
+    except BadRequest as exc:
+        log.info("zone buttons not removed: %s", exc.message)
+    await _send(update, text)
+
+
+async def _notify(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """One of /notify's buttons: a kind of message set to on, silent or off."""
+    query = update.callback_query
+    assert query is not None
+    match = NOTIFY_DATA.match(query.data or "")
+    kind = chat_settings.parse_kind(match.group(1)) if match else None
+    level = chat_settings.parse_level(match.group(2)) if match else None
+    if kind is None or level is None:
+        await query.answer(NOT_MINE, show_alert=True)
+        return
+    if not await may_change_settings(update, context):
+        await query.answer("Only this group's admins can change settings.", show_alert=True)
+        return
+    chat = await this_chat(update, context)
+    admin_chat = chat.id in services(context).admin_chat_ids
+    if kind is chat_settings.Kind.HEALTH and not admin_chat:
+        await query.answer(NOT_MINE, show_alert=True)
+        return
+    async with services(context).db.session() as session:
+        row = await chats.set_values(session, chat.id, **{f"notify_{kind.value}": level.value})
+    await query.answer(f"{chat_settings.KIND_LABELS[kind]}: {level.value}.")
+    text, keyboard = notify_view(chat_settings.prefs_of(row), admin_chat=admin_chat)
+    try:
+        await query.edit_message_text(text, reply_markup=keyboard)
+    except BadRequest as exc:
+        log.info("notify message not edited: %s", exc.message)
+
+
+async def _page(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/positions' ◀ and ▶: the message shows another page."""
+    query = update.callback_query
+    assert query is not None
+    match = PAGE_DATA.match(query.data or "")
+    if match is None:
+        await query.answer(NOT_MINE, show_alert=True)
+        return
+    chat = await this_chat(update, context)
+    text, keyboard = await positions_page(context, chat, match.group(1), int(match.group(2)))
+    await query.answer()
+    try:
+        await query.edit_message_text(text, reply_markup=keyboard)
+    except BadRequest as exc:
+        log.info("positions page not edited: %s", exc.message)

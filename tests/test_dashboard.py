@@ -277,11 +277,31 @@ async def test_a_setting_changed_in_the_page_is_what_settings_says_in_chat(
         await field.fill("65")
         await tab.click("button[data-save=min_score]")
         await expect(tab.locator("[data-message=min_score]")).to_contain_text("Saved: 65")
+        # The chat's other settings, by the same rules as their commands (handlers/chat_settings).
+        await tab.fill("input[name=timezone]", "berlin")
+        await tab.click("button[data-save=timezone]")
+        await expect(tab.locator("[data-message=timezone]")).to_contain_text("Saved: Europe/Berlin")
+        await tab.fill("input[name=quiet]", "25:00-07:00")
+        await tab.click("button[data-save=quiet]")
+        await expect(tab.locator("[data-message=quiet]")).to_contain_text("HH:MM-HH:MM")
+        await tab.fill("input[name=quiet]", "22:00-07:00")
+        await tab.click("button[data-save=quiet]")
+        await expect(tab.locator("[data-message=quiet]")).to_contain_text("Saved: 22:00-07:00")
+        await tab.select_option("select[name=quiet_mode]", "hold")
+        await tab.click("button[data-save=quiet_mode]")
+        await expect(tab.locator("[data-message=quiet_mode]")).to_contain_text("Saved: hold")
+        assert await tab.locator("select[name=notify_health]").count() == 0  # health warnings: admin chats only
     finally:
         await tab.context.close()
     telegram.push_message(ALICE, "/settings", user_id=ALICE)
     [reply] = await telegram.wait_for("sendMessage")
     assert "≥ 65" in reply.params["text"] and "5 per hour" in reply.params["text"]
+    telegram.push_message(ALICE, "/timezone", user_id=ALICE)
+    [_, zone] = await telegram.wait_for("sendMessage", count=2)
+    telegram.push_message(ALICE, "/quiet", user_id=ALICE)
+    [_, _, quiet] = await telegram.wait_for("sendMessage", count=3)
+    assert "Europe/Berlin" in zone.params["text"]
+    assert "22:00" in quiet.params["text"] and "07:00" in quiet.params["text"]
 
 
 async def test_a_new_alert_shows_up_without_reloading(dashboard_app: tuple[Application, str, Seeded],

@@ -20,9 +20,10 @@ from aiohttp import web
 from handlers.services import Services
 from handlers.views import card_from_row
 from handlers.webapp import analytics
+from handlers.webapp import settings as setting_rules
 from handlers.webapp.access import Access, ChatAccess
 from handlers.webapp.initdata import InvalidInitData, WebAppUser, verify
-from handlers.webapp.settings import RULES, SettingRefused, rule
+from handlers.webapp.settings import SettingRefused
 from pipeline.ingest.pnl import position_pnl
 from storage import chats, dashboard, mutes, stats, traders
 from storage.models import Trade, XtradesAlert
@@ -329,31 +330,38 @@ async def reliability(request: web.Request, user: WebAppUser, access: ChatAccess
 
 @in_chat
 async def settings_view(request: web.Request, user: WebAppUser, access: ChatAccess) -> web.StreamResponse:
-    return web.json_response({"can_edit": access.can_edit, "settings": [r.describe(access.chat) for r in RULES]})
+    admin_chats = request.app[DASHBOARD_KEY].services.admin_chat_ids
+    return web.json_response({"can_edit": access.can_edit, "settings": [
+        r.describe(access.chat) for r in setting_rules.rules_for(access.chat, admin_chats)]})
 
 
 @in_chat
 async def settings_change(request: web.Request, user: WebAppUser, access: ChatAccess) -> web.StreamResponse:
+    """One setting, by the same rules as in chat (handlers/chat_settings), with the same rights."""
+    board = request.app[DASHBOARD_KEY]
+    svc = board.services
     try:
         body = await request.json()
     except ValueError:
         raise BadQuery("a JSON body {\"key\": …, \"value\": …}, please") from None
-    found = rule(str(body.get("key"))) if isinstance(body, dict) else None
+    found = setting_rules.rule(str(body.get("key")), access.chat, svc.admin_chat_ids) if isinstance(body, dict) \
+        else None
     if found is None:
         raise BadQuery("no such setting")
     if not access.can_edit:
         return web.json_response({"error": NOT_ADMIN}, status=403)
     try:
-        value = found.parse(body.get("value"))
+        values = setting_rules.columns(found, body.get("value"))
     except SettingRefused as exc:
-        return web.json_response({"error": f"{found.label}: {exc}"}, status=400)
-    board = request.app[DASHBOARD_KEY]
-    async with board.services.db.session() as session:
-        await found.save(session, access.chat.id, value)
-    async with board.services.db.reader() as session:
+        return web.json_response({"error": str(exc)}, status=400)
+    async with svc.db.session() as session:
+        await setting_rules.save(session, access.chat.id, values)
+    if setting_rules.moves_summary(values) and svc.reschedule_summary is not None:
+        await svc.reschedule_summary(access.chat.id)
+    async with svc.db.reader() as session:
         row = await chats.get(session, access.chat.id)
     assert row is not None
-    log.info("dashboard: %s set to %s in %s by user %s", found.key, value, access.chat.id, user.id)
+    log.info("dashboard: %s set to %s in %s by user %s", found.key, values, access.chat.id, user.id)
     return web.json_response({"ok": True, "setting": found.describe(row)})
 
 

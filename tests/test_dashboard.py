@@ -369,7 +369,7 @@ async def test_a_user_sees_their_private_chat_and_groups_where_telegram_says_the
     telegram.set_member_status(GROUP, ALICE, "left")
     assert [c["id"] for c in (await get(url, "/api/chats", init_data(ALICE))).json()["chats"]] == [ALICE]
     carol = (await get(url, "/api/chats", init_data(CAROL))).json()["chats"]
-    assert carol == [{"id": GROUP, "type": "supergroup", "can_edit": False, "title": "Desk"}]
+    assert carol == [{"id": GROUP, "type": "supergroup", "can_edit": False, "title": "Desk", "zone": "UTC"}]
     group_alerts = (await get(url, f"/api/chats/{GROUP}/alerts", init_data(CAROL))).json()["alerts"]
     assert {a["id"] for a in group_alerts} == {seeded.alice_alerts["alpha AAPL"], seeded.alice_alerts["alpha MSFT"]}
     assert (await get(url, f"/api/chats/{GROUP}/alerts", init_data(ALICE))).status_code == 401

@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from handlers.chat_settings import prefs_of
 from handlers.services import Services
 from handlers.views import card_from_row
 from handlers.webapp import analytics
@@ -165,6 +166,7 @@ async def my_chats(request: web.Request, user: WebAppUser) -> web.StreamResponse
     return web.json_response({
         "user": {"id": user.id, "first_name": user.first_name, "username": user.username},
         "chats": [{"id": a.chat.id, "type": a.chat.type, "can_edit": a.can_edit,
+                   "zone": prefs_of(a.chat).zone_name,
                    "title": "Private chat" if a.chat.type == "private" else (a.chat.title or str(a.chat.id))}
                   for a in found],
     })

@@ -70,16 +70,18 @@ const price = (v) => v === null || v === undefined ? "n/a" : "$" + Number(v).toF
 const pct = (v, digits) => v === null || v === undefined ? "n/a" : (v * 100).toFixed(digits || 0) + "%";
 const signedPct = (v) => v === null || v === undefined ? "" : (v > 0 ? "+" : "") + v.toFixed(0) + "%";
 const tone = (v) => v > 0 ? "pos" : v < 0 ? "neg" : "";
-const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 function shortDate(iso) {
+  // A day (an expiry: "2026-12-14") is that day everywhere; a moment is shown in the chat's time zone.
   if (!iso) return "";
-  const d = new Date(iso);
+  const dayOnly = iso.length === 10;
+  const d = new Date(dayOnly ? iso + "T12:00:00Z" : iso);
   if (isNaN(d)) return iso;
-  return MONTHS[d.getUTCMonth()] + " " + d.getUTCDate();
-}
-function shortTime(iso) {
-  const d = new Date(iso);
-  return isNaN(d) ? "" : String(d.getUTCHours()).padStart(2, "0") + ":" + String(d.getUTCMinutes()).padStart(2, "0") + " UTC";
+  const zone = dayOnly ? "UTC" : (state.chat && state.chat.zone) || "UTC";
+  try {
+    return new Intl.DateTimeFormat("en-US", { month: "short", day: "numeric", timeZone: zone }).format(d);
+  } catch (e) {
+    return new Intl.DateTimeFormat("en-US", { month: "short", day: "numeric", timeZone: "UTC" }).format(d);
+  }
 }
 function contract(a) {
   const kind = a.option_type ? " " + a.option_type.toUpperCase() : "";

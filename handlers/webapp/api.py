@@ -12,12 +12,12 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 from aiohttp import web
 
-from handlers.chat_settings import prefs_of
+from handlers.chat_settings import local_day_bounds, prefs_of
 from handlers.services import Services
 from handlers.views import card_from_row
 from handlers.webapp import analytics
@@ -177,14 +177,15 @@ async def alert_list(request: web.Request, user: WebAppUser, access: ChatAccess)
     board = request.app[DASHBOARD_KEY]
     names = await _tracked(board, access.chat.id)
     since, until = _day(request, "since"), _day(request, "until")
+    zone = prefs_of(access.chat).zone
     wanted = dashboard.AlertFilter(
         usernames=names,
         trader=_matching(request, "trader", NAME, traders.normalise),
         symbol=_matching(request, "symbol", SYMBOL, lambda s: s.lstrip("$").upper()),
         structure=_matching(request, "structure", STRUCTURE, str),
         chance_min=_percent(request, "chance_min"), chance_max=_percent(request, "chance_max"),
-        since=datetime.combine(since, datetime.min.time(), UTC) if since else None,
-        until=datetime.combine(until + timedelta(days=1), datetime.min.time(), UTC) if until else None,
+        since=local_day_bounds(since, zone)[0] if since else None,  # days in the chat's own zone
+        until=local_day_bounds(until, zone)[1] if until else None,
     )
     async with board.services.db.reader() as session:
         rows = await dashboard.filtered_alerts(session, wanted)

@@ -342,7 +342,7 @@ async def start_dashboard(app: Application, runtime: Runtime, settings: Settings
     if settings.webapp_url is None or settings.telegram_bot_token is None:
         return
     from handlers.webapp.access import Access, bot_member_lookup
-    from handlers.webapp.api import Dashboard
+    from handlers.webapp.gate import Dashboard
     from handlers.webapp.server import WebAppServer
 
     svc: Services = app.bot_data[SERVICES_KEY]

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from handlers.services import Services
 from handlers.webapp.access import Access, Membership
-from handlers.webapp.api import Dashboard
+from handlers.webapp.gate import Dashboard
 from handlers.webapp.initdata import sign
 from handlers.webapp.server import WebAppServer
 from pipeline.ingest.browser import CHROMIUM_ARGS, find_chromium

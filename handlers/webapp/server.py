@@ -10,7 +10,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from handlers.webapp.api import DASHBOARD_KEY, Dashboard, add_routes
+from handlers.webapp.api import add_routes
+from handlers.webapp.gate import DASHBOARD_KEY, Dashboard
 
 log = logging.getLogger(__name__)
 

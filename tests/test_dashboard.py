@@ -259,6 +259,15 @@ async def test_other_pages_positions_traders_analytics(dashboard_app: tuple[Appl
         await expect(chance).to_have_text(["40-50%10%−$150", "80-90%1100%+$300"])  # MSFT at 40% lost, TSLA at 81% won
         await expect(tab.locator("#reliability svg.chart")).to_be_visible()
         await fits_a_phone(tab)
+
+        await tab.click(".tabs button[data-page=traders]")
+        untrack = tab.locator("#traders tr[data-trader=alpha] button[data-action=untrack]")
+        await untrack.click()  # the first tap asks "Sure?", the second untracks
+        await expect(untrack).to_have_text("Sure?")
+        await untrack.click()
+        await expect(tab.locator("#traders tbody tr")).to_have_count(1)
+        async with runtime_of(app).db.reader() as s:
+            assert [t.username for t in await traders.tracked_by_chat(s, ALICE)] == ["beta"]
     finally:
         await tab.context.close()
 

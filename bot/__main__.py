@@ -91,7 +91,7 @@ def cmd_demo(_args: argparse.Namespace) -> int:
     configure_logging("WARNING", settings.secret_values())
     from bot.demo import run_demo
 
-    asyncio.run(run_demo(settings))
+    asyncio.run(run_demo(settings, dashboard=getattr(_args, "dashboard", False)))
     return 0
 
 
@@ -188,7 +188,9 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m bot", description="Xtrades Sentinel, a Telegram bot.")
     sub = root.add_subparsers(dest="command", metavar="{run,demo,check,cycle,backfill,backtest,prepare-model}")
     sub.add_parser("run", help="start the bot (polling); explains how to get a token when none is set")
-    sub.add_parser("demo", help="the real pipeline on invented sample data, printed as Telegram would show it")
+    demo = sub.add_parser("demo", help="the real pipeline on invented sample data, printed as Telegram would show it")
+    demo.add_argument("--dashboard", action="store_true",
+                      help="also photograph the dashboard's pages (390×844, light and dark) into data/demo/")
     sub.add_parser("check", help="validate the configuration, the database and the browser")
     sub.add_parser("cycle", help="run the pipeline once (scrape, detect, store) and print its summary")
     sub.add_parser("backfill", help="index every closed trade into the similar-trades memory (resumable)")

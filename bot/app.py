@@ -10,8 +10,9 @@ import logging
 from datetime import UTC
 from datetime import time as dt_time
 
-from telegram import BotCommand, LinkPreviewOptions, Update
+from telegram import BotCommand, LinkPreviewOptions, MenuButtonWebApp, Update, WebAppInfo
 from telegram.constants import ParseMode
+from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -38,6 +39,7 @@ from pipeline.memory.embedder import Embedder
 log = logging.getLogger(__name__)
 
 RUNTIME_KEY = "runtime"
+WEBAPP_KEY = "webapp"
 FIRST_CYCLE_DELAY_SECONDS = 5.0
 POLITE_INTERVAL_SECONDS = 60
 NO_PREVIEWS = LinkPreviewOptions(is_disabled=True)
@@ -75,7 +77,9 @@ def build_application(settings: Settings, *, source: AlertSource | None = None,
             backtest=runtime.backtest_report,
             read_now=lambda names: jobs.read_now(app, names),
             reschedule_summary=lambda chat_id: daily.reschedule(app, runtime.db, chat_id),
+            webapp_url=settings.webapp_url,
         )
+        await start_dashboard(app, runtime, settings)
         await app.bot.set_my_commands([BotCommand(c.name, c.summary) for c in commands.COMMANDS])
         schedule_jobs(app, settings)
         await daily.schedule_all(app, runtime.db)
@@ -103,6 +107,35 @@ def build_application(settings: Settings, *, source: AlertSource | None = None,
     )
     register_handlers(app)
     return app
+
+
+async def start_dashboard(app: Application, runtime: Runtime, settings: Settings) -> None:
+    """The Mini App (issue 27), when WEBAPP_URL is set: its web server in this event loop, stopped first among the
+    runtime's closers (so within the stop budget), and the chat menu button that opens it. A port that cannot be
+    bound leaves the bot running without the dashboard, and /dashboard says it is not enabled."""
+    if settings.webapp_url is None or settings.telegram_bot_token is None:
+        return
+    from handlers.webapp.access import Access, bot_member_lookup
+    from handlers.webapp.gate import Dashboard
+    from handlers.webapp.server import WebAppServer
+
+    svc: Services = app.bot_data[SERVICES_KEY]
+    board = Dashboard(services=svc, bot_token=settings.telegram_bot_token.get_secret_value(),
+                      access=Access(runtime.db, bot_member_lookup(app.bot)))
+    server = WebAppServer(board, host=settings.webapp_host, port=settings.webapp_port)
+    try:
+        await server.start()
+    except OSError as exc:
+        log.error("dashboard off: cannot listen on %s:%s (%s)", settings.webapp_host, settings.webapp_port, exc)
+        svc.webapp_url = None
+        return
+    runtime.closers.append(server.stop)
+    app.bot_data[WEBAPP_KEY] = server
+    try:
+        await app.bot.set_chat_menu_button(
+            menu_button=MenuButtonWebApp(text="Dashboard", web_app=WebAppInfo(url=settings.webapp_url)))
+    except TelegramError as exc:  # the dashboard still opens from /dashboard
+        log.warning("could not set the menu button to the dashboard: %s", exc)
 
 
 def register_handlers(app: Application) -> None:

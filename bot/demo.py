@@ -85,11 +85,23 @@ def _prepare() -> dict[str, Any]:
     return sample
 
 
+async def _dashboard(db: Database, stage: MemoryStage, report: Any, settings: Settings) -> None:
+    """--dashboard: the Mini App's pages photographed, on the same figures the demo just printed."""
+    from bot.dashboard_demo import dashboard_screenshots
+
+    async def same_report() -> Any:
+        return report
+
+    shots = await dashboard_screenshots(db, user_id=DEMO_CHAT, out=OUT, chromium_path=settings.chromium_path,
+                                        similar_lines=stage.lines_for_alert, backtest=same_report)
+    print(f"5. Dashboard: {len(shots)} screenshots at 390×844, light and dark, in {OUT}/ (dashboard-*.png)")
+
+
 def _clock() -> datetime:
     return NOW
 
 
-async def run_demo(settings: Settings) -> Path:
+async def run_demo(settings: Settings, *, dashboard: bool = False) -> Path:
     started = time.monotonic()
     sample = await asyncio.to_thread(_prepare)
     demo_settings = settings.model_copy(update={"qdrant_url": None, "qdrant_path": str(OUT / "qdrant"),
@@ -147,6 +159,8 @@ async def run_demo(settings: Settings) -> Path:
         _, backtest = await calibration.backtest()
         backtest = await write_chart(backtest, OUT / "reliability.png")
         print(f"\n4. Charts written: {board}, {curve} and {backtest.chart}")
+        if dashboard:
+            await _dashboard(db, stage, backtest, demo_settings)
         print(f"Demo finished in {time.monotonic() - started:.1f} s. Set TELEGRAM_BOT_TOKEN to run the real bot.")
         print(render.backtest_summary(backtest))
         return OUT

@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     # Delivery
     delivery_interval_seconds: float = Field(3.0, ge=0.2, le=300)
 
+    # The dashboard (Telegram Mini App): served on WEBAPP_HOST:WEBAPP_PORT when WEBAPP_URL, the public HTTPS
+    # address a reverse proxy or tunnel gives that port, is set; 0 picks a free port (tests)
+    webapp_url: str | None = None
+    webapp_port: int = Field(8080, ge=0, le=65535)
+    webapp_host: str = "127.0.0.1"
+
     log_level: LogLevel = "INFO"
 
     @field_validator("admin_chat_ids", mode="before")
@@ -113,7 +119,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "telegram_api_base_url", "xtrades_base_url", "deepseek_base_url", "anthropic_base_url",
-        "gemini_base_url", "qdrant_url",
+        "gemini_base_url", "qdrant_url", "webapp_url",
     )
     @classmethod
     def _http_url(cls, value: str | None, info: ValidationInfo) -> str | None:

@@ -21,6 +21,7 @@ from handlers.backtest import backtest
 from handlers.chat_settings import KIND_LABELS, ChatPrefs, Kind, prefs_of
 from handlers.services import services
 from handlers.views import card_from_row
+from handlers.webapp.command import dashboard
 from storage import ai_usage, chats, mutes, queue, scraper_state, stats, traders
 from storage import record as sent_cards
 from storage import trades as trades_repo
@@ -595,4 +596,5 @@ COMMANDS: list[CommandSpec] = [
     CommandSpec("backtest", "/backtest", "admins: would the alerts have made money? hit rates, chart", backtest),
     CommandSpec("settings", "/settings", "change this chat's threshold and rate limit with buttons",
                 settings_command),
+    CommandSpec("dashboard", "/dashboard", "alerts, positions, traders and analytics in one page", dashboard),
 ]

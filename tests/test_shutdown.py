@@ -8,12 +8,14 @@ import signal
 import time
 from pathlib import Path
 
+import httpx
 from sqlalchemy import text
 
 from storage.db import Database
 from tests.fakes.ai import FakeAI
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.xtrades import FakeXtrades, expiry_in
+from tests.test_dashboard import free_port
 from tests.test_faults import BotProcess, alert_messages, tracked_and_baselined, until
 
 STOP_BOUND_SECONDS = 10.0
@@ -29,8 +31,16 @@ async def test_sigterm_ends_the_bot_within_10_s_while_telegram_xtrades_and_the_a
                         "DEEPSEEK_API_KEY": ai.deepseek.key, "DEEPSEEK_BASE_URL": ai.base_url,
                         "GOOGLE_API_KEY": ai.gemini.key, "GEMINI_BASE_URL": ai.base_url,
                         "AI_MONTHLY_BUDGET_USD": "1000"})
+        port = free_port()  # the dashboard's web server runs too, and must stop within the same budget
+        bot.env.update({"WEBAPP_URL": f"http://127.0.0.1:{port}", "WEBAPP_PORT": str(port)})
+        stalled: asyncio.StreamWriter | None = None
         try:
             await tracked_and_baselined(bot, telegram, site)
+            async with httpx.AsyncClient(timeout=10) as client:
+                assert (await client.get(f"http://127.0.0.1:{port}/")).status_code == 200
+            _, stalled = await asyncio.open_connection("127.0.0.1", port)  # a client that never finishes asking
+            stalled.write(b"GET /api/chats HTTP/1.1\r\nHost: dashboard\r\n")
+            await stalled.drain()
             for provider in (ai.claude, ai.deepseek, ai.gemini):
                 provider.queue[:] = ["hang"] * 5
             site.add_alert("behappy", symbol="AAPL", direction="put", strike=230, price=3.1,
@@ -66,4 +76,6 @@ async def test_sigterm_ends_the_bot_within_10_s_while_telegram_xtrades_and_the_a
             await asyncio.sleep(2)
             assert len(alert_messages(telegram)) == 1 and "AAPL" in alert_messages(telegram)[0]
         finally:
+            if stalled is not None:
+                stalled.close()
             await bot.stop()

@@ -1,0 +1,66 @@
+"""The JSON the dashboard's pages read: stored rows and reports as plain dicts (the same views as the chat's
+cards, `handlers.views.card_from_row`), and figures that need no stand-in: an open position without a known
+price has no unrealised P&L."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import date, datetime
+from typing import Any
+
+from handlers.views import card_from_row
+from pipeline.ingest.pnl import position_pnl
+from storage.models import Trade, XtradesAlert
+
+
+def iso(value: date | datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def alert_row(row: XtradesAlert) -> dict[str, Any]:
+    card = card_from_row(row)
+    trade = row.trade
+    return {
+        "id": row.id, "trader": card.trader, "symbol": card.symbol, "action": card.action,
+        "option_type": card.option_type, "strike": card.strike, "expiry": iso(card.expiry),
+        "entry_price": card.entry_price, "quantity": card.quantity, "score": round(card.score, 1),
+        "chance": card.profit_probability, "structure": row.strategy_name,
+        "view": card.own.view if card.own else None, "recommendation": card.recommendation,
+        "posted": iso(trade.opened_at or row.detected_at), "status": trade.status, "pnl": trade.pnl,
+        "pnl_pct": trade.pnl_pct,
+    }
+
+
+def strategy(line: Any) -> dict[str, Any] | None:
+    """A card's StrategyLine (the own trade, the alternative, a ranked structure) as it is."""
+    return dataclasses.asdict(line) if line is not None else None
+
+
+def dumps(value: Any) -> str:
+    """JSON for values with dates in them (the market context, legs' expiries)."""
+    return json.dumps(value, default=str)
+
+
+def position(t: Trade, status: str) -> dict[str, Any]:
+    """Open: unrealised P&L at Xtrades' last checked price (as /positions), none without one. Closed: realised."""
+    base = {"id": t.id, "trader": t.trader.username, "action": t.open_action, "symbol": t.symbol,
+            "option_type": t.option_type, "strike": t.strike, "expiry": iso(t.expiry), "quantity": t.quantity,
+            "entry_price": t.entry_price, "opened": iso(t.opened_at), "closed": iso(t.closed_at)}
+    if status == "closed":
+        return {**base, "price": t.exit_price, "pnl": t.pnl, "pnl_pct": t.pnl_pct}
+    if t.last_price is None:  # no market price known: no unrealised figure is shown
+        return {**base, "price": None, "pnl": None, "pnl_pct": None}
+    result = position_pnl(t.open_action, is_option=t.option_type is not None, entry=t.entry_price,
+                          exit_price=t.last_price, quantity=t.quantity)
+    return {**base, "price": t.last_price, "pnl": result.amount, "pnl_pct": result.pct}
+
+
+def report(report: Any) -> dict[str, Any]:
+    """/backtest's figures (pipeline.judge.report.BacktestReport): thresholds and the reliability bins."""
+    return {
+        "trades": report.trades, "calibrated_trades": report.calibrated_trades, "base_rate": report.base_rate,
+        "brier": report.brier, "ece": report.ece, "advice": report.advice,
+        "thresholds": [dataclasses.asdict(r) for r in report.thresholds],
+        "reliability": [dataclasses.asdict(b) for b in report.reliability],
+    }

@@ -30,8 +30,10 @@ from pipeline.cycle import ReplaySource
 from pipeline.ingest.alerts_api import alert_from_json
 from pipeline.judge.consensus.panel import ConsensusPanel
 from pipeline.market.recorded import RecordedMarket
+from pipeline.memory.stage import MemoryStage
 from pipeline.models import RawAlert
 from storage import chats, stats, traders
+from storage.db import Database
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "tests" / "data" / "demo" / "activity.json"
@@ -160,7 +162,8 @@ async def run_demo(settings: Settings, *, dashboard: bool = False) -> Path:
         backtest = await write_chart(backtest, OUT / "reliability.png")
         print(f"\n4. Charts written: {board}, {curve} and {backtest.chart}")
         if dashboard:
-            await _dashboard(db, stage, backtest, demo_settings)
+            assert runtime.memory is not None
+            await _dashboard(db, runtime.memory, backtest, demo_settings)
         print(f"Demo finished in {time.monotonic() - started:.1f} s. Set TELEGRAM_BOT_TOKEN to run the real bot.")
         print(render.backtest_summary(backtest))
         return OUT

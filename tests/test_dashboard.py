@@ -28,6 +28,7 @@ from telegram.ext import Application
 from bot.app import runtime_of
 from handlers.webapp.initdata import sign
 from pipeline.memory.model_files import DEFAULT_DIR
+from pipeline.record import legacy_scoring, scoring_to_json
 from storage import alerts, chats, mutes, traders, trades
 from storage.db import Database
 from tests.conftest import ROOT, TEST_TOKEN
@@ -90,14 +91,17 @@ async def scored_alert(db: Database, trader: str, symbol: str, *, score: float, 
         event = await alerts.record_event(s, trade, "new", details={}, historical=False)
         own = {"name": structure, "short_name": structure, "score": 70, "max_profit": None, "max_loss": 600.0,
                "probability_of_profit": 0.41, "breakevens": [102.0], "view": "bullish", "is_alert_strategy": True,
-               "legs": [{"action": "BTO", "kind": "call", "strike": 100.0, "quantity": 3, "price": 2.0}]}
+               "legs": [{"action": "buy", "kind": "call", "strike": 100.0, "quantity": 3, "price": 2.0}]}
         alternative = {"name": "Bull Call Spread", "short_name": "BCS", "score": 75, "max_profit": 900.0,
                        "max_loss": 300.0, "probability_of_profit": 0.52, "view": "bullish", "is_alternative": True,
-                       "legs": [{"action": "BTO", "kind": "call", "strike": 100.0},
-                                {"action": "STO", "kind": "call", "strike": 105.0}]}
+                       "legs": [{"action": "buy", "kind": "call", "strike": 100.0},
+                                {"action": "sell", "kind": "call", "strike": 105.0}]}
+        # Built as the judge's typed record (via the old-row converter, which reads these two entries).
+        scoring = scoring_to_json(legacy_scoring(None, [own, alternative], None, score=score,
+                                                 profit_probability=chance, scorer_version=None))
         await alerts.save_scoring(s, event.id, scored_at=posted, values={
             "score": score, "profit_probability": chance, "strategy_name": structure,
-            "strategy_ranking": [own, alternative], "claude_score": score - 5, "local_score": score + 2,
+            "scoring": scoring, "claude_score": score - 5, "local_score": score + 2,
             "consensus_agreement": 0.8, "reasoning": [f"{symbol} trend supports the view"],
             "key_risk": "earnings next week", "recommendation": "take"})
         return event.id

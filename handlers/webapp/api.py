@@ -123,11 +123,11 @@ async def analyze(request: web.Request, user: WebAppUser, access: ChatAccess) ->
         except Exception:
             log.exception("dashboard: similar trades for alert %s failed", alert_id)
     return web.json_response({
-        **summary, "own": shapes.strategy(card.own), "alternative": shapes.strategy(card.alternative),
+        **summary, "own": shapes.strategy(card.own, card.flags), "alternative": shapes.strategy(card.alternative),
         "ranking": [shapes.strategy(r) for r in card.ranking[:5]], "reasons": list(card.reasons),
         "key_risk": card.key_risk,
         "models": card.model_scores, "agreement": card.agreement, "market": card.market,
-        "score_parts": card.score_parts,
+        "score_parts": shapes.score_parts(card.scoring),
         "similar": {"count": card.similar_count, "success_rate": card.similar_success_rate, "lines": list(similar)},
     }, dumps=shapes.dumps)
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
 from handlers.views import card_from_row
 from pipeline.ingest.pnl import position_pnl
+from pipeline.models import Alternative, OwnTrade, RankedStrategy, Scoring
 from storage.models import Trade, XtradesAlert
 
 
@@ -32,9 +34,23 @@ def alert_row(row: XtradesAlert) -> dict[str, Any]:
     }
 
 
-def strategy(line: Any) -> dict[str, Any] | None:
-    """A card's StrategyLine (the own trade, the alternative, a ranked structure) as it is."""
-    return dataclasses.asdict(line) if line is not None else None
+def strategy(line: OwnTrade | Alternative | RankedStrategy | None, flags: Sequence[str] = ()) -> dict[str, Any] | None:
+    """The own trade, the alternative or a ranked structure, as the page shows it: legs as a trader says them."""
+    if line is None:
+        return None
+    legs = [{"action": leg.side.value, "quantity": abs(leg.quantity), "kind": leg.kind.value, "strike": leg.strike,
+             "expiry": iso(leg.expiry), "price": leg.price or None} for leg in getattr(line, "legs", ())]
+    return {"name": line.name, "view": getattr(line, "view", None), "legs": legs, "max_profit": line.max_profit,
+            "max_loss": line.max_loss, "breakevens": list(getattr(line, "breakevens", ())),
+            "probability_of_profit": line.probability_of_profit, "pop_source": getattr(line, "pop_source", None),
+            "capital_required": line.capital, "flags": list(flags)}
+
+
+def score_parts(scoring: Scoring | None) -> list[dict[str, Any]]:
+    """The blend's parts (value × weight), the same arithmetic as Analyze in chat."""
+    if scoring is None:
+        return []
+    return [dataclasses.asdict(part) for part in scoring.parts]
 
 
 def dumps(value: Any) -> str:

@@ -196,7 +196,7 @@ function strategyBlock(title, line) {
     legs.length ? el("p", { text: legs.join(" / ") }) : null,
     el("p", { text: "Max profit " + (line.max_profit === null ? "unlimited" : money(line.max_profit)) + " · max loss " +
       (line.max_loss === null ? "unlimited" : money(line.max_loss)) }),
-    el("p", { text: "Probability of profit (option prices) " + pct(line.probability_of_profit) +
+    el("p", { text: (line.probability_of_profit === null ? "No probability of profit: not priced" : "Probability of profit (" + (line.pop_source || "option prices") + ") " + pct(line.probability_of_profit)) +
       (line.breakevens && line.breakevens.length ? " · breakeven " + line.breakevens.map(price).join(" / ") : "") +
       (line.capital_required !== null && line.capital_required !== undefined ? " · ties up " + money(line.capital_required) : "") }),
     (line.flags || []).length ? el("ul", {}, line.flags.map((f) => el("li", { text: "Warning: " + f }))) : null];

@@ -1,8 +1,10 @@
 """`python -m bot demo`: the real pipeline on a bundled, invented sample of Xtrades activity, no network needed.
 
-Four traders' history (a few hundred closed trades) fills the memory; a dozen new alerts are scored by the local
-analyst with recorded prices, queued and delivered by the real delivery code to a console stand-in for Telegram;
-three of them then close and their results follow. It ends with the backtest of every closed trade (one line).
+Four traders' history (800 closed trades invented from a price process, `bot/demo_history.py`: the market's
+probability is right on average and each trader has a stated edge over it) fills the memory; a dozen new
+alerts are scored by the local analyst with recorded prices, queued and delivered by the real delivery code
+to a console stand-in for Telegram; three of them then close and their results follow. It ends with the
+backtest of every closed trade from the follower's seat, against both baselines (one line).
 Charts, the reliability diagram too, go to data/demo/. Everything local: SQLite, local
 Qdrant, the offline embedding model. Nothing keeps running afterwards.
 """
@@ -16,13 +18,14 @@ import re
 import shutil
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from bot.backtesting import write_chart
 from bot.delivery import Deliverer
+from bot.demo_history import DEMO_TRADERS, Invented, invent, xtrades_records
 from bot.settings import Settings
 from bot.wiring import build_runtime
 from handlers import charts, render
@@ -78,12 +81,24 @@ class ConsoleTelegram:
         return SimpleNamespace(message_id=self.sent)
 
 
+HISTORY_TRADES = 800
+HISTORY_SEED = 2026
+HISTORY_START, HISTORY_END = date(2025, 11, 3), date(2026, 10, 2)  # expiries (<= 45 days) before the sample's now
+
+
+def demo_history() -> list[Invented]:
+    """The demo's history: seeded, so the same on any day."""
+    return invent(count=HISTORY_TRADES, seed=HISTORY_SEED, start=HISTORY_START, end=HISTORY_END)
+
+
 def _prepare() -> dict[str, Any]:
-    """A fresh output folder (each demo starts from nothing) and the sample."""
+    """A fresh output folder (each demo starts from nothing), the sample's live alerts and exits, and the
+    history from the price process in place of the sample's."""
     if OUT.exists():
         shutil.rmtree(OUT)
     OUT.mkdir(parents=True)
     sample: dict[str, Any] = json.loads(SAMPLE.read_text())
+    sample["history"] = [record for trade in demo_history() for record in xtrades_records(trade)]
     return sample
 
 
@@ -127,17 +142,21 @@ async def run_demo(settings: Settings, *, dashboard: bool = False) -> Path:
         deliverer = Deliverer(db, console, clock=_clock)  # type: ignore[arg-type]
 
         print(f"Xtrades Sentinel demo — invented sample data, local analyst, tracking {', '.join(names)}.")
+        edges = ", ".join(f"{name} {DEMO_TRADERS[name].edge * 100:+.0f} pts" for name in names if name in DEMO_TRADERS)
+        print(f"   History from a price process: option prices are fair, so the market's probability is right on "
+              f"average; each trader's edge over it: {edges}.")
         source.show(sample["history"])
         history = await cycle.run_once()
         fitted = await calibration.refit()
         print(f"1. Read {history.alerts_seen} past alert records: {history.events['close']} closed trades "
               "remembered (first scrape = history, nothing announced)"
-              + (f"; scores calibrated on {fitted.trades} of them." if fitted else "; too few to calibrate yet."))
+              + (f"; the chance of profit is calibrated on {fitted.trades} of them (the follower's outcome)."
+                 if fitted else "; too few to calibrate yet."))
         source.show(sample["live"])
         live = await cycle.run_once()
         print(f"2. {live.events['new']} new alerts: each judged as the trader's own trade (payoff from its legs, "
               "probability of profit, market fit, similar trades, local analyst; one alternative).\n   This chat "
-              f"gets those scoring ≥ {DEMO_THRESHOLD}, at most {DEMO_RATE_LIMIT} an hour:\n")
+              f"gets those with a chance of profit ≥ {DEMO_THRESHOLD}%, at most {DEMO_RATE_LIMIT} an hour:\n")
         report = await deliverer.run_once()
         print(f"\n   {report.sent} sent, {live.events['new'] - report.sent} below the threshold.")
         source.show(sample["exits"])

@@ -111,10 +111,11 @@ class Runtime:
             info["market"] = self.market.health
         return info
 
-    async def backtest_report(self) -> Any:
-        """/backtest: the whole history replayed now (the same service the nightly refit uses)."""
+    async def backtest_report(self, chat_id: int | None = None, chat_title: str | None = None) -> Any:
+        """/backtest: the whole history replayed now (the same service the nightly refit uses); `/backtest here`
+        passes the chat, and the report covers the cards it was sent."""
         assert self.calibration is not None
-        _, report = await self.calibration.backtest()
+        _, report = await self.calibration.backtest(chat_id=chat_id, chat_title=chat_title)
         return report
 
     async def close(self) -> None:

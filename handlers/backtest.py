@@ -25,8 +25,10 @@ async def backtest(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if svc.backtest is None:
         await message.reply_html(render.backtest_unavailable())
         return
+    here = bool(context.args) and context.args[0].lower() == "here"  # type: ignore[index]
     await message.reply_html(render.backtest_running())
-    report = await svc.backtest()
+    report = await (svc.backtest(chat_id=chat.id, chat_title=chat.title or "this chat") if here
+                    else svc.backtest())
     from handlers.reliability_chart import reliability_png
 
     png = await asyncio.to_thread(reliability_png, report.reliability, title="Backtest — reliability",

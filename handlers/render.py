@@ -232,7 +232,7 @@ def alert_message(card: AlertCard, *, today: date, threshold: float | None = Non
     lines = [headline(card, threshold), "", f"Symbol: <b>{esc(card.symbol)}</b>", f"Trader: @{esc(card.trader)}"]
     if own:
         lines.append(f"Strategy: {esc(own.name)}" + (f" · {esc(own.view)}" if own.view else ""))
-    lines += [f"Score: <b>{card.score:.0f}/100</b>", chance_of_profit(card), ""]
+    lines += [*chance_lines(card), ""]
     multi = own is not None and is_multi_leg(own)
     if multi and own:
         legs = " / ".join(leg_text(leg, with_price=False) for leg in own.legs)
@@ -281,9 +281,7 @@ def analysis_message(card: AlertCard) -> str:
     """Everything behind a score: the ten strategies ranked, the market context, each model's view, and the
     score's arithmetic (the blend's parts add up to the blend; the calibrated chance is shown apart)."""
     scoring = card.scoring
-    calibrated = card.profit_probability is not None
-    what = "the calibrated chance of profit" if calibrated else "the blend"
-    lines = [f"🔍 <b>{esc(card.symbol)}</b> by @{esc(card.trader)} — score {card.score:.0f}/100 ({what})", "",
+    lines = [f"🔍 <b>{esc(card.symbol)}</b> by @{esc(card.trader)}", *chance_lines(card), "",
              "<b>Strategies, best first</b>"]
     for n, line in enumerate(card.ranking, 1):
         reason = f" — {esc(line.reasons[0])}" if line.reasons else ""
@@ -323,19 +321,24 @@ def market_lines(m: MarketInputs) -> list[str]:
 
 
 def score_lines(scoring: Scoring, calibrated: float | None) -> list[str]:
-    """The blend as the sum it is (each part's value × its weight = its points), the flags' penalties, and
-    then, apart, the calibrated chance of profit, which is fitted from the parts and is not their sum."""
+    """What moved the chance: each feature's push up or down from the average trade (the model's terms, in
+    order, so they add up to the number on the card). Without a model: what the card shows instead, and the
+    uncalibrated blend the alerts are ranked by meanwhile."""
+    c = scoring.chance
+    if calibrated is not None and c.basis == "model" and c.start is not None:
+        lines = [f"<b>What moved it</b>: the average trade {c.start:.0%}"]
+        lines += [f"{'▲' if push >= 0 else '▼'} {esc(name)} {push * 100:+.1f} pts" for name, push in c.pushes
+                  if abs(push) >= 0.0005]
+        lines.append(f"= <b>{calibrated:.0%}</b> chance of profit for a follower (ask in, bid out)")
+        return lines
+    if calibrated is not None:
+        return [f"The card shows {_basis_name(c.basis)}: on the walk-forward backtest it predicted the follower's "
+                "outcome better than the model (/backtest says by how much)."]
     terms = " + ".join(f"{esc(p.name)} {p.value:.0f}×{p.weight:.2f} ({p.contribution:.1f})" for p in scoring.parts)
-    lines = [f"<b>Blend</b> = {terms} = <b>{scoring.blend:.1f}</b>"]
+    lines = [f"Not calibrated yet: alerts are ranked by the blend = {terms} = <b>{scoring.blend:.1f}</b>"]
     if scoring.penalties:
         cuts = " ".join(f"− {esc(flag.replace('_', ' '))} {points:.0f}" for flag, points in scoring.penalties)
         lines.append(f"Flags: {scoring.blend:.1f} {cuts} = <b>{scoring.score:.1f}</b>")
-    if calibrated is not None:
-        lines.append(f"<b>Calibrated chance of profit</b>: {calibrated:.0%} — fitted on past outcomes from the "
-                     "parts above; this is the score, not their sum")
-    else:
-        lines.append("Not calibrated yet: the score is the blend"
-                     + (" less the flags" if scoring.penalties else ""))
     return lines
 
 
@@ -709,11 +712,47 @@ def settings_keyboard(min_score: int, rate_limit: int) -> InlineKeyboardMarkup:
 # --- the backtest and calibration (issue 12) ---------------------------------------------------------------
 
 
+CHANCE_MIN_TRADES = 200  # pipeline.judge.calibration.MIN_TRADES (handlers read the record, not the model)
+
+
+def _basis_name(basis: str | None) -> str:
+    return {"market": "option prices' probability", "trader": "this trader's record"}.get(basis or "", "the model")
+
+
+def _basis_facts(card: AlertCard) -> list[str]:
+    """The two baselines' own numbers: what option prices say, and the trader's record (follower's outcomes)."""
+    c = card.scoring.chance if card.scoring else None
+    facts = []
+    if c is not None and c.market is not None:
+        facts.append(f"option prices say {c.market:.0%}")
+    else:
+        facts.append("option prices: not priced")
+    if c is not None and c.trader is not None and c.trader_closed:
+        facts.append(f"this trader {c.trader:.0%} on {c.trader_closed:,} trade{'s' if c.trader_closed != 1 else ''}")
+    else:
+        facts.append("this trader: no closed trades yet")
+    return facts
+
+
+def chance_lines(card: AlertCard) -> list[str]:
+    """The card's one headline number and its basis on the next line (issue 24): the calibrated chance that a
+    follower (ask in, bid out) ends in profit; the better baseline, named, when the model is not yet better;
+    no number at all before the calibration has its closed trades."""
+    c = card.scoring.chance if card.scoring else None
+    p = card.profit_probability
+    facts = _basis_facts(card)
+    if p is None or c is None or c.basis is None:
+        return [f"Chance of profit: not given yet — it is calibrated once {CHANCE_MIN_TRADES} trades have closed",
+                " · ".join([*facts, f"ranked meanwhile by the uncalibrated blend, {card.score:.0f}/100"])]
+    if c.basis == "model":
+        return [f"Chance of profit <b>{p:.0%}</b>", " · ".join([f"calibrated on {c.trades:,} closed trades", *facts])]
+    return [f"Chance of profit <b>{p:.0%}</b>: {_basis_name(c.basis)}; the model is not yet better",
+            " · ".join([f"model tested on {c.trades:,} closed trades", *facts])]
+
+
 def chance_of_profit(card: AlertCard) -> str:
-    """The card's one calibration line: the calibrated probability, or plainly that there is none yet."""
-    if card.profit_probability is not None:
-        return f"Chance of profit: <b>{card.profit_probability:.0%}</b> (calibrated on past outcomes)"
-    return "Chance of profit: not calibrated yet (calibration needs 200 closed trades); the score is the raw blend"
+    """The headline alone (lists and digests)."""
+    return chance_lines(card)[0]
 
 
 def _pct(value: float | None, digits: int = 0) -> str:
@@ -728,18 +767,38 @@ def _signed_pct(value: float | None) -> str:
     return f"{value:+.1f}%" if value is not None else "n/a"
 
 
+def _money(value: float | None) -> str:
+    return f"{'+' if value >= 0 else '−'}${abs(value):,.0f}" if value is not None else "n/a"
+
+
+def backtest_verdict(report: Any) -> str:
+    """Whether the model earned the card: its walk-forward Brier against both baselines, and what the card
+    shows when it did not."""
+    if not report.calibrated_trades:
+        return (f"The model is not tested yet (no month had {CHANCE_MIN_TRADES} trades closed before it); cards "
+                "give no chance until it is.")
+    briers = (f"Brier {_num(report.brier)} vs {_num(report.brier_pop_only)} option prices alone and "
+              f"{_num(report.brier_trader_only)} the trader's record alone")
+    if report.basis == "model":
+        return f"The model beats both baselines ({briers}): cards show it."
+    return (f"The model does not beat both baselines yet ({briers}): cards show the better baseline, "
+            f"{_basis_name(report.basis)}, named as such.")
+
+
 def backtest_summary(report: Any) -> str:
-    """One line: how many trades, the Brier against both baselines, the 80+ hit rate, the advice."""
+    """One line: how many trades, the Brier against both baselines, what cards show, the 70+ hit rate."""
     if not report.trades:
         return "Backtest: no closed trades to replay yet."
-    row80 = next((r for r in report.thresholds if r.min_score == 80), None)
-    at80 = (f"80+: {row80.notified} alert{'s' if row80.notified != 1 else ''}, {_pct(row80.hit_rate)} won "
-            f"({_pct(row80.hit_rate_low, 1)}-{_pct(row80.hit_rate_high, 1)})" if row80 and row80.notified
-            else "80+: no alerts")
-    advice = f"advised threshold {report.advice}" if report.advice is not None else "no threshold reaches 75% yet"
-    return (f"Backtest: {report.trades:,} closed trades ({report.calibrated_trades:,} calibrated), Brier "
-            f"{_num(report.brier)} vs {_num(report.brier_pop_only)} POP alone and {_num(report.brier_trader_only)} "
-            f"trader alone, ECE {_num(report.ece)}; {at80}; {advice}.")
+    row = next((r for r in report.thresholds if r.min_score == 70), None)
+    at70 = (f"chance ≥70%: {row.notified} card{'s' if row.notified != 1 else ''}, {_pct(row.hit_rate)} profitable "
+            f"for a follower ({_pct(row.hit_rate_low, 1)}-{_pct(row.hit_rate_high, 1)})" if row and row.notified
+            else "chance ≥70%: no cards")
+    shows = {"model": "cards show the model", "market": "cards show option prices' probability (the model is "
+             "not yet better)", "trader": "cards show the trader's record (the model is not yet better)"}
+    return (f"Backtest (follower's outcome, walk-forward): {report.trades:,} closed trades "
+            f"({report.calibrated_trades:,} calibrated), Brier {_num(report.brier)} vs {_num(report.brier_pop_only)} "
+            f"option prices alone and {_num(report.brier_trader_only)} trader's record alone, ECE {_num(report.ece)}; "
+            f"{shows[report.basis] if report.calibrated_trades else 'no chance on cards yet'}; {at70}.")
 
 
 def backtest_advice(report: Any) -> str:
@@ -750,17 +809,18 @@ def backtest_advice(report: Any) -> str:
 
 
 def backtest_table(report: Any) -> str:
-    """The terminal report: plain text, one row per threshold."""
-    header = f"{'min':>4} {'sent':>6} {'won':>6} {'hit rate':>9} {'95% interval':>15} {'mean P&L':>9} {'total P&L':>10}"
+    """The terminal report: plain text, one row per threshold, from the follower's seat."""
+    header = (f"{'min':>4} {'sent':>6} {'won':>6} {'hit rate':>9} {'95% interval':>15} {'mean P&L':>9} "
+              f"{'per $1k risked':>15}")
     lines = [backtest_summary(report), "", header]
     for r in report.thresholds:
         interval = f"{_pct(r.hit_rate_low, 1)}-{_pct(r.hit_rate_high, 1)}" if r.notified else "-"
         lines.append(f"{r.min_score:>4} {r.notified:>6} {r.won:>6} {_pct(r.hit_rate, 1):>9} {interval:>15} "
-                     f"{_signed_pct(r.mean_pnl_pct):>9} {r.total_pnl_pct:>+9.0f}%")
-    lines += ["", f"Base rate {_pct(report.base_rate, 1)}; Brier {_num(report.brier, 4)} (POP alone "
-              f"{_num(report.brier_pop_only, 4)}, trader alone {_num(report.brier_trader_only, 4)}); "
-              f"ECE {_num(report.ece, 4)}; {report.live_ai_trades} trades with AI verdicts recorded live, the "
-              "rest judged by the local analyst.", backtest_advice(report)]
+                     f"{_signed_pct(r.mean_pnl_pct):>9} {_money(r.per_1000_risked):>15}")
+    lines += ["", f"Base rate {_pct(report.base_rate, 1)} (a follower's profit: ask in, bid out or settlement; "
+              f"{report.estimated_trades:,} with the spread estimated where no quote was recorded); "
+              f"ECE {_num(report.ece, 4)}; {report.live_ai_trades} trades with AI verdicts recorded live, the rest "
+              "judged by the local analyst.", backtest_verdict(report), backtest_advice(report)]
     if report.chart:
         lines.append(f"Reliability chart: {report.chart}")
     return "\n".join(lines)
@@ -768,19 +828,22 @@ def backtest_table(report: Any) -> str:
 
 def backtest_message(report: Any) -> str:
     """/backtest's short text (the chart goes with it)."""
+    title = f"📊 <b>Backtest — {esc(report.chat)}</b>" if report.chat else "📊 <b>Backtest</b>"
     if not report.trades:
-        return "📊 <b>Backtest</b>\nNo closed trades to replay yet."
-    lines = ["📊 <b>Backtest</b> — every closed trade replayed as of its alert",
+        return f"{title}\nNo closed trades to replay yet."
+    what = ("the cards this chat was sent, replayed as a follower would have fared" if report.chat
+            else "every closed trade replayed as of its alert, as a follower would have fared")
+    lines = [f"{title} — {what} (ask in, bid out or settlement)",
              f"{report.trades:,} trades, {report.calibrated_trades:,} calibrated walk-forward; "
-             f"{_pct(report.base_rate)} made a profit.",
-             f"Brier {_num(report.brier)} (POP alone {_num(report.brier_pop_only)}, trader alone "
-             f"{_num(report.brier_trader_only)}), ECE {_num(report.ece)}.", ""]
+             f"{_pct(report.base_rate)} profitable for a follower; ECE {_num(report.ece)}.",
+             backtest_verdict(report), ""]
     for r in report.thresholds:
         if r.notified:
-            lines.append(f"≥{r.min_score}: {r.notified} sent, {_pct(r.hit_rate)} won "
-                         f"({_pct(r.hit_rate_low, 1)}-{_pct(r.hit_rate_high, 1)}), mean {_signed_pct(r.mean_pnl_pct)}")
+            lines.append(f"≥{r.min_score}%: {r.notified} cards, {_pct(r.hit_rate)} won "
+                         f"({_pct(r.hit_rate_low, 1)}-{_pct(r.hit_rate_high, 1)}), mean {_signed_pct(r.mean_pnl_pct)} "
+                         f"a card, {_money(r.per_1000_risked)} per $1,000 risked")
         else:
-            lines.append(f"≥{r.min_score}: none")
+            lines.append(f"≥{r.min_score}%: none")
     lines += ["", f"<b>{backtest_advice(report)}</b>"]
     return "\n".join(lines)
 

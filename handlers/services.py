@@ -27,7 +27,7 @@ class Services:
     # Pipeline health for /status: last run, its summary, source health.
     pipeline_status: Callable[[], dict[str, Any]] | None = None
     # /backtest: replay every closed trade and report (pipeline.judge.report.BacktestReport).
-    backtest: Callable[[], Awaitable[Any]] | None = None
+    backtest: Callable[..., Awaitable[Any]] | None = None  # (chat_id=None, chat_title=None): `/backtest here`
     # Read newly tracked traders at once (their baseline), in the background.
     read_now: Callable[[list[str]], None] | None = None
     admin_cache: dict[tuple[int, int], tuple[bool, float]] = field(default_factory=dict)

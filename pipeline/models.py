@@ -348,6 +348,20 @@ class MarketInputs:
 
 
 @dataclass(frozen=True, slots=True)
+class ChanceBasis:
+    """What the card's "Chance of profit" rests on (issue 24): the calibrated model, or the better baseline
+    named when the model does not yet beat it; the two baselines' own numbers; each feature's push."""
+
+    basis: Literal["model", "market", "trader"] | None = None  # None: no chance yet (under 200 closed trades)
+    trades: int = 0  # closed trades the calibrator was fitted on
+    market: float | None = None  # option prices' probability of profit, 0-1
+    trader: float | None = None  # the trader's shrunk record on the follower's outcomes, 0-1
+    trader_closed: int = 0
+    pushes: tuple[tuple[str, float], ...] = ()  # feature -> probability it added (model basis only)
+    start: float | None = None  # the model at every feature's average, where the pushes start
+
+
+@dataclass(frozen=True, slots=True)
 class Scoring:
     """Everything the judge decided about one alert: written once by the judge, read by the card, Analyze,
     Similar, memory and the backtest. Stored as one JSON document (`pipeline/record.py`)."""
@@ -368,6 +382,7 @@ class Scoring:
     market: MarketInputs = field(default_factory=MarketInputs)
     ai_probability_of_profit: float | None = None  # the models' own estimate, kept beside the score
     ai_confidence: float | None = None
+    chance: ChanceBasis = field(default_factory=ChanceBasis)
 
     def part(self, name: str) -> ScorePart | None:
         return next((p for p in self.parts if p.name == name), None)

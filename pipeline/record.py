@@ -14,6 +14,7 @@ from typing import Any
 from pipeline.models import (
     STRUCTURES,
     Alternative,
+    ChanceBasis,
     ContractQuote,
     Follower,
     Leg,
@@ -44,7 +45,21 @@ def scoring_to_json(s: Scoring) -> dict[str, Any]:
         "alternative": _alternative_to_json(s.alternative) if s.alternative else None,
         "ranking": [_ranked_to_json(r) for r in s.ranking], "market": _market_to_json(s.market),
         "ai_probability_of_profit": _r(s.ai_probability_of_profit), "ai_confidence": _r(s.ai_confidence),
+        "chance": _chance_to_json(s.chance),
     }
+
+
+def _chance_to_json(c: ChanceBasis) -> dict[str, Any]:
+    return {"basis": c.basis, "trades": c.trades, "market": _r(c.market), "trader": _r(c.trader),
+            "trader_closed": c.trader_closed, "pushes": [[name, _r(v)] for name, v in c.pushes], "start": _r(c.start)}
+
+
+def _chance_from_json(d: Mapping[str, Any]) -> ChanceBasis:
+    basis = d.get("basis")
+    return ChanceBasis(basis=basis if basis in ("model", "market", "trader") else None,
+                       trades=int(d.get("trades") or 0), market=_f(d.get("market")), trader=_f(d.get("trader")),
+                       trader_closed=int(d.get("trader_closed") or 0),
+                       pushes=tuple((str(n), float(v)) for n, v in d.get("pushes") or ()), start=_f(d.get("start")))
 
 
 def _r(value: float | None) -> float | None:
@@ -115,6 +130,7 @@ def scoring_from_json(data: Mapping[str, Any]) -> Scoring:
         ranking=tuple(_ranked_from_json(r) for r in data.get("ranking") or ()),
         market=_market_from_json(data.get("market") or {}),
         ai_probability_of_profit=_f(data.get("ai_probability_of_profit")), ai_confidence=_f(data.get("ai_confidence")),
+        chance=_chance_from_json(data.get("chance") or {}),
     )
 
 

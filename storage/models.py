@@ -100,6 +100,14 @@ class Trade(Base):
     pnl: Mapped[float | None] = mapped_column(Float)
     pnl_pct: Mapped[float | None] = mapped_column(Float)
     outcome: Mapped[str | None] = mapped_column(String(8))  # won | lost | flat, once closed with a known P&L
+    # The follower's outcome (issue 24): entered at the ask when the card was delivered, out at the bid when the
+    # trader exits or at settlement; estimated (a modelled spread around the trader's prices) where no quote was
+    # recorded. The chance of profit is fitted on this, not on the trader's own P&L.
+    follower_entry: Mapped[float | None] = mapped_column(Float)
+    follower_exit: Mapped[float | None] = mapped_column(Float)
+    follower_pnl_pct: Mapped[float | None] = mapped_column(Float)
+    follower_estimated: Mapped[bool | None] = mapped_column(Boolean)
+    market_pop_at_alert: Mapped[float | None] = mapped_column(Float)  # option prices' probability when judged
     legs: Mapped[list[Any] | None]  # a multi-leg alert's legs (`pipeline.models.Leg.to_json` each), else None
     realized_pnl: Mapped[float | None] = mapped_column(Float)  # dollars booked by partial exits so far
     closed_quantity: Mapped[float | None] = mapped_column(Float)  # contracts (or shares) closed by partials

@@ -5,23 +5,37 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Trade, Trader, XtradesAlert
+from storage.models import NotificationQueueItem, Trade, Trader, XtradesAlert
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """One closed trade as a trader's record counts it."""
+    """One closed trade as a trader's record counts it, with what the follower's outcome is computed from."""
 
     trade_id: int
     trader_id: int
     closed_at: datetime | None
     pnl: float | None
     pnl_pct: float | None
+    open_action: str = "BTO"
+    option_type: str | None = None
+    strike: float | None = None
+    expiry: date | None = None
+    entry_price: float | None = None
+    exit_price: float | None = None
+    opened_at: datetime | None = None
+    close_reason: str | None = None
+    multi_leg: bool = False
+    underlying_price: float | None = None
+    symbol: str = ""
+    follower_pnl_pct: float | None = None  # stored once computed (None: not yet)
+    follower_estimated: bool | None = None
+    market_pop: float | None = None  # stored beside the follower's outcome by the refit
 
 
 async def closed_trades(session: AsyncSession, *, since: datetime | None = None,
@@ -40,9 +54,33 @@ async def closed_trades(session: AsyncSession, *, since: datetime | None = None,
 async def outcomes(session: AsyncSession) -> list[Outcome]:
     """Every closed trade with a known P&L, lightly: the raw material of as-of trader records."""
     rows = await session.execute(
-        select(Trade.id, Trade.trader_id, Trade.closed_at, Trade.pnl, Trade.pnl_pct)
+        select(Trade.id, Trade.trader_id, Trade.closed_at, Trade.pnl, Trade.pnl_pct, Trade.open_action,
+               Trade.option_type, Trade.strike, Trade.expiry, Trade.entry_price, Trade.exit_price,
+               func.coalesce(Trade.opened_at, Trade.first_seen_at), Trade.close_reason, Trade.legs,
+               Trade.underlying_price, Trade.symbol, Trade.follower_pnl_pct, Trade.follower_estimated,
+               Trade.market_pop_at_alert)
         .where(Trade.status == "closed", Trade.pnl.is_not(None)))
-    return [Outcome(*row) for row in rows.all()]
+    return [Outcome(*row[:13], bool(row[13]), *row[14:]) for row in rows.all()]
+
+
+@dataclass(frozen=True, slots=True)
+class FollowerRow:
+    trade_id: int
+    entry: float
+    exit: float
+    pnl_pct: float
+    estimated: bool
+    market_pop: float | None = None
+
+
+async def save_follower_outcomes(session: AsyncSession, rows: Collection[FollowerRow]) -> int:
+    """Store the follower's outcome beside the trader's; a trade's stored outcome is overwritten only by a
+    newer computation (a recorded quote replacing an estimate, or a refitted spread model)."""
+    for row in rows:
+        await session.execute(update(Trade).where(Trade.id == row.trade_id).values(
+            follower_entry=row.entry, follower_exit=row.exit, follower_pnl_pct=row.pnl_pct,
+            follower_estimated=row.estimated, market_pop_at_alert=row.market_pop))
+    return len(rows)
 
 
 async def live_scorings(session: AsyncSession, trade_ids: Collection[int]) -> dict[int, XtradesAlert]:
@@ -57,6 +95,14 @@ async def live_scorings(session: AsyncSession, trade_ids: Collection[int]) -> di
         for row in rows.unique().all():
             found.setdefault(row.trade_id, row)
     return found
+
+
+async def sent_trade_ids(session: AsyncSession, chat_id: int) -> set[int]:
+    """The trades whose card this chat was actually sent (`/backtest here`)."""
+    rows = await session.scalars(
+        select(XtradesAlert.trade_id).join(NotificationQueueItem, NotificationQueueItem.alert_id == XtradesAlert.id)
+        .where(NotificationQueueItem.chat_id == chat_id, NotificationQueueItem.status == "sent"))
+    return set(rows.all())
 
 
 async def closed_count(session: AsyncSession) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -15,7 +16,8 @@ POSITION_FIELDS = frozenset({
     "symbol", "option_type", "strike", "expiry", "entry_price", "quantity", "exit_price", "last_price",
     "underlying_price", "status", "close_reason", "partial_exits", "pnl", "pnl_pct", "risk", "entry_text",
     "exit_text", "exit_alert_id", "exit_keys", "opened_at", "closed_at", "raw", "outcome", "legs", "realized_pnl",
-    "closed_quantity",
+    "closed_quantity", "follower_entry", "follower_exit", "follower_pnl_pct", "follower_estimated",
+    "market_pop_at_alert",
 })
 
 
@@ -67,6 +69,25 @@ async def trader_record(session: AsyncSession, trader_id: int) -> tuple[int, int
                or_(Trade.outcome.is_(None), Trade.outcome != "flat"))  # a flat trade is neither won nor lost
     )).one()
     return int(row[0] or 0), int(row[1] or 0), (float(row[2]) if row[2] is not None else None)
+
+
+@dataclass(frozen=True, slots=True)
+class FollowerResult:
+    """One closed trade's follower outcome, with the trade's structure."""
+
+    open_action: str
+    option_type: str | None
+    multi_leg: bool
+    pnl_pct: float
+    market_pop: float | None  # option prices' probability of profit when it was judged
+
+
+async def follower_record(session: AsyncSession, trader_id: int) -> list[FollowerResult]:
+    """The follower's outcome of each of a trader's closed trades, where it has been computed (issue 24)."""
+    rows = await session.execute(
+        select(Trade.open_action, Trade.option_type, Trade.legs, Trade.follower_pnl_pct, Trade.market_pop_at_alert)
+        .where(Trade.trader_id == trader_id, Trade.status == "closed", Trade.follower_pnl_pct.is_not(None)))
+    return [FollowerResult(a, o, bool(legs), float(p), m) for a, o, legs, p, m in rows.all()]
 
 
 async def closed_ids(session: AsyncSession) -> list[int]:

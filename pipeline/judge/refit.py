@@ -21,7 +21,9 @@ from pipeline.judge.market import HistoryProvider
 from pipeline.judge.report import BacktestReport
 from pipeline.judge.scoring import SCORER_VERSION
 from storage import calibrators as calibrators_repo
+from storage import replay as replay_repo
 from storage.db import Database
+from storage.replay import FollowerRow
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +60,22 @@ class Calibration:
         return self.current
 
     async def backtest(self, *, since: datetime | None = None, usernames: Collection[str] = (),
-                       progress: Progress | None = None) -> tuple[list[Replayed], BacktestReport]:
+                       progress: Progress | None = None, chat_id: int | None = None,
+                       chat_title: str | None = None) -> tuple[list[Replayed], BacktestReport]:
+        """Every closed trade replayed; with `chat_id`, the report covers only the cards that chat was sent."""
         async with self._lock:
             if self._prepare is not None:
                 await self._prepare()
             replayed = await replay(self._db, AsOfMarket(self._history), similar=self._similar,
                                     vectors=self._vectors, since=since, usernames=usernames, progress=progress)
+        only = None
+        if chat_id is not None:
+            async with self._db.reader() as session:
+                only = await replay_repo.sent_trade_ids(session, chat_id)
         # A fit per month of history: seconds of scikit-learn, kept off the event loop.
-        return replayed, await asyncio.to_thread(summarise, replayed, min_trades=self._min_trades)
+        report = await asyncio.to_thread(summarise, replayed, min_trades=self._min_trades, only=only,
+                                         chat=(chat_title or "this chat") if chat_id is not None else None)
+        return replayed, report
 
     async def on_events(self, stored: Sequence[Any]) -> None:
         """A cycle sink. While uncalibrated, closed trades arriving (a newly tracked trader's history, above all)
@@ -90,10 +100,22 @@ class Calibration:
                 await self._early
 
     async def refit(self) -> Calibrator | None:
-        """Replay everything, fit on every closed trade, store the fit and start using it."""
+        """Replay everything, store each closed trade's follower outcome beside the trader's, fit on every
+        closed trade, and keep with the fit what the walk-forward backtest proved: whether the model beat both
+        baselines (else the card shows the better one, named), and the advised threshold."""
         replayed, report = await self.backtest()
+        async with self._db.session() as session:
+            await replay_repo.save_follower_outcomes(session, [
+                FollowerRow(r.trade_id, r.follower.entry, r.follower.exit, r.follower.pnl_pct, r.follower.estimated,
+                            r.features.market_pop)
+                for r in replayed if r.follower is not None])
         calibrator = await asyncio.to_thread(fit, [r.features for r in replayed], [r.won for r in replayed],
                                              min_trades=self._min_trades, fitted_at=self._clock())
+        if calibrator is not None:
+            calibrator = calibrator.with_evidence(
+                basis=report.basis, advice=report.advice,
+                briers={"model": report.brier if report.calibrated_trades else None,
+                        "market": report.brier_pop_only, "trader": report.brier_trader_only})
         if calibrator is None:
             log.info("calibration: %d closed trades, %d needed; scores stay uncalibrated", len(replayed),
                      self._min_trades)
@@ -104,6 +126,7 @@ class Calibration:
                                         params=calibrator.params(), fitted_at=calibrator.fitted_at or self._clock(),
                                         brier=report.brier)
         self.current = calibrator
-        log.info("calibration refitted on %d closed trades (%s); walk-forward Brier %s", calibrator.trades,
-                 calibrator.version, f"{report.brier:.4f}" if report.brier is not None else "n/a")
+        log.info("calibration refitted on %d closed trades (%s); walk-forward Brier %s; the card shows %s",
+                 calibrator.trades, calibrator.version, f"{report.brier:.4f}" if report.brier is not None else "n/a",
+                 calibrator.basis)
         return calibrator

@@ -19,12 +19,15 @@ strategies are not an input: they inform the card, not the score. The local anal
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from pipeline.models import ScorePart
 
 # Bump whenever the blend or its parts change: calibrators fitted on another version are never applied (issue 12).
-SCORER_VERSION = "blend-2"  # blend-2: the trader's own trade (issue 11); blend-1 was the best alternative's fit
+# blend-3: the chance is fitted on the follower's outcome from the trade's features (issue 24); blend-2: the trader's
+# own trade (issue 11); blend-1 was the best alternative's fit
+SCORER_VERSION = "blend-3"
 WEIGHTS: dict[str, float] = {"pop": 0.30, "ai": 0.25, "fit": 0.20, "trader": 0.15, "similar": 0.10}
 FLAG_PENALTIES: dict[str, float] = {"chasing": 8.0, "lotto": 10.0, "absurd_quantity": 5.0, "one_leg_spread": 10.0}
 SHRINKAGE_TRADES = 10  # a trader's record counts like this many extra trades at 50%
@@ -64,6 +67,17 @@ class FinalScore:
 def shrunk_win_rate(wins: int, closed: int, *, prior: float = 0.5, strength: int = SHRINKAGE_TRADES) -> float:
     """(wins + prior·k) / (closed + k): 3 wins of 3 is 61.5%, not 100%; 60 of 100 stays near 59%."""
     return (wins + prior * strength) / (closed + strength)
+
+
+def shrunk_lift(wins: float, expected: float, count: int, *, strength: int = SHRINKAGE_TRADES) -> float:
+    """A trader's record against the market, in log-odds: their win rate shrunk toward what option prices
+    expected of the same trades ((wins + k·p̄) / (n + k)), over p̄. None of it with no trades; a seller of far
+    puts who wins as often as the market said earns nothing for winning often."""
+    if count <= 0:
+        return 0.0
+    mean = min(0.98, max(0.02, expected / count))
+    rate = min(0.99, max(0.01, (wins + strength * mean) / (count + strength)))
+    return math.log(rate / (1 - rate)) - math.log(mean / (1 - mean))
 
 
 def similar_confidence(count: int, mean_similarity: float | None) -> float:

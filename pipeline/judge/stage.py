@@ -17,17 +17,19 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from pipeline.judge import pricing
-from pipeline.judge.calibration import Calibrator, ScoreFeatures, uncalibrated_version
+from pipeline.judge.calibration import Calibrator, Chance, ChanceFeatures, uncalibrated_version
 from pipeline.judge.consensus.base import ReviewAlert
 from pipeline.judge.consensus.panel import Consensus
 from pipeline.judge.flags import FlagFacts, flag_text, price_at_alert, sanity_flags
+from pipeline.judge.follower import structure_of
 from pipeline.judge.market import MarketSnapshot, build_snapshot, is_at_the_money
 from pipeline.judge.own_trade import OwnJudgement, judge_own_trade
 from pipeline.judge.payoff import evaluate
-from pipeline.judge.scoring import FinalScore, ScoreInputs, final_score
+from pipeline.judge.scoring import FinalScore, ScoreInputs, final_score, shrunk_lift, similar_confidence
 from pipeline.judge.strategies import StrategyEvaluation, StrategyInput, StrategyRanking, evaluate_strategies
 from pipeline.market.models import MarketData
 from pipeline.models import (
+    ChanceBasis,
     Follower,
     Leg,
     MarketInputs,
@@ -134,7 +136,7 @@ class Judgement:
         moment = trade.opened_at or trade.first_seen_at
         posted_on = min(moment.date(), today) if moment else today
         async with self._db.reader() as session:
-            record = TraderRecord(*await trades_repo.trader_record(session, trade.trader_id))
+            record = await live_record(session, trade)
             recorded_ivs = await iv_history.year_of(session, trade.symbol, today)
         market = await pricing.gather(self._market, symbol=trade.symbol, legs=pricing_legs(trade),
                                       moment=_aware(moment) if moment else self._clock(), now=self._clock(),
@@ -179,11 +181,40 @@ class Judgement:
 
 @dataclass(frozen=True, slots=True)
 class TraderRecord:
-    """A trader's closed trades as known when an alert is scored."""
+    """A trader's closed trades as known when an alert is scored. Wins are the follower's outcomes (issue 24):
+    what someone acting on the cards would have made, at the ask and the bid."""
 
     wins: int = 0
     closed: int = 0
     avg_return_pct: float | None = None
+    structure_wins: int = 0  # ... of trades of the same structure as the one being scored
+    structure_closed: int = 0
+    # The record against the market, over closed trades whose option-price probability was known (overall; this
+    # structure): wins, the probabilities summed (what the market expected), how many.
+    priced_wins: int = 0
+    priced_expected: float = 0.0
+    priced: int = 0
+    structure_priced_wins: int = 0
+    structure_priced_expected: float = 0.0
+    structure_priced: int = 0
+
+
+def trade_structure(trade: Any) -> str:
+    return structure_of(trade.open_action, trade.option_type, bool(getattr(trade, "legs", None)))
+
+
+async def live_record(session: Any, trade: Any) -> TraderRecord:
+    """The trader's record now, on the follower's outcomes stored so far (overall and for this structure)."""
+    rows = await trades_repo.follower_record(session, trade.trader_id)
+    structure = trade_structure(trade)
+    mine = [r for r in rows if structure_of(r.open_action, r.option_type, r.multi_leg) == structure]
+    returns = [r.pnl_pct for r in rows]
+    priced, mine_priced = [r for r in rows if r.market_pop is not None], [r for r in mine if r.market_pop is not None]
+    return TraderRecord(sum(r.pnl_pct > 0 for r in rows), len(rows), sum(returns) / len(returns) if returns else None,
+                        sum(r.pnl_pct > 0 for r in mine), len(mine),
+                        sum(r.pnl_pct > 0 for r in priced), sum(r.market_pop or 0.0 for r in priced), len(priced),
+                        sum(r.pnl_pct > 0 for r in mine_priced), sum(r.market_pop or 0.0 for r in mine_priced),
+                        len(mine_priced))
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,16 +228,19 @@ class Judged:
     final: FinalScore
     own: OwnJudgement  # the trader's own trade: what the score judges
     flags: tuple[str, ...] = field(default=())  # sanity flags as sentences
+    features: ChanceFeatures = field(default_factory=ChanceFeatures)  # what the chance of profit is fitted on
 
-    @property
-    def features(self) -> ScoreFeatures:
-        return ScoreFeatures.of(self.final, self.own.trade.probability_of_profit)
+    def chance(self, calibrator: Calibrator | None) -> Chance | None:
+        """The card's chance of profit (the model, or the better baseline); None before calibration."""
+        return calibrator.chance(self.features) if calibrator else None
 
     def probability(self, calibrator: Calibrator | None) -> float | None:
-        return calibrator.probability(self.features) if calibrator else None
+        chance = self.chance(calibrator)
+        return chance.probability if chance else None
 
     def score(self, calibrator: Calibrator | None) -> float:
-        """What a chat's threshold meets: the calibrated chance of profit in percent, else the blend."""
+        """What a chat's threshold and the delivery order meet: the chance of profit in percent; before
+        calibration (fewer than 200 closed trades) the uncalibrated blend, which the card does not call a chance."""
         p = self.probability(calibrator)
         return round(p * 100, 1) if p is not None else self.final.score
 
@@ -243,7 +277,28 @@ async def judge_trade(trade: Any, *, today: date, record: TraderRecord, snapshot
     consensus = await panel.judge(review_for(trade, snapshot, today, record, texts), snapshot, own, found)
     _mark(marks)
     final = final_score(score_inputs(consensus, own, snapshot, record, found, flags))
-    return Judged(record, ranking, found, consensus, final, own, texts)
+    features = chance_features(trade, own, snapshot, record, found, flags, days_to_expiry(trade, today, snapshot))
+    return Judged(record, ranking, found, consensus, final, own, texts, features)
+
+
+def chance_features(trade: Any, own: OwnJudgement, snapshot: MarketSnapshot, record: TraderRecord,
+                    similar: SimilarSummary, flags: Sequence[str], dte: int | None) -> ChanceFeatures:
+    """The chance's inputs, each once: the market's probability (option prices, at the trader's price), days to
+    expiry, how far out of the money (calls above, puts below the price; none for spreads and shares), the
+    structure, IV/HV, the flags, the trader's record (overall and this structure), the similar trades."""
+    spot = snapshot.underlying_price
+    otm = None
+    if trade.option_type in ("call", "put") and not getattr(trade, "legs", None) and trade.strike and spot:
+        otm = trade.strike / spot - 1 if trade.option_type == "call" else 1 - trade.strike / spot
+    return ChanceFeatures(
+        market_pop=own.trade.probability_of_profit, days_to_expiry=dte if trade.option_type else None,
+        moneyness=otm, defined_risk=own.trade.max_loss is not None, long_premium=own.trade.net_premium > 0,
+        iv_hv=snapshot.iv_hv, flags=tuple(flags), trader_wins=record.wins, trader_closed=record.closed,
+        trader_edge=shrunk_lift(record.priced_wins, record.priced_expected, record.priced),
+        structure_edge=shrunk_lift(record.structure_priced_wins, record.structure_priced_expected,
+                                   record.structure_priced),
+        similar_rate=similar.success_rate,
+        similar_confidence=similar_confidence(similar.count, similar.mean_similarity))
 
 
 def flag_facts(trade: Any, today: date, snapshot: MarketSnapshot | None = None, *,
@@ -425,16 +480,27 @@ def ranked(evaluation: StrategyEvaluation) -> RankedStrategy:
 def scoring_record(judged: Judged, snapshot: MarketSnapshot, calibrator: Calibrator | None) -> Scoring:
     """Everything the judge decided, as the one typed record the card, Analyze, memory and the backtest read."""
     final, own, consensus = judged.final, judged.own, judged.consensus
+    chance = judged.chance(calibrator)
     return Scoring(
         scorer_version=calibrator.version if calibrator else uncalibrated_version(),
         blend=final.blend, score=final.score, parts=tuple(final.parts.values()),
         penalties=tuple((final.penalties or {}).items()), flags=judged.flags,
-        calibrated=judged.probability(calibrator), own=own.trade, own_fit=own.fit,
+        calibrated=chance.probability if chance else None, own=own.trade, own_fit=own.fit,
         fit_parts=tuple(own.fit_parts.items()), notes=own.notes, alternative=own.alternative,
         ranking=tuple(ranked(e) for e in judged.ranking.evaluations) if judged.ranking else (),
         market=market_inputs(snapshot),
         ai_probability_of_profit=consensus.probability_of_profit, ai_confidence=consensus.confidence,
+        chance=chance_basis(judged, chance),
     )
+
+
+def chance_basis(judged: Judged, chance: Chance | None) -> ChanceBasis:
+    """What the card's headline rests on: the basis, the trades, the two baselines' own numbers, the pushes."""
+    f = judged.features
+    return ChanceBasis(
+        basis=chance.basis if chance else None, trades=chance.trades if chance else 0,
+        market=f.market_pop, trader=f.trader_rate, trader_closed=f.trader_closed,
+        pushes=chance.pushes if chance else (), start=chance.baseline if chance else None)
 
 
 def scoring_values(judged: Judged, snapshot: MarketSnapshot, calibrator: Calibrator | None) -> dict[str, Any]:

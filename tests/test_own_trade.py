@@ -19,7 +19,7 @@ from pipeline.judge.own_trade import alternative_view, judge_own_trade, takes_ot
 from pipeline.judge.stage import says_spread
 from pipeline.judge.strategies import StrategyInput, evaluate_strategies
 from pipeline.memory.store import own_strategy
-from pipeline.models import Leg, OwnTrade, ScorePart, Scoring
+from pipeline.models import ChanceBasis, Leg, OwnTrade, ScorePart, Scoring
 from pipeline.record import LEGACY_ALTERNATIVE, LEGACY_OWN, scoring_to_json
 
 TODAY = date(2026, 11, 23)
@@ -246,38 +246,50 @@ def test_sanity_flags_chasing_lotto_size_and_a_spread_read_as_one_leg() -> None:
     assert not says_spread("BTO AAPL 170P 12/19 @ 2.50") and not says_spread(None)
 
 
+PUSHES = (("option prices' probability of profit", 0.12), ("days to expiry", 0.0), ("flag: chasing", -0.04),
+          ("this trader's record against option prices", 0.09))
+
+
 def analysis_card(*, calibrated: float | None) -> AlertCard:
-    """A scored alert whose blend is pop 40×0.55 + ai 50×0.45 = 44.5, less 8 for chasing = 36.5."""
-    scoring = Scoring(scorer_version="blend-2+uncalibrated", blend=44.5, score=36.5,
+    """A scored alert whose blend is pop 40×0.55 + ai 50×0.45 = 44.5, less 8 for chasing = 36.5; calibrated, the
+    model starts at 45% for the average trade and the pushes take it to 62%."""
+    chance = ChanceBasis("model", 1240, 0.41, 0.71, 88, PUSHES, 0.45) if calibrated is not None else \
+        ChanceBasis(None, 0, 0.41, 0.71, 88)
+    scoring = Scoring(scorer_version="blend-3+uncalibrated", blend=44.5, score=36.5,
                       parts=(ScorePart("pop", 40.0, 0.55, 1.0), ScorePart("ai", 50.0, 0.45, 1.0)),
-                      penalties=(("chasing", 8.0),), calibrated=calibrated)
+                      penalties=(("chasing", 8.0),), calibrated=calibrated, chance=chance)
     shown = calibrated * 100 if calibrated is not None else scoring.score
     return AlertCard(alert_id=1, trader="t", symbol="MSFT", action="BTO", option_type="call", strike=340.0,
                      expiry=EXPIRY, entry_price=4.0, quantity=2, score=shown, scoring=scoring,
                      profit_probability=calibrated)
 
 
-def test_the_analysis_arithmetic_adds_up_to_the_score_it_shows() -> None:
-    """Each part's points are its value × weight; they sum to the blend shown; the blend less the penalties is
-    the score shown while uncalibrated. Calibrated, the score is the chance of profit, shown apart and labelled."""
-    for calibrated in (None, 0.68):
-        text = re.sub(r"</?b>", "", analysis_message(analysis_card(calibrated=calibrated)))
-        shown = float(re.search(r"score (\d+)/100", text).group(1))
-        blend_line = next(line for line in text.splitlines() if line.startswith("Blend = "))
-        terms = re.findall(r"(\w+) (\d+)×(\d\.\d+) \((\d+\.\d)\)", blend_line)
-        assert [t[0] for t in terms] == ["pop", "ai"]
-        for _, value, weight, points in terms:
-            assert float(value) * float(weight) == pytest.approx(float(points), abs=0.05)
-        blend = float(blend_line.rsplit("= ", 1)[1])
-        assert sum(float(t[3]) for t in terms) == pytest.approx(blend, abs=0.1)
-        after_flags = float(re.search(r"Flags: [\d.]+ − chasing 8 = ([\d.]+)", text).group(1))
-        assert after_flags == pytest.approx(blend - 8)
-        if calibrated is None:
-            assert shown == round(after_flags) and "(the blend)" in text
-            assert "Not calibrated yet: the score is the blend less the flags" in text
-        else:
-            assert shown == 68 and "(the calibrated chance of profit)" in text
-            assert "Calibrated chance of profit: 68%" in text
+def test_the_analysis_arithmetic_adds_up_to_what_it_shows() -> None:
+    """Uncalibrated: no chance, and the blend the alerts are ranked by is shown as the sum it is (each part's
+    value × weight, less the flags). Calibrated: each feature's push from the average trade, adding up to the
+    chance on the card."""
+    text = re.sub(r"</?b>", "", analysis_message(analysis_card(calibrated=None)))
+    assert "Chance of profit: not given yet — it is calibrated once 200 trades have closed" in text
+    blend_line = next(line for line in text.splitlines() if "ranked by the blend = " in line)
+    terms = re.findall(r"(\w+) (\d+)×(\d\.\d+) \((\d+\.\d)\)", blend_line)
+    assert [t[0] for t in terms] == ["pop", "ai"]
+    for _, value, weight, points in terms:
+        assert float(value) * float(weight) == pytest.approx(float(points), abs=0.05)
+    blend = float(blend_line.rsplit("= ", 1)[1])
+    assert sum(float(t[3]) for t in terms) == pytest.approx(blend, abs=0.1)
+    after_flags = float(re.search(r"Flags: [\d.]+ − chasing 8 = ([\d.]+)", text).group(1))
+    assert after_flags == pytest.approx(blend - 8)
+    assert "ranked meanwhile by the uncalibrated blend, 36/100" in text
+
+    text = re.sub(r"</?b>", "", analysis_message(analysis_card(calibrated=0.62)))
+    lines = text.splitlines()
+    assert lines[1] == "Chance of profit 62%"
+    assert lines[2] == "calibrated on 1,240 closed trades · option prices say 41% · this trader 71% on 88 trades"
+    start = float(re.search(r"What moved it: the average trade (\d+)%", text).group(1))
+    pushes = [float(p) for p in re.findall(r"[▲▼] .+ ([+-]\d+\.\d) pts", text)]
+    assert "▼ flag: chasing -4.0 pts" in text and "▲ option prices' probability of profit +12.0 pts" in text
+    assert "days to expiry" not in text  # a feature that did not move it is not listed
+    assert start + sum(pushes) == pytest.approx(62, abs=0.5) and "= 62% chance of profit for a follower" in text
 
 
 def test_a_row_scored_before_the_record_still_renders() -> None:
@@ -315,7 +327,7 @@ def test_a_row_scored_before_the_record_still_renders() -> None:
     analysis = re.sub(r"</?b>", "", analysis_message(card))
     assert "1. Cash-Secured Put: 84 — Bullish trend fits a put sale" in analysis
     assert "market fit 61" in analysis and "Price $180.00 · trend bullish" in analysis
-    assert "Blend = pop 71×0.40 (28.4) + ai 55×0.60 (33.0) = 61.4" in analysis
+    assert "ranked by the blend = pop 71×0.40 (28.4) + ai 55×0.60 (33.0) = 61.4" in analysis
     assert "Flags: 61.4 − chasing 8 = 53.4" in analysis
 
 

@@ -24,13 +24,22 @@ def test_run_without_a_token_explains_then_shows_the_demo(tmp_path: Path, embedd
     out = done.stdout
     assert "@BotFather" in out and "TELEGRAM_BOT_TOKEN" in out
     assert out.count("HIGH-QUALITY TRADE ALERT") >= 3
-    assert "Score:" in out and "Max Profit:" in out and "[🔍 Analyze]" in out
+    assert "Score:" not in out and "Max Profit:" in out and "[🔍 Analyze]" in out
+    # One headline number and its basis: the calibrated chance, option prices' and the trader's own numbers.
+    chances = re.findall(r"Chance of profit (\d+)%\n│ calibrated on 800 closed trades · option prices say (\d+)% · "
+                         r"this trader (\d+)% on (\d+) trades", out)
+    assert len(chances) == out.count("HIGH-QUALITY TRADE ALERT")
+    assert all(int(chance) >= 70 for chance, *_ in chances)  # the chat's threshold met the chance itself
     cards = [block for block in out.split("┌─ Telegram") if "TRADE ALERT" in block]
     assert cards and all(own_figures_hold(card) for card in cards)
     assert "closed @" in out and "P&L" in out  # a follow-up of a trade the chat was told about
-    assert "300 closed trades remembered" in out
-    last = out.strip().splitlines()[-1]  # the demo ends with the backtest's one-line summary
-    assert last.startswith("Backtest: ") and "closed trades" in last and "Brier" in last
+    assert "800 closed trades remembered" in out and "calibrated on 800 of them (the follower's outcome)" in out
+    assert "each trader's edge over it: behappy +6 pts, fibonaccizer +12 pts" in out
+    last = out.strip().splitlines()[-1]  # the demo ends with the backtest against both baselines, in one line
+    assert last.startswith("Backtest (follower's outcome, walk-forward): 803 closed trades")
+    model, market, trader = map(float, re.search(
+        r"Brier ([\d.]+) vs ([\d.]+) option prices alone and ([\d.]+) trader's record alone", last).groups())
+    assert model <= market < trader and "cards show the model" in last  # walk-forward, the model beat both
     for chart in ("leaderboard.png", "pnl.png", "reliability.png"):
         png = tmp_path / "data" / "demo" / chart
         assert png.read_bytes().startswith(b"\x89PNG")

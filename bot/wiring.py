@@ -111,6 +111,11 @@ class Runtime:
             info["market"] = self.market.health
         return info
 
+    def chance_advice(self) -> int | None:
+        """The current calibration's advised threshold (its walk-forward backtest's), for a new chat's default."""
+        current = self.calibration.current if self.calibration is not None else None
+        return current.advice if current is not None else None
+
     async def backtest_report(self, chat_id: int | None = None, chat_title: str | None = None) -> Any:
         """/backtest: the whole history replayed now (the same service the nightly refit uses); `/backtest here`
         passes the chat, and the report covers the cards it was sent."""

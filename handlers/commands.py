@@ -22,7 +22,7 @@ from handlers.chat_settings import KIND_LABELS, ChatPrefs, Kind, prefs_of
 from handlers.services import services
 from handlers.views import card_from_row
 from handlers.webapp.command import dashboard
-from storage import ai_usage, chats, mutes, queue, scraper_state, stats, traders
+from storage import ai_usage, chats, mutes, queue, scraper_state, stats, thresholds, traders
 from storage import record as sent_cards
 from storage import trades as trades_repo
 from storage.models import Chat
@@ -59,9 +59,14 @@ async def this_chat(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Chat:
     assert chat is not None
     svc = services(context)
     async with svc.db.session() as session:
+        known = await chats.get(session, chat.id)
+        # A new chat starts at a threshold the current model can reach (issue 24), not at one no alert meets.
+        start_at = svc.default_min_score if known is not None else await thresholds.default_threshold(
+            session, svc.clock(), advice=svc.chance_advice() if svc.chance_advice else None,
+            fallback=svc.default_min_score)
         row, created = await chats.get_or_create(
             session, chat.id, chat_type=chat.type, title=chat.title or chat.full_name,
-            min_score=svc.default_min_score, rate_limit_per_hour=svc.default_rate_limit_per_hour)
+            min_score=start_at, rate_limit_per_hour=svc.default_rate_limit_per_hour)
     if created:
         log.info("chat registered: %s %s", chat.type, chat.id)
         if svc.reschedule_summary is not None:
@@ -99,9 +104,11 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Register the chat (private or group) with the default settings and say what the bot does."""
     row = await this_chat(update, context)
     chat = update.effective_chat
+    async with services(context).db.reader() as session:
+        per_day = await thresholds.cards_per_day(session, row.min_score, _clock(context))
     text = render.welcome(chat_title=chat.title if chat else None,
                           is_group=chat is not None and chat.type != ChatType.PRIVATE,
-                          min_score=row.min_score, rate_limit_per_hour=row.rate_limit_per_hour)
+                          min_score=row.min_score, rate_limit_per_hour=row.rate_limit_per_hour, per_day=per_day)
     if row.timezone is None and await may_change_settings(update, context):  # asked until a zone is chosen
         await reply(update, f"{text}\n\n{render.ask_zone()}",
                     keyboard=render.zone_keyboard(chat_settings.COMMON_ZONES))
@@ -174,9 +181,22 @@ async def list_traders(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 
 async def threshold(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Show or set the minimum score (0-100) for alerts sent here."""
-    await _setting(update, context, field="min_score", label="Minimum score", low=0, high=100,
-                   command="threshold")
+    """Show or set the lowest chance of profit (0-100%) of the cards sent here, and say how many cards a day
+    that would have sent over the last week."""
+    chat = await this_chat(update, context)
+    args = _args(context)
+    value = (_int_arg(args[0], 0, 100) if len(args) == 1 else None) if args else chat.min_score
+    if value is None:
+        await reply(update, render.usage("threshold"))
+        return
+    if args and not await may_change_settings(update, context):
+        await reply(update, "Only this group's admins can change its settings.")
+        return
+    async with services(context).db.session() as session:
+        if args:
+            await chats.update_settings(session, chat.id, min_score=value)
+        per_day = await thresholds.cards_per_day(session, value, _clock(context))
+    await reply(update, render.threshold_text(value, per_day, changed=bool(args)))
 
 
 async def ratelimit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -404,7 +424,12 @@ async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if "source" not in info:
         info["source"] = "healthy" if not unhealthy else f"{len(unhealthy)} profile(s) failing"
     details = await is_admin(update, context)
-    await reply(update, render.status_text(info, details=details, zone=prefs.zone))
+    text = render.status_text(info, details=details, zone=prefs.zone)
+    if details:  # a threshold that let nothing through all week: the admins hear of it (issue 24)
+        async with svc.db.reader() as session:
+            quiet = await thresholds.quiet_chats(session, _clock(context))
+        text += "".join(f"\n{render.quiet_threshold(q)}" for q in quiet)
+    await reply(update, text)
 
 
 async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -33,16 +33,39 @@ def clip(value: object, limit: int = ECHO_LIMIT) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-def welcome(*, chat_title: str | None, is_group: bool, min_score: int, rate_limit_per_hour: int) -> str:
+def welcome(*, chat_title: str | None, is_group: bool, min_score: int, rate_limit_per_hour: int,
+            per_day: float | None = None) -> str:
     where = f"<b>{esc(chat_title)}</b>" if is_group and chat_title else "this chat"
+    week = f" {_would_have_sent(per_day)}" if per_day is not None else ""
     return (
-        "👋 <b>Xtrades Sentinel</b> watches the trade alerts of the Xtrades traders you choose, scores every "
-        "alert from 0 to 100 (strategy fit, three AI models, the trader's record, similar past trades) and "
+        "👋 <b>Xtrades Sentinel</b> watches the trade alerts of the Xtrades traders you choose, gives every alert "
+        "its chance of profit for someone following it (option prices, the trader's record, similar past trades, "
+        "calibrated on closed trades) and "
         f"tells {where} only about the best ones, with the reasoning and the numbers.\n\n"
-        f"Settings here: alerts scoring <b>≥ {min_score}</b>, "
-        f"at most <b>{rate_limit_per_hour} per hour</b>.\n\n"
+        f"Settings here: alerts with a chance of profit <b>≥ {min_score}%</b>, "
+        f"at most <b>{rate_limit_per_hour} per hour</b>.{week}\n\n"
         "Next: /help lists what I can do."
     )
+
+
+def _would_have_sent(per_day: float) -> str:
+    amount = "no cards" if per_day == 0 else f"<b>{per_day:.1f}</b> card{'s' if per_day != 1 else ''} a day"
+    return f"Over the last week that would have sent {amount}."
+
+
+def threshold_text(value: int, per_day: float, *, changed: bool) -> str:
+    """/threshold: the setting, and how many cards a day it would have sent over the last week."""
+    head = (f"✅ Lowest chance of profit set to <b>{value}%</b>." if changed
+            else f"Lowest chance of profit: <b>{value}%</b>.")
+    tail = "" if changed else f" {usage('threshold')}"
+    return f"{head} {_would_have_sent(per_day)}{tail}"
+
+
+def quiet_threshold(chat: Any) -> str:
+    """/status for admins: a chat whose threshold let none of its traders' alerts through all week."""
+    name = esc(chat.title) if chat.title else str(chat.chat_id)
+    return (f"⚠️ {name}: its threshold {chat.min_score}% let nothing through in 7 days ({chat.alerts} alerts, "
+            f"the best {chat.best:.0f}%).")
 
 
 def help_text(commands: Sequence[tuple[str, str]]) -> str:

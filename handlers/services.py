@@ -35,6 +35,8 @@ class Services:
     reschedule_summary: Callable[[int], Awaitable[None]] | None = None
     # Now, as an aware datetime: the commands' clock (tests set it; never today's real date in a test).
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # The current calibration's advised threshold (its backtest's), for a new chat's default; None when none.
+    chance_advice: Callable[[], int | None] | None = None
     # The dashboard's public address (WEBAPP_URL); None when the Mini App is not enabled.
     webapp_url: str | None = None
 

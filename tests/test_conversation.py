@@ -50,10 +50,11 @@ async def test_track_checks_the_trader_exists(app: Application, telegram: FakeTe
 
 
 async def test_settings_commands_validate_their_arguments(app: Application, telegram: FakeTelegram) -> None:
-    assert "Minimum score: <b>80</b>" in await say(telegram, "/threshold")
+    assert "Lowest chance of profit: <b>80%</b>. Over the last week that would have sent no cards." in \
+        await say(telegram, "/threshold")
     assert "Usage: /threshold [0-100]" in await say(telegram, "/threshold 120")
     assert "Usage: /threshold [0-100]" in await say(telegram, "/threshold -5")
-    assert "Minimum score set to <b>90</b>" in await say(telegram, "/threshold 90")
+    assert "Lowest chance of profit set to <b>90%</b>" in await say(telegram, "/threshold 90")
     assert "Usage: /ratelimit [1-60]" in await say(telegram, "/ratelimit 0")
     assert "Usage: /ratelimit [1-60]" in await say(telegram, "/ratelimit " + "9" * 400)
     assert "set to <b>12</b>" in await say(telegram, "/ratelimit 12")
@@ -75,12 +76,12 @@ async def test_a_non_admin_cannot_change_a_groups_threshold(app: Application, te
     async with runtime_of(app).db.reader() as s:
         assert (await chats.get(s, GROUP)).min_score == 80
     accepted = await say(telegram, "/threshold 50", chat_id=GROUP, user_id=ADMIN, chat_type="supergroup")
-    assert "set to <b>50</b>" in accepted
+    assert "set to <b>50%</b>" in accepted
     async with runtime_of(app).db.reader() as s:
         assert (await chats.get(s, GROUP)).min_score == 50
     # a member may still read: /threshold without argument, /status without the admin details
-    assert "Minimum score: <b>50</b>" in await say(telegram, "/threshold", chat_id=GROUP, user_id=MEMBER,
-                                                   chat_type="supergroup")
+    assert "Lowest chance of profit: <b>50%</b>" in await say(telegram, "/threshold", chat_id=GROUP,
+                                                              user_id=MEMBER, chat_type="supergroup")
     status = await say(telegram, "/status", chat_id=GROUP, user_id=MEMBER, chat_type="supergroup")
     assert "Queue:" in status and "AI spend" not in status
 

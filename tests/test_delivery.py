@@ -102,8 +102,9 @@ async def test_an_87_reaches_the_80_chat_and_not_the_90_chat(db: Database, bot: 
 
 def card_scores(telegram: FakeTelegram, chat_id: int) -> list[int]:
     """The scores on the alert cards a chat received, in order (notices and digests left out)."""
-    return [int(m.params["text"].split("Score: <b>")[1].split("/")[0]) for m in telegram.sent_messages(chat_id)
-            if "Score: <b>" in m.params["text"]]
+    marker = "ranked meanwhile by the uncalibrated blend, "  # these cards are scored before any calibration
+    return [int(m.params["text"].split(marker)[1].split("/")[0]) for m in telegram.sent_messages(chat_id)
+            if marker in m.params["text"]]
 
 
 async def test_six_alerts_to_a_chat_limited_to_five(db: Database, bot: ExtBot, telegram: FakeTelegram) -> None:

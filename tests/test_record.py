@@ -11,7 +11,7 @@ import pytest
 from pipeline.judge.own_trade import judge_own_trade
 from pipeline.judge.stage import ranked
 from pipeline.judge.strategies import StrategyInput, evaluate_strategies
-from pipeline.models import Leg, MarketInputs, ScorePart, Scoring
+from pipeline.models import ChanceBasis, Leg, MarketInputs, ScorePart, Scoring
 from pipeline.record import FORMAT, scoring_from_json, scoring_to_json
 
 TODAY = date(2026, 11, 23)
@@ -32,7 +32,9 @@ def judged_record() -> Scoring:
         market=MarketInputs(underlying_price=180.0, trend="bullish", volatility_regime="high", iv=0.3,
                             iv_rank=40.0, iv_hv=1.2, hv_30=0.25, next_earnings=TODAY + timedelta(days=60),
                             sources=("yahoo",), notes=("IV rank from 200 recorded days",)),
-        ai_probability_of_profit=0.7, ai_confidence=0.8)
+        ai_probability_of_profit=0.7, ai_confidence=0.8,
+        chance=ChanceBasis("model", 300, 0.715, 0.62, 40, (("option prices' probability of profit", 0.08),
+                                                            ("flag: chasing", -0.03)), 0.59))
 
 
 def test_a_record_round_trips_through_its_json_column() -> None:
@@ -43,6 +45,7 @@ def test_a_record_round_trips_through_its_json_column() -> None:
     # Floats are kept to six decimals; everything else exactly, and a second write gives the same document.
     assert scoring_to_json(again) == stored and scoring_from_json(scoring_to_json(again)) == again
     assert again.parts == record.parts and again.penalties == record.penalties and again.market == record.market
+    assert again.chance == record.chance  # the card's basis line and Analyze's pushes
     assert (again.flags, again.notes, again.calibrated, again.scorer_version) == (
         record.flags, record.notes, record.calibrated, record.scorer_version)
     assert again.own is not None and record.own is not None and again.alternative is not None

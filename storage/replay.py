@@ -60,7 +60,10 @@ async def outcomes(session: AsyncSession) -> list[Outcome]:
                Trade.underlying_price, Trade.symbol, Trade.follower_pnl_pct, Trade.follower_estimated,
                Trade.market_pop_at_alert)
         .where(Trade.status == "closed", Trade.pnl.is_not(None)))
-    return [Outcome(*row[:13], bool(row[13]), *row[14:]) for row in rows.all()]
+    return [Outcome(trade_id=r[0], trader_id=r[1], closed_at=r[2], pnl=r[3], pnl_pct=r[4], open_action=r[5],
+                    option_type=r[6], strike=r[7], expiry=r[8], entry_price=r[9], exit_price=r[10], opened_at=r[11],
+                    close_reason=r[12], multi_leg=bool(r[13]), underlying_price=r[14], symbol=r[15],
+                    follower_pnl_pct=r[16], follower_estimated=r[17], market_pop=r[18]) for r in rows.all()]
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ async def _scores(session: AsyncSession, now: datetime, *, trader_ids: list[int]
         XtradesAlert.scored_at >= now - WEEK, XtradesAlert.scored_at < now))
     if trader_ids is not None:
         query = query.join(Trade, Trade.id == XtradesAlert.trade_id).where(Trade.trader_id.in_(trader_ids))
-    return [float(s) for s in (await session.scalars(query)).all()]
+    return [float(s) for s in (await session.scalars(query)).all() if s is not None]
 
 
 async def cards_per_day(session: AsyncSession, min_score: float, now: datetime) -> float:

@@ -189,6 +189,7 @@ class RecordedPanel:
         if not self.used_live_ai:
             return await self._local.judge(alert, context, own, similar)
         row = self._live
+        assert row is not None  # used_live_ai says so
         verdicts = tuple(Verdict(p, "recorded", float(getattr(row, f"{p}_score")), (), row.key_risk or "",
                                  recommendation_for(float(getattr(row, f"{p}_score"))).value)
                          for p in PAID_PROVIDERS if getattr(row, f"{p}_score") is not None)
@@ -227,7 +228,8 @@ class Replayed:
 
 
 def posted_at(trade: Any) -> datetime:
-    return trade.opened_at or trade.first_seen_at
+    moment: datetime = trade.opened_at or trade.first_seen_at
+    return moment
 
 
 async def replay(db: Database, market: AsOfMarket, *, similar: SimilarAsOf | None = None,

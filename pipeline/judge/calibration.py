@@ -200,9 +200,9 @@ def _matrix(samples: Sequence[ChanceFeatures]) -> tuple[list[list[float | None]]
     raw = [raw_vector(s) for s in samples]
     means, scales = [], []
     for j in range(len(NAMES)):
-        known = [r[j] for r in raw if r[j] is not None]
-        m = sum(known) / len(known) if known else 0.0  # type: ignore[arg-type]
-        var = sum((x - m) ** 2 for x in known) / len(known) if known else 0.0  # type: ignore[operator]
+        known = [v for r in raw if (v := r[j]) is not None]
+        m = sum(known) / len(known) if known else 0.0
+        var = sum((x - m) ** 2 for x in known) / len(known) if known else 0.0
         means.append(float(m))
         scales.append(math.sqrt(var) if var > 1e-12 else 1.0)
     return raw, means, scales

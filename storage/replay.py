@@ -51,15 +51,18 @@ async def closed_trades(session: AsyncSession, *, since: datetime | None = None,
     return list(rows.unique().all())
 
 
-async def outcomes(session: AsyncSession) -> list[Outcome]:
-    """Every closed trade with a known P&L, lightly: the raw material of as-of trader records."""
-    rows = await session.execute(
+async def outcomes(session: AsyncSession, *, ids: Collection[int] | None = None) -> list[Outcome]:
+    """Every closed trade with a known P&L (or just `ids`), lightly: the raw material of as-of trader records."""
+    query = (
         select(Trade.id, Trade.trader_id, Trade.closed_at, Trade.pnl, Trade.pnl_pct, Trade.open_action,
                Trade.option_type, Trade.strike, Trade.expiry, Trade.entry_price, Trade.exit_price,
                func.coalesce(Trade.opened_at, Trade.first_seen_at), Trade.close_reason, Trade.legs,
                Trade.underlying_price, Trade.symbol, Trade.follower_pnl_pct, Trade.follower_estimated,
                Trade.market_pop_at_alert)
         .where(Trade.status == "closed", Trade.pnl.is_not(None)))
+    if ids is not None:
+        query = query.where(Trade.id.in_(list(ids)))
+    rows = await session.execute(query)
     return [Outcome(trade_id=r[0], trader_id=r[1], closed_at=r[2], pnl=r[3], pnl_pct=r[4], open_action=r[5],
                     option_type=r[6], strike=r[7], expiry=r[8], entry_price=r[9], exit_price=r[10], opened_at=r[11],
                     close_reason=r[12], multi_leg=bool(r[13]), underlying_price=r[14], symbol=r[15],

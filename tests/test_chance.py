@@ -26,9 +26,10 @@ from pipeline.judge.refit import Calibration
 from pipeline.market.recorded import RecordedMarket
 from pipeline.models import ChanceBasis, Follower, MarketInputs, Scoring
 from pipeline.record import scoring_to_json
-from storage import alerts
+from storage import alerts, chats
 from storage import trades as trades_repo
 from storage.db import Database
+from storage.models import NotificationQueueItem
 
 START, END = date(2025, 11, 3), date(2026, 10, 2)  # posted a year back, every expiry before the last close
 POSTED, CLOSED = date(2026, 3, 2), date(2026, 3, 20)
@@ -152,6 +153,12 @@ async def test_the_chance_moves_the_right_way_with_the_market_and_the_flags_all_
             assert calibrator.probability(replace(base, flags=(flag,))) <= clean
         better = calibrator.probability(replace(base, trader_edge=base.trader_edge + 0.5))
         assert better >= calibrator.probability(base)
+    # Common sense: a long call option prices give 18% stays near that for a trader with no record against the
+    # market, and rises only with a record that earned it.
+    call = ChanceFeatures(market_pop=0.18, days_to_expiry=21, moneyness=0.03, defined_risk=True, long_premium=True)
+    plain = calibrator.probability(call)
+    earned = calibrator.probability(replace(call, trader_edge=0.6, trader_wins=60, trader_closed=150))
+    assert plain < 0.25 and earned > plain + 0.02
     # Each feature is used once: the pushes name every feature of the model exactly once.
     chance = calibrator.chance(replayed[-1].features)
     assert len({name for name, _ in chance.pushes}) == len(chance.pushes) == len(calibrator.names)
@@ -187,3 +194,42 @@ def test_the_better_baseline_is_chosen_and_named_when_the_model_does_not_beat_bo
         "trades"]
     text = alert_message(card, today=datetime(2026, 12, 1, tzinfo=UTC).date())
     assert "Score:" not in text and text.count("Chance of profit") == 1
+
+
+async def test_backtest_here_covers_only_the_cards_this_chat_was_sent(db: Database) -> None:
+    truth = await plant(db, invent(count=300, seed=11, start=START, end=END))
+    sent = sorted(truth)[::4]
+    async with db.session() as session:
+        await chats.get_or_create(session, 42, chat_type="private", title="Desk", min_score=0, rate_limit_per_hour=5)
+        for trade_id in sent:
+            [row] = await alerts.for_trade(session, trade_id)
+            session.add(NotificationQueueItem(alert_id=row.id, chat_id=42, status="sent"))
+        [skipped] = await alerts.for_trade(session, sorted(truth)[1])
+        session.add(NotificationQueueItem(alert_id=skipped.id, chat_id=42, status="skipped"))  # never reached it
+    calibration = Calibration(db, RecordedMarket(PRICES))
+    _, everything = await calibration.backtest()
+    _, here = await calibration.backtest(chat_id=42, chat_title="Desk")
+    assert everything.trades == 300 and everything.chat is None
+    assert here.trades == len(sent) and here.chat == "Desk" and here.as_json()["chat"] == "Desk"
+    won = sum(1 for r in (await replay(db, AsOfMarket(RecordedMarket(PRICES)))) if r.trade_id in sent and r.won)
+    assert here.base_rate == pytest.approx(won / len(sent))
+
+
+async def test_a_trade_closing_gets_its_followers_outcome_at_once(db: Database) -> None:
+    from pipeline.ingest.detector import Position, TradeEvent
+    from pipeline.models import StoredEvent
+
+    truth = await plant(db, invent(count=12, seed=4, start=START, end=END))
+    closing = sorted(truth)[5]
+    calibration = Calibration(db, RecordedMarket(PRICES))
+    # Calibrated already (so no early refit runs and stores everything): the close alone stores its outcome.
+    calibration.current = fit([ChanceFeatures(market_pop=0.2 + 0.6 * (i % 2)) for i in range(300)],
+                              [i % 3 != 0 for i in range(300)])
+    event = TradeEvent("close", truth[closing].trader, Position(alert_id="x", open_action="BTO", symbol="AAPL"))
+    await calibration.on_events([StoredEvent(alert_row_id=1, trade_id=closing, event=event)])  # type: ignore[arg-type]
+    async with db.reader() as session:
+        rows = {r.id: r for r in await trades_repo.by_ids(session, list(truth))}
+    assert all(r.follower_pnl_pct is None for r in rows.values() if r.id != closing)
+    assert rows[closing].follower_pnl_pct is not None and rows[closing].follower_estimated
+    assert rows[closing].follower_entry is not None and rows[closing].entry_price is not None
+    assert (rows[closing].follower_entry > rows[closing].entry_price) == (rows[closing].open_action == "BTO")

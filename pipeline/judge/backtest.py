@@ -243,7 +243,7 @@ async def replay(db: Database, market: AsOfMarket, *, similar: SimilarAsOf | Non
         live = await replay_repo.live_scorings(session, [o.trade_id for o in closed])
     if trades:
         market.reach_back(posted_at(trades[0]).date(), datetime.now(UTC).date())
-    recorded = {tid: s for tid, row in live.items() if (s := _scoring(row)) is not None}
+    recorded = {tid: s for tid, row in live.items() if (s := recorded_scoring(row)) is not None}
     model = fit_spread_model([q for tid, s in recorded.items()
                               for q in quote_samples(s, (live[tid].scored_at or live[tid].detected_at).date())])
     followers = {o.trade_id: f for o in closed if (f := await follower_of(o, market, model, recorded.get(o.trade_id)))}
@@ -304,9 +304,9 @@ async def replay(db: Database, market: AsOfMarket, *, similar: SimilarAsOf | Non
     return out
 
 
-def _scoring(row: Any) -> Scoring | None:
+def recorded_scoring(row: Any) -> Scoring | None:
     try:
-        return scoring_from_json(row.scoring) if row.scoring else None
+        return scoring_from_json(row.scoring) if row is not None and row.scoring else None
     except (ValueError, KeyError, TypeError):
         return None  # a row scored before the record existed: no quote to read
 

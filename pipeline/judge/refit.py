@@ -15,8 +15,19 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pipeline.judge.backtest import AsOfMarket, Progress, Replayed, SimilarAsOf, VectorLookup, replay, summarise
+from pipeline.judge.backtest import (
+    AsOfMarket,
+    Progress,
+    Replayed,
+    SimilarAsOf,
+    VectorLookup,
+    follower_of,
+    recorded_scoring,
+    replay,
+    summarise,
+)
 from pipeline.judge.calibration import MIN_TRADES, Calibrator, fit
+from pipeline.judge.follower import SpreadModel
 from pipeline.judge.market import HistoryProvider
 from pipeline.judge.report import BacktestReport
 from pipeline.judge.scoring import SCORER_VERSION
@@ -78,13 +89,39 @@ class Calibration:
         return replayed, report
 
     async def on_events(self, stored: Sequence[Any]) -> None:
-        """A cycle sink. While uncalibrated, closed trades arriving (a newly tracked trader's history, above all)
-        start a refit at once in the background, so a new installation calibrates as soon as it has enough
-        trades, not the next night. The cycle never waits for it."""
+        """A cycle sink. A trade that closes gets its follower's outcome stored at once (the next alert of that
+        trader counts it; the nightly refit recomputes it with the spread fitted then). While uncalibrated,
+        closed trades arriving (a newly tracked trader's history, above all) start a refit at once in the
+        background, so a new installation calibrates as soon as it has enough trades, not the next night. The
+        cycle never waits for the refit."""
+        closed = [item.trade_id for item in stored if item.event.kind == "close"]
+        if closed:
+            try:
+                await self.store_followers(closed)
+            except Exception:
+                log.exception("follower outcomes of %d closed trades not stored; the nightly refit will", len(closed))
         if self.current is not None or (self._early is not None and not self._early.done()):
             return
         if any(item.event.kind == "close" for item in stored):
             self._early = asyncio.create_task(self._refit_logged(), name="calibration-early")
+
+    async def store_followers(self, trade_ids: Collection[int]) -> int:
+        """The follower's outcome of these closed trades, beside the trader's: the ask recorded when the card
+        was made, the bid or settlement at the exit (estimated where no quote was recorded)."""
+        async with self._db.reader() as session:
+            closed = await replay_repo.outcomes(session, ids=trade_ids)
+            live = await replay_repo.live_scorings(session, [o.trade_id for o in closed])
+        market = AsOfMarket(self._history)
+        rows = []
+        for o in closed:
+            scoring = recorded_scoring(live.get(o.trade_id))
+            follower = await follower_of(o, market, SpreadModel(), scoring)
+            if follower is not None:
+                pop = scoring.own.probability_of_profit if scoring and scoring.own else None
+                rows.append(FollowerRow(o.trade_id, follower.entry, follower.exit, follower.pnl_pct,
+                                        follower.estimated, pop))
+        async with self._db.session() as session:
+            return await replay_repo.save_follower_outcomes(session, rows)
 
     async def _refit_logged(self) -> None:
         try:

@@ -21,6 +21,7 @@ from pipeline.judge.follower import (
     TradeFacts,
     fit_spread_model,
     follower_outcome,
+    quoted_share,
 )
 from pipeline.judge.refit import Calibration
 from pipeline.market.recorded import RecordedMarket
@@ -58,6 +59,10 @@ def test_a_follower_buys_at_the_ask_and_sells_at_the_bid_so_a_small_win_can_be_a
     assert follower_outcome(facts(entry=2.00, exit_=3.00, settled=True, kind=None), model, entry_quote=None) \
         is not None  # shares too: a couple of basis points
     assert follower_outcome(replace(facts(), exit_price=None), model) is None  # no exit price, no outcome
+    # The contract's own quoted half-spread comes before the model: 1.90 / 2.10 is 5% of the mid either side.
+    quoted = follower_outcome(facts(entry=2.00, exit_=3.00), model, quoted_share=quoted_share(1.90, 2.10))
+    assert quoted is not None and (quoted.entry, quoted.exit) == (2.10, 2.85) and quoted.estimated
+    assert quoted_share(0.0, 0.05) is None and quoted_share(2.0, 1.9) is None
 
 
 def test_the_modelled_spread_widens_as_expiry_nears_and_out_of_the_money_and_fits_recorded_quotes() -> None:

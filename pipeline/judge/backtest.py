@@ -28,6 +28,7 @@ from pipeline.judge.follower import (
     TradeFacts,
     fit_spread_model,
     follower_outcome,
+    quoted_share,
     structure_of,
 )
 from pipeline.judge.market import HistoryProvider, MarketSnapshot, PriceHistory, build_snapshot
@@ -334,7 +335,10 @@ async def follower_of(o: Outcome, market: AsOfMarket, model: SpreadModel,
     facts = TradeFacts(o.open_action, o.option_type, o.strike, o.expiry, o.entry_price, o.exit_price,
                        posted.date(), o.closed_at.date() if o.closed_at else None, o.close_reason == "expired",
                        o.multi_leg, spot)
-    return follower_outcome(facts, model, entry_quote=follow.price if follow and follow.side == wanted else None)
+    contract = next((q for q in scoring.market.quotes if q.strike == o.strike and q.kind == o.option_type)
+                    if scoring and not o.multi_leg else iter(()), None)
+    return follower_outcome(facts, model, entry_quote=follow.price if follow and follow.side == wanted else None,
+                            quoted_share=quoted_share(contract.bid, contract.ask) if contract else None)
 
 
 def risked_return(trade: Any, follower: FollowerOutcome | None) -> float | None:

@@ -104,6 +104,13 @@ class FollowerOutcome:
         return self.pnl_pct > 0
 
 
+def quoted_share(bid: float | None, ask: float | None) -> float | None:
+    """A quote's half-spread over its mid; None for a one-sided or crossed quote."""
+    if bid is None or ask is None or bid <= 0 or ask < bid:
+        return None
+    return min(MAX_SHARE, (ask - bid) / (ask + bid))
+
+
 def moneyness(strike: float | None, underlying: float | None) -> float | None:
     if strike is None or not underlying:
         return None
@@ -111,9 +118,12 @@ def moneyness(strike: float | None, underlying: float | None) -> float | None:
 
 
 def follower_outcome(facts: TradeFacts, model: SpreadModel, *, entry_quote: float | None = None,
-                     exit_quote: float | None = None) -> FollowerOutcome | None:
+                     exit_quote: float | None = None, quoted_share: float | None = None) -> FollowerOutcome | None:
     """The follower's outcome of one closed trade; None without both of the trader's prices. `entry_quote` is
-    the ask (bought) or bid (sold) recorded at delivery; `exit_quote` the bid/ask recorded at the exit."""
+    the ask (bought) or bid (sold) recorded at delivery; `exit_quote` the bid/ask recorded at the exit;
+    `quoted_share` the contract's own half-spread over its mid as quoted when judged, used before the model."""
+    if quoted_share is not None:
+        model = SpreadModel(quoted_share, 0.0, 0.0, quotes=1)
     if facts.entry_price is None or facts.exit_price is None or facts.entry_price <= 0:
         return None
     long = facts.open_action == "BTO"

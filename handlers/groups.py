@@ -10,7 +10,7 @@ from telegram.ext import ContextTypes
 
 from handlers import render
 from handlers.services import services
-from storage import chats
+from storage import chats, thresholds
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +28,11 @@ async def on_my_membership(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     svc = services(context)
     if now and not was:
         async with svc.db.session() as session:
+            start_at = await thresholds.default_threshold(  # one the current model can reach (issue 24)
+                session, svc.clock(), advice=svc.chance_advice() if svc.chance_advice else None,
+                fallback=svc.default_min_score)
             row, _ = await chats.get_or_create(session, chat.id, chat_type=chat.type,
-                                               title=chat.title or chat.full_name, min_score=svc.default_min_score,
+                                               title=chat.title or chat.full_name, min_score=start_at,
                                                rate_limit_per_hour=svc.default_rate_limit_per_hour)
             min_score, rate = row.min_score, row.rate_limit_per_hour
         log.info("added to %s %s", chat.type, chat.id)

@@ -59,6 +59,13 @@ async def test_a_new_chat_starts_at_a_threshold_last_weeks_alerts_met_and_hears_
     assert "Usage: /threshold" in await say(telegram, "/threshold sixty", chat_id=31)
     shown = await say(telegram, "/threshold", chat_id=31)
     assert "Lowest chance of profit: <b>60%</b>." in shown and "<b>1.4</b> cards a day" in shown
+    # A group the bot is added to starts at the same reachable level.
+    telegram.push_my_chat_member(-4243, chat_type="group", chat_title="Options Club", new_status="member")
+    [welcome] = await telegram.wait_for("sendMessage", predicate=lambda c: c.params["chat_id"] == -4243)
+    assert "chance of profit <b>≥ 81%</b>" in welcome.params["text"]
+    async with runtime_of(app).db.reader() as s:
+        group = await chats.get(s, -4243)
+    assert group is not None and group.min_score == 81
 
 
 async def test_status_warns_the_admins_of_a_threshold_that_let_nothing_through_for_a_week(

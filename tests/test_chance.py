@@ -169,6 +169,9 @@ async def test_the_chance_moves_the_right_way_with_the_market_and_the_flags_all_
     assert len({name for name, _ in chance.pushes}) == len(chance.pushes) == len(calibrator.names)
     assert chance.baseline is not None
     assert chance.baseline + sum(p for _, p in chance.pushes) == pytest.approx(chance.probability, abs=1e-9)
+    # A flag the trade does not carry is named as absent, never as if it were raised.
+    names = dict(calibrator.chance(replace(replayed[-1].features, flags=("lotto",))).pushes)
+    assert "flag: lotto" in names and "no chasing flag" in names and "flag: chasing" not in names
 
 
 # --- the better number, honestly ------------------------------------------------------------------------------

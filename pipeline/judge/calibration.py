@@ -108,6 +108,18 @@ def raw_vector(f: ChanceFeatures) -> list[float | None]:
     ]
 
 
+_ABSENT = {"defined_risk": "undefined risk", "long_premium": "selling premium (short)"}
+
+
+def push_label(name: str, value: float | None) -> str:
+    """How Analyze names a feature's push, saying which way a yes/no feature went for this trade."""
+    if name.startswith("flag:") and not value:
+        return f"no {name[5:].replace('_', ' ')} flag"
+    if name in _ABSENT and value is not None and not value:
+        return _ABSENT[name]
+    return LABELS.get(name, name)
+
+
 @dataclass(frozen=True, slots=True)
 class Chance:
     """The number a card shows, what it rests on, and what moved it."""
@@ -158,11 +170,12 @@ class Calibrator:
             return Chance(features.trader_rate, "trader", self.trades)
         terms = self._terms(features)
         start = _sigmoid(self.intercept)
+        raw = dict(zip(NAMES, raw_vector(features), strict=True))
         pushes, z = [], self.intercept
         for name, t in zip(self.names, terms, strict=True):  # each term's effect given the ones before it
             before = _sigmoid(z)
             z += t
-            pushes.append((LABELS.get(name, name), _sigmoid(z) - before))
+            pushes.append((push_label(name, raw.get(name)), _sigmoid(z) - before))
         return Chance(self.probability(features), "model", self.trades, tuple(pushes), start)
 
     @property

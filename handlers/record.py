@@ -4,8 +4,9 @@
 hit rate with a Wilson interval, mean P&L per card and per $1,000 risked, the drawdown of a follower who took
 every card with equal risk, splits by trader and structure, the equity curve, the CSV rows.
 
-Whose P&L: `follower_pnl` is the one place that chooses. No follower's own fill is stored yet (issue 24), so it
-is the trader's P&L, and every text that shows it says so.
+Whose P&L: `follower_pnl` is the one place that chooses: the follower's outcome stored beside the trade (issue
+24: in at the ask when the card was made, out at the bid or settlement; estimated where no quote was recorded)
+once it is computed, else the trader's P&L; every text that shows it says whose.
 """
 
 from __future__ import annotations
@@ -31,12 +32,14 @@ class FollowerPnl:
 
 
 def follower_pnl(alert: Any) -> FollowerPnl:
-    """The P&L a chat's scoreboard counts for one card. Issue 24 adds the follower's own outcome; until a
-    column for it exists this is the trader's P&L, labelled as the trader's."""
-    follower = getattr(alert, "follower_pnl", None)
-    if follower is not None:
-        return FollowerPnl(float(follower), "follower")
+    """The P&L a chat's scoreboard counts for one card: the follower's (their entry and exit per share, times
+    the contract's 100 and the trader's size) once the close stored it, else the trader's, labelled so."""
     trade = alert.trade
+    entry, exit_ = getattr(trade, "follower_entry", None), getattr(trade, "follower_exit", None)
+    if trade.status == "closed" and entry is not None and exit_ is not None:
+        sign = 1 if trade.open_action == "BTO" else -1
+        multiplier = 100 if trade.option_type or trade.legs else 1
+        return FollowerPnl(round(sign * (exit_ - entry) * multiplier * (trade.quantity or 1), 2), "follower")
     return FollowerPnl(float(trade.pnl) if trade.status == "closed" and trade.pnl is not None else None, "trader")
 
 

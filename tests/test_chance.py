@@ -241,3 +241,17 @@ async def test_a_trade_closing_gets_its_followers_outcome_at_once(db: Database) 
     assert rows[closing].follower_pnl_pct is not None and rows[closing].follower_estimated
     assert rows[closing].follower_entry is not None and rows[closing].entry_price is not None
     assert (rows[closing].follower_entry > rows[closing].entry_price) == (rows[closing].open_action == "BTO")
+
+
+def test_the_chats_scoreboard_counts_the_followers_pnl_once_stored() -> None:
+    from handlers.record import follower_pnl
+    from storage.models import Trade, XtradesAlert
+
+    trade = Trade(open_action="BTO", option_type="call", quantity=2, status="closed", pnl=220.0, legs=None)
+    card = XtradesAlert(trade=trade)
+    assert follower_pnl(card).source == "trader" and follower_pnl(card).amount == 220.0  # not computed yet
+    trade.follower_entry, trade.follower_exit = 2.10, 2.95
+    assert (follower_pnl(card).amount, follower_pnl(card).source) == (170.0, "follower")  # 0.85 × 100 × 2
+    short = XtradesAlert(trade=Trade(open_action="STO", option_type="put", quantity=1, status="closed", pnl=90.0,
+                                     legs=None, follower_entry=1.90, follower_exit=1.05))
+    assert follower_pnl(short).amount == 85.0

@@ -437,9 +437,14 @@ def digest_result_line(symbol: str, trader: str) -> str:
     return f"the result of {esc(symbol)} by @{esc(trader)}"
 
 
+def score_text(card: AlertCard) -> str:
+    """The number a list shows for a card: its chance of profit in percent, or the blend before calibration."""
+    return f"{card.score:.0f}%" if card.profit_probability is not None else f"{card.score:.0f}"
+
+
 def digest_line(card: AlertCard) -> str:
     return (f"{esc(card.symbol)} {strike_text(card)} @ {price(card.entry_price)} by @{esc(card.trader)} "
-            f"— {card.score:.0f}")
+            f"— {score_text(card)}")
 
 
 # --- command replies -----------------------------------------------------------------------------------------
@@ -594,7 +599,7 @@ def alerts_list(cards: Sequence[tuple[AlertCard, datetime | None]], today: date,
             end = f" · closed: {outcome_text(*closed[card.alert_id])}"
         else:
             end = f" · {(card.expiry - today).days} DTE" if card.expiry else ""
-        lines.append(f"• <b>{card.score:.0f}</b> {esc(card.symbol)} {strike_text(card)} @ {price(card.entry_price)}"
+        lines.append(f"• <b>{score_text(card)}</b> {esc(card.symbol)} {strike_text(card)} @ {price(card.entry_price)}"
                      f" by @{esc(card.trader)} — {esc(card.own.name if card.own else '?')}{when}{end}")
     return "\n".join(lines)
 

@@ -23,7 +23,7 @@ from pipeline.ingest.token import SessionToken
 from pipeline.judge.consensus.base import UsageRecord
 from pipeline.judge.consensus.panel import AnalystConfig, ConsensusPanel, build_analysts
 from pipeline.judge.market import HistoryProvider
-from pipeline.judge.refit import Calibration
+from pipeline.judge.refit import Calibration, QuoteSource
 from pipeline.judge.stage import Judgement, Panel
 from pipeline.market.models import MarketData, SourceHealth
 from pipeline.memory.embedder import Embedder, resolve_model_path
@@ -247,7 +247,7 @@ async def build_runtime(settings: Settings, *, notify_admins: AdminNotifier | No
         closers.append(market.aclose)
     await market.calendar()  # the NYSE table (a child process, ~0.5 s) now, not in the first alert's judging
     now = clock or (lambda: datetime.now(UTC))
-    calibration = build_calibration(db, market, memory_stage, clock=now)
+    calibration = build_calibration(db, market, memory_stage, clock=now, quotes=market)
     await calibration.load()
     judgement = Judgement(db, market, panel if panel is not None else build_panel(settings, db, notify_admins),
                           similar=memory_stage.similar_for if memory_stage else None, calibrator=calibration,
@@ -290,11 +290,12 @@ def market_health_notice(notify_admins: AdminNotifier | None) -> Callable[[Sourc
 
 
 def build_calibration(db: Database, history: HistoryProvider | None, memory_stage: MemoryStage | None, *,
-                      clock: Callable[[], datetime] | None = None) -> Calibration:
-    """The replay sees what live scoring sees: the same history provider, the same memory (stored vectors)."""
+                      clock: Callable[[], datetime] | None = None, quotes: QuoteSource | None = None) -> Calibration:
+    """The replay sees what live scoring sees: the same history provider, the same memory (stored vectors);
+    `quotes`, the live option chain, prices a follower's exit when a trader exits live."""
     now = clock or (lambda: datetime.now(UTC))
     if memory_stage is None:
-        return Calibration(db, history, clock=now)
+        return Calibration(db, history, clock=now, quotes=quotes)
     stage = memory_stage
 
     async def remember_closed_trades() -> None:
@@ -304,7 +305,7 @@ def build_calibration(db: Database, history: HistoryProvider | None, memory_stag
             log.info("backtest: %d closed trades added to memory first", report.indexed)
 
     return Calibration(db, history, similar=stage.similar_as_of, vectors=stage.memory.stored_vectors,
-                       prepare=remember_closed_trades, clock=now)
+                       prepare=remember_closed_trades, clock=now, quotes=quotes)
 
 
 @dataclass(slots=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -27,10 +27,11 @@ from pipeline.judge.refit import Calibration
 from pipeline.market.recorded import RecordedMarket
 from pipeline.models import ChanceBasis, Follower, MarketInputs, Scoring
 from pipeline.record import scoring_to_json
-from storage import alerts, chats
+from storage import alerts, chats, traders
 from storage import trades as trades_repo
 from storage.db import Database
 from storage.models import NotificationQueueItem
+from tests.fakes.yahoo import FakeYahoo
 
 START, END = date(2025, 11, 3), date(2026, 10, 2)  # posted a year back, every expiry before the last close
 POSTED, CLOSED = date(2026, 3, 2), date(2026, 3, 20)
@@ -255,3 +256,41 @@ def test_the_chats_scoreboard_counts_the_followers_pnl_once_stored() -> None:
     short = XtradesAlert(trade=Trade(open_action="STO", option_type="put", quantity=1, status="closed", pnl=90.0,
                                      legs=None, follower_entry=1.90, follower_exit=1.05))
     assert follower_pnl(short).amount == 85.0
+
+
+async def test_a_live_exit_reads_the_bid_from_the_chain_and_with_the_recorded_ask_is_not_estimated(
+        db: Database, yahoo: FakeYahoo) -> None:
+    """The follower's exit when a trader exits live: the chain's bid then (loopback Yahoo Finance, the real
+    client); with the ask recorded when the card was made, nothing about the outcome is estimated."""
+    from pipeline.ingest.detector import Position, TradeEvent
+    from pipeline.market.yahoo import YahooMarket
+    from pipeline.models import StoredEvent
+
+    now = datetime.now(UTC)
+    expiry = (now + timedelta(days=24)).date()
+    yahoo.add_symbol("AAPL", 247.1)
+    yahoo.add_option("AAPL", "call", 250.0, expiry, bid=5.90, ask=6.20, last=6.0, iv=0.28)
+    async with db.session() as session:
+        trader = await traders.get_or_create(session, "behappy")
+        trade = await trades_repo.upsert(session, trader.id, "live-x", "BTO", {
+            "symbol": "AAPL", "option_type": "call", "strike": 250.0, "expiry": expiry, "entry_price": 5.00,
+            "exit_price": 6.05, "quantity": 1, "status": "closed", "close_reason": "exit", "pnl": 105.0,
+            "pnl_pct": 21.0, "opened_at": now - timedelta(days=3), "closed_at": now, "exit_keys": []})
+        row = await alerts.record_event(session, trade, "new", details={}, historical=False)
+        row.scored_at = now - timedelta(days=3)
+        row.scoring = scoring_to_json(Scoring("x", 0.0, 0.0, market=MarketInputs(
+            underlying_price=245.0, follower=Follower("ask", 5.15))))
+        trade_id = trade.id
+    market = YahooMarket(yahoo.base_url)
+    try:
+        calibration = Calibration(db, RecordedMarket(PRICES), quotes=market)
+        calibration.current = fit([ChanceFeatures(market_pop=0.2 + 0.6 * (i % 2)) for i in range(300)],
+                                  [i % 3 != 0 for i in range(300)])  # calibrated: no early refit
+        event = TradeEvent("close", "behappy", Position(alert_id="live-x", open_action="BTO", symbol="AAPL"))
+        await calibration.on_events([StoredEvent(alert_row_id=row.id, trade_id=trade_id, event=event)])
+    finally:
+        await market.aclose()
+    async with db.reader() as session:
+        [stored] = await trades_repo.by_ids(session, [trade_id])
+    assert (stored.follower_entry, stored.follower_exit, stored.follower_estimated) == (5.15, 5.90, False)
+    assert stored.follower_pnl_pct == pytest.approx((5.90 - 5.15) / 5.15 * 100, abs=0.01)

@@ -319,8 +319,8 @@ def quote_samples(scoring: Scoring, day: date) -> list[QuoteSample]:
             if q.bid is not None and q.ask is not None and q.bid > 0 and spot]
 
 
-async def follower_of(o: Outcome, market: AsOfMarket, model: SpreadModel,
-                      scoring: Scoring | None) -> FollowerOutcome | None:
+async def follower_of(o: Outcome, market: AsOfMarket, model: SpreadModel, scoring: Scoring | None, *,
+                      exit_quote: float | None = None) -> FollowerOutcome | None:
     """The follower's outcome of one closed trade: the quote recorded at delivery where there is one (the ask
     for a buyer, the bid for a seller), else the trader's prices widened by the spread model (estimated)."""
     posted = o.opened_at or o.closed_at
@@ -338,6 +338,7 @@ async def follower_of(o: Outcome, market: AsOfMarket, model: SpreadModel,
     contract = next((q for q in scoring.market.quotes if q.strike == o.strike and q.kind == o.option_type)
                     if scoring and not o.multi_leg else iter(()), None)
     return follower_outcome(facts, model, entry_quote=follow.price if follow and follow.side == wanted else None,
+                            exit_quote=exit_quote,
                             quoted_share=quoted_share(contract.bid, contract.ask) if contract else None)
 
 

@@ -13,7 +13,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pipeline.judge.backtest import (
     AsOfMarket,
@@ -31,12 +31,20 @@ from pipeline.judge.follower import SpreadModel
 from pipeline.judge.market import HistoryProvider
 from pipeline.judge.report import BacktestReport
 from pipeline.judge.scoring import SCORER_VERSION
+from pipeline.market.models import Quote
+from pipeline.models import OptionContract, OptionKind
 from storage import calibrators as calibrators_repo
 from storage import replay as replay_repo
 from storage.db import Database
-from storage.replay import FollowerRow
+from storage.replay import FollowerRow, Outcome
 
 log = logging.getLogger(__name__)
+
+
+class QuoteSource(Protocol):
+    """The option chain as the follower's exit reads it (a `MarketData` is one)."""
+
+    async def quotes(self, contracts: Sequence[OptionContract]) -> dict[OptionContract, Quote]: ...
 
 
 class Calibration:
@@ -44,10 +52,11 @@ class Calibration:
 
     def __init__(self, db: Database, history: HistoryProvider | None, *, similar: SimilarAsOf | None = None,
                  vectors: VectorLookup | None = None, prepare: Callable[[], Awaitable[Any]] | None = None,
-                 min_trades: int = MIN_TRADES,
+                 min_trades: int = MIN_TRADES, quotes: QuoteSource | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._db = db
         self._history = history
+        self._quotes = quotes  # the option chain, for the bid (or ask) when a trader exits live
         self._similar = similar
         self._vectors = vectors
         self._prepare = prepare  # e.g. remember closed trades memory lacks, so their vectors are stored
@@ -97,7 +106,8 @@ class Calibration:
         closed = [item.trade_id for item in stored if item.event.kind == "close"]
         if closed:
             try:
-                await self.store_followers(closed)
+                await self.store_followers(closed, live={item.trade_id for item in stored
+                                                         if item.event.kind == "close" and not item.event.historical})
             except Exception:
                 log.exception("follower outcomes of %d closed trades not stored; the nightly refit will", len(closed))
         if self.current is not None or (self._early is not None and not self._early.done()):
@@ -105,23 +115,41 @@ class Calibration:
         if any(item.event.kind == "close" for item in stored):
             self._early = asyncio.create_task(self._refit_logged(), name="calibration-early")
 
-    async def store_followers(self, trade_ids: Collection[int]) -> int:
+    async def store_followers(self, trade_ids: Collection[int], *, live: Collection[int] = ()) -> int:
         """The follower's outcome of these closed trades, beside the trader's: the ask recorded when the card
-        was made, the bid or settlement at the exit (estimated where no quote was recorded)."""
+        was made, the bid or settlement at the exit (estimated where no quote was recorded). For an exit seen
+        live (`live`), the chain is asked now: its bid (ask, buying back) is the follower's exit."""
         async with self._db.reader() as session:
             closed = await replay_repo.outcomes(session, ids=trade_ids)
-            live = await replay_repo.live_scorings(session, [o.trade_id for o in closed])
+            recorded = await replay_repo.live_scorings(session, [o.trade_id for o in closed])
         market = AsOfMarket(self._history)
         rows = []
         for o in closed:
-            scoring = recorded_scoring(live.get(o.trade_id))
-            follower = await follower_of(o, market, SpreadModel(), scoring)
+            scoring = recorded_scoring(recorded.get(o.trade_id))
+            exit_quote = await self._exit_quote(o) if o.trade_id in live else None
+            follower = await follower_of(o, market, SpreadModel(), scoring, exit_quote=exit_quote)
             if follower is not None:
                 pop = scoring.own.probability_of_profit if scoring and scoring.own else None
                 rows.append(FollowerRow(o.trade_id, follower.entry, follower.exit, follower.pnl_pct,
                                         follower.estimated, pop))
         async with self._db.session() as session:
             return await replay_repo.save_follower_outcomes(session, rows)
+
+    async def _exit_quote(self, o: Outcome) -> float | None:
+        """The chain's bid (a long's exit) or ask (a short's buy-back) for a single contract exited now."""
+        if self._quotes is None or o.close_reason == "expired" or o.multi_leg or o.option_type not in ("call", "put") \
+                or o.strike is None or o.expiry is None:
+            return None
+        contract = OptionContract(o.symbol, OptionKind(o.option_type), float(o.strike), o.expiry)
+        try:
+            quote = (await self._quotes.quotes([contract])).get(contract)
+        except Exception:
+            log.warning("no quote for %s at its exit; the follower's exit is estimated", o.symbol)
+            return None
+        if quote is None:
+            return None
+        side = quote.bid if o.open_action == "BTO" else quote.ask
+        return side if side is not None and side > 0 else None
 
     async def _refit_logged(self) -> None:
         try:

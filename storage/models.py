@@ -107,6 +107,7 @@ class Trade(Base):
     follower_exit: Mapped[float | None] = mapped_column(Float)
     follower_pnl_pct: Mapped[float | None] = mapped_column(Float)
     follower_estimated: Mapped[bool | None] = mapped_column(Boolean)
+    follower_exit_quote: Mapped[float | None] = mapped_column(Float)  # the chain's bid (ask) read at a live exit
     market_pop_at_alert: Mapped[float | None] = mapped_column(Float)  # option prices' probability when judged
     legs: Mapped[list[Any] | None]  # a multi-leg alert's legs (`pipeline.models.Leg.to_json` each), else None
     realized_pnl: Mapped[float | None] = mapped_column(Float)  # dollars booked by partial exits so far

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,6 +37,7 @@ class Outcome:
     follower_pnl_pct: float | None = None  # stored once computed (None: not yet)
     follower_estimated: bool | None = None
     market_pop: float | None = None  # stored beside the follower's outcome by the refit
+    follower_exit_quote: float | None = None  # the chain's price read when the trader exited live
 
 
 async def closed_trades(session: AsyncSession, *, since: datetime | None = None,
@@ -58,7 +60,7 @@ async def outcomes(session: AsyncSession, *, ids: Collection[int] | None = None)
                Trade.option_type, Trade.strike, Trade.expiry, Trade.entry_price, Trade.exit_price,
                func.coalesce(Trade.opened_at, Trade.first_seen_at), Trade.close_reason, Trade.legs,
                Trade.underlying_price, Trade.symbol, Trade.follower_pnl_pct, Trade.follower_estimated,
-               Trade.market_pop_at_alert)
+               Trade.market_pop_at_alert, Trade.follower_exit_quote)
         .where(Trade.status == "closed", Trade.pnl.is_not(None)))
     if ids is not None:
         query = query.where(Trade.id.in_(list(ids)))
@@ -66,7 +68,8 @@ async def outcomes(session: AsyncSession, *, ids: Collection[int] | None = None)
     return [Outcome(trade_id=r[0], trader_id=r[1], closed_at=r[2], pnl=r[3], pnl_pct=r[4], open_action=r[5],
                     option_type=r[6], strike=r[7], expiry=r[8], entry_price=r[9], exit_price=r[10], opened_at=r[11],
                     close_reason=r[12], multi_leg=bool(r[13]), underlying_price=r[14], symbol=r[15],
-                    follower_pnl_pct=r[16], follower_estimated=r[17], market_pop=r[18]) for r in rows.all()]
+                    follower_pnl_pct=r[16], follower_estimated=r[17], market_pop=r[18], follower_exit_quote=r[19])
+            for r in rows.all()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,15 +80,19 @@ class FollowerRow:
     pnl_pct: float
     estimated: bool
     market_pop: float | None = None
+    exit_quote: float | None = None  # kept once read: a later recomputation never loses it
 
 
 async def save_follower_outcomes(session: AsyncSession, rows: Collection[FollowerRow]) -> int:
     """Store the follower's outcome beside the trader's; a trade's stored outcome is overwritten only by a
     newer computation (a recorded quote replacing an estimate, or a refitted spread model)."""
     for row in rows:
-        await session.execute(update(Trade).where(Trade.id == row.trade_id).values(
-            follower_entry=row.entry, follower_exit=row.exit, follower_pnl_pct=row.pnl_pct,
-            follower_estimated=row.estimated, market_pop_at_alert=row.market_pop))
+        values: dict[str, Any] = {"follower_entry": row.entry, "follower_exit": row.exit,
+                                  "follower_pnl_pct": row.pnl_pct, "follower_estimated": row.estimated,
+                                  "market_pop_at_alert": row.market_pop}
+        if row.exit_quote is not None:
+            values["follower_exit_quote"] = row.exit_quote
+        await session.execute(update(Trade).where(Trade.id == row.trade_id).values(**values))
     return len(rows)
 
 

@@ -17,7 +17,7 @@ POSITION_FIELDS = frozenset({
     "underlying_price", "status", "close_reason", "partial_exits", "pnl", "pnl_pct", "risk", "entry_text",
     "exit_text", "exit_alert_id", "exit_keys", "opened_at", "closed_at", "raw", "outcome", "legs", "realized_pnl",
     "closed_quantity", "follower_entry", "follower_exit", "follower_pnl_pct", "follower_estimated",
-    "market_pop_at_alert",
+    "market_pop_at_alert", "follower_exit_quote",
 })
 
 

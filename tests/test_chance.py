@@ -294,3 +294,8 @@ async def test_a_live_exit_reads_the_bid_from_the_chain_and_with_the_recorded_as
         [stored] = await trades_repo.by_ids(session, [trade_id])
     assert (stored.follower_entry, stored.follower_exit, stored.follower_estimated) == (5.15, 5.90, False)
     assert stored.follower_pnl_pct == pytest.approx((5.90 - 5.15) / 5.15 * 100, abs=0.01)
+    # The nightly refit recomputes every outcome: the bid read at the exit is kept, not estimated over.
+    await Calibration(db, RecordedMarket(PRICES)).refit()
+    async with db.reader() as session:
+        [again] = await trades_repo.by_ids(session, [trade_id])
+    assert (again.follower_entry, again.follower_exit, again.follower_estimated) == (5.15, 5.90, False)

@@ -338,7 +338,7 @@ async def follower_of(o: Outcome, market: AsOfMarket, model: SpreadModel, scorin
     contract = next((q for q in scoring.market.quotes if q.strike == o.strike and q.kind == o.option_type)
                     if scoring and not o.multi_leg else iter(()), None)
     return follower_outcome(facts, model, entry_quote=follow.price if follow and follow.side == wanted else None,
-                            exit_quote=exit_quote,
+                            exit_quote=exit_quote if exit_quote is not None else o.follower_exit_quote,
                             quoted_share=quoted_share(contract.bid, contract.ask) if contract else None)
 
 

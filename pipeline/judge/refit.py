@@ -131,7 +131,7 @@ class Calibration:
             if follower is not None:
                 pop = scoring.own.probability_of_profit if scoring and scoring.own else None
                 rows.append(FollowerRow(o.trade_id, follower.entry, follower.exit, follower.pnl_pct,
-                                        follower.estimated, pop))
+                                        follower.estimated, pop, exit_quote))
         async with self._db.session() as session:
             return await replay_repo.save_follower_outcomes(session, rows)
 

@@ -18,6 +18,7 @@ from telegram.ext import AIORateLimiter, ExtBot
 
 from bot.delivery import Deliverer
 from handlers import render
+from handlers.outbox import TelegramOutbox
 from handlers.views import card_from_row
 from storage import alerts, chats, queue, traders, trades
 from storage.db import Database
@@ -61,7 +62,7 @@ async def run(limited: bool) -> tuple[float, int]:
                          rate_limiter=AIORateLimiter() if limited else None)
             await bot.initialize()
             started = time.perf_counter()
-            report = await Deliverer(db, bot).run_once()
+            report = await Deliverer(db, TelegramOutbox(bot, db)).run_once()
             elapsed = time.perf_counter() - started
             async with db.reader() as s:
                 unsent = CHATS - (await queue.count_by_status(s)).get("sent", 0)

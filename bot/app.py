@@ -20,7 +20,6 @@ from telegram import BotCommand, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
     AIORateLimiter,
-    Application,
     ApplicationBuilder,
     CallbackQueryHandler,
     ChatMemberHandler,
@@ -32,11 +31,13 @@ from telegram.ext import (
 
 from bot import jobs
 from bot.backtesting import build_calibration
+from bot.context import CONTEXT_TYPES, App
 from bot.delivery import Deliverer
 from bot.settings import Settings
 from handlers import callbacks, commands, groups
 from handlers.errors import on_error
-from handlers.services import SERVICES_KEY, Services
+from handlers.outbox import SEND_READ_TIMEOUT_SECONDS, TelegramOutbox
+from handlers.services import Services
 from pipeline.cycle import AlertSource, IngestionCycle
 from pipeline.ingest.push_feed import FeedConfig, PushFeed
 from pipeline.ingest.token import SessionToken
@@ -57,11 +58,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RUNTIME_KEY = "runtime"
 FIRST_CYCLE_DELAY_SECONDS = 5.0
 POLITE_INTERVAL_SECONDS = 60
 NO_PREVIEWS = LinkPreviewOptions(is_disabled=True)
 CALIBRATION_FIRST_DELAY_SECONDS = 60.0
+RATE_LIMIT_RETRIES = 3
 CALIBRATION_TIME = dt_time(4, 30, tzinfo=UTC)  # nightly, after US markets close and most exits are in
 
 
@@ -78,6 +79,7 @@ class Runtime:
     judgement: Judgement | None = None
     calibration: Calibration | None = None
     deliverer: Deliverer | None = None
+    outbox: TelegramOutbox | None = None  # the one way out to Telegram, once the bot exists
     feed: PushFeed | None = None
 
     def poll_due(self, now: datetime) -> bool:
@@ -269,16 +271,17 @@ async def build_runtime(settings: Settings, *, notify_admins: Any = None, source
 
 
 def build_application(settings: Settings, *, source: AlertSource | None = None,
-                      embedder: Embedder | None = None) -> Application:
+                      embedder: Embedder | None = None) -> App:
     """The Application, talking to `TELEGRAM_API_BASE_URL`, with every handler and job registered."""
     if settings.telegram_bot_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
 
-    async def post_init(app: Application) -> None:
+    async def post_init(app: App) -> None:
         notify = jobs.admin_notifier(app, settings.admin_chat_ids)
         runtime = await build_runtime(settings, notify_admins=notify, source=source, embedder=embedder)
-        app.bot_data[RUNTIME_KEY] = runtime
-        runtime.deliverer = Deliverer(runtime.db, app.bot, fresh_minutes=settings.notification_fresh_minutes)
+        app.bot_data.runtime = runtime
+        runtime.outbox = TelegramOutbox(app.bot, runtime.db)
+        runtime.deliverer = Deliverer(runtime.db, runtime.outbox, fresh_minutes=settings.notification_fresh_minutes)
         await runtime.deliverer.recover_interrupted()
         runtime.feed = build_feed(settings, runtime.cycle, session_token(settings, runtime.source),
                                   on_health=jobs.catch_up_on_feed_changes(app))
@@ -286,8 +289,9 @@ def build_application(settings: Settings, *, source: AlertSource | None = None,
             runtime.feed.start()
             runtime.closers.append(runtime.cycle.drain)  # closers run last-first: the feed stops, then this
             runtime.closers.append(runtime.feed.stop)
-        app.bot_data[SERVICES_KEY] = Services(
+        app.bot_data.services = Services(
             db=runtime.db,
+            outbox=runtime.outbox,
             default_min_score=settings.default_min_score,
             default_rate_limit_per_hour=settings.default_rate_limit_per_hour,
             admin_chat_ids=frozenset(settings.admin_chat_ids),
@@ -302,8 +306,8 @@ def build_application(settings: Settings, *, source: AlertSource | None = None,
         log.info("bot @%s ready: %d commands, pipeline every %ss", app.bot.username, len(commands.COMMANDS),
                  settings.scrape_interval_seconds)
 
-    async def post_shutdown(app: Application) -> None:
-        runtime: Runtime | None = app.bot_data.pop(RUNTIME_KEY, None)
+    async def post_shutdown(app: App) -> None:
+        runtime, app.bot_data.runtime = app.bot_data.runtime, None
         if runtime is not None:
             await runtime.close()
         log.info("bot stopped; database closed")
@@ -315,7 +319,12 @@ def build_application(settings: Settings, *, source: AlertSource | None = None,
         .base_url(settings.telegram_base_url)
         .base_file_url(settings.telegram_base_file_url)
         .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEWS))
-        .rate_limiter(AIORateLimiter())
+        .context_types(CONTEXT_TYPES)
+        # 429: the limiter waits retry_after (pausing every request meanwhile) and tries again, logging the wait
+        # once per 429; only after these retries does delivery see it (and pause that chat itself).
+        .rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES))
+        # Sends wait for Telegram's answer rather than time out and leave us guessing (handlers.outbox).
+        .read_timeout(SEND_READ_TIMEOUT_SECONDS)
         .post_init(post_init)
         .post_shutdown(post_shutdown)
         .build()
@@ -324,7 +333,7 @@ def build_application(settings: Settings, *, source: AlertSource | None = None,
     return app
 
 
-def register_handlers(app: Application) -> None:
+def register_handlers(app: App) -> None:
     """Every handler, in one place. The catch-all for unknown commands comes last."""
     for spec in commands.COMMANDS:
         app.add_handler(CommandHandler(spec.name, spec.callback))
@@ -335,7 +344,7 @@ def register_handlers(app: Application) -> None:
     app.add_error_handler(on_error)
 
 
-def schedule_jobs(app: Application, settings: Settings) -> None:
+def schedule_jobs(app: App, settings: Settings) -> None:
     """The pipeline on the JobQueue: never two runs at once, the first a few seconds after start-up."""
     interval = settings.scrape_interval_seconds
     if interval < POLITE_INTERVAL_SECONDS:
@@ -357,7 +366,7 @@ def schedule_jobs(app: Application, settings: Settings) -> None:
     )
 
 
-async def start_application(app: Application, *, poll_timeout: float = 10,
+async def start_application(app: App, *, poll_timeout: float = 10,
                             allowed_updates: list[str] | None = None) -> None:
     """Start like `run_polling` does, for callers that own the event loop (`python -m bot run`, tests)."""
     await app.initialize()
@@ -370,7 +379,7 @@ async def start_application(app: Application, *, poll_timeout: float = 10,
                                     drop_pending_updates=False)
 
 
-async def stop_application(app: Application) -> None:
+async def stop_application(app: App) -> None:
     assert app.updater is not None
     if app.updater.running:
         await app.updater.stop()
@@ -381,5 +390,8 @@ async def stop_application(app: Application) -> None:
         await app.post_shutdown(app)
 
 
-def runtime_of(app: Application) -> Runtime:
-    return app.bot_data[RUNTIME_KEY]
+def runtime_of(app: App) -> Runtime:
+    runtime = app.bot_data.runtime
+    if runtime is None:
+        raise RuntimeError("the runtime is not built yet (before post_init) or already closed")
+    return runtime

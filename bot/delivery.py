@@ -1,16 +1,21 @@
-"""Delivery: per chat, the queued alerts best first, at most the chat's hourly limit in any 60 minutes.
+"""Delivery: per chat, the queued alerts best first, at most the chat's hourly limit in any 60 minutes; every card
+exactly once.
 
-Every send goes through `send_item`, which turns Telegram's answers into queue states: 429 waits `retry_after`
-(not counted as a failure), 5xx and network errors are retried up to 5 times (15 s doubling), 403 marks the
-chat inactive, a migrated group moves to its new id and the alert follows it. A row is marked `sending` before
-the call and `sent` after; a process killed in between leaves `sending`, which the next start records as
-interrupted rather than risk telling a trader about the same trade twice; the chat's next digest lists it as
-one that may not have reached it.
+Every message leaves through the outbox (`handlers.outbox`), which owns Telegram's rules (403, migration, 429
+through the rate limiter). Here its outcomes become queue states, one row at a time:
 
-Throughput (1,000 chats at once): each chat's plan is read outside any write transaction and written in one
-short one; an alert's message is rendered once per run and chat threshold, not once per chat; and `sent` marks
-are written in batches (`SentMarks`), one transaction for up to a few hundred rows. A batch not yet written when
-the process dies leaves its rows `sending`, which the next start records as interrupted: never sent twice.
+- A row is claimed (`sending`) alone, in its own step right before its own Bot API call, and `sent` is written
+  with the message id Telegram gave, retried until the write succeeds. A process killed mid-delivery leaves in
+  `sending` only the rows truly in flight (one per chat at most); everything not yet tried stays `pending`.
+- "Was it delivered?" is decided from Telegram's answer, never from our impatience: sends wait longer than
+  Telegram's slowest answer (`outbox.SEND_READ_TIMEOUT_SECONDS`). A row whose answer never came (a kill
+  mid-call, a dropped connection, a timeout even so) becomes `unsure` and is never resent: the Bot API offers no
+  way to ask whether a message arrived, and a second card is worse than one line. The chat hears of it once, in
+  its next digest ("may not have reached you"); its buttons keep working and its result still follows.
+- Surely not sent (refused connection, a gateway's 5xx): the row is retried with backoff (15 s doubling, five
+  retries) and its whole chat waits with it, so after an outage the chat's cards go out best first.
+- 429 after the rate limiter's own retries: the chat waits `retry_after` (not counted as a failure).
+- 403: the outbox marked the chat inactive; its waiting rows are skipped. 400: the row fails with the reason.
 """
 
 from __future__ import annotations
@@ -22,10 +27,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import Bot, InlineKeyboardMarkup, ReplyParameters
-from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram import InlineKeyboardMarkup
 
 from handlers import render
+from handlers.outbox import ChatGone, MaybeSent, Notifier, NotSent, OutboxError, RateLimited, Refused, Sent
 from handlers.views import card_from_row
 from storage import alerts, chats, queue
 from storage.db import Database
@@ -40,52 +45,27 @@ MAX_RETRIES = 5
 BACKOFF_BASE_SECONDS = 15
 MAX_BACKOFF_SECONDS = 300
 INTERRUPTED = "interrupted while sending; not resent, to never send an alert twice"
-SENT_BATCH = 200  # `sent` marks written per transaction at most
-SENT_FLUSH_SECONDS = 0.05  # and at most this late
+NO_ANSWER = "no answer from Telegram; not resent, to never send an alert twice"
+TOLD = "; the chat was told in a digest"
+INTERRUPTED_TOLD = INTERRUPTED + TOLD
+RECORD_RETRY_FIRST_SECONDS = 0.5
+RECORD_RETRY_MAX_SECONDS = 30.0
 
 
-class SentMarks:
-    """`sent` marks gathered and written in batches: one write transaction for many rows, not one each."""
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-        self._pending: list[tuple[int, int | None, datetime]] = []
-        self._flusher: asyncio.Task[None] | None = None
-        self._write = asyncio.Lock()
-
-    async def add(self, item_id: int, message_id: int | None, at: datetime) -> None:
-        self._pending.append((item_id, message_id, at))
-        if len(self._pending) >= SENT_BATCH:
-            await self.flush()
-        elif self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush_soon())
-
-    async def _flush_soon(self) -> None:
-        await asyncio.sleep(SENT_FLUSH_SECONDS)
-        await self.flush()
-
-    async def flush(self) -> None:
-        """Write every mark gathered so far (shielded: a cancelled caller does not lose them)."""
-        await asyncio.shield(self._flush())
-
-    async def _flush(self) -> None:
-        async with self._write:
-            batch, self._pending = self._pending, []
-            if batch:
-                async with self._db.session() as session:
-                    await queue.mark_sent_many(session, batch)
-INTERRUPTED_TOLD = INTERRUPTED + "; the chat was told in a digest"
+def never_silent(_chat: Chat, _now: datetime) -> bool:
+    return False
 
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """What a delivery run read for one chat before sending anything: its row, its waiting rows (best first)
-    and how many alerts it was sent in the last hour."""
+    """What a delivery run read for one chat before sending anything: its row, its waiting rows (best first),
+    how many alerts it was sent in the last hour, and until when it waits (a retry or flood control)."""
 
     chat: Chat | None
     items: list[NotificationQueueItem]
     used: int
     now: datetime
+    paused_until: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -94,21 +74,25 @@ class DeliveryReport:
     rate_limited: int = 0
     retried: int = 0
     failed: int = 0
+    unsure: int = 0
     digests: int = 0
     chats: int = 0
     errors: list[str] = field(default_factory=list)
 
 
 class Deliverer:
-    def __init__(self, db: Database, bot: Bot, *, fresh_minutes: int = 30,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), max_parallel_chats: int = 64) -> None:
+    """`silent(chat, now)` says whether a chat's cards go without a sound now (quiet hours); the default never."""
+
+    def __init__(self, db: Database, notifier: Notifier, *, fresh_minutes: int = 30,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), max_parallel_chats: int = 64,
+                 silent: Callable[[Chat, datetime], bool] = never_silent) -> None:
         self._db = db
-        self._bot = bot
+        self._out = notifier
         self._fresh = timedelta(minutes=fresh_minutes)
         self._clock = clock
+        self._silent = silent
         self._lock = asyncio.Lock()
         self._parallel = asyncio.Semaphore(max_parallel_chats)
-        self._sent = SentMarks(db)
         self._stopping = False
         self._unsure: dict[int, list[int]] = {}
         self._plans: dict[int, _Plan] = {}  # chat → what this run read for it
@@ -117,12 +101,13 @@ class Deliverer:
                              tuple[tuple[str, InlineKeyboardMarkup | None], int | None, str | None]] = {}
 
     async def recover_interrupted(self) -> int:
-        """At start: rows a killed process left in `sending` are recorded, not resent."""
+        """At start: rows a killed process left in `sending` (truly in flight) become `unsure`, not resent."""
         async with self._db.session() as session:
             rows = await queue.interrupted(session)
-            await queue.set_status(session, [r.id for r in rows], "failed", error=INTERRUPTED)
+            await queue.set_status(session, [r.id for r in rows], queue.UNSURE, error=INTERRUPTED)
         if rows:
-            log.warning("%d notification(s) were in flight when the bot stopped; recorded as interrupted", len(rows))
+            log.warning("%d notification(s) were in flight when the bot stopped; not resent, each chat is told "
+                        "once that they may not have reached it", len(rows))
         return len(rows)
 
     async def run_once(self) -> DeliveryReport:
@@ -131,24 +116,24 @@ class Deliverer:
             now = self._clock()
             async with self._db.reader() as session:
                 chat_ids = await queue.chats_with_waiting(session, now)
-                self._unsure = {}  # chat → its interrupted rows not told of yet: read once for the whole run
-                for row in await queue.failed_with(session, INTERRUPTED):
-                    self._unsure.setdefault(row.chat_id, []).append(row.id)
+                self._unsure = {}  # chat → its unsure rows not told of yet: read once for the whole run
+                for error in (INTERRUPTED, NO_ANSWER):
+                    for row in await queue.unsure_with(session, error):
+                        self._unsure.setdefault(row.chat_id, []).append(row.id)
                 chat_ids += sorted(set(self._unsure) - set(chat_ids))
-                # Every chat's plan in three queries, not three per chat (outside any write transaction).
+                # Every chat's plan in four queries, not four per chat (outside any write transaction).
                 found = await chats.by_ids(session, chat_ids)
                 waiting = await queue.waiting_by_chat(session, chat_ids, now)
                 used = await queue.sent_since_by_chat(session, chat_ids, now - WINDOW)
-            self._plans = {c: _Plan(found.get(c), waiting[c], used[c], now) for c in chat_ids}
+                paused = await queue.paused_until_by_chat(session, chat_ids, now)
+            self._plans = {c: _Plan(found.get(c), waiting[c], used[c], now, paused.get(c)) for c in chat_ids}
             report.chats = len(chat_ids)
             self._rendered.clear()
-            try:
-                await asyncio.gather(*(self._guarded(chat_id, report) for chat_id in chat_ids))
-            finally:
-                await self._sent.flush()
-            if report.sent or report.failed or report.digests:
-                log.info("delivery: sent=%d rate_limited=%d retried=%d failed=%d digests=%d chats=%d", report.sent,
-                         report.rate_limited, report.retried, report.failed, report.digests, report.chats)
+            await asyncio.gather(*(self._guarded(chat_id, report) for chat_id in chat_ids))
+            if report.sent or report.failed or report.digests or report.unsure:
+                log.info("delivery: sent=%d rate_limited=%d retried=%d failed=%d unsure=%d digests=%d chats=%d",
+                         report.sent, report.rate_limited, report.retried, report.failed, report.unsure,
+                         report.digests, report.chats)
             return report
 
     async def _guarded(self, chat_id: int, report: DeliveryReport) -> None:
@@ -161,72 +146,56 @@ class Deliverer:
     async def _deliver_chat(self, chat_id: int, report: DeliveryReport) -> None:
         plan = self._plans.pop(chat_id)
         chat, now = plan.chat, plan.now
-        items = plan.items if chat and chat.is_active else []
-        used = plan.used if items else 0
-        unsure_ids = self._unsure.get(chat_id, []) if chat and chat.is_active else []
-        async with self._db.session() as session:
-            if chat is None or not chat.is_active:
+        if chat is None or not chat.is_active:
+            async with self._db.session() as session:
                 await queue.skip_waiting_for_chat(session, chat_id, "chat inactive")
-                return
-            room = max(0, chat.rate_limit_per_hour - used)
-            follow_ups = [i for i in items if i.priority >= queue.FOLLOW_UP_PRIORITY]
-            fresh = [i for i in items if i.priority < queue.FOLLOW_UP_PRIORITY and i.created_at >= now - self._fresh]
-            stale = [i for i in items if i.priority < queue.FOLLOW_UP_PRIORITY and i.created_at < now - self._fresh]
-            send_now = follow_ups + fresh[:room]
-            held = fresh[room:]
-            digest = stale if room > len(fresh[:room]) else []
-            held += [i for i in stale if i not in digest]
-            await queue.set_status(session, [i.id for i in held if i.status != "rate_limited"], "rate_limited")
-            await queue.set_status(session, [i.id for i in send_now], "sending")
-            threshold = chat.min_score
-            send_ids = [i.id for i in send_now]
-            alert_of = {i.id: i.alert_id for i in send_now}
-            digest_ids = [i.id for i in digest]
+            return
+        if plan.paused_until is not None:  # a retry or flood control: the whole chat waits, best first after
+            return
+        room = max(0, chat.rate_limit_per_hour - plan.used)
+        items = plan.items
+        follow_ups = [i for i in items if i.priority >= queue.FOLLOW_UP_PRIORITY]
+        fresh = [i for i in items if i.priority < queue.FOLLOW_UP_PRIORITY and i.created_at >= now - self._fresh]
+        stale = [i for i in items if i.priority < queue.FOLLOW_UP_PRIORITY and i.created_at < now - self._fresh]
+        send_now = follow_ups + fresh[:room]
+        held = fresh[room:]
+        digest = stale if room > len(fresh[:room]) else []
+        held += [i for i in stale if i not in digest]
+        newly_held = [i.id for i in held if i.status != "rate_limited"]
+        if newly_held:
+            async with self._db.session() as session:
+                await queue.set_status(session, newly_held, "rate_limited")
         report.rate_limited += len(held)
-        tried = 0
-        try:
-            for item_id in send_ids:
-                if self._stopping:
-                    return
-                tried += 1  # from here on the row is in flight: if the process stops now, it stays `sending`
-                outcome = await self._send(item_id, chat_id, alert_of[item_id], threshold)
-                setattr(report, outcome, getattr(report, outcome) + 1)
-                if outcome == "failed" and not await self._chat_active(chat_id):
-                    return
-        finally:
-            if tried < len(send_ids):  # stopped or cancelled before trying these: back to the queue, not lost
-                await asyncio.shield(self._release(send_ids[tried:]))
-        if digest_ids or unsure_ids:
-            await self._send_digest(chat_id, digest_ids, unsure_ids, threshold, report)
+        silent = self._silent(chat, now)
+        for item in send_now:
+            if self._stopping:
+                return
+            outcome = await self._send(item.id, chat_id, item.alert_id, chat.min_score, silent=silent)
+            setattr(report, outcome, getattr(report, outcome) + 1)
+            if outcome == "failed" and not await self._chat_active(chat_id):
+                return
+            if outcome in ("retried", "unsure"):  # Telegram is not answering well: this chat waits for the next run
+                return
+        unsure_ids = self._unsure.get(chat_id, [])
+        digest_ids = [i.id for i in digest]
+        if (digest_ids or unsure_ids) and not self._stopping:
+            await self._send_digest(chat_id, digest_ids, unsure_ids, chat.min_score, report)
 
     def stop_sending(self) -> None:
-        """Shutdown: no new Bot API calls; rows claimed but not tried yet go back to `pending`."""
+        """Shutdown: no new Bot API calls (rows not claimed yet stay `pending`)."""
         self._stopping = True
-
-    async def _release(self, item_ids: list[int]) -> None:
-        async with self._db.session() as session:
-            await queue.set_status(session, item_ids, "pending")
 
     async def _chat_active(self, chat_id: int) -> bool:
         async with self._db.reader() as session:
             chat = await chats.get(session, chat_id)
             return chat is not None and chat.is_active
 
-    async def send_item(self, item_id: int) -> str:
-        """Send one queued row; returns the report field it counts in: sent | retried | failed."""
-        async with self._db.reader() as session:
-            item = await session.get(NotificationQueueItem, item_id)
-            if item is None:
-                return "failed"
-            chat = await chats.get(session, item.chat_id)
-            chat_id, alert_id = item.chat_id, item.alert_id
-        return await self._send(item_id, chat_id, alert_id, chat.min_score if chat else None)
-
-    async def _send(self, item_id: int, chat_id: int, alert_id: int, threshold: float | None) -> str:
-        """`send_item` for a row whose chat and alert the caller already read (a delivery run): an alert card
-        already rendered in this run for this threshold needs no database read at all before the call."""
+    async def _render(self, chat_id: int, alert_id: int, threshold: float | None
+                      ) -> tuple[str, InlineKeyboardMarkup | None, int | None]:
+        """The row's message (rendered once per run and threshold: one alert goes to many chats) and, for a
+        result, the card it replies to."""
         key = (alert_id, threshold)
-        if key not in self._rendered:  # one alert to many chats: rendered once per run and threshold
+        if key not in self._rendered:
             async with self._db.reader() as session:
                 row = await alerts.by_id(session, alert_id)
                 self._rendered[key] = (self._message(row, threshold=threshold), row.trade_id if row else None,
@@ -236,46 +205,80 @@ class Deliverer:
         if trade_id is not None and event_type == "close":
             async with self._db.reader() as session:
                 card_id = await queue.card_message_id(session, chat_id, trade_id)
-        # A result replies to the card it concludes; when that card is gone it arrives as a plain message.
-        reply_to = ReplyParameters(card_id, allow_sending_without_reply=True) if card_id else None
+        return text, keyboard, card_id
+
+    async def _send(self, item_id: int, chat_id: int, alert_id: int, threshold: float | None, *,
+                    silent: bool = False) -> str:
+        """Claim one row, send it, record what Telegram answered. Returns the report field it counts in:
+        sent | retried | failed | unsure | rate_limited (not claimed: no longer waiting)."""
+        text, keyboard, card_id = await self._render(chat_id, alert_id, threshold)
+        async with self._db.session() as session:
+            claimed = await queue.claim(session, item_id)
+        if not claimed:
+            return "rate_limited"
+        # From here until `sent` (or another state) is written, the row is in flight: a kill leaves it `sending`.
         try:
-            message = None
-            for part_number, part in enumerate(render.split_message(text)):
-                sent = await self._bot.send_message(
-                    chat_id, part, reply_markup=keyboard if part_number == 0 else None,
-                    reply_parameters=reply_to if part_number == 0 else None)
-                message = message or sent  # the first part carries the buttons: its id is the card's
-        except RetryAfter as exc:
-            wait = exc.retry_after if isinstance(exc.retry_after, int | float) else exc.retry_after.total_seconds()
-            await self._retry(item_id, f"Telegram flood control: retry after {wait}s", seconds=float(wait), count=False)
-            return "retried"
-        except Forbidden as exc:
-            async with self._db.session() as session:
-                await chats.deactivate(session, chat_id)
-                await queue.set_status(session, [item_id], "failed", error=f"chat unreachable: {exc.message}")
-                await queue.skip_waiting_for_chat(session, chat_id, "chat blocked or removed the bot")
-            log.info("chat %s blocked or removed the bot; marked inactive", chat_id)
-            return "failed"
-        except ChatMigrated as exc:
-            async with self._db.session() as session:
-                await chats.migrate(session, chat_id, exc.new_chat_id)
-                await queue.set_status(session, [item_id], "pending")
-            log.info("chat %s became supergroup %s; settings and queue moved", chat_id, exc.new_chat_id)
-            return await self.send_item(item_id)
-        except BadRequest as exc:
-            async with self._db.session() as session:
-                await queue.set_status(session, [item_id], "failed", error=f"refused by Telegram: {exc.message}")
-            log.error("Telegram refused notification %s: %s", item_id, exc.message)
-            return "failed"
-        except (NetworkError, TelegramError) as exc:
-            return await self._retry(item_id, f"{type(exc).__name__}: {exc.message}", seconds=None, count=True)
-        except Exception as exc:  # anything else: keep the row, try again later, never leave it `sending`
+            # A result replies to the card it concludes; when that card is gone it arrives as a plain message.
+            sent = await self._out.send(chat_id, text, keyboard=keyboard, reply_to=card_id, silent=silent)
+        except OutboxError as exc:
+            if exc.sent:  # the first parts of a long message did arrive: the card exists
+                await self._record_sent(item_id, Sent(chat_id, exc.sent))
+                return "sent"
+            return await self._settle(item_id, chat_id, exc)
+        except Exception as exc:  # a bug of ours before the request left: keep the row, try again later
             log.exception("unexpected error sending notification %s", item_id)
             return await self._retry(item_id, f"{type(exc).__name__}: {exc}", seconds=None, count=True)
-        await self._sent.add(item_id, message.message_id if message else None, self._clock())
+        await self._record_sent(item_id, sent)
         return "sent"
 
+    async def _settle(self, item_id: int, chat_id: int, exc: OutboxError) -> str:
+        """A claimed row Telegram did not take (or may have): its state from the outbox's answer."""
+        if isinstance(exc, ChatGone):
+            async with self._db.session() as session:
+                await queue.set_status(session, [item_id], "failed", error=f"chat unreachable: {exc.reason}")
+                await queue.skip_waiting_for_chat(session, chat_id, "chat blocked or removed the bot")
+            return "failed"
+        if isinstance(exc, RateLimited):
+            log.warning("chat %s: Telegram's flood control still says wait %gs; the chat waits", chat_id,
+                        exc.seconds)
+            return await self._retry(item_id, exc.reason, seconds=exc.seconds, count=False)
+        if isinstance(exc, Refused):
+            async with self._db.session() as session:
+                await queue.set_status(session, [item_id], "failed", error=f"refused by Telegram: {exc.reason}")
+            log.error("Telegram refused notification %s: %s", item_id, exc.reason)
+            return "failed"
+        if isinstance(exc, MaybeSent):
+            async with self._db.session() as session:
+                await queue.set_status(session, [item_id], queue.UNSURE, error=NO_ANSWER)
+            log.warning("notification %s: %s; not resent (it may have arrived); the chat will be told once",
+                        item_id, exc.reason)
+            return "unsure"
+        assert isinstance(exc, NotSent)
+        return await self._retry(item_id, exc.reason, seconds=None, count=True)
+
+    async def _record_sent(self, item_id: int, sent: Sent) -> None:
+        """`sent` and the message id in one transaction, retried until it is written (a full disk, a locked
+        database): the card reached the chat, and its buttons and result depend on this row."""
+        wait = RECORD_RETRY_FIRST_SECONDS
+        failing = False
+        while True:
+            try:
+                async with self._db.session() as session:
+                    await queue.mark_sent(session, item_id, message_id=sent.message_id, at=self._clock())
+            except Exception as exc:
+                if not failing:
+                    log.warning("notification %s was delivered but recording it failed (%s: %s); retrying until "
+                                "it is written", item_id, type(exc).__name__, exc)
+                    failing = True
+                await asyncio.sleep(wait)
+                wait = min(RECORD_RETRY_MAX_SECONDS, wait * 2)
+                continue
+            if failing:
+                log.info("notification %s recorded as sent after all", item_id)
+            return
+
     async def _retry(self, item_id: int, error: str, *, seconds: float | None, count: bool) -> str:
+        """Back to `pending` for a later try (the chat waits with it), or `failed` after MAX_RETRIES."""
         async with self._db.session() as session:
             item = await session.get(NotificationQueueItem, item_id)
             tries = (item.retry_count or 0) + (1 if count else 0) if item else MAX_RETRIES
@@ -317,14 +320,22 @@ class Deliverer:
         if not lines and not unsure:
             return
         try:
-            for part in render.split_message(render.digest(threshold, lines, unsure=unsure)):
-                await self._bot.send_message(chat_id, part)
-        except TelegramError as exc:
-            log.warning("digest to %s not sent (%s); it will be tried again", chat_id, exc.message)
+            await self._out.send(chat_id, render.digest(threshold, lines, unsure=unsure))
+        except ChatGone:
+            async with self._db.session() as session:
+                await queue.skip_waiting_for_chat(session, chat_id, "chat blocked or removed the bot")
             return
+        except (NotSent, RateLimited, Refused) as exc:
+            log.warning("digest to %s not sent (%s); it will be tried again", chat_id, exc.reason)
+            return
+        except MaybeSent as exc:  # it may have arrived: marked as told rather than risk a second digest
+            log.warning("digest to %s: %s; not resent", chat_id, exc.reason)
         async with self._db.session() as session:
             await queue.set_status(session, item_ids, "skipped", error="sent in a digest")
-            await queue.set_status(session, unsure_ids, "failed", error=INTERRUPTED_TOLD)
+            for item_id in unsure_ids:
+                item = await session.get(NotificationQueueItem, item_id)
+                if item is not None and item.error_message and not item.error_message.endswith(TOLD):
+                    item.error_message = item.error_message + TOLD
         report.digests += 1
 
     async def _digest_lines(self, session: AsyncSession, item_ids: list[int]) -> list[str]:

@@ -18,14 +18,16 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
+
+from telegram import InlineKeyboardMarkup
 
 from bot.app import build_memory
 from bot.backtesting import write_chart
 from bot.delivery import Deliverer
 from bot.settings import Settings
 from handlers import charts, render
+from handlers.outbox import Sent
 from pipeline.cycle import IngestionCycle
 from pipeline.ingest.alerts_api import alert_from_json
 from pipeline.judge.consensus.panel import ConsensusPanel
@@ -66,22 +68,44 @@ class ReplaySource:
 
 
 class ConsoleTelegram:
-    """Prints each message the way a chat would show it; answers like the Bot API does."""
+    """A `Notifier` that prints each message the way a chat would show it, and numbers them as Telegram would."""
 
     def __init__(self) -> None:
         self.sent = 0
 
-    async def send_message(self, chat_id: int, text: str, reply_markup: Any = None, **_: Any) -> SimpleNamespace:
-        self.sent += 1
+    def _print(self, text: str, keyboard: InlineKeyboardMarkup | None = None) -> None:
         plain = html.unescape(TAG.sub("", text))
         print("┌─ Telegram · Demo chat " + "─" * 40)
         for line in plain.splitlines():
             print(f"│ {line}")
-        if reply_markup is not None:
-            buttons = [b.text for row in reply_markup.inline_keyboard for b in row]
+        if keyboard is not None:
+            buttons = [b.text for row in keyboard.inline_keyboard for b in row]
             print("│ " + "  ".join(f"[{b}]" for b in buttons))
         print("└" + "─" * 63)
-        return SimpleNamespace(message_id=self.sent)
+
+    def _next(self, chat_id: int) -> Sent:
+        self.sent += 1
+        return Sent(chat_id, (self.sent,))
+
+    async def send(self, chat_id: int, text: str, *, keyboard: InlineKeyboardMarkup | None = None,
+                   reply_to: int | None = None, silent: bool = False) -> Sent:
+        self._print(text, keyboard)
+        return self._next(chat_id)
+
+    async def send_photo(self, chat_id: int, photo: bytes, *, caption: str = "", reply_to: int | None = None,
+                         silent: bool = False) -> Sent:
+        self._print(f"[picture, {len(photo):,} bytes] {caption}")
+        return self._next(chat_id)
+
+    async def send_document(self, chat_id: int, data: bytes, filename: str, *, caption: str = "",
+                            reply_to: int | None = None, silent: bool = False) -> Sent:
+        self._print(f"[file {filename}, {len(data):,} bytes] {caption}")
+        return self._next(chat_id)
+
+    async def edit(self, chat_id: int, message_id: int, *, text: str | None = None,
+                   keyboard: InlineKeyboardMarkup | None = None) -> None:
+        if text is not None:
+            self._print(text, keyboard)
 
 
 def _prepare() -> dict[str, Any]:
@@ -121,7 +145,7 @@ async def run_demo(settings: Settings) -> Path:
             for name in names:
                 await traders.track(session, DEMO_CHAT, name)
         console = ConsoleTelegram()
-        deliverer = Deliverer(db, console, clock=_clock)  # type: ignore[arg-type]
+        deliverer = Deliverer(db, console, clock=_clock)
 
         print(f"Xtrades Sentinel demo — invented sample data, local analyst, tracking {', '.join(names)}.")
         source.show(sample["history"])

@@ -16,7 +16,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 
-from telegram.ext import Application
+from bot.context import App
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ STOP_BUDGET_SECONDS = 7.0  # the whole stop, closing included, well inside the 1
 CLOSE_RESERVE_SECONDS = 2.5  # kept back for closing the database, memory and browser
 
 
-async def serve(app: Application, start: Callable[[Application], Awaitable[None]],
+async def serve(app: App, start: Callable[[App], Awaitable[None]],
                 stop_signals: Sequence[int] = (signal.SIGINT, signal.SIGTERM)) -> None:
     """Start the application, run until a stop signal, then stop within `STOP_BUDGET_SECONDS`.
 
@@ -57,13 +57,13 @@ async def serve(app: Application, start: Callable[[Application], Awaitable[None]
         raise failure
 
 
-async def stop_within_budget(app: Application, budget: float = STOP_BUDGET_SECONDS) -> None:
+async def stop_within_budget(app: App, budget: float = STOP_BUDGET_SECONDS) -> None:
     """Cancel the running jobs, then stop polling, the application and its bot, then close the runtime."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + budget
     if app.job_queue is not None and app.job_queue.scheduler.running:
         app.job_queue.scheduler.pause()  # no new cycle or delivery run starts while stopping
-    runtime = app.bot_data.get("runtime")
+    runtime = app.bot_data.runtime
     if runtime is not None:
         await runtime.cancel_jobs()
 

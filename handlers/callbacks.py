@@ -10,13 +10,13 @@ import logging
 import re
 
 from telegram import Update
-from telegram.error import BadRequest
-from telegram.ext import ContextTypes
 
 from handlers import render
+from handlers.answers import reply
 from handlers.auth import may_change_settings
 from handlers.commands import this_chat
-from handlers.services import services
+from handlers.outbox import OutboxError
+from handlers.services import BotContext, services
 from handlers.views import card_from_row
 from storage import alerts, chats, mutes, queue
 
@@ -29,7 +29,7 @@ STALE = "This alert is no longer available."
 NOT_MINE = "That button isn't one of mine."
 
 
-async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_button(update: Update, context: BotContext) -> None:
     query = update.callback_query
     if query is None:
         return
@@ -59,24 +59,16 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     if verb == "a":
         await query.answer()
-        await _send(update, render.analysis_message(card))
+        await reply(update, context, render.analysis_message(card))
     elif verb == "s":
         await query.answer()
         lines = await svc.similar_lines(row) if svc.similar_lines else ()
-        await _send(update, render.similar_message(card, lines))
+        await reply(update, context, render.similar_message(card, lines))
     elif verb in ("m", "u"):
         await _mute(update, context, card.trader, row.trade.trader_id, mute=verb == "m", alert_id=alert_id)
 
 
-async def _send(update: Update, text: str) -> None:
-    message = update.effective_message
-    if message is None:
-        return
-    for part in render.split_message(text):
-        await message.reply_html(part)
-
-
-async def _mute(update: Update, context: ContextTypes.DEFAULT_TYPE, trader: str, trader_id: int, *, mute: bool,
+async def _mute(update: Update, context: BotContext, trader: str, trader_id: int, *, mute: bool,
                 alert_id: int) -> None:
     query = update.callback_query
     assert query is not None
@@ -91,15 +83,17 @@ async def _mute(update: Update, context: ContextTypes.DEFAULT_TYPE, trader: str,
             await mutes.unmute(session, chat.id, trader_id)
     await query.answer(f"@{trader} {'muted' if mute else 'unmuted'} here.")
     keyboard = render.undo_mute_keyboard(alert_id) if mute else render.alert_keyboard(alert_id)
-    try:
-        await query.edit_message_reply_markup(reply_markup=keyboard)
-    except BadRequest as exc:  # the message is too old to edit, or unchanged: the mute itself stands
-        log.info("could not swap the buttons: %s", exc.message)
+    message = query.message
+    if message is not None:
+        try:
+            await services(context).outbox.edit(message.chat.id, message.message_id, keyboard=keyboard)
+        except OutboxError as exc:  # the message is too old to edit, or unchanged: the mute itself stands
+            log.info("could not swap the buttons: %s", exc.reason)
     if mute:
-        await _send(update, render.muted(trader, None))
+        await reply(update, context, render.muted(trader, None))
 
 
-async def _setting(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def _setting(update: Update, context: BotContext) -> None:
     query = update.callback_query
     assert query is not None
     match = SETTING_DATA.match(query.data or "")
@@ -127,10 +121,13 @@ async def _setting(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         row = await chats.update_settings(session, chat.id, **{name: wanted})
         min_score, rate = row.min_score, row.rate_limit_per_hour  # type: ignore[union-attr]
     await query.answer(render.saved())
-    try:
-        await query.edit_message_text(render.current_settings(min_score, rate),
-                                      reply_markup=render.settings_keyboard(min_score, rate))
-    except BadRequest as exc:
-        log.info("settings message not edited: %s", exc.message)
+    message = query.message
+    if message is not None:
+        try:
+            await services(context).outbox.edit(message.chat.id, message.message_id,
+                                                text=render.current_settings(min_score, rate),
+                                                keyboard=render.settings_keyboard(min_score, rate))
+        except OutboxError as exc:
+            log.info("settings message not edited: %s", exc.reason)
 
 

@@ -10,21 +10,21 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from telegram import InlineKeyboardMarkup, Update
+from telegram import Update
 from telegram.constants import ChatType
-from telegram.ext import ContextTypes
 
 from handlers import charts, render
+from handlers.answers import photo, reply
 from handlers.auth import admins_in_groups, is_admin, may_change_settings
 from handlers.backtest import backtest
-from handlers.services import services
+from handlers.services import BotContext, services
 from handlers.views import card_from_row
 from storage import ai_usage, chats, mutes, queue, scraper_state, stats, traders
 from storage.models import Chat
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+Handler = Callable[[Update, BotContext], Awaitable[None]]
 USERNAME = re.compile(r"^@?[A-Za-z0-9_.-]{2,32}$")
 PERIODS = {"7d": ("the last 7 days", 7), "30d": ("the last 30 days", 30), "all": ("all time", None)}
 MAX_TRACK_AT_ONCE = render.TRACK_AT_ONCE
@@ -38,17 +38,7 @@ class CommandSpec:
     callback: Handler
 
 
-async def reply(update: Update, text: str, *, keyboard: InlineKeyboardMarkup | None = None) -> None:
-    """The one way a command answers: HTML, split over Telegram's 4,096 characters, never cut off."""
-    message = update.effective_message
-    if message is None:
-        return
-    parts = render.split_message(text)
-    for number, part in enumerate(parts):
-        await message.reply_html(part, reply_markup=keyboard if number == len(parts) - 1 else None)
-
-
-async def this_chat(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Chat:
+async def this_chat(update: Update, context: BotContext) -> Chat:
     """The chat's row, registered with the defaults on first contact (any command registers the chat)."""
     chat = update.effective_chat
     assert chat is not None
@@ -62,7 +52,7 @@ async def this_chat(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Chat:
     return row
 
 
-def _args(context: ContextTypes.DEFAULT_TYPE) -> list[str]:
+def _args(context: BotContext) -> list[str]:
     return [a for a in (context.args or []) if a.strip()]
 
 
@@ -74,31 +64,31 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def _tracked_names(context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> list[str]:
+async def _tracked_names(context: BotContext, chat_id: int) -> list[str]:
     async with services(context).db.reader() as session:
         return [t.username for t in await traders.tracked_by_chat(session, chat_id)]
 
 
-async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def start(update: Update, context: BotContext) -> None:
     """Register the chat (private or group) with the default settings and say what the bot does."""
     row = await this_chat(update, context)
     chat = update.effective_chat
-    await reply(update, render.welcome(chat_title=chat.title if chat else None,
+    await reply(update, context, render.welcome(chat_title=chat.title if chat else None,
                                        is_group=chat is not None and chat.type != ChatType.PRIVATE,
                                        min_score=row.min_score, rate_limit_per_hour=row.rate_limit_per_hour))
 
 
-async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def help_command(update: Update, context: BotContext) -> None:
     """List the commands with their usage."""
-    await reply(update, render.help_text([(c.usage, c.summary) for c in COMMANDS]))
+    await reply(update, context, render.help_text([(c.usage, c.summary) for c in COMMANDS]))
 
 
 @admins_in_groups
-async def track(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def track(update: Update, context: BotContext) -> None:
     """Track Xtrades traders, after checking each one exists."""
     names = _args(context)
     if not names or len(names) > MAX_TRACK_AT_ONCE:
-        await reply(update, render.usage("track"))
+        await reply(update, context, render.usage("track"))
         return
     chat = await this_chat(update, context)
     svc = services(context)
@@ -117,7 +107,7 @@ async def track(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 (added if new else already).append(name)
     if added and svc.read_now is not None:
         svc.read_now(added)  # the baseline: whatever they post from now on is announced
-    await reply(update, render.tracking_result(added, already, unknown, unverified, invalid))
+    await reply(update, context, render.tracking_result(added, already, unknown, unverified, invalid))
 
 
 async def _unknown() -> bool | None:
@@ -125,21 +115,21 @@ async def _unknown() -> bool | None:
 
 
 @admins_in_groups
-async def untrack(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def untrack(update: Update, context: BotContext) -> None:
     """Stop tracking traders."""
     names = _args(context)
     if not names:
-        await reply(update, render.usage("untrack"))
+        await reply(update, context, render.usage("untrack"))
         return
     chat = await this_chat(update, context)
     removed, missing = [], []
     async with services(context).db.session() as session:
         for name in names[:MAX_TRACK_AT_ONCE]:
             (removed if await traders.untrack(session, chat.id, name) else missing).append(traders.normalise(name))
-    await reply(update, render.untracking_result(removed, missing))
+    await reply(update, context, render.untracking_result(removed, missing))
 
 
-async def list_traders(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def list_traders(update: Update, context: BotContext) -> None:
     """The traders this chat tracks, with their record."""
     chat = await this_chat(update, context)
     names = await _tracked_names(context, chat.id)
@@ -149,79 +139,79 @@ async def list_traders(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         muted = dict(await mutes.active(session, chat.id, _now()))
     rows = [(n, records[n].closed if n in records else 0, records[n].wins if n in records else 0,
              records[n].pnl if n in records else 0.0, open_counts.get(n, 0)) for n in names]
-    await reply(update, render.traders_list(rows, muted))
+    await reply(update, context, render.traders_list(rows, muted))
 
 
-async def threshold(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def threshold(update: Update, context: BotContext) -> None:
     """Show or set the minimum score (0-100) for alerts sent here."""
     await _setting(update, context, field="min_score", label="Minimum score", low=0, high=100,
                    command="threshold")
 
 
-async def ratelimit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def ratelimit(update: Update, context: BotContext) -> None:
     """Show or set the most alerts per hour sent here (1-60)."""
     await _setting(update, context, field="rate_limit_per_hour", label="Alerts per hour", low=1, high=60,
                    command="ratelimit")
 
 
-async def _setting(update: Update, context: ContextTypes.DEFAULT_TYPE, *, field: str, label: str, low: int,
+async def _setting(update: Update, context: BotContext, *, field: str, label: str, low: int,
                    high: int, command: str) -> None:
     chat = await this_chat(update, context)
     args = _args(context)
     if not args:
-        await reply(update, f"{render.esc(label)}: <b>{getattr(chat, field)}</b>. {render.usage(command)}")
+        await reply(update, context, f"{render.esc(label)}: <b>{getattr(chat, field)}</b>. {render.usage(command)}")
         return
     value = _int_arg(args[0], low, high) if len(args) == 1 else None
     if value is None:
-        await reply(update, render.usage(command))
+        await reply(update, context, render.usage(command))
         return
     if not await may_change_settings(update, context):
-        await reply(update, "Only this group's admins can change its settings.")
+        await reply(update, context, "Only this group's admins can change its settings.")
         return
     async with services(context).db.session() as session:
         await chats.update_settings(session, chat.id, **{field: value})
-    await reply(update, render.setting_changed(label, value))
+    await reply(update, context, render.setting_changed(label, value))
 
 
 @admins_in_groups
-async def mute(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def mute(update: Update, context: BotContext) -> None:
     """Mute a trader here, for some hours or until /unmute."""
     args = _args(context)
     hours = _int_arg(args[1], 1, 24 * 30) if len(args) == 2 else None
     if not args or len(args) > 2 or not USERNAME.match(args[0]) or (len(args) == 2 and hours is None):
-        await reply(update, render.usage("mute"))
+        await reply(update, context, render.usage("mute"))
         return
     chat = await this_chat(update, context)
     until = _now() + timedelta(hours=hours) if hours else None
     async with services(context).db.session() as session:
         trader = await traders.by_username(session, args[0])
         if trader is None:
-            await reply(update, f"@{render.esc(traders.normalise(args[0]))} is not a trader I know.")
+            await reply(update, context, f"@{render.esc(traders.normalise(args[0]))} is not a trader I know.")
             return
         await mutes.mute(session, chat.id, trader.id, until=until)
-    await reply(update, render.muted(trader.username, render.when_text(until) if until else None))
+    await reply(update, context, render.muted(trader.username, render.when_text(until) if until else None))
 
 
 @admins_in_groups
-async def unmute(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def unmute(update: Update, context: BotContext) -> None:
     """Unmute a trader here."""
     args = _args(context)
     if len(args) != 1 or not USERNAME.match(args[0]):
-        await reply(update, render.usage("unmute"))
+        await reply(update, context, render.usage("unmute"))
         return
     chat = await this_chat(update, context)
     async with services(context).db.session() as session:
         trader = await traders.by_username(session, args[0])
         was = trader is not None and await mutes.unmute(session, chat.id, trader.id)
-    await reply(update, render.unmuted(traders.normalise(args[0]), bool(was)))
+    await reply(update, context, render.unmuted(traders.normalise(args[0]), bool(was)))
 
 
-async def latest_alerts(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def latest_alerts(update: Update, context: BotContext) -> None:
     """The latest scored alerts, newest first, by trader, symbol or minimum score."""
     chat = await this_chat(update, context)
     args = _args(context)
     if len(args) > 1:
-        await reply(update, render.usage("alerts"))
+        await reply(update, context, render.usage("alerts"))
         return
     names = await _tracked_names(context, chat.id)
     usernames, symbol, min_score = names, None, None
@@ -230,34 +220,34 @@ async def latest_alerts(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         if arg.isdigit():
             min_score = _int_arg(arg, 0, 100)
             if min_score is None:
-                await reply(update, render.usage("alerts"))
+                await reply(update, context, render.usage("alerts"))
                 return
         elif traders.normalise(arg) in names:
             usernames = [traders.normalise(arg)]
         elif re.fullmatch(r"\$?[A-Za-z]{1,6}(\.[A-Za-z]{1,2})?", arg):
             symbol = arg.lstrip("$").upper()
         else:
-            await reply(update, render.usage("alerts"))
+            await reply(update, context, render.usage("alerts"))
             return
     async with services(context).db.reader() as session:
         rows = await stats.latest_alerts(session, usernames=usernames, symbol=symbol, min_score=min_score)
         cards = [(card_from_row(r), r.trade.opened_at or r.detected_at) for r in rows]
-    await reply(update, render.alerts_list(cards, _now().date()))
+    await reply(update, context, render.alerts_list(cards, _now().date()))
 
 
-async def positions(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def positions(update: Update, context: BotContext) -> None:
     """Open or closed positions of the traders tracked here, with P&L."""
     args = _args(context)
     status = args[0].lower() if args else "open"
     if len(args) > 1 or status not in ("open", "closed"):
-        await reply(update, render.usage("positions"))
+        await reply(update, context, render.usage("positions"))
         return
     chat = await this_chat(update, context)
     names = await _tracked_names(context, chat.id)
     async with services(context).db.reader() as session:
         rows = await stats.positions(session, names, status=status)
         text = render.positions_list(rows, status)
-    await reply(update, text)
+    await reply(update, context, text)
 
 
 def _period(args: list[str]) -> tuple[str, datetime | None] | None:
@@ -268,27 +258,27 @@ def _period(args: list[str]) -> tuple[str, datetime | None] | None:
     return label, (_now() - timedelta(days=days)) if days else None
 
 
-async def leaderboard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def leaderboard(update: Update, context: BotContext) -> None:
     """Traders ranked by realised P&L, as a chart."""
     args = _args(context)
     period = _period(args) if len(args) <= 1 else None
     if period is None:
-        await reply(update, render.usage("leaderboard"))
+        await reply(update, context, render.usage("leaderboard"))
         return
     label, since = period
     chat = await this_chat(update, context)
     names = await _tracked_names(context, chat.id)
     if not names:
-        await reply(update, render.no_traders_tracked())
+        await reply(update, context, render.no_traders_tracked())
         return
     async with services(context).db.reader() as session:
         rows = await stats.records(session, since=since, usernames=names)
     chart_rows = [charts.LeaderboardRow(r.trader, r.pnl, r.win_rate, r.closed) for r in rows[:15]]
     png = await asyncio.to_thread(charts.leaderboard_png, chart_rows, period=label)
-    await _photo(update, png, render.leaderboard_summary(rows, label))
+    await photo(update, context, png, render.leaderboard_summary(rows, label))
 
 
-async def pnl(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def pnl(update: Update, context: BotContext) -> None:
     """Cumulative P&L of a trader (or of everyone tracked here), as a chart."""
     args = _args(context)
     who, rest = None, args
@@ -296,7 +286,7 @@ async def pnl(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         who, rest = args[0], args[1:]
     period = _period(rest) if len(rest) <= 1 else None
     if period is None or (who is not None and not USERNAME.match(who)):
-        await reply(update, render.usage("pnl"))
+        await reply(update, context, render.usage("pnl"))
         return
     label, since = period
     chat = await this_chat(update, context)
@@ -306,10 +296,10 @@ async def pnl(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if who not in names:
             async with services(context).db.reader() as session:
                 known = await traders.by_username(session, who) is not None
-            await reply(update, render.not_tracked_here(who) if known else render.unknown_trader(who))
+            await reply(update, context, render.not_tracked_here(who) if known else render.unknown_trader(who))
             return
     elif not names:
-        await reply(update, render.no_traders_tracked())
+        await reply(update, context, render.no_traders_tracked())
         return
     async with services(context).db.reader() as session:
         series = await stats.closed_pnl(session, since=since, usernames=[who] if who else names)
@@ -323,16 +313,10 @@ async def pnl(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     png = await asyncio.to_thread(charts.pnl_png, points, title=f"{title_who} — P&L, {label}", start=start,
                                   end=today)
     wins = sum(1 for _, v in series if v > 0)
-    await _photo(update, png, render.pnl_summary(title_who, label, running, len(series), wins))
+    await photo(update, context, png, render.pnl_summary(title_who, label, running, len(series), wins))
 
 
-async def _photo(update: Update, png: bytes, caption: str) -> None:
-    message = update.effective_message
-    if message is not None:
-        await message.reply_photo(png, caption=caption[:1024])
-
-
-async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def status(update: Update, context: BotContext) -> None:
     """Source health, last run, queue depth, alerts today; details for admins."""
     await this_chat(update, context)
     svc = services(context)
@@ -349,17 +333,17 @@ async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if "source" not in info:
         info["source"] = "healthy" if not unhealthy else f"{len(unhealthy)} profile(s) failing"
     details = await is_admin(update, context)
-    await reply(update, render.status_text(info, details=details))
+    await reply(update, context, render.status_text(info, details=details))
 
 
-async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def settings_command(update: Update, context: BotContext) -> None:
     """Show this chat's settings with buttons to change them."""
     chat = await this_chat(update, context)
-    await reply(update, render.current_settings(chat.min_score, chat.rate_limit_per_hour),
+    await reply(update, context, render.current_settings(chat.min_score, chat.rate_limit_per_hour),
                 keyboard=render.settings_keyboard(chat.min_score, chat.rate_limit_per_hour))
 
 
-async def unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def unknown(update: Update, context: BotContext) -> None:
     """Answer a command we don't have (but stay quiet about commands addressed to other bots)."""
     message = update.effective_message
     if message is None or not message.text:
@@ -367,7 +351,7 @@ async def unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     command, _, addressee = message.text.split()[0].partition("@")
     if addressee and addressee.lower() != (context.bot.username or "").lower():
         return
-    await reply(update, render.unknown_command(command))
+    await reply(update, context, render.unknown_command(command))
 
 
 COMMANDS: list[CommandSpec] = [

@@ -1,4 +1,5 @@
-"""What handlers need, handed to them by bot/ through `context.bot_data` (handlers never import bot/)."""
+"""What handlers need, handed to them by bot/ through a typed `context.bot_data` (PTB's `ContextTypes`, as in
+PTB's examples/contexttypesbot.py): no lookups by key, and handlers never import bot/."""
 
 from __future__ import annotations
 
@@ -6,16 +7,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from telegram.ext import ContextTypes
+from telegram.ext import CallbackContext, ExtBot
 
+from handlers.outbox import Notifier
 from storage.db import Database
-
-SERVICES_KEY = "services"
 
 
 @dataclass(slots=True)
 class Services:
     db: Database
+    outbox: Notifier  # the one way out to Telegram
     default_min_score: int
     default_rate_limit_per_hour: int
     admin_chat_ids: frozenset[int] = frozenset()
@@ -32,5 +33,17 @@ class Services:
     admin_cache: dict[tuple[int, int], tuple[bool, float]] = field(default_factory=dict)
 
 
-def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
-    return context.bot_data[SERVICES_KEY]
+class BotData:
+    """`context.bot_data`: the services, set once the runtime is built (bot/ may extend it for its jobs)."""
+
+    def __init__(self) -> None:
+        self.services: Services | None = None
+
+
+BotContext = CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]
+
+
+def services(context: BotContext) -> Services:
+    if context.bot_data.services is None:
+        raise RuntimeError("services are not built yet (an update before post_init?)")
+    return context.bot_data.services

@@ -320,9 +320,7 @@ def build_application(settings: Settings, *, source: AlertSource | None = None,
         .base_file_url(settings.telegram_base_file_url)
         .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEWS))
         .context_types(CONTEXT_TYPES)
-        # 429: the limiter waits retry_after (pausing every request meanwhile) and tries again, logging the wait
-        # once per 429; only after these retries does delivery see it (and pause that chat itself).
-        .rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES))
+        .rate_limiter(rate_limiter())
         # Sends wait for Telegram's answer rather than time out and leave us guessing (handlers.outbox).
         .read_timeout(SEND_READ_TIMEOUT_SECONDS)
         .post_init(post_init)
@@ -331,6 +329,26 @@ def build_application(settings: Settings, *, source: AlertSource | None = None,
     )
     register_handlers(app)
     return app
+
+
+class _RetriesOutLoggedByCaller(logging.Filter):
+    """The limiter logs its last 429 as a traceback; the caller logs it once with the wait instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Rate limit hit after maximum")
+
+
+_LIMITER_LOG = logging.getLogger("telegram.ext.AIORateLimiter")
+if not any(isinstance(f, _RetriesOutLoggedByCaller) for f in _LIMITER_LOG.filters):
+    _LIMITER_LOG.addFilter(_RetriesOutLoggedByCaller())
+
+
+def rate_limiter() -> AIORateLimiter:
+    """Telegram's limits, and its 429s through one path: the limiter waits `retry_after` (pausing every request
+    meanwhile: a flood wait is the bot's, not one chat's) and tries again, logging the wait once per 429 ("Rate
+    limit hit. Retrying after …"); only after these retries does a caller see it (`outbox.RateLimited`: delivery
+    pauses that chat, a reply is dropped with one warning)."""
+    return AIORateLimiter(max_retries=RATE_LIMIT_RETRIES)
 
 
 def register_handlers(app: App) -> None:

@@ -8,8 +8,10 @@ one burst with the Bot API taking 6 s per sendMessage for a minute (then 300 ms)
 
 Per run it prints: expected cards (alert × chat), received (distinct cards the Bot API accepted), duplicated
 (accepted more than once), lost (never accepted), "may-not-have-reached" (cards the chats were told may not have
-reached them) and, for the kill, the card sends truly in flight at the kill (received by the Bot API, not yet
-answered). A card counts by the chat it went to and the alert id on its buttons.
+reached them) and, for the kill, the card sends truly in flight at the kill: claimed (`sending`) and not yet
+recorded, at most one per chat, and of them how many the Bot API had not answered yet (the rest it had
+answered, and the bot was waiting to record them). A card counts by the chat it went to and the alert id on
+its buttons.
 
 Run: .venv/bin/python -m benchmarks.bench_soak [--runs N] [--slow]
 """
@@ -100,7 +102,8 @@ def cards(telegram: FakeTelegram, chat_ids: list[int], *, in_flight: bool = Fals
     for call in telegram.calls:
         if call.method != "sendMessage" or ALERT not in str(call.params.get("text", "")):
             continue
-        if (not call.finished) if in_flight else (not call.finished or call.failed):
+        answered = call.finished and not call.failed
+        if (call.finished if in_flight else not answered):
             continue
         chat, match = int(call.params["chat_id"]), ALERT_ID.search(str(call.params.get("reply_markup", "")))
         if chat in chat_ids and match:
@@ -132,7 +135,8 @@ async def run_burst(bot: Bot, telegram: FakeTelegram, site: FakeXtrades, run: in
     for chat in chat_ids:
         telegram.push_message(chat, f"/track {TRADER}")
     await telegram.wait_for("sendMessage", count=CHATS_PER_RUN, timeout=60,
-                            predicate=lambda c: int(c.params["chat_id"]) in chat_ids and "tracking" in c.params["text"])
+                            predicate=lambda c: int(c.params["chat_id"]) in chat_ids
+                            and "Now tracking" in c.params["text"])
     expiry = (datetime.now(UTC) + timedelta(days=45)).date().isoformat()
     if slow:
         telegram.set_delay("sendMessage", SLOW_SEND_SECONDS)
@@ -140,12 +144,13 @@ async def run_burst(bot: Bot, telegram: FakeTelegram, site: FakeXtrades, run: in
     for i in range(ALERTS_PER_RUN):
         site.add_alert(TRADER, symbol=SYMBOLS[i % len(SYMBOLS)], direction="call" if i % 2 else "put",
                        strike=100.0 + run * 50 + i, price=1.0 + i / 20, expiration=expiry)
-    in_flight = 0
+    in_flight = unanswered = 0
     if kill:
         await wait_until(lambda: sum(cards(telegram, chat_ids).values()) >= 1, 120, "the first card")
         await asyncio.sleep(random.uniform(0.0, KILL_WITHIN_SECONDS))
         await bot.kill()
-        in_flight = sum(cards(telegram, chat_ids, in_flight=True).values())
+        unanswered = sum(cards(telegram, chat_ids, in_flight=True).values())
+        in_flight = sum(1 for *_, status in bot.rows(chat_ids) if status == "sending")
         commands = len(telegram.calls_to("setMyCommands"))
         await bot.start()
         await telegram.wait_for("setMyCommands", count=commands + 1, timeout=90)
@@ -161,11 +166,16 @@ async def run_burst(bot: Bot, telegram: FakeTelegram, site: FakeXtrades, run: in
     await wait_until(settled, 600, "every card of the burst settled")
     await asyncio.sleep(3)  # the digests that follow a restart, and any late duplicate
     rows = bot.rows(chat_ids)
+    for chat in chat_ids:  # the next burst goes to the next run's chats only
+        telegram.push_message(chat, f"/untrack {TRADER}")
+    await telegram.wait_for("sendMessage", count=CHATS_PER_RUN, timeout=60,
+                            predicate=lambda c: int(c.params["chat_id"]) in chat_ids
+                            and "Stopped tracking" in c.params["text"])
     expected = {(chat, alert) for chat, alert, _ in rows}
     got = cards(telegram, chat_ids)
     return {"expected": len(expected), "received": len(set(got) & expected),
             "duplicated": sum(n - 1 for n in got.values() if n > 1), "lost": len(expected - set(got)),
-            "maybe": told_maybe(telegram, chat_ids), "in_flight": in_flight,
+            "maybe": told_maybe(telegram, chat_ids), "in_flight": in_flight, "unanswered": unanswered,
             "unsure": sum(1 for *_, status in rows if status == "unsure")}
 
 
@@ -182,13 +192,15 @@ async def main(runs: int, slow: bool) -> None:
             try:
                 await telegram.wait_for("setMyCommands", timeout=120)
                 print(f"{'run':>4} {'expected':>9} {'received':>9} {'duplicated':>11} {'lost':>5} "
-                      f"{'may-not-have-reached':>21} {'in flight at kill':>18}", flush=True)
+                      f"{'may-not-have-reached':>21} {'in flight at kill':>18} {'of them unanswered':>19}",
+                      flush=True)
                 for run in range(1, runs + 1):
                     result = await run_burst(bot, telegram, site, run, kill=not slow, slow=slow)
                     results.append(result)
                     print(f"{run:>4} {result['expected']:>9} {result['received']:>9} {result['duplicated']:>11} "
                           f"{result['lost']:>5} {result['maybe']:>21} "
-                          f"{result['in_flight'] if not slow else '-':>18}", flush=True)
+                          f"{result['in_flight'] if not slow else '-':>18} "
+                          f"{result['unanswered'] if not slow else '-':>19}", flush=True)
             finally:
                 await bot.stop()
                 Path("/tmp/bench_soak_bot.log").write_bytes(bot.log_path.read_bytes())  # noqa: ASYNC240
@@ -197,7 +209,8 @@ async def main(runs: int, slow: bool) -> None:
             else f"kill -9 mid-delivery, Bot API {SEND_SECONDS * 1000:.0f} ms per send")
     print(f"\n{mode}, {len(results)} run(s): expected {total['expected']}, received {total['received']}, "
           f"duplicated {total['duplicated']}, lost {total['lost']}, may-not-have-reached {total['maybe']}"
-          + ("" if slow else f", in flight at the kills {total['in_flight']}"))
+          + ("" if slow else f", in flight at the kills {total['in_flight']} (of them unanswered by the Bot "
+             f"API: {total['unanswered']})"))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from bot.context import App
 
@@ -34,8 +35,8 @@ async def serve(app: App, start: Callable[[App], Awaitable[None]],
     stopping = asyncio.Event()
     for sig in stop_signals:
         loop.add_signal_handler(sig, stopping.set)
-    starting = asyncio.create_task(start(app))
-    waiting = asyncio.create_task(stopping.wait())
+    starting: asyncio.Future[Any] = asyncio.ensure_future(start(app))
+    waiting: asyncio.Future[Any] = asyncio.create_task(stopping.wait())
     failure: BaseException | None = None
     try:
         await asyncio.wait({starting, waiting}, return_when=asyncio.FIRST_COMPLETED)

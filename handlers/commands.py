@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from telegram import Update
 from telegram.constants import ChatType
@@ -24,7 +25,7 @@ from storage.models import Chat
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Update, BotContext], Awaitable[None]]
+Handler = Callable[[Update, BotContext], Coroutine[Any, Any, None]]
 USERNAME = re.compile(r"^@?[A-Za-z0-9_.-]{2,32}$")
 PERIODS = {"7d": ("the last 7 days", 7), "30d": ("the last 30 days", 30), "all": ("all time", None)}
 MAX_TRACK_AT_ONCE = render.TRACK_AT_ONCE

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from telegram.ext import CallbackContext, ExtBot
 
@@ -33,14 +33,19 @@ class Services:
     admin_cache: dict[tuple[int, int], tuple[bool, float]] = field(default_factory=dict)
 
 
-class BotData:
-    """`context.bot_data`: the services, set once the runtime is built (bot/ may extend it for its jobs)."""
+R = TypeVar("R")
+
+
+class BotData(Generic[R]):
+    """`context.bot_data`: the handlers' services, and the runtime bot/'s jobs work on (its type is bot/'s: to
+    handlers it is only a parameter), both set once the runtime is built."""
 
     def __init__(self) -> None:
         self.services: Services | None = None
+        self.runtime: R | None = None
 
 
-BotContext = CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]
+BotContext = CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData[Any]]
 
 
 def services(context: BotContext) -> Services:

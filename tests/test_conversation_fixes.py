@@ -377,5 +377,5 @@ async def test_a_send_cut_short_by_a_crash_is_listed_in_the_next_digest(db: Data
     told = len(telegram.messages_text(1))
     await restarted.run_once()
     assert len(telegram.messages_text(1)) == told  # told once, not at every run
-    async with db.reader() as s:
-        assert (await s.get(NotificationQueueItem, rows[0].id)).status == "unsure"  # its card may be out there: buttons and result still work
+    async with db.reader() as s:  # its card may be out there: its buttons and result still work
+        assert (await s.get(NotificationQueueItem, rows[0].id)).status == "unsure"

@@ -30,6 +30,7 @@ from telegram.ext import (
 )
 
 from bot import jobs
+from bot import summaries as daily
 from bot.backtesting import build_calibration
 from bot.context import CONTEXT_TYPES, App
 from bot.delivery import Deliverer
@@ -81,6 +82,7 @@ class Runtime:
     deliverer: Deliverer | None = None
     outbox: TelegramOutbox | None = None  # the one way out to Telegram, once the bot exists
     feed: PushFeed | None = None
+    summaries: daily.DailySummaries | None = None
 
     def poll_due(self, now: datetime) -> bool:
         """Polling runs at SCRAPE_INTERVAL_SECONDS, and slows to SCRAPE_INTERVAL_PUSH_SECONDS while the push feed
@@ -126,6 +128,7 @@ class Runtime:
             else "no Xtrades token"}
         if self.cycle.last_run_at is not None and report is not None:
             info["last_run"] = f"{self.cycle.last_run_at:%H:%M:%S} UTC, {report.seconds:.1f}s"
+            info["last_run_at"], info["last_run_seconds"] = self.cycle.last_run_at, report.seconds  # shown locally
             info["last_summary"] = report.summary()
             if report.session_expired:
                 info["source"] = "Xtrades session expired (admins were told)"
@@ -281,8 +284,9 @@ def build_application(settings: Settings, *, source: AlertSource | None = None,
         runtime = await build_runtime(settings, notify_admins=notify, source=source, embedder=embedder)
         app.bot_data.runtime = runtime
         runtime.outbox = TelegramOutbox(app.bot, runtime.db)
-        runtime.deliverer = Deliverer(runtime.db, runtime.outbox, fresh_minutes=settings.notification_fresh_minutes)
+        runtime.deliverer = Deliverer(runtime.db, runtime.outbox)
         await runtime.deliverer.recover_interrupted()
+        runtime.summaries = daily.DailySummaries(runtime.db, runtime.outbox)
         runtime.feed = build_feed(settings, runtime.cycle, session_token(settings, runtime.source),
                                   on_health=jobs.catch_up_on_feed_changes(app))
         if runtime.feed is not None:
@@ -300,9 +304,12 @@ def build_application(settings: Settings, *, source: AlertSource | None = None,
             pipeline_status=runtime.status,
             backtest=runtime.backtest_report,
             read_now=lambda names: jobs.read_now(app, names),
+            reschedule_summary=lambda chat_id: daily.reschedule(app, runtime.db, chat_id),
         )
         await app.bot.set_my_commands([BotCommand(c.name, c.summary) for c in commands.COMMANDS])
         schedule_jobs(app, settings)
+        await daily.schedule_all(app, runtime.db)
+        await runtime.summaries.catch_up()  # a summary missed today while the bot was down goes out now, once
         log.info("bot @%s ready: %d commands, pipeline every %ss", app.bot.username, len(commands.COMMANDS),
                  settings.scrape_interval_seconds)
 

@@ -1,6 +1,11 @@
 """Delivery: per chat, the queued alerts best first, at most the chat's hourly limit in any 60 minutes; every card
 exactly once.
 
+What happens to each message for a chat (sent, sent silently, held for quiet hours, dropped) is decided by
+`handlers.delivery_policy.decide` from the chat's /notify levels and /quiet hours; an alert held back by the
+hourly limit goes out as soon as the window frees while it is still actionable (`still_actionable`), else it
+joins a digest; the chat is told at once how many alerts are waiting.
+
 Every message leaves through the outbox (`handlers.outbox`), which owns Telegram's rules (403, migration, 429
 through the rate limiter). Here its outcomes become queue states, one row at a time:
 
@@ -22,14 +27,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardMarkup
 
 from handlers import render
+from handlers.chat_settings import ChatPrefs, Kind, prefs_of
+from handlers.delivery_policy import HELD_QUIET, Action, CardFacts, decide, sort_out
 from handlers.outbox import ChatGone, MaybeSent, Notifier, NotSent, OutboxError, RateLimited, Refused, Sent
 from handlers.views import card_from_row
 from storage import alerts, chats, queue
@@ -52,10 +59,6 @@ RECORD_RETRY_FIRST_SECONDS = 0.5
 RECORD_RETRY_MAX_SECONDS = 30.0
 
 
-def never_silent(_chat: Chat, _now: datetime) -> bool:
-    return False
-
-
 @dataclass(frozen=True, slots=True)
 class _Plan:
     """What a delivery run read for one chat before sending anything: its row, its waiting rows (best first),
@@ -66,6 +69,7 @@ class _Plan:
     used: int
     now: datetime
     paused_until: datetime | None = None
+    facts: dict[int, CardFacts] = field(default_factory=dict)  # alert id → what decides if it is actionable
 
 
 @dataclass(slots=True)
@@ -77,27 +81,24 @@ class DeliveryReport:
     unsure: int = 0
     digests: int = 0
     chats: int = 0
+    held_quiet: int = 0
+    dropped: int = 0
     errors: list[str] = field(default_factory=list)
 
 
 class Deliverer:
-    """`silent(chat, now)` says whether a chat's cards go without a sound now (quiet hours); the default never."""
-
-    def __init__(self, db: Database, notifier: Notifier, *, fresh_minutes: int = 30,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), max_parallel_chats: int = 64,
-                 silent: Callable[[Chat, datetime], bool] = never_silent) -> None:
+    def __init__(self, db: Database, notifier: Notifier, *,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), max_parallel_chats: int = 64) -> None:
         self._db = db
         self._out = notifier
-        self._fresh = timedelta(minutes=fresh_minutes)
         self._clock = clock
-        self._silent = silent
         self._lock = asyncio.Lock()
         self._parallel = asyncio.Semaphore(max_parallel_chats)
         self._stopping = False
         self._unsure: dict[int, list[int]] = {}
         self._plans: dict[int, _Plan] = {}  # chat → what this run read for it
-        # (alert id, chat threshold) → (text, keyboard), the alert's trade id, its event type
-        self._rendered: dict[tuple[int, float | None],
+        # (alert id, chat threshold, the chat's local date) → (text, keyboard), the alert's trade id, its event type
+        self._rendered: dict[tuple[int, float | None, date],
                              tuple[tuple[str, InlineKeyboardMarkup | None], int | None, str | None]] = {}
 
     async def recover_interrupted(self) -> int:
@@ -125,15 +126,19 @@ class Deliverer:
                 found = await chats.by_ids(session, chat_ids)
                 waiting = await queue.waiting_by_chat(session, chat_ids, now)
                 used = await queue.sent_since_by_chat(session, chat_ids, now - WINDOW)
-                paused = await queue.paused_until_by_chat(session, chat_ids, now)
-            self._plans = {c: _Plan(found.get(c), waiting[c], used[c], now, paused.get(c)) for c in chat_ids}
+                paused = await queue.paused_until_by_chat(session, chat_ids, now, not_for=HELD_QUIET)
+                card_ids = {i.alert_id for rows in waiting.values() for i in rows
+                            if i.priority < queue.FOLLOW_UP_PRIORITY}
+                facts = {alert_id: CardFacts(posted, expiry, status == "open") for alert_id, (posted, expiry, status)
+                         in (await queue.card_facts(session, card_ids)).items()}
+            self._plans = {c: _Plan(found.get(c), waiting[c], used[c], now, paused.get(c), facts) for c in chat_ids}
             report.chats = len(chat_ids)
             self._rendered.clear()
             await asyncio.gather(*(self._guarded(chat_id, report) for chat_id in chat_ids))
-            if report.sent or report.failed or report.digests or report.unsure:
-                log.info("delivery: sent=%d rate_limited=%d retried=%d failed=%d unsure=%d digests=%d chats=%d",
-                         report.sent, report.rate_limited, report.retried, report.failed, report.unsure,
-                         report.digests, report.chats)
+            if report.sent or report.failed or report.digests or report.unsure or report.held_quiet:
+                log.info("delivery: sent=%d rate_limited=%d retried=%d failed=%d unsure=%d digests=%d held_quiet=%d "
+                         "dropped=%d chats=%d", report.sent, report.rate_limited, report.retried, report.failed,
+                         report.unsure, report.digests, report.held_quiet, report.dropped, report.chats)
             return report
 
     async def _guarded(self, chat_id: int, report: DeliveryReport) -> None:
@@ -152,34 +157,51 @@ class Deliverer:
             return
         if plan.paused_until is not None:  # a retry or flood control: the whole chat waits, best first after
             return
-        room = max(0, chat.rate_limit_per_hour - plan.used)
-        items = plan.items
-        follow_ups = [i for i in items if i.priority >= queue.FOLLOW_UP_PRIORITY]
-        fresh = [i for i in items if i.priority < queue.FOLLOW_UP_PRIORITY and i.created_at >= now - self._fresh]
-        stale = [i for i in items if i.priority < queue.FOLLOW_UP_PRIORITY and i.created_at < now - self._fresh]
-        send_now = follow_ups + fresh[:room]
-        held = fresh[room:]
-        digest = stale if room > len(fresh[:room]) else []
-        held += [i for i in stale if i not in digest]
-        newly_held = [i.id for i in held if i.status != "rate_limited"]
-        if newly_held:
-            async with self._db.session() as session:
-                await queue.set_status(session, newly_held, "rate_limited")
-        report.rate_limited += len(held)
-        silent = self._silent(chat, now)
-        for item in send_now:
+        prefs = prefs_of(chat)
+        sorted_out = sort_out(plan.items, prefs, now, room=max(0, chat.rate_limit_per_hour - plan.used),
+                              facts=plan.facts)
+        newly_held = [i for i in sorted_out.held if i.status != "rate_limited"]
+        async with self._db.session() as session:
+            await queue.set_status(session, [i.id for i in sorted_out.dropped], "skipped",
+                                   error="that kind is off in /notify")
+            if sorted_out.quiet_until is not None:
+                await queue.set_status(session, [i.id for i in sorted_out.held_quiet], "pending", error=HELD_QUIET,
+                                       next_attempt_at=sorted_out.quiet_until)
+            await queue.set_status(session, [i.id for i in newly_held], "rate_limited")
+        report.rate_limited += len(sorted_out.held)
+        report.held_quiet += len(sorted_out.held_quiet)
+        report.dropped += len(sorted_out.dropped)
+        for item, action in sorted_out.send:  # claimed one at a time, each right before its own call
             if self._stopping:
                 return
-            outcome = await self._send(item.id, chat_id, item.alert_id, chat.min_score, silent=silent)
+            outcome = await self._send(item.id, chat_id, item.alert_id, chat.min_score,
+                                       silent=action is Action.SILENT, prefs=prefs)
             setattr(report, outcome, getattr(report, outcome) + 1)
             if outcome == "failed" and not await self._chat_active(chat_id):
                 return
             if outcome in ("retried", "unsure"):  # Telegram is not answering well: this chat waits for the next run
                 return
+        if self._stopping:
+            return
+        if newly_held:
+            await self._tell_waiting(chat_id, len(sorted_out.held), chat.rate_limit_per_hour, prefs)
         unsure_ids = self._unsure.get(chat_id, [])
-        digest_ids = [i.id for i in digest]
-        if (digest_ids or unsure_ids) and not self._stopping:
-            await self._send_digest(chat_id, digest_ids, unsure_ids, chat.min_score, report)
+        digest_ids = [i.id for i in sorted_out.digest]
+        morning_ids = [i.id for i in sorted_out.morning]
+        if digest_ids or unsure_ids or morning_ids:
+            await self._send_digest(chat_id, digest_ids, unsure_ids, chat.min_score, report, morning_ids=morning_ids,
+                                    prefs=prefs)
+
+    async def _tell_waiting(self, chat_id: int, waiting: int, limit: int, prefs: ChatPrefs) -> None:
+        """Alerts just held back by the hourly limit: the chat hears at once how many wait (a digest-kind
+        message: its /notify level and quiet hours apply)."""
+        action = decide(Kind.DIGESTS, prefs, self._clock())
+        if action is Action.DROP:
+            return
+        try:
+            await self._out.send(chat_id, render.alerts_waiting(waiting, limit), silent=action is Action.SILENT)
+        except OutboxError as exc:
+            log.warning("could not tell chat %s that %d alerts wait: %s", chat_id, waiting, exc.reason)
 
     def stop_sending(self) -> None:
         """Shutdown: no new Bot API calls (rows not claimed yet stay `pending`)."""
@@ -190,16 +212,16 @@ class Deliverer:
             chat = await chats.get(session, chat_id)
             return chat is not None and chat.is_active
 
-    async def _render(self, chat_id: int, alert_id: int, threshold: float | None
+    async def _render(self, chat_id: int, alert_id: int, threshold: float | None, today: date
                       ) -> tuple[str, InlineKeyboardMarkup | None, int | None]:
-        """The row's message (rendered once per run and threshold: one alert goes to many chats) and, for a
-        result, the card it replies to."""
-        key = (alert_id, threshold)
+        """The row's message (rendered once per run, threshold and local day: one alert goes to many chats)
+        and, for a result, the card it replies to."""
+        key = (alert_id, threshold, today)
         if key not in self._rendered:
             async with self._db.reader() as session:
                 row = await alerts.by_id(session, alert_id)
-                self._rendered[key] = (self._message(row, threshold=threshold), row.trade_id if row else None,
-                                       row.event_type if row else None)
+                self._rendered[key] = (self._message(row, threshold=threshold, today=today),
+                                       row.trade_id if row else None, row.event_type if row else None)
         (text, keyboard), trade_id, event_type = self._rendered[key]
         card_id = None
         if trade_id is not None and event_type == "close":
@@ -208,10 +230,12 @@ class Deliverer:
         return text, keyboard, card_id
 
     async def _send(self, item_id: int, chat_id: int, alert_id: int, threshold: float | None, *,
-                    silent: bool = False) -> str:
-        """Claim one row, send it, record what Telegram answered. Returns the report field it counts in:
-        sent | retried | failed | unsure | rate_limited (not claimed: no longer waiting)."""
-        text, keyboard, card_id = await self._render(chat_id, alert_id, threshold)
+                    silent: bool = False, prefs: ChatPrefs | None = None) -> str:
+        """Claim one row, send it (silently in quiet hours, as the caller decided), record what Telegram
+        answered. Returns the report field it counts in: sent | retried | failed | unsure | rate_limited (not
+        claimed: no longer waiting)."""
+        today = (prefs or ChatPrefs()).today(self._clock())
+        text, keyboard, card_id = await self._render(chat_id, alert_id, threshold, today)
         async with self._db.session() as session:
             claimed = await queue.claim(session, item_id)
         if not claimed:
@@ -292,7 +316,8 @@ class Deliverer:
                                    count=count)
         return "retried"
 
-    def _message(self, row: object, *, threshold: float | None = None) -> tuple[str, InlineKeyboardMarkup | None]:
+    def _message(self, row: object, *, threshold: float | None = None, today: date | None = None
+                 ) -> tuple[str, InlineKeyboardMarkup | None]:
         if row is None:
             return "This alert is no longer available.", None
         if row.event_type == "close":  # type: ignore[attr-defined]
@@ -307,35 +332,42 @@ class Deliverer:
                                          pnl_pct=trade.pnl_pct, held_days=held,
                                          outcome=trade.outcome), None
         card = card_from_row(row)
-        return (render.alert_message(card, today=self._clock().date(), threshold=threshold),
+        return (render.alert_message(card, today=today or self._clock().date(), threshold=threshold),
                 render.alert_keyboard(card.alert_id))
 
     async def _send_digest(self, chat_id: int, item_ids: list[int], unsure_ids: list[int], threshold: int,
-                           report: DeliveryReport) -> None:
-        """Stale alerts folded into one message, and the sends a restart interrupted (`unsure_ids`), which
-        may or may not have reached the chat: it hears of them once, with their symbol and score."""
+                           report: DeliveryReport, *, morning_ids: Sequence[int] = (),
+                           prefs: ChatPrefs | None = None) -> None:
+        """Alerts no longer actionable folded into one message, the cards held through quiet hours
+        (`morning_ids`), and the sends that may or may not have reached the chat (`unsure_ids`): it hears of
+        them once, with their symbol and score."""
+        action = decide(Kind.DIGESTS, prefs or ChatPrefs(), self._clock())
         async with self._db.reader() as session:
             lines = await self._digest_lines(session, item_ids)
             unsure = await self._digest_lines(session, unsure_ids)
-        if not lines and not unsure:
-            return
-        try:
-            await self._out.send(chat_id, render.digest(threshold, lines, unsure=unsure))
-        except ChatGone:
-            async with self._db.session() as session:
-                await queue.skip_waiting_for_chat(session, chat_id, "chat blocked or removed the bot")
-            return
-        except (NotSent, RateLimited, Refused) as exc:
-            log.warning("digest to %s not sent (%s); it will be tried again", chat_id, exc.reason)
-            return
-        except MaybeSent as exc:  # it may have arrived: marked as told rather than risk a second digest
-            log.warning("digest to %s: %s; not resent", chat_id, exc.reason)
+            morning = await self._digest_lines(session, list(morning_ids))
+        if action is not Action.DROP and (lines or unsure or morning):
+            try:
+                await self._out.send(chat_id, render.digest(threshold, lines, unsure=unsure, morning=morning),
+                                     silent=action is Action.SILENT)
+            except ChatGone:
+                async with self._db.session() as session:
+                    await queue.skip_waiting_for_chat(session, chat_id, "chat blocked or removed the bot")
+                return
+            except (NotSent, RateLimited, Refused) as exc:
+                log.warning("digest to %s not sent (%s); it will be tried again", chat_id, exc.reason)
+                return
+            except MaybeSent as exc:  # it may have arrived: marked as told rather than risk a second digest
+                log.warning("digest to %s: %s; not resent", chat_id, exc.reason)
         async with self._db.session() as session:
-            await queue.set_status(session, item_ids, "skipped", error="sent in a digest")
+            told = "sent in a digest" if action is not Action.DROP else "digests are off in /notify"
+            await queue.set_status(session, [*item_ids, *morning_ids], "skipped", error=told)
             for item_id in unsure_ids:
                 item = await session.get(NotificationQueueItem, item_id)
                 if item is not None and item.error_message and not item.error_message.endswith(TOLD):
                     item.error_message = item.error_message + TOLD
+        if action is Action.DROP or not (lines or unsure or morning):
+            return
         report.digests += 1
 
     async def _digest_lines(self, session: AsyncSession, item_ids: list[int]) -> list[str]:

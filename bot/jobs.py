@@ -10,6 +10,9 @@ from datetime import UTC, datetime
 
 from bot.context import App, AppContext
 from handlers import outbox
+from handlers.chat_settings import ChatPrefs, Kind, prefs_of
+from handlers.delivery_policy import Action, decide
+from storage import chats
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +147,8 @@ async def refit_calibration(context: AppContext) -> None:
 
 
 def admin_notifier(app: App, admin_chat_ids: Sequence[int]) -> Callable[[str], Awaitable[None]]:
-    """Tell every admin chat something (health warnings); a chat that can't be reached is skipped."""
+    """Tell every admin chat something (health warnings), at the level each chose for them in /notify (and
+    silently in its quiet hours), through the outbox; a chat that can't be reached is skipped."""
 
     async def notify(text: str) -> None:
         if not admin_chat_ids:
@@ -154,9 +158,15 @@ def admin_notifier(app: App, admin_chat_ids: Sequence[int]) -> Callable[[str], A
         if runtime is None or runtime.outbox is None:
             log.warning("admin notice before start-up finished; not sent: %s", text)
             return
+        async with runtime.db.reader() as session:
+            rows = await chats.by_ids(session, admin_chat_ids)
+        now = datetime.now(UTC)
         for chat_id in admin_chat_ids:
+            action = decide(Kind.HEALTH, prefs_of(rows[chat_id]) if chat_id in rows else ChatPrefs(), now)
+            if action is Action.DROP:
+                continue
             try:
-                await runtime.outbox.send(chat_id, text)
+                await runtime.outbox.send(chat_id, text, silent=action is Action.SILENT)
             except outbox.OutboxError as exc:
                 log.warning("could not notify admin chat %s: %s", chat_id, exc.reason)
 

@@ -29,3 +29,14 @@ async def photo(update: Update, context: BotContext, png: bytes, caption: str) -
     await outbox.once(lambda: svc.outbox.send_photo(message.chat_id, png, caption=caption,
                                                     reply_to=message.message_id),
                       what=f"chart in chat {message.chat_id}")
+
+
+async def document(update: Update, context: BotContext, data: bytes, filename: str, caption: str) -> None:
+    """A file in answer to a command (/export's CSV), through the outbox like every reply."""
+    message = update.effective_message
+    if message is None:
+        return
+    svc = services(context)
+    await outbox.once(lambda: svc.outbox.send_document(message.chat_id, data, filename, caption=caption,
+                                                       reply_to=message.message_id),
+                      what=f"file in chat {message.chat_id}")

@@ -1,4 +1,5 @@
-"""The buttons under an alert (Analyze, Similar trades, Mute/Undo) and under /settings.
+"""The buttons under an alert (Analyze, Similar trades, Mute/Undo), under /settings, /start's time zones,
+/notify's levels and /positions' pages.
 
 Callback data is short and carries only a verb and an alert id; anything forged, stale or unknown gets a polite
 answer and changes nothing. Every handler answers the query first, as Telegram expects.
@@ -9,12 +10,12 @@ from __future__ import annotations
 import logging
 import re
 
-from telegram import Update
+from telegram import InlineKeyboardMarkup, Update
 
-from handlers import render
+from handlers import chat_settings, render
 from handlers.answers import reply
 from handlers.auth import may_change_settings
-from handlers.commands import this_chat
+from handlers.commands import notify_view, positions_page, set_zone, this_chat
 from handlers.outbox import OutboxError
 from handlers.services import BotContext, services
 from handlers.views import card_from_row
@@ -24,7 +25,10 @@ log = logging.getLogger(__name__)
 
 ALERT_DATA = re.compile(r"^([asmu]):(\d{1,12})$")
 SETTING_DATA = re.compile(r"^set:(?:(t|r):(-?\d{1,2})|noop)$")
-PATTERN = r"^(?:[asmu]:\d{1,12}|set:.{1,16})$"
+ZONE_DATA = re.compile(r"^tz:([A-Za-z_/+-]{1,60})$")
+NOTIFY_DATA = re.compile(r"^nt:([a-z]{1,10}):([a-z]{1,8})$")
+PAGE_DATA = re.compile(r"^pg:(open|closed):(\d{1,4})$")
+PATTERN = r"^(?:[asmu]:\d{1,12}|set:.{1,16}|tz:.{1,60}|nt:.{1,20}|pg:.{1,12})$"
 STALE = "This alert is no longer available."
 NOT_MINE = "That button isn't one of mine."
 
@@ -36,6 +40,9 @@ async def on_button(update: Update, context: BotContext) -> None:
     data = query.data or ""
     if data.startswith("set:"):
         await _setting(update, context)
+        return
+    if data.startswith(("tz:", "nt:", "pg:")):
+        await {"tz": _zone, "nt": _notify, "pg": _page}[data[:2]](update, context)
         return
     match = ALERT_DATA.match(data)
     if match is None:
@@ -68,6 +75,19 @@ async def on_button(update: Update, context: BotContext) -> None:
         await _mute(update, context, card.trader, row.trade.trader_id, mute=verb == "m", alert_id=alert_id)
 
 
+async def _edit(update: Update, context: BotContext, what: str, *, text: str | None = None,
+                keyboard: InlineKeyboardMarkup | None = None) -> None:
+    """The pressed message edited through the outbox; a message too old to edit, or unchanged, stays as it is
+    (what the button did stands)."""
+    message = update.callback_query.message if update.callback_query is not None else None
+    if message is None:
+        return
+    try:
+        await services(context).outbox.edit(message.chat.id, message.message_id, text=text, keyboard=keyboard)
+    except OutboxError as exc:
+        log.info("%s: %s", what, exc.reason)
+
+
 async def _mute(update: Update, context: BotContext, trader: str, trader_id: int, *, mute: bool,
                 alert_id: int) -> None:
     query = update.callback_query
@@ -83,12 +103,7 @@ async def _mute(update: Update, context: BotContext, trader: str, trader_id: int
             await mutes.unmute(session, chat.id, trader_id)
     await query.answer(f"@{trader} {'muted' if mute else 'unmuted'} here.")
     keyboard = render.undo_mute_keyboard(alert_id) if mute else render.alert_keyboard(alert_id)
-    message = query.message
-    if message is not None:
-        try:
-            await services(context).outbox.edit(message.chat.id, message.message_id, keyboard=keyboard)
-        except OutboxError as exc:  # the message is too old to edit, or unchanged: the mute itself stands
-            log.info("could not swap the buttons: %s", exc.reason)
+    await _edit(update, context, "could not swap the buttons", keyboard=keyboard)
     if mute:
         await reply(update, context, render.muted(trader, None))
 
@@ -121,13 +136,67 @@ async def _setting(update: Update, context: BotContext) -> None:
         row = await chats.update_settings(session, chat.id, **{name: wanted})
         min_score, rate = row.min_score, row.rate_limit_per_hour  # type: ignore[union-attr]
     await query.answer(render.saved())
-    message = query.message
-    if message is not None:
-        try:
-            await services(context).outbox.edit(message.chat.id, message.message_id,
-                                                text=render.current_settings(min_score, rate),
-                                                keyboard=render.settings_keyboard(min_score, rate))
-        except OutboxError as exc:
-            log.info("settings message not edited: %s", exc.reason)
+    await _edit(update, context, "settings message not edited", text=render.current_settings(min_score, rate),
+                keyboard=render.settings_keyboard(min_score, rate))
 
 
+
+
+async def _zone(update: Update, context: BotContext) -> None:
+    """A zone chosen under /start's question."""
+    query = update.callback_query
+    assert query is not None
+    match = ZONE_DATA.match(query.data or "")
+    name = chat_settings.parse_zone(match.group(1)) if match else None
+    if name is None:
+        await query.answer(NOT_MINE, show_alert=True)
+        return
+    if not await may_change_settings(update, context):
+        await query.answer("Only this group's admins can change settings.", show_alert=True)
+        return
+    chat = await this_chat(update, context)
+    text = await set_zone(context, chat.id, name)
+    await query.answer(render.saved())
+    await _edit(update, context, "zone buttons not removed", keyboard=None)
+    await reply(update, context, text)
+
+
+async def _notify(update: Update, context: BotContext) -> None:
+    """One of /notify's buttons: a kind of message set to on, silent or off."""
+    query = update.callback_query
+    assert query is not None
+    match = NOTIFY_DATA.match(query.data or "")
+    kind = chat_settings.parse_kind(match.group(1)) if match else None
+    level = chat_settings.parse_level(match.group(2)) if match else None
+    if kind is None or level is None:
+        await query.answer(NOT_MINE, show_alert=True)
+        return
+    if not await may_change_settings(update, context):
+        await query.answer("Only this group's admins can change settings.", show_alert=True)
+        return
+    chat = await this_chat(update, context)
+    admin_chat = chat.id in services(context).admin_chat_ids
+    if kind is chat_settings.Kind.HEALTH and not admin_chat:
+        await query.answer(NOT_MINE, show_alert=True)
+        return
+    async with services(context).db.session() as session:
+        row = await chats.set_values(session, chat.id, **{f"notify_{kind.value}": level.value})
+    await query.answer(f"{chat_settings.KIND_LABELS[kind]}: {level.value}.")
+    text, keyboard = notify_view(chat_settings.prefs_of(row), admin_chat=admin_chat)
+    await _edit(update, context, "notify message not edited", text=text,
+                keyboard=keyboard)
+
+
+async def _page(update: Update, context: BotContext) -> None:
+    """/positions' ◀ and ▶: the message shows another page."""
+    query = update.callback_query
+    assert query is not None
+    match = PAGE_DATA.match(query.data or "")
+    if match is None:
+        await query.answer(NOT_MINE, show_alert=True)
+        return
+    chat = await this_chat(update, context)
+    text, keyboard = await positions_page(context, chat, match.group(1), int(match.group(2)))
+    await query.answer()
+    await _edit(update, context, "positions page not edited", text=text,
+                keyboard=keyboard)

@@ -10,12 +10,12 @@ after, so a restart finds in `sending` only the rows truly in flight.
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Chat, ChatMute, ChatTrader, NotificationQueueItem, XtradesAlert
+from storage.models import Chat, ChatMute, ChatTrader, NotificationQueueItem, Trade, XtradesAlert
 
 FOLLOW_UP_PRIORITY = 1000.0  # results of trades a chat was told about go first and never wait for the limit
 WAITING = ("pending", "rate_limited")
@@ -62,16 +62,18 @@ async def enqueue_follow_ups(session: AsyncSession, close_alert_id: int, *, trad
     return [c for c in chat_ids if c not in existing]
 
 
-async def paused_until_by_chat(session: AsyncSession, chat_ids: Collection[int], now: datetime
-                               ) -> dict[int, datetime]:
+async def paused_until_by_chat(session: AsyncSession, chat_ids: Collection[int], now: datetime, *,
+                               not_for: str | None = None) -> dict[int, datetime]:
     """Chats with a waiting row set to be retried later (a network error, flood control): the whole chat waits
-    for it, so after an outage its cards go out best first rather than in the order their backoffs end."""
+    for it, so after an outage its cards go out best first rather than in the order their backoffs end. Rows
+    waiting with the error `not_for` (held for quiet hours) pause nothing."""
     if not chat_ids:
         return {}
     rows = await session.execute(
         select(NotificationQueueItem.chat_id, func.max(NotificationQueueItem.next_attempt_at)).where(
             NotificationQueueItem.chat_id.in_(list(chat_ids)), NotificationQueueItem.status.in_(WAITING),
-            NotificationQueueItem.next_attempt_at > now)
+            NotificationQueueItem.next_attempt_at > now,
+            or_(NotificationQueueItem.error_message.is_(None), NotificationQueueItem.error_message != not_for))
         .group_by(NotificationQueueItem.chat_id))
     return {chat_id: until for chat_id, until in rows.all() if until is not None}
 
@@ -207,3 +209,20 @@ async def unsure_with(session: AsyncSession, error: str, *, chat_id: int | None 
     if chat_id is not None:
         query = query.where(NotificationQueueItem.chat_id == chat_id)
     return list((await session.scalars(query.order_by(NotificationQueueItem.id))).all())
+
+
+async def card_facts(session: AsyncSession, alert_ids: Collection[int]
+                     ) -> dict[int, tuple[datetime, date | None, str]]:
+    """alert id → (when the trader posted it, its expiry, its trade's status): whether a held alert is still
+    worth sending (handlers.delivery_policy.still_actionable)."""
+    if not alert_ids:
+        return {}
+    rows = await session.execute(
+        select(XtradesAlert.id, func.coalesce(Trade.opened_at, XtradesAlert.detected_at), Trade.expiry, Trade.status)
+        .join(Trade, Trade.id == XtradesAlert.trade_id).where(XtradesAlert.id.in_(list(alert_ids))))
+    return {alert_id: (_aware(posted), expiry, status) for alert_id, posted, expiry, status in rows.all()}
+
+
+def _aware(moment: datetime) -> datetime:
+    """coalesce() hands back what the driver gives (naive on SQLite): stored times are UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

@@ -105,6 +105,12 @@ async def test_an_87_reaches_the_80_chat_and_not_the_90_chat(db: Database, bot: 
     assert [b.split(":")[0] for b in buttons] == ["a", "s", "m"]
 
 
+def card_scores(telegram: FakeTelegram, chat_id: int) -> list[int]:
+    """The scores on the alert cards a chat received, in order (notices and digests left out)."""
+    return [int(m.params["text"].split("Score: <b>")[1].split("/")[0]) for m in telegram.sent_messages(chat_id)
+            if "Score: <b>" in m.params["text"]]
+
+
 async def test_six_alerts_to_a_chat_limited_to_five(db: Database, bot: ExtBot, telegram: FakeTelegram) -> None:
     await chat(db, 1, rate_limit=5)
     ids = {score: await scored_alert(db, score) for score in (81, 95, 83, 90, 88, 99)}
@@ -112,28 +118,50 @@ async def test_six_alerts_to_a_chat_limited_to_five(db: Database, bot: ExtBot, t
     deliverer = Deliverer(db, TelegramOutbox(bot, db), clock=clock)
     report = await deliverer.run_once()
     assert (report.sent, report.rate_limited) == (5, 1)
-    sent_scores = [int(m.params["text"].split("Score: <b>")[1].split("/")[0]) for m in telegram.sent_messages(1)]
-    assert sent_scores == [99, 95, 90, 88, 83]  # best first
+    assert card_scores(telegram, 1) == [99, 95, 90, 88, 83]  # best first
+    notice = telegram.sent_messages(1)[-1].params["text"]  # told at once that one waits
+    assert notice.startswith("⏳ 1 alert is waiting: this chat gets at most 5 an hour.")
     assert (await statuses(db))[ids[81]] == "rate_limited"
-    clock.now = NOW + timedelta(minutes=20)  # the window is still full
+    clock.now = NOW + timedelta(minutes=20)  # the window is still full: nothing, and no second notice
     assert (await deliverer.run_once()).sent == 0
-    clock.now = NOW + timedelta(minutes=61)  # too late to be fresh: it goes into a digest, once
+    assert len(telegram.sent_messages(1)) == 6
+    clock.now = NOW + timedelta(minutes=61)  # room again, and the 30-DTE alert is still actionable: its card goes
     report = await deliverer.run_once()
-    assert report.digests == 1 and "1 more alert scored ≥ 80" in telegram.sent_messages(1)[-1].params["text"]
-    assert (await statuses(db))[ids[81]] == "skipped"
-    assert (await deliverer.run_once()).digests == 0
+    assert (report.sent, report.digests) == (1, 0) and card_scores(telegram, 1)[-1] == 81
+    assert (await statuses(db))[ids[81]] == "sent"
+
+
+async def test_a_held_alert_no_longer_actionable_joins_a_digest(db: Database, bot: ExtBot,
+                                                                telegram: FakeTelegram) -> None:
+    """A 1-DTE alert held back by the limit is worth a card only on the day it was posted: the next morning it
+    is folded into a digest instead."""
+    await chat(db, 1, rate_limit=1)
+    clock = Clock()
+    deliverer = Deliverer(db, TelegramOutbox(bot, db), clock=clock)
+    await scored_alert(db, 95)
+    short = await scored_alert(db, 85, symbol="SPY")
+    async with db.session() as s:
+        (await alerts.by_id(s, short)).trade.expiry = NOW.date() + timedelta(days=1)
+    await deliverer.run_once()
+    assert card_scores(telegram, 1) == [95] and "1 alert is waiting" in telegram.sent_messages(1)[-1].params["text"]
+    clock.now = NOW + timedelta(hours=20)  # 06:00 in New York the next day: its day has gone
+    report = await deliverer.run_once()
+    assert (report.sent, report.digests) == (0, 1)
+    digest = telegram.sent_messages(1)[-1].params["text"]
+    assert "no longer actionable" in digest and "SPY" in digest
+    assert (await statuses(db))[short] == "skipped"
 
 
 async def test_a_held_alert_is_sent_when_the_window_frees(db: Database, bot: ExtBot, telegram: FakeTelegram) -> None:
     await chat(db, 1, rate_limit=1)
     clock = Clock()
-    deliverer = Deliverer(db, TelegramOutbox(bot, db), clock=clock, fresh_minutes=120)
+    deliverer = Deliverer(db, TelegramOutbox(bot, db), clock=clock)
     await scored_alert(db, 85)
     await scored_alert(db, 82)
     assert (await deliverer.run_once()).sent == 1
     clock.now = NOW + timedelta(minutes=61)
     assert (await deliverer.run_once()).sent == 1
-    assert len(telegram.sent_messages(1)) == 2
+    assert card_scores(telegram, 1) == [85, 82] and len(telegram.sent_messages(1)) == 3  # the two, and the notice
 
 
 async def test_a_429_pauses_every_send_for_retry_after_and_is_logged_once_without_a_traceback(
@@ -263,8 +291,7 @@ async def test_a_five_minute_outage_then_the_queue_drains_in_score_order(db: Dat
     for _ in range(200):
         await deliverer.run_once()
         clock.now += timedelta(seconds=3)
-    scores = [int(m.params["text"].split("Score: <b>")[1].split("/")[0]) for m in telegram.sent_messages(1)]
-    assert scores == [99, 95, 90, 88, 83]  # score order, within the limit of five an hour
+    assert card_scores(telegram, 1) == [99, 95, 90, 88, 83]  # score order, within the limit of five an hour
     assert sorted((await statuses(db)).values()) == ["rate_limited", "sent", "sent", "sent", "sent", "sent"]
 
 
@@ -373,7 +400,7 @@ async def test_after_an_outage_a_chat_sends_best_first_not_in_backoff_order(db: 
     await scored_alert(db, 97, symbol="NVDA")
     telegram.fail_next("sendMessage", "502", times=10_000)
     clock = Clock()
-    deliverer = Deliverer(db, TelegramOutbox(bot, db), clock=clock, fresh_minutes=60)
+    deliverer = Deliverer(db, TelegramOutbox(bot, db), clock=clock)
     for _ in range(3):  # three failures: the 97 now waits a minute before its next try
         await deliverer.run_once()
         clock.now += timedelta(seconds=31)
@@ -389,7 +416,9 @@ async def test_after_an_outage_a_chat_sends_best_first_not_in_backoff_order(db: 
 async def test_a_digest_refused_with_403_marks_the_chat_inactive(db: Database, bot: ExtBot,
                                                                  telegram: FakeTelegram) -> None:
     await chat(db, 1)
-    await scored_alert(db, 90, now=NOW - timedelta(hours=2))  # too old for a card: it goes into a digest
+    stale = await scored_alert(db, 90)
+    async with db.session() as s:  # its trade closed before it went out: no longer actionable, so a digest line
+        (await alerts.by_id(s, stale)).trade.status = "closed"
     telegram.fail_next("sendMessage", "403", chat_id=1)
     report = await Deliverer(db, TelegramOutbox(bot, db), clock=Clock()).run_once()
     assert report.digests == 0 and telegram.sent_messages(1) == []

@@ -24,8 +24,8 @@ from bot.delivery import Deliverer
 from bot.summaries import DailySummaries, schedule_all
 from handlers import charts
 from handlers.delivery_policy import HELD_QUIET
-from handlers.record import CSV_COLUMNS
 from handlers.outbox import TelegramOutbox
+from handlers.record import CSV_COLUMNS
 from storage import alerts, chats, queue, traders, trades
 from storage.db import Database
 from storage.models import Chat, NotificationQueueItem

@@ -350,6 +350,12 @@ async def test_a_send_telegram_never_answered_is_not_resent_and_the_chat_is_told
     assert len(notices) == 1 and "AAPL" in notices[0]
     states = await statuses(db)
     assert (states[first], states[second]) == ("unsure", "sent")
+    async with db.session() as s:  # the card may be in the chat: its buttons answer, its result will follow
+        row = await alerts.by_id(s, first)
+        assert await queue.sent_for_trade(s, 1, row.trade_id)
+        trade = await trades.upsert(s, row.trade.trader_id, row.trade.xtrades_alert_id, "STO", {"status": "closed"})
+        close = await alerts.record_event(s, trade, "close", details={}, historical=False)
+        assert await queue.enqueue_follow_ups(s, close.id, trade_id=trade.id, now=NOW) == [1]
 
 
 async def test_a_send_slower_than_ptbs_default_timeout_is_waited_for_and_sent_once(

@@ -192,21 +192,22 @@ class TelegramOutbox:
 
     async def _call(self, chat_id: int, call: _Call[T], sent: tuple[int, ...]) -> T:
         """One Bot API call with the rules every send shares: 403 deactivates, a migration moves and resends."""
+        target = chat_id
         try:
             try:
-                return await call(chat_id)
+                return await call(target)
             except ChatMigrated as moved:
-                new_id = int(moved.new_chat_id)
+                target = int(moved.new_chat_id)
                 async with self._db.session() as session:
-                    await chats.migrate(session, chat_id, new_id)
+                    await chats.migrate(session, chat_id, target)
                 log.info("chat %s became supergroup %s; its settings moved and the message follows", chat_id,
-                         new_id)
-                return await call(new_id)  # the old chat refused it: nothing was delivered, resending is safe
+                         target)
+                return await call(target)  # the old chat refused it: nothing was delivered, resending is safe
         except Forbidden as exc:
             async with self._db.session() as session:
-                was_active = await chats.deactivate(session, chat_id)
+                was_active = await chats.deactivate(session, target)
             if was_active:
-                log.info("chat %s blocked or removed the bot (%s); marked inactive", chat_id, exc.message)
+                log.info("chat %s blocked or removed the bot (%s); marked inactive", target, exc.message)
             raise ChatGone(exc.message, sent=sent) from None
         except TelegramError as exc:
             raise _map(exc, sent) from exc

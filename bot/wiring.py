@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.delivery import Deliverer
 from bot.settings import Settings
+from handlers.outbox import TelegramOutbox
 from pipeline.cycle import AdminNotifier, AlertSource, EventSink, IngestionCycle
 from pipeline.ingest.push_feed import FeedConfig, PushFeed
 from pipeline.ingest.token import SessionToken
@@ -55,6 +56,7 @@ class Runtime:
     judgement: Judgement | None = None
     calibration: Calibration | None = None
     deliverer: Deliverer | None = None
+    outbox: TelegramOutbox | None = None  # the one way out to Telegram, once the bot exists
     feed: PushFeed | None = None
     market: MarketData | None = None
     summaries: DailySummaries | None = None

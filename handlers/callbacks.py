@@ -10,14 +10,14 @@ from __future__ import annotations
 import logging
 import re
 
-from telegram import Update
-from telegram.error import BadRequest
-from telegram.ext import ContextTypes
+from telegram import InlineKeyboardMarkup, Update
 
 from handlers import chat_settings, render
+from handlers.answers import reply
 from handlers.auth import may_change_settings
 from handlers.commands import notify_view, positions_page, set_zone, this_chat
-from handlers.services import services
+from handlers.outbox import OutboxError
+from handlers.services import BotContext, services
 from handlers.views import card_from_row
 from storage import alerts, chats, mutes, queue
 
@@ -32,7 +32,7 @@ STALE = "This alert is no longer available."
 NOT_MINE = "That button isn't one of mine."
 
 
-async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_button(update: Update, context: BotContext) -> None:
     query = update.callback_query
     if query is None:
         return
@@ -65,24 +65,29 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     if verb == "a":
         await query.answer()
-        await _send(update, render.analysis_message(card))
+        await reply(update, context, render.analysis_message(card))
     elif verb == "s":
         await query.answer()
         lines = await svc.similar_lines(row) if svc.similar_lines else ()
-        await _send(update, render.similar_message(card, lines))
+        await reply(update, context, render.similar_message(card, lines))
     elif verb in ("m", "u"):
         await _mute(update, context, card.trader, row.trade.trader_id, mute=verb == "m", alert_id=alert_id)
 
 
-async def _send(update: Update, text: str) -> None:
-    message = update.effective_message
+async def _edit(update: Update, context: BotContext, what: str, *, text: str | None = None,
+                keyboard: InlineKeyboardMarkup | None = None) -> None:
+    """The pressed message edited through the outbox; a message too old to edit, or unchanged, stays as it is
+    (what the button did stands)."""
+    message = update.callback_query.message if update.callback_query is not None else None
     if message is None:
         return
-    for part in render.split_message(text):
-        await message.reply_html(part)
+    try:
+        await services(context).outbox.edit(message.chat.id, message.message_id, text=text, keyboard=keyboard)
+    except OutboxError as exc:
+        log.info("%s: %s", what, exc.reason)
 
 
-async def _mute(update: Update, context: ContextTypes.DEFAULT_TYPE, trader: str, trader_id: int, *, mute: bool,
+async def _mute(update: Update, context: BotContext, trader: str, trader_id: int, *, mute: bool,
                 alert_id: int) -> None:
     query = update.callback_query
     assert query is not None
@@ -97,15 +102,12 @@ async def _mute(update: Update, context: ContextTypes.DEFAULT_TYPE, trader: str,
             await mutes.unmute(session, chat.id, trader_id)
     await query.answer(f"@{trader} {'muted' if mute else 'unmuted'} here.")
     keyboard = render.undo_mute_keyboard(alert_id) if mute else render.alert_keyboard(alert_id)
-    try:
-        await query.edit_message_reply_markup(reply_markup=keyboard)
-    except BadRequest as exc:  # the message is too old to edit, or unchanged: the mute itself stands
-        log.info("could not swap the buttons: %s", exc.message)
+    await _edit(update, context, "could not swap the buttons", keyboard=keyboard)
     if mute:
-        await _send(update, render.muted(trader, None))
+        await reply(update, context, render.muted(trader, None))
 
 
-async def _setting(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def _setting(update: Update, context: BotContext) -> None:
     query = update.callback_query
     assert query is not None
     match = SETTING_DATA.match(query.data or "")
@@ -133,16 +135,13 @@ async def _setting(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         row = await chats.update_settings(session, chat.id, **{name: wanted})
         min_score, rate = row.min_score, row.rate_limit_per_hour  # type: ignore[union-attr]
     await query.answer(render.saved())
-    try:
-        await query.edit_message_text(render.current_settings(min_score, rate),
-                                      reply_markup=render.settings_keyboard(min_score, rate))
-    except BadRequest as exc:
-        log.info("settings message not edited: %s", exc.message)
+    await _edit(update, context, "settings message not edited", text=render.current_settings(min_score, rate),
+                keyboard=render.settings_keyboard(min_score, rate))
 
 
 
 
-async def _zone(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def _zone(update: Update, context: BotContext) -> None:
     """A zone chosen under /start's question."""
     query = update.callback_query
     assert query is not None
@@ -157,14 +156,11 @@ async def _zone(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     chat = await this_chat(update, context)
     text = await set_zone(context, chat.id, name)
     await query.answer(render.saved())
-    try:  # the question is answered: its buttons go, the welcome above them stays
-        await query.edit_message_reply_markup(reply_markup=None)
-    except BadRequest as exc:
-        log.info("zone buttons not removed: %s", exc.message)
-    await _send(update, text)
+    await _edit(update, context, "zone buttons not removed", keyboard=None)
+    await reply(update, context, text)
 
 
-async def _notify(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def _notify(update: Update, context: BotContext) -> None:
     """One of /notify's buttons: a kind of message set to on, silent or off."""
     query = update.callback_query
     assert query is not None
@@ -186,13 +182,11 @@ async def _notify(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         row = await chats.set_values(session, chat.id, **{f"notify_{kind.value}": level.value})
     await query.answer(f"{chat_settings.KIND_LABELS[kind]}: {level.value}.")
     text, keyboard = notify_view(chat_settings.prefs_of(row), admin_chat=admin_chat)
-    try:
-        await query.edit_message_text(text, reply_markup=keyboard)
-    except BadRequest as exc:
-        log.info("notify message not edited: %s", exc.message)
+    await _edit(update, context, "notify message not edited", text=text,
+                keyboard=keyboard)
 
 
-async def _page(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def _page(update: Update, context: BotContext) -> None:
     """/positions' ◀ and ▶: the message shows another page."""
     query = update.callback_query
     assert query is not None
@@ -203,7 +197,5 @@ async def _page(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     chat = await this_chat(update, context)
     text, keyboard = await positions_page(context, chat, match.group(1), int(match.group(2)))
     await query.answer()
-    try:
-        await query.edit_message_text(text, reply_markup=keyboard)
-    except BadRequest as exc:
-        log.info("positions page not edited: %s", exc.message)
+    await _edit(update, context, "positions page not edited", text=text,
+                keyboard=keyboard)

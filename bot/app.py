@@ -29,11 +29,13 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 from bot import jobs
 from bot.backtesting import build_calibration
 from bot.delivery import Deliverer
-from bot.settings import Settings
+from bot.settings import PROJECT_ROOT, Settings
+from bot.telegram_client import TolerantBot
 from handlers import callbacks, commands, groups
 from handlers.errors import on_error
 from handlers.services import SERVICES_KEY, Services
@@ -63,6 +65,10 @@ POLITE_INTERVAL_SECONDS = 60
 NO_PREVIEWS = LinkPreviewOptions(is_disabled=True)
 CALIBRATION_FIRST_DELAY_SECONDS = 60.0
 CALIBRATION_TIME = dt_time(4, 30, tzinfo=UTC)  # nightly, after US markets close and most exits are in
+
+
+class ModelMissing(Exception):
+    """The embedding model is not on this machine; the message says how to build it."""
 
 
 @dataclass(slots=True)
@@ -127,6 +133,8 @@ class Runtime:
             info["last_summary"] = report.summary()
             if report.session_expired:
                 info["source"] = "Xtrades session expired (admins were told)"
+        if self.cycle.source_problem is not None and "source" not in info:
+            info["source"] = f"Xtrades {self.cycle.source_problem} (admins were told)"
         return info
 
     async def backtest_report(self) -> Any:
@@ -147,8 +155,16 @@ def build_memory(settings: Settings, *, embedder: Embedder | None = None, thread
     """Similar-trades memory: the configured (or offline-prepared) model, local Qdrant or QDRANT_URL; the model
     runs on `threads` cores (None: EMBEDDING_THREADS, what the running bot uses; 0: every core)."""
     if embedder is None:
-        embedder = Embedder(settings.embedding_model, resolve_model_path(settings.embedding_model_path, MODEL_DIR),
-                            threads=settings.embedding_threads if threads is None else threads)
+        path = resolve_model_path(settings.embedding_model_path, PROJECT_ROOT / MODEL_DIR)
+        try:
+            # Offline only: fastembed's download would retry for 40 s (3 + 9 + 27) on a machine without the hub.
+            embedder = Embedder(settings.embedding_model, path, local_files_only=path is None,
+                                threads=settings.embedding_threads if threads is None else threads)
+        except Exception as exc:
+            raise ModelMissing(f"no embedding model could be loaded offline ({path or settings.embedding_model}: "
+                               f"{type(exc).__name__}); build it with `make` or `python -m bot prepare-model`, or "
+                               "set EMBEDDING_MODEL_PATH") from None
+        log.info("similar-trades memory: embedding model loaded from %s", path or "fastembed's cache")
     client = open_vector_store(
         url=settings.qdrant_url, path=settings.qdrant_path,
         api_key=settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None,
@@ -244,7 +260,9 @@ async def build_runtime(settings: Settings, *, notify_admins: Any = None, source
     memory_stage: MemoryStage | None = None
     try:
         memory = build_memory(settings, embedder=embedder)
-    except Exception as exc:  # no model files and no way to download them: judge without memory
+    except ModelMissing as exc:  # judge without memory, said in one line
+        log.error("similar-trades memory is off: %s", exc)
+    except Exception as exc:
         log.error("similar-trades memory is off (%s: %s); run `make run` or set EMBEDDING_MODEL_PATH",
                   type(exc).__name__, str(exc).splitlines()[0][:200] if str(exc) else "")
     else:
@@ -308,14 +326,16 @@ def build_application(settings: Settings, *, source: AlertSource | None = None,
             await runtime.close()
         log.info("bot stopped; database closed")
 
+    bot = TolerantBot(
+        token=settings.telegram_bot_token.get_secret_value(), base_url=settings.telegram_base_url,
+        base_file_url=settings.telegram_base_file_url,
+        defaults=Defaults(parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEWS),
+        request=HTTPXRequest(connection_pool_size=256), get_updates_request=HTTPXRequest(),
+        rate_limiter=AIORateLimiter())
     app = (
         ApplicationBuilder()
         .concurrent_updates(True)
-        .token(settings.telegram_bot_token.get_secret_value())
-        .base_url(settings.telegram_base_url)
-        .base_file_url(settings.telegram_base_file_url)
-        .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEWS))
-        .rate_limiter(AIORateLimiter())
+        .bot(bot)
         .post_init(post_init)
         .post_shutdown(post_shutdown)
         .build()
@@ -326,12 +346,15 @@ def build_application(settings: Settings, *, source: AlertSource | None = None,
 
 def register_handlers(app: Application) -> None:
     """Every handler, in one place. The catch-all for unknown commands comes last."""
+    new_messages = filters.UpdateType.MESSAGE  # an edited message never runs its command again
     for spec in commands.COMMANDS:
-        app.add_handler(CommandHandler(spec.name, spec.callback))
-    app.add_handler(CallbackQueryHandler(callbacks.on_button))
+        app.add_handler(CommandHandler(spec.name, spec.callback, filters=new_messages))
+    app.add_handler(CallbackQueryHandler(callbacks.on_alert_button, pattern=callbacks.ALERT_PATTERN))
+    app.add_handler(CallbackQueryHandler(callbacks.on_setting_button, pattern=callbacks.SETTING_PATTERN))
+    app.add_handler(CallbackQueryHandler(callbacks.on_unknown_button))
     app.add_handler(ChatMemberHandler(groups.on_my_membership, ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, groups.on_migration))
-    app.add_handler(MessageHandler(filters.COMMAND, commands.unknown))
+    app.add_handler(MessageHandler(filters.COMMAND & new_messages, commands.unknown))
     app.add_error_handler(on_error)
 
 

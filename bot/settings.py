@@ -17,6 +17,9 @@ XTRADES_DEFAULT_URL = "https://app.xtrades.net"
 DEEPSEEK_DEFAULT_URL = "https://api.deepseek.com"
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+# The project's own folder: data, the model and `.env` are found there whatever the working directory.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = PROJECT_ROOT / "data"
 
 
 class SettingsError(Exception):
@@ -27,7 +30,8 @@ class Settings(BaseSettings):
     """Every variable of ARCHITECTURE.md, with its default. Field names are the variables' names."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False, env_ignore_empty=True,
+        env_file=(str(PROJECT_ROOT / ".env"), ".env"), env_file_encoding="utf-8", extra="ignore",
+        case_sensitive=False, env_ignore_empty=True,
     )
 
     # Telegram
@@ -36,10 +40,10 @@ class Settings(BaseSettings):
     admin_chat_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
 
     # Storage
-    database_url: str = "sqlite+aiosqlite:///data/sentinel.db"
+    database_url: str = f"sqlite+aiosqlite:///{DATA_DIR / 'sentinel.db'}"
     qdrant_url: str | None = None
     qdrant_api_key: SecretStr | None = None
-    qdrant_path: str = "data/qdrant"
+    qdrant_path: str = str(DATA_DIR / "qdrant")
 
     # Embeddings
     embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"

@@ -24,19 +24,52 @@ log = logging.getLogger(__name__)
 
 ALERT_DATA = re.compile(r"^([asmu]):(\d{1,12})$")
 SETTING_DATA = re.compile(r"^set:(?:(t|r):(-?\d{1,2})|noop)$")
+# Each kind of button has its own handler (bot/app.py registers them with these patterns); anything else
+# reaches `on_unknown_button`.
+ALERT_PATTERN = r"^[asmu]:\d{1,12}$"
+SETTING_PATTERN = r"^set:"
 PATTERN = r"^(?:[asmu]:\d{1,12}|set:.{1,16})$"
+# The steps the settings panel offers: nothing else changes a setting, whatever the data says.
+SETTING_STEPS = {("t", -5), ("t", 5), ("r", -1), ("r", 1)}
 STALE = "This alert is no longer available."
 NOT_MINE = "That button isn't one of mine."
 
 
+def offered_on_message(update: Update) -> bool:
+    """Whether the pressed data is one of the buttons of the message it was pressed on (Telegram sends the
+    message as it is, keyboard included): data forged onto another message (a settings step on an alert card,
+    another alert's id) is not."""
+    query = update.callback_query
+    message = query.message if query is not None else None
+    markup = getattr(message, "reply_markup", None)
+    if query is None or markup is None:
+        return False
+    return any(button.callback_data == query.data for row in markup.inline_keyboard for button in row)
+
+
+async def on_unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Data that is no button of ours."""
+    if update.callback_query is not None:
+        await update.callback_query.answer(NOT_MINE, show_alert=True)
+
+
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Any button (kept for callers that register one handler): dispatched by kind."""
+    data = (update.callback_query.data or "") if update.callback_query is not None else ""
+    if re.match(SETTING_PATTERN, data):
+        await on_setting_button(update, context)
+    elif re.match(ALERT_PATTERN, data):
+        await on_alert_button(update, context)
+    else:
+        await on_unknown_button(update, context)
+
+
+async def on_alert_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Analyze, Similar, Mute, Undo: only on a card of that alert sent to this chat."""
     query = update.callback_query
     if query is None:
         return
     data = query.data or ""
-    if data.startswith("set:"):
-        await _setting(update, context)
-        return
     match = ALERT_DATA.match(data)
     if match is None:
         await query.answer(NOT_MINE, show_alert=True)
@@ -54,8 +87,10 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await query.answer(STALE, show_alert=True)  # unknown, unscored, or never sent to this chat
         return
     pressed_on = query.message.message_id if query.message is not None else None
-    if card_id is not None and pressed_on != card_id:  # another alert's id under this card: forged
-        await query.answer(NOT_MINE, show_alert=True)
+    accessible = query.message is not None and getattr(query.message, "date", None) is not None and \
+        query.message.date.timestamp() > 0  # Telegram leaves out old messages' content (date 0)
+    if (card_id is not None and pressed_on != card_id) or (accessible and not offered_on_message(update)):
+        await query.answer(NOT_MINE, show_alert=True)  # another alert's id, or no such button under this message
         return
     if verb == "a":
         await query.answer()
@@ -99,22 +134,24 @@ async def _mute(update: Update, context: ContextTypes.DEFAULT_TYPE, trader: str,
         await _send(update, render.muted(trader, None))
 
 
-async def _setting(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_setting_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The /settings panel's steps: only on a settings panel, only the steps it offers, within the bounds."""
     query = update.callback_query
-    assert query is not None
+    if query is None:
+        return
     match = SETTING_DATA.match(query.data or "")
-    if match is None:
+    if match is None or not offered_on_message(update):
         await query.answer(NOT_MINE, show_alert=True)
         return
     if match.group(1) is None:
         await query.answer()
         return
+    field, delta = match.group(1), int(match.group(2))
+    if (field, delta) not in SETTING_STEPS:
+        await query.answer(NOT_MINE, show_alert=True)
+        return
     if not await may_change_settings(update, context):
         await query.answer("Only this group's admins can change settings.", show_alert=True)
-        return
-    field, delta = match.group(1), int(match.group(2))
-    if abs(delta) > 10:
-        await query.answer(NOT_MINE, show_alert=True)
         return
     chat = await this_chat(update, context)
     name, low, high = ("min_score", 0, 100) if field == "t" else ("rate_limit_per_hour", 1, 60)
@@ -132,5 +169,3 @@ async def _setting(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                                       reply_markup=render.settings_keyboard(min_score, rate))
     except BadRequest as exc:
         log.info("settings message not edited: %s", exc.message)
-
-

@@ -19,7 +19,7 @@ from handlers.auth import admins_in_groups, is_admin, may_change_settings
 from handlers.backtest import backtest
 from handlers.services import services
 from handlers.views import card_from_row
-from storage import ai_usage, chats, mutes, queue, scraper_state, stats, traders
+from storage import ai_usage, alerts, chats, mutes, queue, rejections, scraper_state, stats, traders
 from storage.models import Chat
 
 log = logging.getLogger(__name__)
@@ -332,23 +332,37 @@ async def _photo(update: Update, png: bytes, caption: str) -> None:
         await message.reply_photo(png, caption=caption[:1024])
 
 
+FAILING_AFTER = 3  # failed reads in a row before a profile counts as failing (one blip is not an outage)
+
+
 async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Source health, last run, queue depth, alerts today; details for admins."""
-    await this_chat(update, context)
+    """Source health, last run, queue depth, alerts today. Admins see everything; anyone else sees the health
+    and their own chat's figures, never internals (addresses, error texts)."""
+    chat = await this_chat(update, context)
     svc = services(context)
     info = dict(svc.pipeline_status()) if svc.pipeline_status else {}
+    details = await is_admin(update, context)
     today = _now().replace(hour=0, minute=0, second=0, microsecond=0)
     async with svc.db.reader() as session:
         states = await scraper_state.all_states(session)
-        info["queue_depth"] = await queue.depth(session)
-        info["alerts_today"] = await stats.alerts_since(session, today)
-        info["ai_spend"] = await ai_usage.month_spend(session)
-    unhealthy = [f"{s.profile}: {s.last_error} ({s.consecutive_failures} in a row)" for s in states if not s.is_healthy]
+        if details:
+            info["queue_depth"] = await queue.depth(session)
+            info["alerts_today"] = await stats.alerts_since(session, today)
+            info["ai_spend"] = await ai_usage.month_spend(session)
+            info["rejected"] = [(r.trader, r.reason, r.count) for r in await rejections.since(session, today.date())]
+            info["parked"] = await alerts.parked_count(session)
+        else:
+            info["queue_depth"], info["alerts_today"] = await stats.chat_figures(session, chat.id, today)
+    failing = [s for s in states if not s.is_healthy and (s.consecutive_failures or 0) >= FAILING_AFTER]
+    feed = info.get("feed") or {}
+    delivering = feed.get("state") == "connected"  # the push feed brings the alerts meanwhile
     info["profiles"] = len(states)
-    info["unhealthy"] = unhealthy
+    info["unhealthy"] = [f"{s.profile}: {s.last_error} ({s.consecutive_failures} in a row)" for s in failing]
     if "source" not in info:
-        info["source"] = "healthy" if not unhealthy else f"{len(unhealthy)} profile(s) failing"
-    details = await is_admin(update, context)
+        info["source"] = "healthy" if not failing or delivering else f"{len(failing)} profile(s) failing"
+    if not details:
+        info["feed"] = {k: v for k, v in feed.items() if k != "reason"}
+        info.pop("last_summary", None)
     await reply(update, render.status_text(info, details=details))
 
 
@@ -360,12 +374,16 @@ async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 
 
 async def unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Answer a command we don't have (but stay quiet about commands addressed to other bots)."""
+    """Answer a command we don't have. In a group only when it is addressed to us (/cmd@thisbot): a group's
+    other bots have commands of their own, and an answer to each would be noise."""
     message = update.effective_message
     if message is None or not message.text:
         return
     command, _, addressee = message.text.split()[0].partition("@")
     if addressee and addressee.lower() != (context.bot.username or "").lower():
+        return
+    chat = update.effective_chat
+    if not addressee and chat is not None and chat.type != ChatType.PRIVATE:
         return
     await reply(update, render.unknown_command(command))
 

@@ -511,7 +511,7 @@ def feed_line(feed: dict[str, Any] | None) -> str:
     state = feed.get("state")
     if state == "connected":
         return f"Push feed: connected since {_clock(feed.get('connected_since'))}, {tail}"
-    reason = esc(feed.get("reason") or state or "unknown")
+    reason = esc(feed.get("reason") or {"down": "not connected"}.get(str(state), state or "unknown"))
     if state == "off":
         return f"Push feed: off ({reason}); polling only"
     if state == "expired":
@@ -520,13 +520,24 @@ def feed_line(feed: dict[str, Any] | None) -> str:
 
 
 def status_text(info: dict[str, Any], *, details: bool) -> str:
+    """Admins (`details`) see the whole pipeline; anyone else the health and their own chat's figures."""
     lines = ["<b>Status</b>", f"Source: {esc(info.get('source', 'unknown'))}", feed_line(info.get("feed")),
-             f"Last run: {esc(info.get('last_run', 'not yet'))}", f"Queue: {info.get('queue_depth', 0)} waiting",
-             f"Alerts scored today: {info.get('alerts_today', 0)}"]
+             f"Last run: {esc(info.get('last_run', 'not yet'))}"]
+    if details:
+        lines += [f"Queue: {info.get('queue_depth', 0)} waiting", f"Alerts scored today: {info.get('alerts_today', 0)}"]
+    else:
+        lines += [f"Queue for this chat: {info.get('queue_depth', 0)} waiting",
+                  f"Alerts sent here today: {info.get('alerts_today', 0)}"]
     if details:
         lines += [f"AI spend this month: ${float(info.get('ai_spend', 0.0)):.2f} of "
                   f"${float(info.get('ai_budget', 0.0)):.2f}", f"Tracked profiles: {info.get('profiles', 0)}"]
         lines += [f"• {esc(line)}" for line in info.get("unhealthy", [])]
+        rejected = info.get("rejected") or []
+        if rejected:
+            lines.append(f"Records refused today: {sum(n for _, _, n in rejected)}")
+            lines += [f"• @{esc(trader)}: {esc(reason)} ×{n}" for trader, reason, n in rejected[:10]]
+        if info.get("parked"):
+            lines.append(f"Alerts that could not be judged (parked): {info['parked']}")
         if info.get("last_summary"):
             lines.append(f"<code>{esc(info['last_summary'])}</code>")
     return "\n".join(lines)

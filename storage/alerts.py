@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Trade, XtradesAlert
 
+MAX_JUDGE_ATTEMPTS = 3  # a judge that raised this often on an alert parks it, with the reason kept
+
 
 async def record_event(session: AsyncSession, trade: Trade, event_type: str, *, details: dict[str, Any],
                        historical: bool) -> XtradesAlert:
@@ -30,7 +32,8 @@ async def unscored_new(session: AsyncSession, *, limit: int = 100) -> list[Xtrad
     rows = await session.scalars(
         select(XtradesAlert)
         .where(XtradesAlert.event_type == "new", XtradesAlert.scored_at.is_(None),
-               XtradesAlert.is_historical.is_(False))
+               XtradesAlert.is_historical.is_(False),
+               func.coalesce(XtradesAlert.judge_attempts, 0) < MAX_JUDGE_ATTEMPTS)
         .order_by(XtradesAlert.id)
         .limit(limit)
     )
@@ -69,3 +72,21 @@ async def save_scoring(session: AsyncSession, alert_id: int, *, scored_at: Any, 
 
 async def by_id(session: AsyncSession, alert_id: int) -> XtradesAlert | None:
     return await session.get(XtradesAlert, alert_id)
+
+
+async def record_judge_failure(session: AsyncSession, alert_id: int, reason: str) -> int:
+    """The judge raised on this alert: count it and keep why ("could not judge"); returns the attempts so far.
+    At `MAX_JUDGE_ATTEMPTS` the alert is parked: `unscored_new` no longer offers it."""
+    row = await session.get(XtradesAlert, alert_id)
+    if row is None:
+        return 0
+    row.judge_attempts = (row.judge_attempts or 0) + 1
+    row.judge_error = reason[:500]
+    await session.flush()
+    return row.judge_attempts
+
+
+async def parked_count(session: AsyncSession) -> int:
+    """Alerts the judge could not judge after every attempt (shown to admins in /status)."""
+    return int(await session.scalar(select(func.count()).select_from(XtradesAlert).where(
+        XtradesAlert.scored_at.is_(None), XtradesAlert.judge_attempts >= MAX_JUDGE_ATTEMPTS)) or 0)

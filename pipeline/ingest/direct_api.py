@@ -20,7 +20,9 @@ from pipeline.ingest.alerts_api import (
     ENTRY_ORDER,
     EXIT_ORDER,
     HISTORY_DATE_SPECS,
+    UNDOCUMENTED,
     alerts_from_payload,
+    documented_shape,
     total_count,
 )
 
@@ -113,6 +115,8 @@ class DirectAlertsApi:
                 payload = response.json()
             except ValueError:
                 raise _Stop("failed", "alerts API answered 200 with an unreadable body") from None
+            if not documented_shape(payload):
+                raise _Stop("failed", f"alerts API answered 200 {UNDOCUMENTED}")
             got = alerts_from_payload(payload)
             items.extend(got)
             total = total_count(payload)

@@ -25,7 +25,8 @@ from storage.models import Chat
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
-USERNAME = re.compile(r"^@?[A-Za-z0-9_.-]{2,32}$")
+# Starts with a letter, digit or underscore, and no ".." (which would make the profile's URL another page).
+USERNAME = re.compile(r"^@?(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9_.-]{1,31}$")
 PERIODS = {"7d": ("the last 7 days", 7), "30d": ("the last 30 days", 30), "all": ("all time", None)}
 MAX_TRACK_AT_ONCE = render.TRACK_AT_ONCE
 

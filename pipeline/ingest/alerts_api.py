@@ -41,15 +41,16 @@ UNCOPIED_HEADERS = frozenset({"host", "content-length", "cookie", "connection", 
 # --- pure mapping -------------------------------------------------------------------------------------------
 
 
-def alerts_from_payload(payload: Any) -> list[dict[str, Any]]:
-    """The list of alerts in an API answer: under `alerts`, `data` or `items`, or a bare list."""
+def alerts_from_payload(payload: Any) -> list[Any]:
+    """The list of alerts in an API answer: under `alerts`, `data` or `items`, or a bare list. Items that are
+    not records stay in it, so the mapping counts them as unreadable rather than losing them silently."""
     if isinstance(payload, list):
-        return [a for a in payload if isinstance(a, dict)]
+        return list(payload)
     if isinstance(payload, dict):
         for key in ("alerts", "data", "items"):
             value = payload.get(key)
             if isinstance(value, list):
-                return [a for a in value if isinstance(a, dict)]
+                return list(value)
     return []
 
 
@@ -127,6 +128,8 @@ def alert_from_json(item: dict[str, Any], trader: str) -> RawAlert | None:
     An exit record (side stc/btc) reuses its entry's id; a closed entry record (side still bto) stays an
     entry: its exit arrives through the exits query.
     """
+    if not isinstance(item, dict):
+        return None
     try:
         action = SIDES.get(str(item.get("side", "")).lower())
         symbol = str(item.get("symbol") or "").strip().upper().lstrip("$")
@@ -203,7 +206,7 @@ class ApiQuery:
 class ApiCapture:
     """What one profile page's API traffic showed, filled in by the page's event handlers."""
 
-    items: list[dict[str, Any]] = field(default_factory=list)
+    items: list[Any] = field(default_factory=list)
     queries: list[ApiQuery] = field(default_factory=list)
     headers: dict[str, str] | None = None  # the app's own API request headers (its bearer token)
     requested: int = 0
@@ -374,10 +377,10 @@ class AlertsApiReader:
 
     # --- turning what came into alerts ----------------------------------------------------------------------
 
-    def alerts(self, items: list[dict[str, Any]], username: str) -> list[RawAlert]:
+    def alerts(self, items: list[Any], username: str) -> list[RawAlert]:
         return self.read(items, username)[0]
 
-    def read(self, items: list[dict[str, Any]], username: str) -> tuple[list[RawAlert], int]:
+    def read(self, items: list[Any], username: str) -> tuple[list[RawAlert], int]:
         """Mapped, with (id, action) duplicates dropped (pages can overlap while new alerts arrive), and how many
         records could not be read (the cycle counts them and says so once a day, not at every read)."""
         mapped = [alert_from_json(item, username) for item in items]

@@ -133,7 +133,9 @@ class PlaywrightAlertSource:
         await self._login_before_batch()
         result = await self.scrape_profile(username)
         if result.status == "ok":
-            return True
+            # The alerts API answered for this name; a page that asked it nothing (another page than a profile,
+            # or a site rendering posts itself) proves nothing unless it shows the trader's own posts.
+            return True if result.source == "json" or result.alerts else None
         if result.status == "not_found":
             return False
         return None

@@ -20,6 +20,7 @@ MAX_PRICE = 1_000_000.0  # a share or a contract's premium per share
 MAX_PRICE_MULTIPLE = 10.0  # the price paid against the market price at the alert, when both are known
 MAX_QUANTITY = 10_000  # contracts (or shares lots) in one alert
 MAX_EXPIRY_YEARS = 3  # the longest LEAPS are listed about 2.7 years out
+EARLIEST_POST = date(2015, 1, 1)  # before Xtrades existed
 QUANTITY_KEYS = ("quantity", "qty", "contracts")
 EXIT_EXPIRY_GRACE_DAYS = 7  # an exit may be posted a few days after the contract expired
 
@@ -30,6 +31,8 @@ BAD_PRICE = "implausible price"
 BAD_STRIKE = "implausible strike"
 BAD_EXPIRY = "implausible expiry"
 BAD_QUANTITY = "implausible quantity"
+OTHER_TRADER = "another trader's record"
+BAD_TIME = "implausible posting time"
 
 
 def _implausible(value: float | None, *, low_exclusive: float, high: float) -> bool:
@@ -39,7 +42,12 @@ def _implausible(value: float | None, *, low_exclusive: float, high: float) -> b
 def rejection(alert: RawAlert, *, today: date) -> str | None:
     """Why this record cannot become a trade, or None when it can. `today` stands in for a record's posting day
     when it has none (a rendered post)."""
+    owner = alert.raw.get("userName")
+    if isinstance(owner, str) and owner.strip() and owner.strip().lower() != alert.trader:
+        return OTHER_TRADER  # the API ignores a filter it does not know: never take one trader's alert for another's
     posted = alert.posted_at.date() if alert.posted_at is not None else today
+    if not EARLIEST_POST <= posted <= today + timedelta(days=1):
+        return BAD_TIME
     if alert.option_type is not None:
         if alert.strike is None or _implausible(alert.strike, low_exclusive=0.0, high=MAX_STRIKE):
             return BAD_STRIKE

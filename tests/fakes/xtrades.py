@@ -233,7 +233,7 @@ class FakeXtrades(LoopbackServer):
         if not limits:
             return records
         oldest = datetime.now(UTC) - timedelta(days=min(limits))
-        return [r for r in records if datetime.fromisoformat(r["timeOfEntryAlert"]) >= oldest]
+        return [r for r in records if _entry_time(r) is None or _entry_time(r) >= oldest]  # type: ignore[operator]
 
     async def _negotiate(self, request: web.Request) -> web.Response:
         """The app's SignalR negotiate: the hub to connect to, and the token for it (an empty body is sent)."""
@@ -351,6 +351,15 @@ localStorage.setItem('token', {json.dumps(self.token)});
 location.replace({json.dumps(nxt)});</script></body></html>""")
         response.set_cookie(COOKIE, self.token, httponly=True, samesite="Lax", path="/")
         return response
+
+
+def _entry_time(record: dict[str, Any]) -> datetime | None:
+    """A record's entry time as an aware datetime; None when it has none readable (a hostile record)."""
+    try:
+        when = datetime.fromisoformat(str(record.get("timeOfEntryAlert")))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def occ_symbol(symbol: str, expiry: datetime, direction: str, strike: float | None) -> str:

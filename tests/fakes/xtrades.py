@@ -54,6 +54,7 @@ class FakeXtrades(LoopbackServer):
         self.page_size = 50  # PageSize= the app asks for (it only ever loads page 1)
         self.list_key = "alerts"  # "alerts" | "data" | "items"
         self.payload_override: Any = None  # answer the alerts API with this body instead (wrong shapes)
+        self.body_override: str | None = None  # answer 200 with this raw text (unreadable JSON)
         self.profile_hold_seconds = 0.0  # the profile page takes this long to answer
         self.hub_url: str | None = None  # the SignalR hub negotiate sends clients to (tests.fakes.signalr)
         self.hub_access_token: str | None = None
@@ -215,6 +216,8 @@ class FakeXtrades(LoopbackServer):
             return web.json_response({"message": "upstream error"}, status=self.api_fail_status)
         if username not in self.entries:
             return web.json_response({"message": "not found"}, status=404)
+        if self.body_override is not None:
+            return web.Response(text=self.body_override, content_type="application/json")
         if self.payload_override is not None:
             return web.json_response(self.payload_override)
         spec = request.query.get("DateSpec", "Week")

@@ -133,7 +133,8 @@ class Runtime:
             info["last_summary"] = report.summary()
             if report.session_expired:
                 info["source"] = "Xtrades session expired (admins were told)"
-        if self.cycle.source_problem is not None and "source" not in info:
+        delivering = self.feed is not None and self.feed.healthy  # then alerts arrive whatever polling does
+        if self.cycle.source_problem is not None and "source" not in info and not delivering:
             info["source"] = f"Xtrades {self.cycle.source_problem} (admins were told)"
         return info
 

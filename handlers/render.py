@@ -526,7 +526,7 @@ def status_text(info: dict[str, Any], *, details: bool) -> str:
     if details:
         lines += [f"Queue: {info.get('queue_depth', 0)} waiting", f"Alerts scored today: {info.get('alerts_today', 0)}"]
     else:
-        lines += [f"Queue for this chat: {info.get('queue_depth', 0)} waiting",
+        lines += [f"Queue: {info.get('queue_depth', 0)} waiting for this chat",
                   f"Alerts sent here today: {info.get('alerts_today', 0)}"]
     if details:
         lines += [f"AI spend this month: ${float(info.get('ai_spend', 0.0)):.2f} of "

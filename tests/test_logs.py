@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from bot.logs import REDACTED, RedactingFormatter
+from bot.logs import REDACTED, RedactingFormatter, RepeatFilter, configure_logging
 
 
 def format_line(message: str, *args: object, secrets: tuple[str, ...] = (), exc: bool = False) -> str:
@@ -33,3 +33,39 @@ def test_tracebacks_are_redacted_and_kept_on_one_event() -> None:
     assert token not in line
     assert "RuntimeError" in line
     assert all(part.startswith("    ") for part in line.splitlines()[1:])
+
+
+def test_a_repeating_error_is_written_once_a_minute_with_a_count() -> None:
+    now = [0.0]
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    handler = Collect()
+    handler.addFilter(RepeatFilter(window_seconds=60, clock=lambda: now[0]))
+    logger = logging.getLogger("tests.repeat")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        for n in range(10_000):  # a loop failing as fast as it can, for two minutes
+            now[0] = n * 0.012
+            logger.error("Error while parsing updates! Received data was %r", [n])
+        logger.warning("something else")
+    finally:
+        logger.removeHandler(handler)
+    assert len(lines) == 3  # at 0 s, at 60 s (with the count held back), and the other message
+    assert lines[0].startswith("Error while parsing updates") and "more like it" not in lines[0]
+    assert "(and 4999 more like it in the last 60s)" in lines[1]
+    assert lines[2] == "something else"
+
+
+def test_configured_logging_goes_through_the_repeat_filter() -> None:
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        configure_logging("INFO")
+        assert any(isinstance(f, RepeatFilter) for h in root.handlers for f in h.filters)
+    finally:
+        root.handlers[:], _ = saved[0], root.setLevel(saved[1])

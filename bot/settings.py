@@ -17,7 +17,7 @@ XTRADES_DEFAULT_URL = "https://app.xtrades.net"
 DEEPSEEK_DEFAULT_URL = "https://api.deepseek.com"
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
-# The project's own folder: data, the model and `.env` are found there whatever the working directory.
+# The project's own folder: the data and the model are found there whatever the working directory.
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = PROJECT_ROOT / "data"
 
@@ -30,8 +30,7 @@ class Settings(BaseSettings):
     """Every variable of ARCHITECTURE.md, with its default. Field names are the variables' names."""
 
     model_config = SettingsConfigDict(
-        env_file=(str(PROJECT_ROOT / ".env"), ".env"), env_file_encoding="utf-8", extra="ignore",
-        case_sensitive=False, env_ignore_empty=True,
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False, env_ignore_empty=True,
     )
 
     # Telegram

@@ -81,9 +81,10 @@ async def on_alert_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         row = await alerts.by_id(session, alert_id)
         shown_here = chat is not None and row is not None and await queue.sent_for_trade(session, chat.id,
                                                                                          row.trade_id)
-        card_id = await queue.card_message_id(session, chat.id, row.trade_id) if shown_here else None
+        card_id = await queue.card_message_id(session, chat.id, row.trade_id) \
+            if shown_here and chat is not None and row is not None else None
         card = card_from_row(row) if row is not None and row.scored_at is not None else None
-    if card is None or not shown_here:
+    if card is None or row is None or not shown_here:
         await query.answer(STALE, show_alert=True)  # unknown, unscored, or never sent to this chat
         return
     pressed_on = query.message.message_id if query.message is not None else None

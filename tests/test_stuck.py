@@ -20,9 +20,10 @@ from storage import alerts
 from storage.db import Database
 from storage.models import Trade, XtradesAlert
 from tests.conftest import track
+from tests.fakes.signalr import FakeSignalRHub
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.xtrades import FakeXtrades
-from tests.test_push_feed import CHAT, card_for, first_read_done, run_bot  # noqa: F401 (fixtures)
+from tests.test_push_feed import CHAT, card_for, first_read_done, hub, run_bot  # noqa: F401 (fixtures)
 
 ADMIN = 777
 
@@ -160,3 +161,23 @@ async def test_the_admins_hear_once_when_xtrades_fails_and_once_when_it_recovers
     for _ in range(3):
         await cycle.run_once()
     assert len(told) == 2 and told[1].startswith("✅ Xtrades answers again") and cycle.source_problem is None
+
+
+# --- 10. /status: profiles failing while the push feed delivers are no outage -------------------------------
+
+
+async def test_status_shows_no_failing_profiles_while_the_push_feed_delivers(
+        run_bot: Any, site: FakeXtrades, hub: FakeSignalRHub, telegram: FakeTelegram) -> None:
+    app = await run_bot("behappy", "mrzebra", "fibonaccizer", "oscar")
+    runtime = runtime_of(app)
+    await first_read_done(app)
+    await hub.wait_connected()
+    site.api_fail_status = 500  # a short outage of the API: polls fail, the feed goes on
+    for _ in range(3):
+        await runtime.cycle.run_once()
+    await hub.publish(site.add_alert("behappy", symbol="KO", strike=60, price=1.2, expiration=soon(),
+                                     time_of_entry=datetime.now(UTC)))
+    await telegram.wait_for("sendMessage", predicate=card_for("KO"), timeout=30)
+    telegram.push_message(CHAT, "/status")
+    [status] = await telegram.wait_for("sendMessage", predicate=lambda c: "<b>Status</b>" in c.params["text"])
+    assert "Source: healthy" in status.params["text"] and "failing" not in status.params["text"]

@@ -32,6 +32,7 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 
 from bot import jobs
+from bot import summaries as daily
 from bot.backtesting import build_calibration
 from bot.delivery import Deliverer
 from bot.settings import PROJECT_ROOT, Settings
@@ -85,6 +86,7 @@ class Runtime:
     calibration: Calibration | None = None
     deliverer: Deliverer | None = None
     feed: PushFeed | None = None
+    summaries: daily.DailySummaries | None = None
 
     def poll_due(self, now: datetime) -> bool:
         """Polling runs at SCRAPE_INTERVAL_SECONDS, and slows to SCRAPE_INTERVAL_PUSH_SECONDS while the push feed
@@ -130,6 +132,7 @@ class Runtime:
             else "no Xtrades token"}
         if self.cycle.last_run_at is not None and report is not None:
             info["last_run"] = f"{self.cycle.last_run_at:%H:%M:%S} UTC, {report.seconds:.1f}s"
+            info["last_run_at"], info["last_run_seconds"] = self.cycle.last_run_at, report.seconds  # shown locally
             info["last_summary"] = report.summary()
             if report.session_expired:
                 info["source"] = "Xtrades session expired (admins were told)"
@@ -297,8 +300,9 @@ def build_application(settings: Settings, *, source: AlertSource | None = None,
         notify = jobs.admin_notifier(app, settings.admin_chat_ids)
         runtime = await build_runtime(settings, notify_admins=notify, source=source, embedder=embedder)
         app.bot_data[RUNTIME_KEY] = runtime
-        runtime.deliverer = Deliverer(runtime.db, app.bot, fresh_minutes=settings.notification_fresh_minutes)
+        runtime.deliverer = Deliverer(runtime.db, app.bot)
         await runtime.deliverer.recover_interrupted()
+        runtime.summaries = daily.DailySummaries(runtime.db, app.bot)
         runtime.feed = build_feed(settings, runtime.cycle, session_token(settings, runtime.source),
                                   on_health=jobs.catch_up_on_feed_changes(app))
         if runtime.feed is not None:
@@ -315,9 +319,12 @@ def build_application(settings: Settings, *, source: AlertSource | None = None,
             pipeline_status=runtime.status,
             backtest=runtime.backtest_report,
             read_now=lambda names: jobs.read_now(app, names),
+            reschedule_summary=lambda chat_id: daily.reschedule(app, runtime.db, chat_id),
         )
         await app.bot.set_my_commands([BotCommand(c.name, c.summary) for c in commands.COMMANDS])
         schedule_jobs(app, settings)
+        await daily.schedule_all(app, runtime.db)
+        await runtime.summaries.catch_up()  # a summary missed today while the bot was down goes out now, once
         log.info("bot @%s ready: %d commands, pipeline every %ss", app.bot.username, len(commands.COMMANDS),
                  settings.scrape_interval_seconds)
 
@@ -350,8 +357,8 @@ def register_handlers(app: Application) -> None:
     new_messages = filters.UpdateType.MESSAGE  # an edited message never runs its command again
     for spec in commands.COMMANDS:
         app.add_handler(CommandHandler(spec.name, spec.callback, filters=new_messages))
-    app.add_handler(CallbackQueryHandler(callbacks.on_alert_button, pattern=callbacks.ALERT_PATTERN))
-    app.add_handler(CallbackQueryHandler(callbacks.on_setting_button, pattern=callbacks.SETTING_PATTERN))
+    for pattern, button in callbacks.BUTTONS:
+        app.add_handler(CallbackQueryHandler(button, pattern=pattern))
     app.add_handler(CallbackQueryHandler(callbacks.on_unknown_button))
     app.add_handler(ChatMemberHandler(groups.on_my_membership, ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, groups.on_migration))

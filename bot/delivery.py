@@ -1,5 +1,10 @@
 """Delivery: per chat, the queued alerts best first, at most the chat's hourly limit in any 60 minutes.
 
+What happens to each message for a chat (sent, sent silently, held for quiet hours, dropped) is decided by
+`handlers.delivery_policy.decide` from the chat's /notify levels and /quiet hours; an alert held back by the
+hourly limit goes out as soon as the window frees while it is still actionable (`still_actionable`), else it
+joins a digest; the chat is told at once how many alerts are waiting.
+
 Every send goes through `send_item`, which turns Telegram's answers into queue states: 429 waits `retry_after`
 (not counted as a failure), 5xx and network errors are retried up to 5 times (15 s doubling), 403 marks the
 chat inactive, a migrated group moves to its new id and the alert follows it. A row is marked `sending` before
@@ -17,15 +22,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, InlineKeyboardMarkup, ReplyParameters
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from handlers import render
+from handlers.chat_settings import ChatPrefs, Kind, prefs_of
+from handlers.delivery_policy import HELD_QUIET, Action, CardFacts, decide, sort_out
 from handlers.views import card_from_row
 from storage import alerts, chats, queue
 from storage.db import Database
@@ -86,6 +93,7 @@ class _Plan:
     items: list[NotificationQueueItem]
     used: int
     now: datetime
+    facts: dict[int, CardFacts] = field(default_factory=dict)  # alert id → what decides if it is actionable
 
 
 @dataclass(slots=True)
@@ -96,15 +104,16 @@ class DeliveryReport:
     failed: int = 0
     digests: int = 0
     chats: int = 0
+    held_quiet: int = 0
+    dropped: int = 0
     errors: list[str] = field(default_factory=list)
 
 
 class Deliverer:
-    def __init__(self, db: Database, bot: Bot, *, fresh_minutes: int = 30,
+    def __init__(self, db: Database, bot: Bot, *,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC), max_parallel_chats: int = 64) -> None:
         self._db = db
         self._bot = bot
-        self._fresh = timedelta(minutes=fresh_minutes)
         self._clock = clock
         self._lock = asyncio.Lock()
         self._parallel = asyncio.Semaphore(max_parallel_chats)
@@ -112,8 +121,8 @@ class Deliverer:
         self._stopping = False
         self._unsure: dict[int, list[int]] = {}
         self._plans: dict[int, _Plan] = {}  # chat → what this run read for it
-        # (alert id, chat threshold) → (text, keyboard), the alert's trade id, its event type
-        self._rendered: dict[tuple[int, float | None],
+        # (alert id, chat threshold, the chat's local date) → (text, keyboard), the alert's trade id, its event type
+        self._rendered: dict[tuple[int, float | None, date],
                              tuple[tuple[str, InlineKeyboardMarkup | None], int | None, str | None]] = {}
 
     async def recover_interrupted(self) -> int:
@@ -139,16 +148,21 @@ class Deliverer:
                 found = await chats.by_ids(session, chat_ids)
                 waiting = await queue.waiting_by_chat(session, chat_ids, now)
                 used = await queue.sent_since_by_chat(session, chat_ids, now - WINDOW)
-            self._plans = {c: _Plan(found.get(c), waiting[c], used[c], now) for c in chat_ids}
+                card_ids = {i.alert_id for rows in waiting.values() for i in rows
+                            if i.priority < queue.FOLLOW_UP_PRIORITY}
+                facts = {alert_id: CardFacts(posted, expiry, status == "open") for alert_id, (posted, expiry, status)
+                         in (await queue.card_facts(session, card_ids)).items()}
+            self._plans = {c: _Plan(found.get(c), waiting[c], used[c], now, facts) for c in chat_ids}
             report.chats = len(chat_ids)
             self._rendered.clear()
             try:
                 await asyncio.gather(*(self._guarded(chat_id, report) for chat_id in chat_ids))
             finally:
                 await self._sent.flush()
-            if report.sent or report.failed or report.digests:
-                log.info("delivery: sent=%d rate_limited=%d retried=%d failed=%d digests=%d chats=%d", report.sent,
-                         report.rate_limited, report.retried, report.failed, report.digests, report.chats)
+            if report.sent or report.failed or report.digests or report.held_quiet:
+                log.info("delivery: sent=%d rate_limited=%d retried=%d failed=%d digests=%d held_quiet=%d dropped=%d "
+                         "chats=%d", report.sent, report.rate_limited, report.retried, report.failed, report.digests,
+                         report.held_quiet, report.dropped, report.chats)
             return report
 
     async def _guarded(self, chat_id: int, report: DeliveryReport) -> None:
@@ -168,36 +182,53 @@ class Deliverer:
             if chat is None or not chat.is_active:
                 await queue.skip_waiting_for_chat(session, chat_id, "chat inactive")
                 return
-            room = max(0, chat.rate_limit_per_hour - used)
-            follow_ups = [i for i in items if i.priority >= queue.FOLLOW_UP_PRIORITY]
-            fresh = [i for i in items if i.priority < queue.FOLLOW_UP_PRIORITY and i.created_at >= now - self._fresh]
-            stale = [i for i in items if i.priority < queue.FOLLOW_UP_PRIORITY and i.created_at < now - self._fresh]
-            send_now = follow_ups + fresh[:room]
-            held = fresh[room:]
-            digest = stale if room > len(fresh[:room]) else []
-            held += [i for i in stale if i not in digest]
-            await queue.set_status(session, [i.id for i in held if i.status != "rate_limited"], "rate_limited")
-            await queue.set_status(session, [i.id for i in send_now], "sending")
+            prefs = prefs_of(chat)
+            sorted_out = sort_out(items, prefs, now, room=max(0, chat.rate_limit_per_hour - used), facts=plan.facts)
+            await queue.set_status(session, [i.id for i in sorted_out.dropped], "skipped",
+                                   error="that kind is off in /notify")
+            if sorted_out.quiet_until is not None:
+                await queue.set_status(session, [i.id for i in sorted_out.held_quiet], "pending", error=HELD_QUIET,
+                                       next_attempt_at=sorted_out.quiet_until)
+            newly_held = [i for i in sorted_out.held if i.status != "rate_limited"]
+            await queue.set_status(session, [i.id for i in newly_held], "rate_limited")
+            await queue.set_status(session, [i.id for i, _ in sorted_out.send], "sending")
             threshold = chat.min_score
-            send_ids = [i.id for i in send_now]
-            alert_of = {i.id: i.alert_id for i in send_now}
-            digest_ids = [i.id for i in digest]
-        report.rate_limited += len(held)
+            sends = [(i.id, i.alert_id, action is Action.SILENT) for i, action in sorted_out.send]
+            digest_ids = [i.id for i in sorted_out.digest]
+            morning_ids = [i.id for i in sorted_out.morning]
+        report.rate_limited += len(sorted_out.held)
+        report.held_quiet += len(sorted_out.held_quiet)
+        report.dropped += len(sorted_out.dropped)
         tried = 0
         try:
-            for item_id in send_ids:
+            for item_id, alert_id, silent in sends:
                 if self._stopping:
                     return
                 tried += 1  # from here on the row is in flight: if the process stops now, it stays `sending`
-                outcome = await self._send(item_id, chat_id, alert_of[item_id], threshold)
+                outcome = await self._send(item_id, chat_id, alert_id, threshold, silent=silent, prefs=prefs)
                 setattr(report, outcome, getattr(report, outcome) + 1)
                 if outcome == "failed" and not await self._chat_active(chat_id):
                     return
         finally:
-            if tried < len(send_ids):  # stopped or cancelled before trying these: back to the queue, not lost
-                await asyncio.shield(self._release(send_ids[tried:]))
-        if digest_ids or unsure_ids:
-            await self._send_digest(chat_id, digest_ids, unsure_ids, threshold, report)
+            if tried < len(sends):  # stopped or cancelled before trying these: back to the queue, not lost
+                await asyncio.shield(self._release([item_id for item_id, _, _ in sends[tried:]]))
+        if newly_held:
+            await self._tell_waiting(chat_id, len(sorted_out.held), chat.rate_limit_per_hour, prefs)
+        if digest_ids or unsure_ids or morning_ids:
+            await self._send_digest(chat_id, digest_ids, unsure_ids, threshold, report, morning_ids=morning_ids,
+                                    prefs=prefs)
+
+    async def _tell_waiting(self, chat_id: int, waiting: int, limit: int, prefs: ChatPrefs) -> None:
+        """Alerts just held back by the hourly limit: the chat hears at once how many wait (a digest-kind
+        message: its /notify level and quiet hours apply)."""
+        action = decide(Kind.DIGESTS, prefs, self._clock())
+        if action is Action.DROP:
+            return
+        try:
+            await self._bot.send_message(chat_id, render.alerts_waiting(waiting, limit),
+                                         disable_notification=action is Action.SILENT)
+        except TelegramError as exc:
+            log.warning("could not tell chat %s that %d alerts wait: %s", chat_id, waiting, exc.message)
 
     def stop_sending(self) -> None:
         """Shutdown: no new Bot API calls; rows claimed but not tried yet go back to `pending`."""
@@ -220,17 +251,21 @@ class Deliverer:
                 return "failed"
             chat = await chats.get(session, item.chat_id)
             chat_id, alert_id = item.chat_id, item.alert_id
-        return await self._send(item_id, chat_id, alert_id, chat.min_score if chat else None)
+        return await self._send(item_id, chat_id, alert_id, chat.min_score if chat else None,
+                                prefs=prefs_of(chat) if chat else ChatPrefs())
 
-    async def _send(self, item_id: int, chat_id: int, alert_id: int, threshold: float | None) -> str:
+    async def _send(self, item_id: int, chat_id: int, alert_id: int, threshold: float | None, *,
+                    silent: bool = False, prefs: ChatPrefs | None = None) -> str:
         """`send_item` for a row whose chat and alert the caller already read (a delivery run): an alert card
         already rendered in this run for this threshold needs no database read at all before the call."""
-        key = (alert_id, threshold)
-        if key not in self._rendered:  # one alert to many chats: rendered once per run and threshold
+        prefs = prefs or ChatPrefs()
+        today = prefs.today(self._clock())
+        key = (alert_id, threshold, today)
+        if key not in self._rendered:  # one alert to many chats: rendered once per run, threshold and local day
             async with self._db.reader() as session:
                 row = await alerts.by_id(session, alert_id)
-                self._rendered[key] = (self._message(row, threshold=threshold), row.trade_id if row else None,
-                                       row.event_type if row else None)
+                self._rendered[key] = (self._message(row, threshold=threshold, today=today),
+                                       row.trade_id if row else None, row.event_type if row else None)
         (text, keyboard), trade_id, event_type = self._rendered[key]
         card_id = None
         if trade_id is not None and event_type == "close":
@@ -243,7 +278,7 @@ class Deliverer:
             for part_number, part in enumerate(render.split_message(text)):
                 sent = await self._bot.send_message(
                     chat_id, part, reply_markup=keyboard if part_number == 0 else None,
-                    reply_parameters=reply_to if part_number == 0 else None)
+                    reply_parameters=reply_to if part_number == 0 else None, disable_notification=silent)
                 message = message or sent  # the first part carries the buttons: its id is the card's
         except RetryAfter as exc:
             wait = exc.retry_after if isinstance(exc.retry_after, int | float) else exc.retry_after.total_seconds()
@@ -289,7 +324,8 @@ class Deliverer:
                                    count=count)
         return "retried"
 
-    def _message(self, row: object, *, threshold: float | None = None) -> tuple[str, InlineKeyboardMarkup | None]:
+    def _message(self, row: object, *, threshold: float | None = None, today: date | None = None
+                 ) -> tuple[str, InlineKeyboardMarkup | None]:
         if row is None:
             return "This alert is no longer available.", None
         if row.event_type == "close":  # type: ignore[attr-defined]
@@ -304,27 +340,34 @@ class Deliverer:
                                          pnl_pct=trade.pnl_pct, held_days=held,
                                          outcome=trade.outcome), None
         card = card_from_row(row)
-        return (render.alert_message(card, today=self._clock().date(), threshold=threshold),
+        return (render.alert_message(card, today=today or self._clock().date(), threshold=threshold),
                 render.alert_keyboard(card.alert_id))
 
     async def _send_digest(self, chat_id: int, item_ids: list[int], unsure_ids: list[int], threshold: int,
-                           report: DeliveryReport) -> None:
-        """Stale alerts folded into one message, and the sends a restart interrupted (`unsure_ids`), which
-        may or may not have reached the chat: it hears of them once, with their symbol and score."""
+                           report: DeliveryReport, *, morning_ids: Sequence[int] = (),
+                           prefs: ChatPrefs | None = None) -> None:
+        """Alerts no longer actionable folded into one message, the cards held through quiet hours
+        (`morning_ids`), and the sends a restart interrupted (`unsure_ids`), which may or may not have reached
+        the chat: it hears of them once, with their symbol and score."""
+        action = decide(Kind.DIGESTS, prefs or ChatPrefs(), self._clock())
         async with self._db.reader() as session:
             lines = await self._digest_lines(session, item_ids)
             unsure = await self._digest_lines(session, unsure_ids)
-        if not lines and not unsure:
-            return
-        try:
-            for part in render.split_message(render.digest(threshold, lines, unsure=unsure)):
-                await self._bot.send_message(chat_id, part)
-        except TelegramError as exc:
-            log.warning("digest to %s not sent (%s); it will be tried again", chat_id, exc.message)
-            return
+            morning = await self._digest_lines(session, list(morning_ids))
+        if action is not Action.DROP and (lines or unsure or morning):
+            try:
+                text = render.digest(threshold, lines, unsure=unsure, morning=morning)
+                for part in render.split_message(text):
+                    await self._bot.send_message(chat_id, part, disable_notification=action is Action.SILENT)
+            except TelegramError as exc:
+                log.warning("digest to %s not sent (%s); it will be tried again", chat_id, exc.message)
+                return
         async with self._db.session() as session:
-            await queue.set_status(session, item_ids, "skipped", error="sent in a digest")
+            told = "sent in a digest" if action is not Action.DROP else "digests are off in /notify"
+            await queue.set_status(session, [*item_ids, *morning_ids], "skipped", error=told)
             await queue.set_status(session, unsure_ids, "failed", error=INTERRUPTED_TOLD)
+        if action is Action.DROP or not (lines or unsure or morning):
+            return
         report.digests += 1
 
     async def _digest_lines(self, session: AsyncSession, item_ids: list[int]) -> list[str]:
@@ -337,3 +380,4 @@ class Deliverer:
             elif row is not None and row.event_type == "close":
                 lines.append(render.digest_result_line(row.trade.symbol, row.trade.trader.username))
         return lines
+

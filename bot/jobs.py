@@ -11,6 +11,10 @@ from datetime import UTC, datetime
 from telegram.error import TelegramError
 from telegram.ext import Application, ContextTypes
 
+from handlers.chat_settings import ChatPrefs, Kind, prefs_of
+from handlers.delivery_policy import Action, decide
+from storage import chats
+
 log = logging.getLogger(__name__)
 
 JobCallback = Callable[[ContextTypes.DEFAULT_TYPE], Awaitable[None]]
@@ -144,15 +148,25 @@ async def refit_calibration(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 def admin_notifier(app: Application, admin_chat_ids: Sequence[int]) -> Callable[[str], Awaitable[None]]:
-    """Tell every admin chat something (health warnings); a chat that can't be reached is skipped."""
+    """Tell every admin chat something (health warnings), at the level each chose for them in /notify (and
+    silently in its quiet hours); a chat that can't be reached is skipped."""
 
     async def notify(text: str) -> None:
         if not admin_chat_ids:
             log.warning("no ADMIN_CHAT_IDS set; admin notice not sent: %s", text)
             return
+        runtime = app.bot_data.get("runtime")
+        rows = {}
+        if runtime is not None:
+            async with runtime.db.reader() as session:
+                rows = await chats.by_ids(session, admin_chat_ids)
+        now = datetime.now(UTC)
         for chat_id in admin_chat_ids:
+            action = decide(Kind.HEALTH, prefs_of(rows[chat_id]) if chat_id in rows else ChatPrefs(), now)
+            if action is Action.DROP:
+                continue
             try:
-                await app.bot.send_message(chat_id, text)
+                await app.bot.send_message(chat_id, text, disable_notification=action is Action.SILENT)
             except TelegramError as exc:
                 log.warning("could not notify admin chat %s: %s", chat_id, exc)
 

@@ -94,7 +94,6 @@ class Settings(BaseSettings):
 
     # Delivery
     delivery_interval_seconds: float = Field(3.0, ge=0.2, le=300)
-    notification_fresh_minutes: int = Field(30, ge=1, le=1440)
 
     log_level: LogLevel = "INFO"
 

@@ -1,4 +1,5 @@
-"""The buttons under an alert (Analyze, Similar trades, Mute/Undo) and under /settings.
+"""The buttons under an alert (Analyze, Similar trades, Mute/Undo), under /settings, /start's time zones,
+/notify's levels and /positions' pages.
 
 Callback data is short and carries only a verb and an alert id; anything forged, stale or unknown gets a polite
 answer and changes nothing. Every handler answers the query first, as Telegram expects.
@@ -13,9 +14,9 @@ from telegram import Update
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
-from handlers import render
+from handlers import chat_settings, render
 from handlers.auth import may_change_settings
-from handlers.commands import this_chat
+from handlers.commands import Handler, notify_view, positions_page, set_zone, this_chat
 from handlers.services import services
 from handlers.views import card_from_row
 from storage import alerts, chats, mutes, queue
@@ -24,11 +25,17 @@ log = logging.getLogger(__name__)
 
 ALERT_DATA = re.compile(r"^([asmu]):(\d{1,12})$")
 SETTING_DATA = re.compile(r"^set:(?:(t|r):(-?\d{1,2})|noop)$")
+ZONE_DATA = re.compile(r"^tz:([A-Za-z_/+-]{1,60})$")
+NOTIFY_DATA = re.compile(r"^nt:([a-z]{1,10}):([a-z]{1,8})$")
+PAGE_DATA = re.compile(r"^pg:(open|closed):(\d{1,4})$")
 # Each kind of button has its own handler (bot/app.py registers them with these patterns); anything else
 # reaches `on_unknown_button`.
 ALERT_PATTERN = r"^[asmu]:\d{1,12}$"
 SETTING_PATTERN = r"^set:"
-PATTERN = r"^(?:[asmu]:\d{1,12}|set:.{1,16})$"
+ZONE_PATTERN = r"^tz:"
+NOTIFY_PATTERN = r"^nt:"
+PAGE_PATTERN = r"^pg:"
+PATTERN = r"^(?:[asmu]:\d{1,12}|set:.{1,16}|tz:.{1,60}|nt:.{1,20}|pg:.{1,12})$"
 # The steps the settings panel offers: nothing else changes a setting, whatever the data says.
 SETTING_STEPS = {("t", -5), ("t", 5), ("r", -1), ("r", 1)}
 STALE = "This alert is no longer available."
@@ -54,14 +61,13 @@ async def on_unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Any button (kept for callers that register one handler): dispatched by kind."""
+    """Any button (for callers that register one handler): dispatched by kind, as `BUTTONS` registers them."""
     data = (update.callback_query.data or "") if update.callback_query is not None else ""
-    if re.match(SETTING_PATTERN, data):
-        await on_setting_button(update, context)
-    elif re.match(ALERT_PATTERN, data):
-        await on_alert_button(update, context)
-    else:
-        await on_unknown_button(update, context)
+    for pattern, handler in BUTTONS:
+        if re.match(pattern, data):
+            await handler(update, context)
+            return
+    await on_unknown_button(update, context)
 
 
 async def on_alert_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -170,3 +176,78 @@ async def on_setting_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
                                       reply_markup=render.settings_keyboard(min_score, rate))
     except BadRequest as exc:
         log.info("settings message not edited: %s", exc.message)
+
+
+async def on_zone_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A zone chosen under /start's question."""
+    query = update.callback_query
+    assert query is not None
+    match = ZONE_DATA.match(query.data or "")
+    name = chat_settings.parse_zone(match.group(1)) if match else None
+    if name is None or not offered_on_message(update):
+        await query.answer(NOT_MINE, show_alert=True)
+        return
+    if not await may_change_settings(update, context):
+        await query.answer("Only this group's admins can change settings.", show_alert=True)
+        return
+    chat = await this_chat(update, context)
+    text = await set_zone(context, chat.id, name)
+    await query.answer(render.saved())
+    try:  # the question is answered: its buttons go, the welcome above them stays
+        await query.edit_message_reply_markup(reply_markup=None)
+    except BadRequest as exc:
+        log.info("zone buttons not removed: %s", exc.message)
+    await _send(update, text)
+
+
+async def on_notify_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """One of /notify's buttons: a kind of message set to on, silent or off."""
+    query = update.callback_query
+    assert query is not None
+    match = NOTIFY_DATA.match(query.data or "")
+    kind = chat_settings.parse_kind(match.group(1)) if match else None
+    level = chat_settings.parse_level(match.group(2)) if match else None
+    if kind is None or level is None or not offered_on_message(update):
+        await query.answer(NOT_MINE, show_alert=True)
+        return
+    if not await may_change_settings(update, context):
+        await query.answer("Only this group's admins can change settings.", show_alert=True)
+        return
+    chat = await this_chat(update, context)
+    admin_chat = chat.id in services(context).admin_chat_ids
+    if kind is chat_settings.Kind.HEALTH and not admin_chat:
+        await query.answer(NOT_MINE, show_alert=True)
+        return
+    async with services(context).db.session() as session:
+        row = await chats.set_values(session, chat.id, **{f"notify_{kind.value}": level.value})
+    await query.answer(f"{chat_settings.KIND_LABELS[kind]}: {level.value}.")
+    text, keyboard = notify_view(chat_settings.prefs_of(row), admin_chat=admin_chat)
+    try:
+        await query.edit_message_text(text, reply_markup=keyboard)
+    except BadRequest as exc:
+        log.info("notify message not edited: %s", exc.message)
+
+
+async def on_page_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/positions' ◀ and ▶: the message shows another page."""
+    query = update.callback_query
+    assert query is not None
+    match = PAGE_DATA.match(query.data or "")
+    if match is None or not offered_on_message(update):
+        await query.answer(NOT_MINE, show_alert=True)
+        return
+    chat = await this_chat(update, context)
+    text, keyboard = await positions_page(context, chat, match.group(1), int(match.group(2)))
+    await query.answer()
+    try:
+        await query.edit_message_text(text, reply_markup=keyboard)
+    except BadRequest as exc:
+        log.info("positions page not edited: %s", exc.message)
+
+
+# Every kind of button with its handler: bot/app.py registers one CallbackQueryHandler(pattern=…) per row, then
+# `on_unknown_button` for anything else.
+BUTTONS: list[tuple[str, Handler]] = [
+    (ALERT_PATTERN, on_alert_button), (SETTING_PATTERN, on_setting_button), (ZONE_PATTERN, on_zone_button),
+    (NOTIFY_PATTERN, on_notify_button), (PAGE_PATTERN, on_page_button),
+]

@@ -90,16 +90,21 @@ def leaderboard_png(rows: Sequence[LeaderboardRow], *, period: str) -> bytes:
 MIN_SPAN_DAYS = 7  # a curve over less than a week still gets a week of axis, so its dates read as dates
 
 
-def pnl_png(points: Sequence[PnlPoint], *, title: str, start: date | None = None, end: date | None = None) -> bytes:
+PNL_LABEL = "Cumulative P&L (USD)"
+
+
+def pnl_png(points: Sequence[PnlPoint], *, title: str, start: date | None = None, end: date | None = None,
+            zone_name: str | None = None, ylabel: str = PNL_LABEL) -> bytes:
     """Cumulative realised P&L over time, green above zero and red below, as PNG bytes."""
-    return _png(pnl_figure(points, title=title, start=start, end=end))
+    return _png(pnl_figure(points, title=title, start=start, end=end, zone_name=zone_name, ylabel=ylabel))
 
 
 def pnl_figure(points: Sequence[PnlPoint], *, title: str, start: date | None = None,
-               end: date | None = None) -> Figure:
+               end: date | None = None, zone_name: str | None = None, ylabel: str = PNL_LABEL) -> Figure:
     """The P&L curve over the period asked for (`start`..`end`, else the points' own days), not matplotlib's
-    guess: trades all closed on one day would otherwise get an axis of years. Dates are "Nov 03", with the
-    year on each label when the period crosses one and in the axis title when it does not."""
+    guess: trades all closed on one day would otherwise get an axis of years. Dates are "Nov 03", local days of
+    the chat's zone (named in the axis title), with the year on each label when the period crosses one and in
+    the axis title when it does not."""
     fig, ax = _figure()
     if not points:
         _nothing_to_draw(ax)
@@ -111,7 +116,7 @@ def pnl_figure(points: Sequence[PnlPoint], *, title: str, start: date | None = N
         ax.fill_between(days, values, 0, where=[v < 0 for v in values], color=RED, alpha=0.2, interpolate=True)
         ax.axhline(0, color=GREY, linewidth=1)
         ax.yaxis.set_major_formatter(_dollars)
-        ax.set_ylabel("Cumulative P&L (USD)", fontsize=13)
+        ax.set_ylabel(ylabel, fontsize=13)
         from matplotlib import dates as mdates
 
         first, last = _date_span(start or min(days), end or max(days))
@@ -119,7 +124,8 @@ def pnl_figure(points: Sequence[PnlPoint], *, title: str, start: date | None = N
         ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=8))
         crosses_year = first.year != last.year
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %d %Y" if crosses_year else "%b %d"))
-        ax.set_xlabel("Date closed" if crosses_year else f"Date closed, {first.year}", fontsize=13)
+        where = f" ({zone_name})" if zone_name else ""
+        ax.set_xlabel(f"Date closed{where}" if crosses_year else f"Date closed, {first.year}{where}", fontsize=13)
         fig.autofmt_xdate()
     ax.set_title(title, fontsize=16, fontweight="bold")
     return fig

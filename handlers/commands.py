@@ -8,18 +8,21 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from telegram import InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.ext import ContextTypes
 
-from handlers import charts, render
+from handlers import charts, chat_settings, render
+from handlers import record as scoreboard
 from handlers.auth import admins_in_groups, is_admin, may_change_settings
 from handlers.backtest import backtest
+from handlers.chat_settings import KIND_LABELS, ChatPrefs, Kind, prefs_of
 from handlers.services import services
 from handlers.views import card_from_row
 from storage import ai_usage, alerts, chats, mutes, queue, rejections, scraper_state, stats, traders
+from storage import record as sent_cards
 from storage.models import Chat
 
 log = logging.getLogger(__name__)
@@ -60,7 +63,14 @@ async def this_chat(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Chat:
             min_score=svc.default_min_score, rate_limit_per_hour=svc.default_rate_limit_per_hour)
     if created:
         log.info("chat registered: %s %s", chat.type, chat.id)
+        if svc.reschedule_summary is not None:
+            await svc.reschedule_summary(chat.id)  # the daily summary is on by default
     return row
+
+
+async def this_chat_prefs(update: Update, context: ContextTypes.DEFAULT_TYPE) -> tuple[Chat, ChatPrefs]:
+    row = await this_chat(update, context)
+    return row, prefs_of(row)
 
 
 def _args(context: ContextTypes.DEFAULT_TYPE) -> list[str]:
@@ -75,6 +85,10 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _clock(context: ContextTypes.DEFAULT_TYPE) -> datetime:
+    return services(context).clock()
+
+
 async def _tracked_names(context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> list[str]:
     async with services(context).db.reader() as session:
         return [t.username for t in await traders.tracked_by_chat(session, chat_id)]
@@ -84,9 +98,14 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Register the chat (private or group) with the default settings and say what the bot does."""
     row = await this_chat(update, context)
     chat = update.effective_chat
-    await reply(update, render.welcome(chat_title=chat.title if chat else None,
-                                       is_group=chat is not None and chat.type != ChatType.PRIVATE,
-                                       min_score=row.min_score, rate_limit_per_hour=row.rate_limit_per_hour))
+    text = render.welcome(chat_title=chat.title if chat else None,
+                          is_group=chat is not None and chat.type != ChatType.PRIVATE,
+                          min_score=row.min_score, rate_limit_per_hour=row.rate_limit_per_hour)
+    if row.timezone is None and await may_change_settings(update, context):  # asked until a zone is chosen
+        await reply(update, f"{text}\n\n{render.ask_zone()}",
+                    keyboard=render.zone_keyboard(chat_settings.COMMON_ZONES))
+        return
+    await reply(update, text)
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -147,10 +166,10 @@ async def list_traders(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     async with services(context).db.reader() as session:
         records = {r.trader: r for r in await stats.records(session, usernames=names)}
         open_counts = await stats.open_counts(session, names)
-        muted = dict(await mutes.active(session, chat.id, _now()))
+        muted = dict(await mutes.active(session, chat.id, _clock(context)))
     rows = [(n, records[n].closed if n in records else 0, records[n].wins if n in records else 0,
              records[n].pnl if n in records else 0.0, open_counts.get(n, 0)) for n in names]
-    await reply(update, render.traders_list(rows, muted))
+    await reply(update, render.traders_list(rows, muted, prefs_of(chat).zone))
 
 
 async def threshold(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -193,14 +212,15 @@ async def mute(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await reply(update, render.usage("mute"))
         return
     chat = await this_chat(update, context)
-    until = _now() + timedelta(hours=hours) if hours else None
+    until = _clock(context) + timedelta(hours=hours) if hours else None
     async with services(context).db.session() as session:
         trader = await traders.by_username(session, args[0])
         if trader is None:
             await reply(update, f"@{render.esc(traders.normalise(args[0]))} is not a trader I know.")
             return
         await mutes.mute(session, chat.id, trader.id, until=until)
-    await reply(update, render.muted(trader.username, render.when_text(until) if until else None))
+    await reply(update, render.muted(trader.username,
+                                     render.when_text(until, prefs_of(chat).zone) if until else None))
 
 
 @admins_in_groups
@@ -243,7 +263,9 @@ async def latest_alerts(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     async with services(context).db.reader() as session:
         rows = await stats.latest_alerts(session, usernames=usernames, symbol=symbol, min_score=min_score)
         cards = [(card_from_row(r), r.trade.opened_at or r.detected_at) for r in rows]
-    await reply(update, render.alerts_list(cards, _now().date()))
+        closed = {r.id: (r.trade.pnl, r.trade.outcome, r.trade.pnl_pct) for r in rows if r.trade.status == "closed"}
+    prefs = prefs_of(chat)
+    await reply(update, render.alerts_list(cards, prefs.today(_clock(context)), prefs.zone, closed))
 
 
 async def positions(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -254,11 +276,21 @@ async def positions(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await reply(update, render.usage("positions"))
         return
     chat = await this_chat(update, context)
+    text, keyboard = await positions_page(context, chat, status, 1)
+    await reply(update, text, keyboard=keyboard)
+
+
+async def positions_page(context: ContextTypes.DEFAULT_TYPE, chat: Chat, status: str, page: int
+                         ) -> tuple[str, InlineKeyboardMarkup | None]:
+    """One page of /positions (its buttons turn the pages), in the chat's zone."""
     names = await _tracked_names(context, chat.id)
+    size = render.POSITIONS_PAGE
     async with services(context).db.reader() as session:
-        rows = await stats.positions(session, names, status=status)
-        text = render.positions_list(rows, status)
-    await reply(update, text)
+        total = await stats.count_positions(session, names, status=status)
+        page = max(1, min(page, -(-total // size) or 1))
+        rows = await stats.positions(session, names, status=status, limit=size, offset=(page - 1) * size)
+        text = render.positions_list(rows, status, prefs_of(chat).zone, page=page, total=total)
+    return text, render.positions_keyboard(status, page, total)
 
 
 def _period(args: list[str]) -> tuple[str, datetime | None] | None:
@@ -289,18 +321,43 @@ async def leaderboard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     await _photo(update, png, render.leaderboard_summary(rows, label))
 
 
+def pnl_args(args: list[str]) -> tuple[str | None, str] | None:
+    """/pnl's arguments in any order: at most one trader and one period ("30d" when none); None when invalid."""
+    who, period = None, None
+    for arg in args:
+        if arg.lower() in PERIODS and period is None:
+            period = arg.lower()
+        elif USERNAME.match(arg) and arg.lower() not in PERIODS and who is None:
+            who = arg
+        else:
+            return None
+    return who, period or "30d"
+
+
+def curve_from_zero(values: list[tuple[datetime, float]], *, start: datetime | None, today: datetime,
+                    zone: tzinfo) -> tuple[list[charts.PnlPoint], float, date]:
+    """A running total that starts at $0 on the first day of the period and reaches today: the points of a
+    curve (local days), the total, the first day."""
+    first = (start or (values[0][0] if values else today)).astimezone(zone).date()
+    points, running = [charts.PnlPoint(first, 0.0)], 0.0
+    for when, value in values:
+        running += value
+        points.append(charts.PnlPoint(when.astimezone(zone).date(), running))
+    points.append(charts.PnlPoint(today.astimezone(zone).date(), running))
+    return points, running, first
+
+
 async def pnl(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Cumulative P&L of a trader (or of everyone tracked here), as a chart."""
-    args = _args(context)
-    who, rest = None, args
-    if args and args[0].lower() not in PERIODS:
-        who, rest = args[0], args[1:]
-    period = _period(rest) if len(rest) <= 1 else None
-    if period is None or (who is not None and not USERNAME.match(who)):
+    """Cumulative P&L of a trader (or of everyone tracked here), as a chart; arguments in any order."""
+    parsed = pnl_args(_args(context))
+    if parsed is None:
         await reply(update, render.usage("pnl"))
         return
-    label, since = period
-    chat = await this_chat(update, context)
+    who, key = parsed
+    label, days = PERIODS[key]
+    now = _clock(context)
+    since = now - timedelta(days=days) if days else None
+    chat, prefs = await this_chat_prefs(update, context)
     names = await _tracked_names(context, chat.id)
     if who is not None:
         who = traders.normalise(who)
@@ -315,14 +372,9 @@ async def pnl(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     async with services(context).db.reader() as session:
         series = await stats.closed_pnl(session, since=since, usernames=[who] if who else names)
     title_who = f"@{who}" if who else "Tracked traders"
-    points, running = [], 0.0
-    for when, value in series:
-        running += value
-        points.append(charts.PnlPoint(when.date(), running))
-    today = _now().date()
-    start = since.date() if since else (points[0].day if points else today)
-    png = await asyncio.to_thread(charts.pnl_png, points, title=f"{title_who} — P&L, {label}", start=start,
-                                  end=today)
+    points, running, first = curve_from_zero(series, start=since, today=now, zone=prefs.zone)
+    png = await asyncio.to_thread(charts.pnl_png, points if series else [], title=f"{title_who} — P&L, {label}",
+                                  start=first, end=prefs.today(now), zone_name=prefs.zone_name)
     wins = sum(1 for _, v in series if v > 0)
     await _photo(update, png, render.pnl_summary(title_who, label, running, len(series), wins))
 
@@ -339,11 +391,11 @@ FAILING_AFTER = 3  # failed reads in a row before a profile counts as failing (o
 async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Source health, last run, queue depth, alerts today. Admins see everything; anyone else sees the health
     and their own chat's figures, never internals (addresses, error texts)."""
-    chat = await this_chat(update, context)
+    chat, prefs = await this_chat_prefs(update, context)
     svc = services(context)
     info = dict(svc.pipeline_status()) if svc.pipeline_status else {}
     details = await is_admin(update, context)
-    today = _now().replace(hour=0, minute=0, second=0, microsecond=0)
+    today = _clock(context).replace(hour=0, minute=0, second=0, microsecond=0)
     async with svc.db.reader() as session:
         states = await scraper_state.all_states(session)
         if details:
@@ -364,7 +416,7 @@ async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not details:
         info["feed"] = {k: v for k, v in feed.items() if k != "reason"}
         info.pop("last_summary", None)
-    await reply(update, render.status_text(info, details=details))
+    await reply(update, render.status_text(info, details=details, zone=prefs.zone))
 
 
 async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -372,6 +424,152 @@ async def settings_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     chat = await this_chat(update, context)
     await reply(update, render.current_settings(chat.min_score, chat.rate_limit_per_hour),
                 keyboard=render.settings_keyboard(chat.min_score, chat.rate_limit_per_hour))
+
+
+async def timezone(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Show or set the chat's time zone (an IANA name or a city): every time shown here is in it."""
+    chat, prefs = await this_chat_prefs(update, context)
+    text = " ".join(_args(context))
+    if not text:
+        await reply(update, render.zone_current(prefs.zone_name, prefs.local(_clock(context))))
+        return
+    name = chat_settings.parse_zone(text)
+    if name is None:
+        await reply(update, render.unknown_zone(text))
+        return
+    if not await may_change_settings(update, context):
+        await reply(update, "Only this group's admins can change its settings.")
+        return
+    await reply(update, await set_zone(context, chat.id, name))
+
+
+async def set_zone(context: ContextTypes.DEFAULT_TYPE, chat_id: int, name: str) -> str:
+    """Save a zone (already validated) and re-plan the daily summary at the same local time in it."""
+    svc = services(context)
+    async with svc.db.session() as session:
+        await chats.set_values(session, chat_id, timezone=name)
+    if svc.reschedule_summary is not None:
+        await svc.reschedule_summary(chat_id)
+    return render.zone_set(name, _clock(context).astimezone(chat_settings.zone_of(name)))
+
+
+async def quiet(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Show or set quiet hours (in the chat's zone), whether cards then come silently or wait, or end them."""
+    chat, prefs = await this_chat_prefs(update, context)
+    args = _args(context)
+    if not args:
+        await reply(update, render.quiet_text(prefs.quiet, prefs.quiet_mode.value, prefs.zone_name))
+        return
+    values = chat_settings.setting_values("quiet", " ".join(args))
+    if values is None:
+        await reply(update, render.usage("quiet") + " — times are 24-hour HH:MM, e.g. /quiet 22:00-07:00")
+        return
+    if not await may_change_settings(update, context):
+        await reply(update, "Only this group's admins can change its settings.")
+        return
+    async with services(context).db.session() as session:
+        row = await chats.set_values(session, chat.id, **values)
+    prefs = prefs_of(row)
+    await reply(update, render.quiet_text(prefs.quiet, prefs.quiet_mode.value, prefs.zone_name))
+
+
+NOTIFY_SHORT = {Kind.CARDS: "Cards", Kind.RESULTS: "Results", Kind.DIGESTS: "Digests", Kind.HEALTH: "Health"}
+
+
+def notify_view(prefs: ChatPrefs, *, admin_chat: bool) -> tuple[str, InlineKeyboardMarkup]:
+    """/notify's text and buttons; health warnings only where they are sent (ADMIN_CHAT_IDS)."""
+    kinds = [k for k in Kind if k is not Kind.HEALTH or admin_chat]
+    text = render.notify_text([(KIND_LABELS[k], prefs.level(k).value) for k in kinds])
+    keyboard = render.notify_keyboard([(k.value, NOTIFY_SHORT[k], prefs.level(k).value) for k in kinds])
+    return text, keyboard
+
+
+@admins_in_groups
+async def notify(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Buttons to set each kind of message here to on, silent or off."""
+    chat, prefs = await this_chat_prefs(update, context)
+    text, keyboard = notify_view(prefs, admin_chat=chat.id in services(context).admin_chat_ids)
+    await reply(update, text, keyboard=keyboard)
+
+
+async def summary(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Show the daily summary's time, turn it on or off, or move it (HH:MM in the chat's zone)."""
+    chat, prefs = await this_chat_prefs(update, context)
+    args = _args(context)
+    if not args:
+        await reply(update, render.summary_setting(chat.summary_enabled, chat.summary_time, prefs.zone_name))
+        return
+    values = chat_settings.setting_values("summary", args[0]) if len(args) == 1 else None
+    if values is None:
+        await reply(update, render.usage("summary"))
+        return
+    if not await may_change_settings(update, context):
+        await reply(update, "Only this group's admins can change its settings.")
+        return
+    svc = services(context)
+    async with svc.db.session() as session:
+        row = await chats.set_values(session, chat.id, **values)
+        shown = (row.summary_enabled, row.summary_time)  # type: ignore[union-attr]
+    if svc.reschedule_summary is not None:
+        await svc.reschedule_summary(chat.id)
+    await reply(update, render.summary_setting(shown[0], shown[1], prefs.zone_name))
+
+
+async def _cards_of(context: ContextTypes.DEFAULT_TYPE, chat_id: int, since: datetime | None
+                    ) -> list[scoreboard.CardOutcome]:
+    async with services(context).db.reader() as session:
+        rows = await sent_cards.cards_sent(session, chat_id, since=since)
+        return [scoreboard.card_outcome(sent_at, alert) for sent_at, alert in rows]
+
+
+async def record_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """This chat's own scoreboard: every card sent here and how it ended, with the follower's equity curve."""
+    args = _args(context)
+    key = args[0].lower() if len(args) == 1 else ("30d" if not args else "")
+    if key not in PERIODS:
+        await reply(update, render.usage("record"))
+        return
+    label, days = PERIODS[key]
+    chat, prefs = await this_chat_prefs(update, context)
+    now = _clock(context)
+    since = now - timedelta(days=days) if days else None
+    cards = await _cards_of(context, chat.id, since)
+    rec = scoreboard.record(cards)
+    text = render.record_text(rec, label, prefs.zone_name)
+    if not cards:
+        await reply(update, text)
+        return
+    curve = scoreboard.equity_curve(cards, prefs.zone)
+    first = (since or cards[0].sent_at).astimezone(prefs.zone).date()
+    points = [charts.PnlPoint(first, 0.0), *(charts.PnlPoint(p.day, p.equity) for p in curve),
+              charts.PnlPoint(prefs.today(now), curve[-1].equity if curve else 0.0)]
+    png = await asyncio.to_thread(
+        charts.pnl_png, points if curve else [], title=f"Following every card here — {label}", start=first,
+        end=prefs.today(now), zone_name=prefs.zone_name, ylabel="Equity, $1,000 risked per card (USD)")
+    await _photo(update, png, render.record_caption(rec, label))
+    await reply(update, text)
+
+
+@admins_in_groups
+async def export(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A CSV of this chat's cards and their outcomes."""
+    args = _args(context)
+    key = args[0].lower() if len(args) == 1 else ("30d" if not args else "")
+    if key not in ("30d", "all"):
+        await reply(update, render.usage("export"))
+        return
+    label, days = PERIODS[key]
+    chat, prefs = await this_chat_prefs(update, context)
+    now = _clock(context)
+    cards = await _cards_of(context, chat.id, now - timedelta(days=days) if days else None)
+    if not cards:
+        await reply(update, render.nothing_to_export(label))
+        return
+    data = scoreboard.csv_text(cards, prefs.zone).encode()
+    message = update.effective_message
+    if message is not None:
+        await message.reply_document(data, filename=f"sentinel-cards-{key}-{prefs.today(now):%Y-%m-%d}.csv",
+                                     caption=render.export_caption(len(cards), label, prefs.zone_name))
 
 
 async def unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -403,6 +601,13 @@ COMMANDS: list[CommandSpec] = [
     CommandSpec("positions", render.usage_of("positions"), "positions of the tracked traders, with P&L", positions),
     CommandSpec("leaderboard", render.usage_of("leaderboard"), "traders ranked by P&L, as a chart", leaderboard),
     CommandSpec("pnl", render.usage_of("pnl"), "P&L over time, as a chart", pnl),
+    CommandSpec("record", render.usage_of("record"), "how the cards sent here did: hit rate, P&L, chart",
+                record_command),
+    CommandSpec("export", render.usage_of("export"), "a CSV of the cards sent here and their outcomes", export),
+    CommandSpec("timezone", render.usage_of("timezone"), "the time zone of every time shown here", timezone),
+    CommandSpec("quiet", render.usage_of("quiet"), "quiet hours: cards silent or held till morning", quiet),
+    CommandSpec("notify", "/notify", "cards, results, digests: on, silent or off", notify),
+    CommandSpec("summary", render.usage_of("summary"), "the daily summary: on, off, or its time", summary),
     CommandSpec("status", "/status", "source health, last run, queue", status),
     CommandSpec("backtest", "/backtest", "admins: would the alerts have made money? hit rates, chart", backtest),
     CommandSpec("settings", "/settings", "change this chat's threshold and rate limit with buttons",

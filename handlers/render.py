@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -305,18 +305,31 @@ def close_followup(*, trader: str, symbol: str, open_action: str, strike: float 
             + " · ".join(details))
 
 
-def digest(threshold: int, lines: Sequence[str], *, unsure: Sequence[str] = ()) -> str:
-    """Alerts held back by the hourly limit (`lines`), and sends cut short by a restart (`unsure`)."""
+def digest(threshold: int, lines: Sequence[str], *, unsure: Sequence[str] = (), morning: Sequence[str] = ()) -> str:
+    """Alerts held back by the hourly limit until they were no longer actionable (`lines`), cards held through
+    quiet hours (`morning`), and sends cut short by a restart (`unsure`)."""
     out: list[str] = []
+    if morning:
+        plural = "s" if len(morning) != 1 else ""
+        out += [f"🌅 {len(morning)} alert{plural} scored ≥ {threshold} during your quiet hours:",
+                *[f"• {line}" for line in morning]]
     if lines:
         plural = "s" if len(lines) != 1 else ""
-        out += [f"⏳ {len(lines)} more alert{plural} scored ≥ {threshold} while you were at your limit:",
-                *[f"• {line}" for line in lines]]
+        out += ([""] if out else []) + [
+            f"⏳ {len(lines)} more alert{plural} scored ≥ {threshold} while you were at your limit, no longer "
+            "actionable by the time there was room:", *[f"• {line}" for line in lines]]
     if unsure:
         out += ([""] if out else []) + [
             "⚠️ I was restarted while sending these, so they may not have reached you:",
             *[f"• {line}" for line in unsure]]
     return "\n".join(out)
+
+
+def alerts_waiting(count: int, limit: int) -> str:
+    """Told at once when alerts are held back by the hourly limit."""
+    plural, verb = ("s", "are") if count != 1 else ("", "is")
+    return (f"⏳ {count} alert{plural} {verb} waiting: this chat gets at most {limit} an hour. Each goes out as soon "
+            "as the hour frees room, while it is still actionable; /ratelimit raises the limit.")
 
 
 def digest_result_line(symbol: str, trader: str) -> str:
@@ -344,6 +357,12 @@ USAGES = {
     "positions": "/positions [open|closed]",
     "leaderboard": "/leaderboard [7d|30d|all]",
     "pnl": "/pnl [trader] [7d|30d|all]",
+    "timezone": "/timezone [IANA zone or city, e.g. Europe/Berlin or New York]",
+    "quiet": "/quiet [HH:MM-HH:MM | off | silent | hold]",
+    "notify": "/notify",
+    "summary": "/summary [on | off | HH:MM]",
+    "record": "/record [7d|30d|all]",
+    "export": "/export [30d|all]",
 }
 
 
@@ -356,9 +375,15 @@ def usage(command: str) -> str:
     return f"Usage: {esc(usage_of(command))}"
 
 
-def when_text(moment: datetime) -> str:
-    """A moment as chats see it, in UTC: `Dec 03 14:00 UTC`."""
-    return f"{moment.astimezone(UTC):%b %d %H:%M} UTC"
+def when_text(moment: datetime, zone: tzinfo = UTC) -> str:
+    """A moment as a chat sees it, in its zone: `Dec 03 14:00 UTC`, `Dec 03 09:00 EST`."""
+    local = moment.astimezone(zone)
+    return f"{local:%b %d %H:%M} {local.tzname() or 'UTC'}"
+
+
+def day_text(moment: datetime | None, zone: tzinfo = UTC) -> str:
+    """The local date of a moment: `Dec 03`; "?" when unknown."""
+    return f"{moment.astimezone(zone):%b %d}" if moment is not None else "?"
 
 
 def tracking_result(added: Sequence[str], already: Sequence[str], unknown: Sequence[str],
@@ -401,7 +426,7 @@ def not_tracked_here(name: str) -> str:
 
 
 def traders_list(rows: Sequence[tuple[str, int, int, float, int]],
-                 muted: dict[str, datetime | None] | None = None) -> str:
+                 muted: dict[str, datetime | None] | None = None, zone: tzinfo = UTC) -> str:
     """(username, closed, wins, pnl, open positions) per tracked trader; `muted` maps the muted ones to the
     end of their mute (None: until /unmute)."""
     if not rows:
@@ -414,7 +439,7 @@ def traders_list(rows: Sequence[tuple[str, int, int, float, int]],
         mute = ""
         if name in muted:
             until = muted[name]
-            mute = f" · 🔇 muted until {when_text(until)}" if until else " · 🔇 muted until /unmute"
+            mute = f" · 🔇 muted until {when_text(until, zone)}" if until else " · 🔇 muted until /unmute"
         lines.append(f"• @{esc(name)} — {record}; {open_count} open{mute}")
     return "\n".join(lines)
 
@@ -444,23 +469,47 @@ def unmuted(name: str, was_muted: bool) -> str:
     return f"🔔 @{esc(name)} unmuted." if was_muted else f"@{esc(name)} was not muted here."
 
 
-def alerts_list(cards: Sequence[tuple[AlertCard, datetime | None]], today: date) -> str:
-    """(card, when the trader posted it) per alert, newest first, as the header says."""
+def outcome_text(pnl: float | None, outcome: str | None, pnl_pct: float | None = None) -> str:
+    """How a closed trade ended, in a few characters: `✅ won +$200 (+80%)`, `➖ flat`, `❔ P&L unknown`."""
+    if pnl is None:
+        return "❔ P&amp;L unknown"
+    if outcome == "flat" or pnl == 0:
+        return "➖ flat"
+    pct = f" ({pnl_pct:+.0f}%)" if pnl_pct is not None else ""
+    return f"{'✅ won' if pnl > 0 else '❌ lost'} {money(pnl, signed=True)}{pct}"
+
+
+def alerts_list(cards: Sequence[tuple[AlertCard, datetime | None]], today: date, zone: tzinfo = UTC,
+                closed: dict[int, tuple[float | None, str | None, float | None]] | None = None) -> str:
+    """(card, when the trader posted it) per alert, newest first, as the header says; `closed` maps the alert
+    ids whose trade has closed to (P&L, outcome, P&L %), shown as how it ended."""
     if not cards:
         return "No scored alerts match yet."
+    closed = closed or {}
     lines = ["<b>Latest scored alerts</b>, newest first"]
     for card, posted in cards:
-        dte = f" · {(card.expiry - today).days} DTE" if card.expiry else ""
-        when = f" · {when_text(posted)}" if posted else ""
+        when = f" · {when_text(posted, zone)}" if posted else ""
+        if card.alert_id in closed:
+            end = f" · closed: {outcome_text(*closed[card.alert_id])}"
+        else:
+            end = f" · {(card.expiry - today).days} DTE" if card.expiry else ""
         lines.append(f"• <b>{card.score:.0f}</b> {esc(card.symbol)} {strike_text(card)} @ {price(card.entry_price)}"
-                     f" by @{esc(card.trader)}{dte} — {esc(card.own.name if card.own else '?')}{when}")
+                     f" by @{esc(card.trader)} — {esc(card.own.name if card.own else '?')}{when}{end}")
     return "\n".join(lines)
 
 
-def positions_list(rows: Sequence[Any], status: str) -> str:
+POSITIONS_PAGE = 10
+CALLBACK_POSITIONS_PAGE = "pg"
+
+
+def positions_list(rows: Sequence[Any], status: str, zone: tzinfo = UTC, *, page: int = 1, total: int | None = None
+                   ) -> str:
+    """One page of positions; a closed one shows when it was opened and closed (in the chat's zone)."""
     if not rows:
         return f"No {esc(status)} positions for the traders you track."
-    lines = [f"<b>{'Open' if status == 'open' else 'Closed'} positions</b>"]
+    pages = max(1, -(-(total or len(rows)) // POSITIONS_PAGE))
+    title = f"<b>{'Open' if status == 'open' else 'Closed'} positions</b>"
+    lines = [f"{title} — page {page} of {pages} ({total} in all)" if total and pages > 1 else title]
     for t in rows:
         contract = f" ${t.strike:g} {t.option_type.upper()}" if t.option_type and t.strike else ""
         size = f" ×{t.quantity}" if t.quantity else " ×1 (size not given)"
@@ -469,7 +518,8 @@ def positions_list(rows: Sequence[Any], status: str) -> str:
         if status == "closed":
             known = t.pnl is not None and t.pnl_pct is not None
             pnl = f"{money(t.pnl, signed=True)} ({t.pnl_pct:+.0f}%)" if known else "P&amp;L unknown"
-            lines.append(f"{head} → {price(t.exit_price)}: {pnl}")
+            dates = f" · opened {day_text(t.opened_at or t.first_seen_at, zone)}, closed {day_text(t.closed_at, zone)}"
+            lines.append(f"{head} → {price(t.exit_price)}: {pnl}{dates}")
         elif t.last_price is None:
             lines.append(f"{head}, no price yet")
         else:
@@ -479,6 +529,20 @@ def positions_list(rows: Sequence[Any], status: str) -> str:
                       if open_pnl.amount is not None and open_pnl.pct is not None else "P&amp;L unknown")
             lines.append(f"{head}, last {price(t.last_price)}: {result}")
     return "\n".join(lines)
+
+
+def positions_keyboard(status: str, page: int, total: int) -> InlineKeyboardMarkup | None:
+    """◀ and ▶ between pages of /positions; none when it fits on one."""
+    pages = -(-total // POSITIONS_PAGE)
+    if pages <= 1:
+        return None
+    buttons = []
+    if page > 1:
+        buttons.append(InlineKeyboardButton("◀ Newer", callback_data=f"{CALLBACK_POSITIONS_PAGE}:{status}:{page - 1}"))
+    buttons.append(InlineKeyboardButton(f"{page}/{pages}", callback_data="set:noop"))
+    if page < pages:
+        buttons.append(InlineKeyboardButton("Older ▶", callback_data=f"{CALLBACK_POSITIONS_PAGE}:{status}:{page + 1}"))
+    return InlineKeyboardMarkup([buttons])
 
 
 def leaderboard_summary(rows: Sequence[Any], period: str) -> str:
@@ -497,20 +561,25 @@ def pnl_summary(who: str, period: str, total: float, trades: int, wins: int) -> 
             f"{wins / trades:.0%} won.")
 
 
-def _clock(when: Any) -> str:
-    return f"{when:%H:%M:%S} UTC" if when is not None else "none yet"
+def _clock(when: Any, zone: tzinfo = UTC) -> str:
+    if when is None:
+        return "none yet"
+    if not isinstance(when, datetime):
+        return esc(when)
+    local = when.astimezone(zone)
+    return f"{local:%H:%M:%S} {local.tzname() or 'UTC'}"
 
 
-def feed_line(feed: dict[str, Any] | None) -> str:
+def feed_line(feed: dict[str, Any] | None, zone: tzinfo = UTC) -> str:
     """The push feed in one line: connected since, last event, reconnects today; or why it is not on."""
     if not feed:
         return "Push feed: off (no Xtrades token); polling only"
     reconnects = int(feed.get("reconnects_today") or 0)
     plural = "s" if reconnects != 1 else ""
-    tail = f"last event {_clock(feed.get('last_event_at'))}, {reconnects} reconnect{plural} today"
+    tail = f"last event {_clock(feed.get('last_event_at'), zone)}, {reconnects} reconnect{plural} today"
     state = feed.get("state")
     if state == "connected":
-        return f"Push feed: connected since {_clock(feed.get('connected_since'))}, {tail}"
+        return f"Push feed: connected since {_clock(feed.get('connected_since'), zone)}, {tail}"
     reason = esc(feed.get("reason") or {"down": "not connected"}.get(str(state), state or "unknown"))
     if state == "off":
         return f"Push feed: off ({reason}); polling only"
@@ -519,10 +588,13 @@ def feed_line(feed: dict[str, Any] | None) -> str:
     return f"Push feed: down ({reason}), reconnecting; polling at the normal interval, {tail}"
 
 
-def status_text(info: dict[str, Any], *, details: bool) -> str:
+def status_text(info: dict[str, Any], *, details: bool, zone: tzinfo = UTC) -> str:
     """Admins (`details`) see the whole pipeline; anyone else the health and their own chat's figures."""
-    lines = ["<b>Status</b>", f"Source: {esc(info.get('source', 'unknown'))}", feed_line(info.get("feed")),
-             f"Last run: {esc(info.get('last_run', 'not yet'))}"]
+    last_run = info.get("last_run", "not yet")
+    if info.get("last_run_at") is not None:
+        last_run = f"{_clock(info['last_run_at'], zone)}, {float(info.get('last_run_seconds') or 0):.1f}s"
+    lines = ["<b>Status</b>", f"Source: {esc(info.get('source', 'unknown'))}", feed_line(info.get("feed"), zone),
+             f"Last run: {esc(last_run)}"]
     if details:
         lines += [f"Queue: {info.get('queue_depth', 0)} waiting", f"Alerts scored today: {info.get('alerts_today', 0)}"]
     else:
@@ -648,3 +720,150 @@ def backtest_chart_caption(report: Any) -> str:
 def backtest_chart_subtitle(report: Any) -> str:
     ece = f", ECE {report.ece:.3f}" if report.ece is not None else ""
     return f"{report.trades:,} closed trades{ece}"
+
+
+# --- the chat's own settings and scoreboard (issue 26) ------------------------------------------------------
+
+CALLBACK_ZONE, CALLBACK_NOTIFY, CALLBACK_QUIET_MODE = "tz", "nt", "qm"
+
+
+def zone_keyboard(zones: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup:
+    """/start's question: a few common zones, three to a row."""
+    buttons = [InlineKeyboardButton(label, callback_data=f"{CALLBACK_ZONE}:{name}") for label, name in zones]
+    return InlineKeyboardMarkup([buttons[i:i + 3] for i in range(0, len(buttons), 3)])
+
+
+def ask_zone() -> str:
+    return ("🕒 Which time zone should I use here? Times on cards, results, lists, charts and the daily summary "
+            "follow it. Pick one, or send /timezone &lt;zone or city&gt; (UTC until then).")
+
+
+def zone_set(name: str, now_local: datetime) -> str:
+    return (f"🕒 Time zone here: <b>{esc(name)}</b> (it is {now_local:%H:%M} {esc(now_local.tzname() or '')} now). "
+            "Every time I show here is in it.")
+
+
+def zone_current(name: str, now_local: datetime) -> str:
+    return (f"🕒 Time zone here: <b>{esc(name)}</b>, {now_local:%H:%M} {esc(now_local.tzname() or '')} now. "
+            f"{usage('timezone')}")
+
+
+def unknown_zone(text: str) -> str:
+    return (f"I don't know the time zone {esc(clip(text))}. Send an IANA name such as America/New_York or "
+            "Europe/Berlin, or a big city (New York, London, Tokyo).")
+
+
+def quiet_text(quiet: Any, mode: str, zone_name: str) -> str:
+    """The chat's quiet hours as set now."""
+    what = ("cards are held and sent together as one digest when quiet hours end" if mode == "hold"
+            else "cards arrive silently")
+    if quiet is None:
+        return f"🔕 No quiet hours here: every card rings as it comes (once set, {what}). {usage('quiet')}"
+    return (f"🔕 Quiet hours: <b>{esc(str(quiet))}</b> ({esc(zone_name)}); {what}. Results of trades you were "
+            f"sent always arrive, silently. /quiet hold or /quiet silent to choose, /quiet off to end them.")
+
+
+def notify_text(levels: Sequence[tuple[str, str]]) -> str:
+    """(label, level) per kind of message."""
+    lines = ["🔔 <b>Notifications here</b> — on, silent (no sound) or off:"]
+    lines += [f"• {esc(label)}: <b>{esc(level)}</b>" for label, level in levels]
+    return "\n".join(lines)
+
+
+def notify_keyboard(rows: Sequence[tuple[str, str, str]]) -> InlineKeyboardMarkup:
+    """(kind, short label, current level) per kind: one row each, the current level ticked."""
+    keyboard = []
+    for kind, label, current in rows:
+        keyboard.append([InlineKeyboardButton(label, callback_data="set:noop")] + [
+            InlineKeyboardButton(("✓ " if level == current else "") + level,
+                                 callback_data=f"{CALLBACK_NOTIFY}:{kind}:{level}")
+            for level in ("on", "silent", "off")])
+    return InlineKeyboardMarkup(keyboard)
+
+
+def summary_setting(enabled: bool, at: str, zone_name: str) -> str:
+    if not enabled:
+        return f"📋 The daily summary is off here. {usage('summary')}"
+    return (f"📋 The daily summary comes at <b>{esc(at)}</b> ({esc(zone_name)}) on days with cards or results. "
+            f"{usage('summary')}")
+
+
+def pnl_whose(source: str) -> str:
+    """Whose P&L a figure is: the follower's own fills where known, else the trader's, said plainly."""
+    return "a follower's P&amp;L" if source == "follower" else "P&amp;L at the trader's prices"
+
+
+def _hit(t: Any) -> str:
+    decided = t.won + t.lost
+    if not decided:
+        return "no trade won or lost yet"
+    return f"{t.won}/{decided} won, {t.hit_rate:.0%} (95% interval {t.hit_low:.0%}-{t.hit_high:.0%})"
+
+
+def _means(t: Any) -> str:
+    parts = []
+    if t.mean_pnl is not None:
+        parts.append(f"mean {money(t.mean_pnl, signed=True)} per card")
+    if t.mean_per_risk is not None:
+        parts.append(f"{money(t.mean_per_risk, signed=True)} per $1,000 risked")
+    return ", ".join(parts)
+
+
+def record_text(rec: Any, period: str, zone_name: str) -> str:
+    """/record: the chat's own scoreboard."""
+    o = rec.overall
+    if not o.cards:
+        return f"📒 No cards were sent here {esc(period)}, so there is no record yet."
+    open_cards = o.cards - o.closed
+    lines = [f"📒 <b>Record of the cards sent here</b>, {esc(period)} ({esc(zone_name)})",
+             f"{o.cards} card{'s' if o.cards != 1 else ''}: {o.closed} closed, {open_cards} open.",
+             f"Hit rate: {_hit(o)}."]
+    means = _means(o)
+    if means:
+        lines.append(f"{means[:1].upper()}{means[1:]} ({pnl_whose(o.pnl_source)}).")
+    if o.risk_known:
+        lines.append(f"Following every card with $1,000 at risk: max drawdown {money(o.max_drawdown)} "
+                     f"({o.risk_known} closed card{'s' if o.risk_known != 1 else ''} with a known max loss).")
+    for title, tallies in (("By trader", rec.by_trader), ("By structure", rec.by_structure)):
+        lines += ["", f"<b>{title}</b>"]
+        for t in tallies:
+            name = f"@{esc(t.label)}" if title == "By trader" else esc(t.label)
+            extra = _means(t)
+            lines.append(f"• {name}: {t.cards} card{'s' if t.cards != 1 else ''}, {_hit(t)}"
+                         + (f"; {extra}" if extra else ""))
+    return "\n".join(lines)
+
+
+def record_caption(rec: Any, period: str) -> str:
+    o = rec.overall
+    return (f"Equity of a follower risking $1,000 on every card sent here, {period} "
+            f"({pnl_whose(o.pnl_source)}).")
+
+
+def export_caption(count: int, period: str, zone_name: str) -> str:
+    return (f"{count} card{'s' if count != 1 else ''} sent here, {esc(period)}; times in {esc(zone_name)}. "
+            "The columns are described in the README (/export).")
+
+
+def nothing_to_export(period: str) -> str:
+    return f"No cards were sent here {esc(period)}: nothing to export."
+
+
+def _trade_line(c: Any) -> str:
+    contract = f" ${c.strike:g} {c.option_type.upper()}" if c.option_type and c.strike is not None else ""
+    return f"{esc(c.symbol)}{contract} by @{esc(c.trader)} {money(c.pnl, signed=True)}"
+
+
+def daily_summary(s: Any) -> str:
+    """The daily summary of what this chat was sent and how it did (handlers.record.DaySummary)."""
+    lines = [f"📋 <b>Your day, {s.day:%a %b %d}</b>",
+             f"Cards sent: {s.cards_sent}",
+             f"Trades closed: {s.closed} ({s.won} won, {s.lost} lost)"]
+    if s.pnl is not None:
+        lines.append(f"P&amp;L of the cards that closed: {money(s.pnl, signed=True)} ({pnl_whose(s.pnl_source)})")
+    if s.best is not None:
+        lines.append(f"Best: {_trade_line(s.best)}")
+    if s.worst is not None:
+        lines.append(f"Worst: {_trade_line(s.worst)}")
+    lines.append("/record for the whole scoreboard.")
+    return "\n".join(lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from telegram.ext import ContextTypes
@@ -30,6 +31,10 @@ class Services:
     # Read newly tracked traders at once (their baseline), in the background.
     read_now: Callable[[list[str]], None] | None = None
     admin_cache: dict[tuple[int, int], tuple[bool, float]] = field(default_factory=dict)
+    # (Re)plan a chat's daily summary on the JobQueue after its time, zone or on/off changed.
+    reschedule_summary: Callable[[int], Awaitable[None]] | None = None
+    # Now, as an aware datetime: the commands' clock (tests set it; never today's real date in a test).
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
 def services(context: ContextTypes.DEFAULT_TYPE) -> Services:

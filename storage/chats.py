@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import date
+from typing import Any, cast
 
-from sqlalchemy import delete, select, true, update
+from sqlalchemy import CursorResult, delete, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Chat, ChatMute, ChatTrader, NotificationQueueItem
@@ -71,12 +73,13 @@ async def migrate(session: AsyncSession, old_id: int, new_id: int) -> Chat | Non
     if old is None:
         return new
     if new is None:
-        new = Chat(id=new_id, type="supergroup", title=old.title, min_score=old.min_score,
-                   rate_limit_per_hour=old.rate_limit_per_hour, is_active=True)
+        new = Chat(id=new_id, type="supergroup", title=old.title, is_active=True,
+                   **{name: getattr(old, name) for name in Chat.SETTINGS})
         session.add(new)
         await session.flush()
     elif old.is_active:  # not yet merged (the second service message finds it done)
-        new.min_score, new.rate_limit_per_hour = old.min_score, old.rate_limit_per_hour
+        for name in Chat.SETTINGS:  # every setting the old group chose (zone, quiet hours, levels too)
+            setattr(new, name, getattr(old, name))
         new.title = new.title or old.title
         new.is_active = True
     new_traders = set((await session.scalars(select(ChatTrader.trader_id).where(ChatTrader.chat_id == new_id))).all())
@@ -116,3 +119,30 @@ async def update_settings(session: AsyncSession, chat_id: int, *, min_score: int
     if rate_limit_per_hour is not None:
         chat.rate_limit_per_hour = rate_limit_per_hour
     return chat
+
+
+async def set_values(session: AsyncSession, chat_id: int, **values: object) -> Chat | None:
+    """Set some of a chat's settings (columns named in `Chat.SETTINGS`, validated by handlers/chat_settings)."""
+    unknown = set(values) - set(Chat.SETTINGS)
+    if unknown:
+        raise ValueError(f"not chat settings: {sorted(unknown)}")
+    chat = await session.get(Chat, chat_id)
+    if chat is None:
+        return None
+    for name, value in values.items():
+        setattr(chat, name, value)
+    return chat
+
+
+async def with_summary(session: AsyncSession) -> list[Chat]:
+    """Active chats whose daily summary is on (what start-up schedules)."""
+    rows = await session.scalars(select(Chat).where(Chat.is_active.is_(True), Chat.summary_enabled.is_(True)))
+    return list(rows.all())
+
+
+async def mark_summary_sent(session: AsyncSession, chat_id: int, day: date) -> bool:
+    """Record that `day`'s summary went out; False when it already had (another run got there first)."""
+    result = cast(CursorResult[Any], await session.execute(
+        update(Chat).where(Chat.id == chat_id, (Chat.summary_sent_on.is_(None)) | (Chat.summary_sent_on < day))
+        .values(summary_sent_on=day)))
+    return bool(result.rowcount)

@@ -78,7 +78,8 @@ def _add_missing_columns(sync_conn: Connection) -> list[str]:
             default = ""
             if column.default is not None and getattr(column.default, "is_scalar", False):
                 value = column.default.arg
-                default = f" DEFAULT {int(value) if isinstance(value, bool) else repr(value)}"
+                # TRUE/FALSE, not 1/0: PostgreSQL refuses an integer default on a boolean column
+                default = f" DEFAULT {str(value).upper() if isinstance(value, bool) else repr(value)}"
             ddl = f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {col_type}{default}'
             sync_conn.exec_driver_sql(ddl)
             added.append(f"{table.name}.{column.name}")

@@ -196,6 +196,23 @@ class Chat(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Issue 26; the rules of each are in handlers/chat_settings.py.
+    timezone: Mapped[str | None] = mapped_column(String(64))  # IANA name; None: never set, times in UTC
+    quiet_start: Mapped[str | None] = mapped_column(String(5))  # "22:00" in the chat's zone; None: no quiet hours
+    quiet_end: Mapped[str | None] = mapped_column(String(5))
+    quiet_mode: Mapped[str] = mapped_column(String(8), default="silent")  # silent | hold
+    notify_cards: Mapped[str] = mapped_column(String(8), default="on")  # on | silent | off, per kind
+    notify_results: Mapped[str] = mapped_column(String(8), default="on")
+    notify_digests: Mapped[str] = mapped_column(String(8), default="on")
+    notify_health: Mapped[str] = mapped_column(String(8), default="on")
+    summary_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    summary_time: Mapped[str] = mapped_column(String(5), default="17:00")  # local time of the daily summary
+    summary_sent_on: Mapped[date | None] = mapped_column(Date)  # the local day of the last summary sent
+
+    # The settings a group keeps when it becomes a supergroup.
+    SETTINGS: ClassVar[tuple[str, ...]] = (
+        "min_score", "rate_limit_per_hour", "timezone", "quiet_start", "quiet_end", "quiet_mode", "notify_cards",
+        "notify_results", "notify_digests", "notify_health", "summary_enabled", "summary_time", "summary_sent_on")
 
 
 class ChatTrader(Base):

@@ -8,12 +8,12 @@ after, so a restart can tell which rows were in flight.
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Chat, ChatMute, ChatTrader, NotificationQueueItem, XtradesAlert
+from storage.models import Chat, ChatMute, ChatTrader, NotificationQueueItem, Trade, XtradesAlert
 
 FOLLOW_UP_PRIORITY = 1000.0  # results of trades a chat was told about go first and never wait for the limit
 WAITING = ("pending", "rate_limited")
@@ -186,3 +186,20 @@ async def failed_with(session: AsyncSession, error: str, *, chat_id: int | None 
     if chat_id is not None:
         query = query.where(NotificationQueueItem.chat_id == chat_id)
     return list((await session.scalars(query.order_by(NotificationQueueItem.id))).all())
+
+
+async def card_facts(session: AsyncSession, alert_ids: Collection[int]
+                     ) -> dict[int, tuple[datetime, date | None, str]]:
+    """alert id → (when the trader posted it, its expiry, its trade's status): whether a held alert is still
+    worth sending (handlers.delivery_policy.still_actionable)."""
+    if not alert_ids:
+        return {}
+    rows = await session.execute(
+        select(XtradesAlert.id, func.coalesce(Trade.opened_at, XtradesAlert.detected_at), Trade.expiry, Trade.status)
+        .join(Trade, Trade.id == XtradesAlert.trade_id).where(XtradesAlert.id.in_(list(alert_ids))))
+    return {alert_id: (_aware(posted), expiry, status) for alert_id, posted, expiry, status in rows.all()}
+
+
+def _aware(moment: datetime) -> datetime:
+    """coalesce() hands back what the driver gives (naive on SQLite): stored times are UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

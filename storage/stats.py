@@ -81,12 +81,20 @@ async def latest_alerts(session: AsyncSession, *, usernames: Sequence[str] | Non
     return list((await session.scalars(query)).unique().all())
 
 
-async def positions(session: AsyncSession, usernames: Sequence[str], *, status: str, limit: int = 50) -> list[Trade]:
+async def positions(session: AsyncSession, usernames: Sequence[str], *, status: str, limit: int = 50,
+                    offset: int = 0) -> list[Trade]:
+    """One page of positions, newest first (by close for closed ones, by open for open ones)."""
     order = Trade.closed_at.desc() if status == "closed" else Trade.opened_at.desc()
     query = (select(Trade).join(Trader, Trader.id == Trade.trader_id)
              .where(Trader.username.in_(list(usernames)), Trade.status == status)
-             .order_by(order, Trade.id.desc()).limit(limit))
+             .order_by(order, Trade.id.desc()).limit(limit).offset(offset))
     return list((await session.scalars(query)).unique().all())
+
+
+async def count_positions(session: AsyncSession, usernames: Sequence[str], *, status: str) -> int:
+    return int(await session.scalar(
+        select(func.count()).select_from(Trade).join(Trader, Trader.id == Trade.trader_id)
+        .where(Trader.username.in_(list(usernames)), Trade.status == status)) or 0)
 
 
 async def alerts_since(session: AsyncSession, since: datetime) -> int:

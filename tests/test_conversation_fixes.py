@@ -311,11 +311,17 @@ async def test_pnl_30d_sends_the_chart_of_the_period_asked_for(app: Application,
     caption = await photo_caption(telegram, "/pnl behappy 30d", 72)
     assert "+$170 over 2 closed trades" in caption
     today = datetime.now(UTC).date()
-    points = [charts.PnlPoint(closed.date(), 250.0), charts.PnlPoint(closed.date(), 170.0)]
-    expected = charts.pnl_figure(points, title="@behappy — P&L, the last 30 days", start=today - timedelta(days=30),
-                                 end=today)
+    start = today - timedelta(days=30)
+    # from $0 on the period's first day, through both trades, to today (issue 26)
+    points = [charts.PnlPoint(start, 0.0), charts.PnlPoint(closed.date(), 250.0),
+              charts.PnlPoint(closed.date(), 170.0), charts.PnlPoint(today, 170.0)]
+    expected = charts.pnl_figure(points, title="@behappy — P&L, the last 30 days", start=start, end=today,
+                                 zone_name="UTC")
     low, high, _, _ = axis_days(expected)
     assert (high - low).days == 30
+    line = expected.axes[0].get_lines()[0]  # the curve (the other line is the zero rule)
+    assert line.get_ydata()[0] == 0.0 and line.get_ydata()[-1] == 170.0
+    assert mdates.date2num(line.get_xdata()[-1]) == mdates.date2num(today)
     buffer = io.BytesIO()
     expected.tight_layout()
     expected.savefig(buffer, format="png")

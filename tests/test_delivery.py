@@ -97,6 +97,12 @@ async def test_an_87_reaches_the_80_chat_and_not_the_90_chat(db: Database, bot: 
     assert [b.split(":")[0] for b in buttons] == ["a", "s", "m"]
 
 
+def card_scores(telegram: FakeTelegram, chat_id: int) -> list[int]:
+    """The scores on the alert cards a chat received, in order (notices and digests left out)."""
+    return [int(m.params["text"].split("Score: <b>")[1].split("/")[0]) for m in telegram.sent_messages(chat_id)
+            if "Score: <b>" in m.params["text"]]
+
+
 async def test_six_alerts_to_a_chat_limited_to_five(db: Database, bot: ExtBot, telegram: FakeTelegram) -> None:
     await chat(db, 1, rate_limit=5)
     ids = {score: await scored_alert(db, score) for score in (81, 95, 83, 90, 88, 99)}
@@ -104,28 +110,50 @@ async def test_six_alerts_to_a_chat_limited_to_five(db: Database, bot: ExtBot, t
     deliverer = Deliverer(db, bot, clock=clock)
     report = await deliverer.run_once()
     assert (report.sent, report.rate_limited) == (5, 1)
-    sent_scores = [int(m.params["text"].split("Score: <b>")[1].split("/")[0]) for m in telegram.sent_messages(1)]
-    assert sent_scores == [99, 95, 90, 88, 83]  # best first
+    assert card_scores(telegram, 1) == [99, 95, 90, 88, 83]  # best first
+    notice = telegram.sent_messages(1)[-1].params["text"]  # told at once that one waits
+    assert notice.startswith("⏳ 1 alert is waiting: this chat gets at most 5 an hour.")
     assert (await statuses(db))[ids[81]] == "rate_limited"
-    clock.now = NOW + timedelta(minutes=20)  # the window is still full
+    clock.now = NOW + timedelta(minutes=20)  # the window is still full: nothing, and no second notice
     assert (await deliverer.run_once()).sent == 0
-    clock.now = NOW + timedelta(minutes=61)  # too late to be fresh: it goes into a digest, once
+    assert len(telegram.sent_messages(1)) == 6
+    clock.now = NOW + timedelta(minutes=61)  # room again, and the 30-DTE alert is still actionable: its card goes
     report = await deliverer.run_once()
-    assert report.digests == 1 and "1 more alert scored ≥ 80" in telegram.sent_messages(1)[-1].params["text"]
-    assert (await statuses(db))[ids[81]] == "skipped"
-    assert (await deliverer.run_once()).digests == 0
+    assert (report.sent, report.digests) == (1, 0) and card_scores(telegram, 1)[-1] == 81
+    assert (await statuses(db))[ids[81]] == "sent"
+
+
+async def test_a_held_alert_no_longer_actionable_joins_a_digest(db: Database, bot: ExtBot,
+                                                                telegram: FakeTelegram) -> None:
+    """A 1-DTE alert held back by the limit is worth a card only on the day it was posted: the next morning it
+    is folded into a digest instead."""
+    await chat(db, 1, rate_limit=1)
+    clock = Clock()
+    deliverer = Deliverer(db, bot, clock=clock)
+    await scored_alert(db, 95)
+    short = await scored_alert(db, 85, symbol="SPY")
+    async with db.session() as s:
+        (await alerts.by_id(s, short)).trade.expiry = NOW.date() + timedelta(days=1)
+    await deliverer.run_once()
+    assert card_scores(telegram, 1) == [95] and "1 alert is waiting" in telegram.sent_messages(1)[-1].params["text"]
+    clock.now = NOW + timedelta(hours=20)  # 06:00 in New York the next day: its day has gone
+    report = await deliverer.run_once()
+    assert (report.sent, report.digests) == (0, 1)
+    digest = telegram.sent_messages(1)[-1].params["text"]
+    assert "no longer actionable" in digest and "SPY" in digest
+    assert (await statuses(db))[short] == "skipped"
 
 
 async def test_a_held_alert_is_sent_when_the_window_frees(db: Database, bot: ExtBot, telegram: FakeTelegram) -> None:
     await chat(db, 1, rate_limit=1)
     clock = Clock()
-    deliverer = Deliverer(db, bot, clock=clock, fresh_minutes=120)
+    deliverer = Deliverer(db, bot, clock=clock)
     await scored_alert(db, 85)
     await scored_alert(db, 82)
     assert (await deliverer.run_once()).sent == 1
     clock.now = NOW + timedelta(minutes=61)
     assert (await deliverer.run_once()).sent == 1
-    assert len(telegram.sent_messages(1)) == 2
+    assert card_scores(telegram, 1) == [85, 82] and len(telegram.sent_messages(1)) == 3  # the two, and the notice
 
 
 async def test_a_429_then_success_sends_exactly_once(db: Database, bot: ExtBot, telegram: FakeTelegram) -> None:
@@ -237,6 +265,5 @@ async def test_a_five_minute_outage_then_the_queue_drains_in_score_order(db: Dat
     for _ in range(200):
         await deliverer.run_once()
         clock.now += timedelta(seconds=3)
-    scores = [int(m.params["text"].split("Score: <b>")[1].split("/")[0]) for m in telegram.sent_messages(1)]
-    assert scores == [99, 95, 90, 88, 83]  # score order, within the limit of five an hour
+    assert card_scores(telegram, 1) == [99, 95, 90, 88, 83]  # score order, within the limit of five an hour
     assert sorted((await statuses(db)).values()) == ["rate_limited", "sent", "sent", "sent", "sent", "sent"]

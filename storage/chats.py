@@ -78,8 +78,9 @@ async def migrate(session: AsyncSession, old_id: int, new_id: int) -> Chat | Non
         session.add(new)
         await session.flush()
     elif old.is_active:  # not yet merged (the second service message finds it done)
-        for name in Chat.SETTINGS:  # every setting the old group chose (zone, quiet hours, levels too)
-            setattr(new, name, getattr(old, name))
+        for name in Chat.SETTINGS:  # every setting the old group has (zone, quiet hours, levels too) wins
+            if getattr(old, name) is not None:
+                setattr(new, name, getattr(old, name))
         new.title = new.title or old.title
         new.is_active = True
     new_traders = set((await session.scalars(select(ChatTrader.trader_id).where(ChatTrader.chat_id == new_id))).all())

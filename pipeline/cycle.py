@@ -33,6 +33,7 @@ MARKET_TZ = ZoneInfo("America/New_York")  # options expire on the exchange's cal
 MAX_BACKOFF_SECONDS = 30 * 60
 MAX_HELD_EXITS = 500  # exits waiting for their entry, per trader
 HOLD_EXIT_SECONDS = 3600.0  # an exit whose entry never comes is applied alone after this long
+RELEASE_CHECK_SECONDS = 1.0  # how often an exit held for its entry's card looks whether the card is out
 
 
 class AlertSource(Protocol):
@@ -141,6 +142,9 @@ class IngestionCycle:
         self._trader_locks: dict[str, asyncio.Lock] = {}
         self._held_exits: dict[str, dict[tuple[str, str, str], tuple[RawAlert, datetime]]] = {}
         self._rejections_logged: set[tuple[str, str, date]] = set()  # logged once per trader, reason and day
+        # traders → ids of held exits whose entry has come, waiting for its card to go out (then `_release_held`)
+        self._releasing: dict[str, set[str]] = {}
+        self._release_tasks: set[asyncio.Task[None]] = set()
         self._handed: set[asyncio.Task[None]] = set()
         self.last_report: CycleReport | None = None
         self.last_run_at: datetime | None = None
@@ -312,6 +316,8 @@ class IngestionCycle:
     async def drain(self, timeout_seconds: float = 5.0) -> None:
         """Let pushed alerts still being judged finish (shutdown, tests); past the timeout they are cancelled,
         which loses nothing: they are stored, and the next run scores what is still unscored."""
+        for task in list(self._release_tasks):  # they only wait for a card: the next start's reads redo them
+            task.cancel()
         pending = list(self._handed)
         if not pending:
             return
@@ -362,7 +368,9 @@ class IngestionCycle:
             ids = {a.alert_id for a in alerts}
             rows = await trades.relevant_to_scrape(session, trader.id, ids)
             if not first_read:  # history may hold exits of entries older than the API reaches: those stand alone
-                alerts = self._hold_orphan_exits(result.trader, alerts, rows, now)
+                settled = {r.id: await alerts_repo.entry_settled(session, r.id) for r in rows
+                           if self._held_for(result.trader, r.xtrades_alert_id)}
+                alerts = self._hold_orphan_exits(result.trader, alerts, rows, now, settled)
             history = [a for a in alerts if is_history(a, first_read=first_read, tracked_since=trader.tracked_since)]
             fresh = [a for a in alerts if not is_history(a, first_read=first_read,
                                                          tracked_since=trader.tracked_since)]
@@ -446,32 +454,71 @@ class IngestionCycle:
         seen = {(a.alert_id, a.action) for a in alerts}
         return alerts + [a for a, _ in held.values() if (a.alert_id, a.action) not in seen]
 
-    def _hold_orphan_exits(self, trader: str, alerts: list[RawAlert], rows: Sequence[Trade],
-                           now: datetime) -> list[RawAlert]:
+    def _held_for(self, trader: str, alert_id: str) -> bool:
+        return any(key[0] == alert_id for key in self._held_exits.get(trader, {}))
+
+    def _hold_orphan_exits(self, trader: str, alerts: list[RawAlert], rows: Sequence[Trade], now: datetime,
+                           settled: dict[int, bool]) -> list[RawAlert]:
         """An exit whose entry was never seen (pushed or polled) is kept aside until the entry is, so the entry
-        still makes its card; after `HOLD_EXIT_SECONDS` it is applied alone, as a closed trade."""
-        known = {(r.xtrades_alert_id, r.open_action) for r in rows}
-        known |= {(a.alert_id, a.action) for a in alerts if a.is_entry}
+        still makes its card; and then until that card has gone out (`settled`), so its result follows it. After
+        `HOLD_EXIT_SECONDS` it is applied whatever happened, alone as a closed trade if its entry never came."""
+        stored = {(r.xtrades_alert_id, r.open_action): r.id for r in rows}
+        arriving = {(a.alert_id, a.action) for a in alerts if a.is_entry}
         held = self._held_exits.setdefault(trader, {})
         kept: list[RawAlert] = []
         for alert in alerts:
             key = (alert.alert_id, alert.action, alert.posted_at.isoformat() if alert.posted_at else "")
-            if alert.is_entry or (alert.alert_id, OPEN_FOR_EXIT[alert.action]) in known:
-                held.pop(key, None)
+            if alert.is_entry:
                 kept.append(alert)
                 continue
-            since = held[key][1] if key in held else now
-            if (now - since).total_seconds() >= HOLD_EXIT_SECONDS:
+            entry = (alert.alert_id, OPEN_FOR_EXIT[alert.action])
+            was_held = key in held
+            since = held[key][1] if was_held else now
+            expired = (now - since).total_seconds() >= HOLD_EXIT_SECONDS
+            trade_id = stored.get(entry)
+            ready = trade_id is not None and (not was_held or settled.get(trade_id, True))
+            if ready or expired or (entry in arriving and not was_held):
                 held.pop(key, None)
                 kept.append(alert)
-                log.info("exit %s of %s: no entry within an hour; stored as a closed trade alone", alert.alert_id,
-                         trader)
-            elif key not in held and len(held) < MAX_HELD_EXITS:
+                if expired and trade_id is None and entry not in arriving:
+                    log.info("exit %s of %s: no entry within an hour; stored as a closed trade alone",
+                             alert.alert_id, trader)
+                continue
+            if not was_held and len(held) < MAX_HELD_EXITS:
                 held[key] = (alert, now)
                 log.info("exit %s of %s waits for its entry", alert.alert_id, trader)
+            if entry in arriving or trade_id is not None:
+                self._release_when_settled(trader, alert.alert_id)
         if not held:
             self._held_exits.pop(trader, None)
         return kept
+
+    def _release_when_settled(self, trader: str, alert_id: str) -> None:
+        """An entry has come for an exit held for it: once its card is out, the exit makes the result, without
+        waiting for the next read of the trader."""
+        waiting = self._releasing.setdefault(trader, set())
+        waiting.add(alert_id)
+        if len(waiting) == 1:
+            task = asyncio.create_task(self._release_held(trader))
+            self._release_tasks.add(task)
+            task.add_done_callback(self._release_tasks.discard)
+
+    async def _release_held(self, trader: str) -> None:
+        try:
+            while self._releasing.get(trader):
+                await asyncio.sleep(RELEASE_CHECK_SECONDS)
+                report = CycleReport()
+                try:
+                    await self._store(ScrapeResult(trader, "ok", (), "json"), report, pushed=True)
+                except Exception:
+                    log.exception("held exits of %s: could not apply them; the next read will", trader)
+                    return
+                if report.stored:
+                    await self._hand_on(report.stored)
+                still = {key[0] for key in self._held_exits.get(trader, {})}
+                self._releasing[trader] = self._releasing.get(trader, set()) & still
+        finally:
+            self._releasing.pop(trader, None)
 
     async def _watch_source(self, report: CycleReport) -> None:
         """Xtrades as a whole: a run in which no profile could be read, each for a reason of the site's (5xx, no

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Trade, XtradesAlert
+from storage.models import NotificationQueueItem, Trade, XtradesAlert
 
 MAX_JUDGE_ATTEMPTS = 3  # a judge that raised this often on an alert parks it, with the reason kept
 
@@ -90,3 +90,19 @@ async def parked_count(session: AsyncSession) -> int:
     """Alerts the judge could not judge after every attempt (shown to admins in /status)."""
     return int(await session.scalar(select(func.count()).select_from(XtradesAlert).where(
         XtradesAlert.scored_at.is_(None), XtradesAlert.judge_attempts >= MAX_JUDGE_ATTEMPTS)) or 0)
+
+
+async def entry_settled(session: AsyncSession, trade_id: int) -> bool:
+    """Whether a trade's `new` event has had its say: judged (or parked, or history) and none of its notifications
+    still waiting. An exit held for its entry goes on after that, so the result follows the card."""
+    new = await session.scalar(select(XtradesAlert).where(XtradesAlert.trade_id == trade_id,
+                                                          XtradesAlert.event_type == "new")
+                               .order_by(XtradesAlert.id).limit(1))
+    if new is None or new.is_historical:
+        return True
+    if new.scored_at is None and (new.judge_attempts or 0) < MAX_JUDGE_ATTEMPTS:
+        return False
+    waiting = await session.scalar(select(func.count()).select_from(NotificationQueueItem).where(
+        NotificationQueueItem.alert_id == new.id,
+        NotificationQueueItem.status.in_(("pending", "rate_limited", "sending"))))
+    return not waiting

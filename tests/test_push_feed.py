@@ -225,6 +225,8 @@ async def test_an_exit_pushed_before_its_entry_waits_for_it(run_bot: Any, site: 
         assert await s.scalar(select(func.count()).select_from(Trade)) == 0  # kept aside, not a trade yet
     await hub.publish(entry)
     await telegram.wait_for("sendMessage", predicate=card_for("META"), timeout=20)  # the entry is news
+    await telegram.wait_for("sendMessage", timeout=20,  # and then, the card out, its result
+                            predicate=lambda c: "META $500 CALL closed @ $9.00" in c.params["text"])
     async with runtime.db.reader() as s:
         [trade] = (await s.scalars(select(Trade))).all()
         kinds = sorted((await s.scalars(select(XtradesAlert.event_type))).all())

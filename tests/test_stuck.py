@@ -83,8 +83,11 @@ async def test_an_exit_polled_before_its_entry_is_held_and_the_entry_still_makes
         assert (await s.scalars(select(Trade))).all() == []  # held, not stored as a closed trade
     site.entries["behappy"].insert(0, entry)
     report = await runtime.cycle.run_once()
-    assert report.events["new"] == 1 and report.events["close"] == 1
-    await telegram.wait_for("sendMessage", predicate=card_for("META"), timeout=30)  # the entry is news
+    assert report.events["new"] == 1 and report.events["close"] == 0  # the entry first: it is news
+    [card] = await telegram.wait_for("sendMessage", predicate=card_for("META"), timeout=30)
+    [result] = await telegram.wait_for("sendMessage", timeout=30,
+                                       predicate=lambda c: "META $500 CALL closed @ $9.00" in c.params["text"])
+    assert telegram.calls.index(card) < telegram.calls.index(result)  # the card, then its result
     async with runtime.db.reader() as s:
         [trade] = (await s.scalars(select(Trade))).all()
     assert trade.status == "closed" and trade.exit_price == pytest.approx(9.0)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from telegram import Update
 from telegram.error import BadRequest
@@ -16,7 +18,7 @@ from telegram.ext import ContextTypes
 
 from handlers import chat_settings, render
 from handlers.auth import may_change_settings
-from handlers.commands import Handler, notify_view, positions_page, set_zone, this_chat
+from handlers.commands import notify_view, positions_page, set_zone, this_chat
 from handlers.services import services
 from handlers.views import card_from_row
 from storage import alerts, chats, mutes, queue
@@ -247,7 +249,8 @@ async def on_page_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 # Every kind of button with its handler: bot/app.py registers one CallbackQueryHandler(pattern=…) per row, then
 # `on_unknown_button` for anything else.
-BUTTONS: list[tuple[str, Handler]] = [
+ButtonHandler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
+BUTTONS: list[tuple[str, ButtonHandler]] = [
     (ALERT_PATTERN, on_alert_button), (SETTING_PATTERN, on_setting_button), (ZONE_PATTERN, on_zone_button),
     (NOTIFY_PATTERN, on_notify_button), (PAGE_PATTERN, on_page_button),
 ]

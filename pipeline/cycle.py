@@ -33,7 +33,7 @@ MARKET_TZ = ZoneInfo("America/New_York")  # options expire on the exchange's cal
 MAX_BACKOFF_SECONDS = 30 * 60
 MAX_HELD_EXITS = 500  # exits waiting for their entry, per trader
 HOLD_EXIT_SECONDS = 3600.0  # an exit whose entry never comes is applied alone after this long
-RELEASE_CHECK_SECONDS = 1.0  # how often an exit held for its entry's card looks whether the card is out
+RELEASE_CHECK_SECONDS = 2.0  # how often an exit held for its entry's card looks whether the card is out
 
 
 class AlertSource(Protocol):

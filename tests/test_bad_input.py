@@ -283,3 +283,19 @@ async def test_hostile_pushed_records_never_become_cards_and_each_is_counted(
         assert sorted((await s.scalars(select(Trade.symbol))).all()) == ["KO"]
         raws = (await s.scalars(select(Trade.raw))).all()
     assert all(len(json.dumps(raw)) <= 16_384 for raw in raws)
+
+
+@pytest.mark.parametrize("case, kind, change", [
+    ("an '@ m' entry: no price paid, the market's at the alert", "option", {"pricePaid": None}),
+    ("a LEAPS 2.5 years out", "option", lambda r: {**r, "expiration": days_from_now(int(2.5 * 365))}),
+    ("a 0DTE", "option", lambda r: {**r, "expiration": days_from_now(0)}),
+    ("an exit at 0: expired worthless", "exit", {"priceAtExit": 0, "actualPriceAtTimeOfExit": 0}),
+    ("shares without a quantity", "stock", {}),
+    ("10,000 contracts", "option", {"quantity": 10_000}),
+    ("a put paid near its strike", "option", {"direction": "put", "strike": 3, "pricePaid": 2.9,
+                                              "actualPriceAtTimeOfAlert": 2.9}),
+])
+def test_plausible_records_pass_the_edge(case: str, kind: str, change: Any) -> None:
+    record = hostile_record(FakeXtrades(), "behappy", (case, kind, change), 0)
+    alert = alert_from_json(record, "behappy")
+    assert alert is not None and rejection(alert, today=datetime.now(UTC).date()) is None, case

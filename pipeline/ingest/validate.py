@@ -54,6 +54,8 @@ def rejection(alert: RawAlert, *, today: date) -> str | None:
         if alert.expiry is None:
             return BAD_EXPIRY
         earliest = posted - timedelta(days=EXIT_EXPIRY_GRACE_DAYS if not alert.is_entry else 0)
+        if alert.posted_at is None:  # a rendered post of unknown age: it may be history, of any expiry since
+            earliest = EARLIEST_POST
         try:
             latest = posted.replace(year=posted.year + MAX_EXPIRY_YEARS)
         except ValueError:  # 29 February, or a year past 9999

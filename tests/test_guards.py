@@ -257,3 +257,15 @@ async def test_last_run_is_the_last_read_a_tracked_trader_s_baseline_included(
 async def test_queue_rows_are_untouched_by_reading_status(db: Database) -> None:
     async with db.reader() as s:
         assert await queue.depth(s) == 0 and (await s.scalars(select(Chat))).all() == []
+
+
+async def test_track_refuses_a_name_the_api_answers_with_other_traders_alerts(
+        app: Application, telegram: FakeTelegram, site: FakeXtrades) -> None:
+    """Xtrades' API ignores a filter it does not know: an unknown name can come back with everyone's alerts."""
+    someone = site.add_alert("someoneelse", symbol="AAPL", price=2.0)
+    site.add_trader("nosuchtrader_zz")
+    site.payload_override = {"alerts": [someone], "totalCount": 1}
+    text = await say(telegram, "/track nosuchtrader_zz", chat_id=21)
+    assert "Now tracking" not in text and "No Xtrades trader named nosuchtrader_zz" in text
+    async with runtime_of(app).db.reader() as s:
+        assert await traders.tracked_by_chat(s, 21) == []

@@ -135,6 +135,9 @@ class PlaywrightAlertSource:
         if result.status == "ok":
             # The alerts API answered for this name; a page that asked it nothing (another page than a profile,
             # or a site rendering posts itself) proves nothing unless it shows the trader's own posts.
+            if result.source == "json" and result.alerts and not any(
+                    str(a.raw.get("userName") or username).lower() == username.lower() for a in result.alerts):
+                return False  # the API ignored a name it does not know and answered with everyone's alerts
             return True if result.source == "json" or result.alerts else None
         if result.status == "not_found":
             return False

@@ -40,7 +40,7 @@ def _settings_or_exit() -> Settings:
 
 def cmd_run(_args: argparse.Namespace) -> int:
     settings = _settings_or_exit()
-    configure_logging(settings.log_level, settings.secret_values())
+    configure_logging(settings.log_level, settings.secret_values(), log_file=settings.log_file)
     if settings.telegram_bot_token is None:
         print(NO_TOKEN_GUIDANCE)
         print("\nMeanwhile, here is the demo on invented sample data:\n")

@@ -1,6 +1,7 @@
 """Logging: one line per event, level from LOG_LEVEL, secrets redacted wherever they appear, and bounded: the
 same message repeating (a loop that fails the same way) is written once a minute with how often it came. It goes
-to the standard error stream, for the process manager (systemd, Docker, a Procfile host) to keep and rotate."""
+to the standard error stream, for the process manager (systemd, Docker, a Procfile host) to keep and rotate, or to
+LOG_FILE, rotated here."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable
+from logging.handlers import RotatingFileHandler
 
 # A bot token anywhere (also inside Bot API URLs that httpx logs), whether or not we know its value.
 _TOKEN_RE = re.compile(r"(?<![0-9])\d{5,}:[A-Za-z0-9_-]{20,}")
@@ -57,8 +59,14 @@ class RepeatFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str, secrets: Iterable[str] = ()) -> None:
-    handler = logging.StreamHandler()
+LOG_FILE_BYTES = 10 * 1024 * 1024
+LOG_FILE_BACKUPS = 5
+
+
+def configure_logging(level: str, secrets: Iterable[str] = (), *, log_file: str | None = None) -> None:
+    """One handler on the root logger: stderr, or `log_file` rotated at 10 MB with 5 old files kept."""
+    handler: logging.Handler = (RotatingFileHandler(log_file, maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILE_BACKUPS,
+                                                    encoding="utf-8") if log_file else logging.StreamHandler())
     handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets))
     handler.addFilter(RepeatFilter())
     root = logging.getLogger()

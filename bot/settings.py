@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     delivery_interval_seconds: float = Field(3.0, ge=0.2, le=300)
 
     log_level: LogLevel = "INFO"
+    # Unset: the standard error stream, for the process manager to keep. Set: this file, rotated at 10 MB (5 kept).
+    log_file: str | None = None
 
     @field_validator("admin_chat_ids", mode="before")
     @classmethod

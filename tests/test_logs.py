@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
 
 from bot.logs import REDACTED, RedactingFormatter, RepeatFilter, configure_logging
 
@@ -69,3 +71,25 @@ def test_configured_logging_goes_through_the_repeat_filter() -> None:
         assert any(isinstance(f, RepeatFilter) for h in root.handlers for f in h.filters)
     finally:
         root.handlers[:], _ = saved[0], root.setLevel(saved[1])
+
+
+def test_a_log_file_rotates(tmp_path: Path) -> None:
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    path = tmp_path / "bot.log"
+    try:
+        configure_logging("INFO", log_file=str(path))
+        [handler] = root.handlers
+        assert isinstance(handler, RotatingFileHandler) and handler.maxBytes == 10 * 1024 * 1024
+        handler.maxBytes = 2_000  # small, to see it turn over
+        for n in range(200):
+            logging.getLogger("tests.rotate").info(f"line {n} " + "x" * 50)  # a different message each time
+        handler.flush()
+    finally:
+        for h in root.handlers:
+            h.close()
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["bot.log", "bot.log.1", "bot.log.2", "bot.log.3", "bot.log.4", "bot.log.5"]
+    assert all(p.stat().st_size <= 2_100 for p in tmp_path.iterdir())

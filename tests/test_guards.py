@@ -157,7 +157,8 @@ async def test_a_supergroup_used_before_the_migration_takes_the_old_groups_setti
                                   .where(NotificationQueueItem.alert_id == alert_id))).all()
     assert (new.min_score, new.rate_limit_per_hour, new.is_active) == (0, 60, True)
     assert not old.is_active and tracked == ["behappy", "mrzebra"]
-    assert sorted(queued) == sorted([(SUPERGROUP, "pending"), (OLD_GROUP, "skipped")])
+    statuses = dict(queued)  # the supergroup's copy stands (the delivery job may have sent it already)
+    assert len(queued) == 2 and statuses[OLD_GROUP] == "skipped" and statuses[SUPERGROUP] in ("pending", "sent")
     for _ in range(3):
         await runtime.deliverer.run_once()  # no IntegrityError, nothing stuck
     assert len([c for c in telegram.sent_messages(SUPERGROUP) if "TRADE ALERT" in c.params["text"]]) == 1

@@ -23,12 +23,14 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 from bot import jobs
 from bot import summaries as daily
 from bot.context import CONTEXT_TYPES, App
 from bot.delivery import Deliverer
 from bot.settings import Settings
+from bot.telegram_client import TolerantBot
 from bot.wiring import Runtime, build_feed, build_runtime, session_token
 from handlers import callbacks, commands, groups
 from handlers.errors import on_error
@@ -95,17 +97,18 @@ def build_application(settings: Settings, *, source: AlertSource | None = None,
             await runtime.close()
         log.info("bot stopped; database closed")
 
+    bot = TolerantBot(
+        token=settings.telegram_bot_token.get_secret_value(), base_url=settings.telegram_base_url,
+        base_file_url=settings.telegram_base_file_url,
+        defaults=Defaults(parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEWS),
+        # Sends wait for Telegram's answer rather than time out and leave us guessing (handlers.outbox).
+        request=HTTPXRequest(connection_pool_size=256, read_timeout=SEND_READ_TIMEOUT_SECONDS),
+        get_updates_request=HTTPXRequest(), rate_limiter=rate_limiter())
     app = (
         ApplicationBuilder()
         .concurrent_updates(True)
-        .token(settings.telegram_bot_token.get_secret_value())
-        .base_url(settings.telegram_base_url)
-        .base_file_url(settings.telegram_base_file_url)
-        .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEWS))
+        .bot(bot)
         .context_types(CONTEXT_TYPES)
-        .rate_limiter(rate_limiter())
-        # Sends wait for Telegram's answer rather than time out and leave us guessing (handlers.outbox).
-        .read_timeout(SEND_READ_TIMEOUT_SECONDS)
         .post_init(post_init)
         .post_shutdown(post_shutdown)
         .build()
@@ -165,12 +168,15 @@ def rate_limiter() -> AIORateLimiter:
 
 def register_handlers(app: App) -> None:
     """Every handler, in one place. The catch-all for unknown commands comes last."""
+    new_messages = filters.UpdateType.MESSAGE  # an edited message never runs its command again
     for spec in commands.COMMANDS:
-        app.add_handler(CommandHandler(spec.name, spec.callback))
-    app.add_handler(CallbackQueryHandler(callbacks.on_button))
+        app.add_handler(CommandHandler(spec.name, spec.callback, filters=new_messages))
+    for pattern, button in callbacks.BUTTONS:
+        app.add_handler(CallbackQueryHandler(button, pattern=pattern))
+    app.add_handler(CallbackQueryHandler(callbacks.on_unknown_button))
     app.add_handler(ChatMemberHandler(groups.on_my_membership, ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, groups.on_migration))
-    app.add_handler(MessageHandler(filters.COMMAND, commands.unknown))
+    app.add_handler(MessageHandler(filters.COMMAND & new_messages, commands.unknown))
     app.add_error_handler(on_error)
 
 

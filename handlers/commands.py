@@ -23,7 +23,7 @@ from handlers.chat_settings import KIND_LABELS, ChatPrefs, Kind, prefs_of
 from handlers.services import BotContext, services
 from handlers.views import card_from_row
 from handlers.webapp.command import dashboard
-from storage import ai_usage, chats, mutes, queue, scraper_state, stats, traders
+from storage import ai_usage, alerts, chats, mutes, queue, rejections, scraper_state, stats, traders
 from storage import record as sent_cards
 from storage import trades as trades_repo
 from storage.models import Chat
@@ -31,7 +31,8 @@ from storage.models import Chat
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Update, BotContext], Coroutine[Any, Any, None]]
-USERNAME = re.compile(r"^@?[A-Za-z0-9_.-]{2,32}$")
+# Starts with a letter, digit or underscore, and no ".." (which would make the profile's URL another page).
+USERNAME = re.compile(r"^@?(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9_.-]{1,31}$")
 PERIODS = {"7d": ("the last 7 days", 7), "30d": ("the last 30 days", 30), "all": ("all time", None)}
 MAX_TRACK_AT_ONCE = render.TRACK_AT_ONCE
 
@@ -371,24 +372,39 @@ async def pnl(update: Update, context: BotContext) -> None:
     await photo(update, context, png, render.pnl_summary(title_who, label, running, len(series), wins))
 
 
+FAILING_AFTER = 3  # failed reads in a row before a profile counts as failing (one blip is not an outage)
+
+
 async def status(update: Update, context: BotContext) -> None:
-    """Source health, last run, queue depth, alerts today; details for admins."""
-    _, prefs = await this_chat_prefs(update, context)
+    """Source health, last run, queue depth, alerts today. Admins see everything; anyone else sees the health
+    and their own chat's figures, never internals (addresses, error texts)."""
+    chat, prefs = await this_chat_prefs(update, context)
     svc = services(context)
     info = dict(svc.pipeline_status()) if svc.pipeline_status else {}
+    details = await is_admin(update, context)
     today = _clock(context).replace(hour=0, minute=0, second=0, microsecond=0)
     async with svc.db.reader() as session:
         states = await scraper_state.all_states(session)
-        info["queue_depth"] = await queue.depth(session)
-        info["alerts_today"] = await stats.alerts_since(session, today)
-        info["ai_spend"] = await ai_usage.month_spend(session)
-        info["unsettled"] = await trades_repo.count_unknown_settlements(session, today.date() - timedelta(days=7))
-    unhealthy = [f"{s.profile}: {s.last_error} ({s.consecutive_failures} in a row)" for s in states if not s.is_healthy]
+        if details:
+            info["queue_depth"] = await queue.depth(session)
+            info["alerts_today"] = await stats.alerts_since(session, today)
+            info["ai_spend"] = await ai_usage.month_spend(session)
+            info["rejected"] = [(r.trader, r.reason, r.count) for r in await rejections.since(session, today.date())]
+            info["parked"] = await alerts.parked_count(session)
+            info["unsettled"] = await trades_repo.count_unknown_settlements(session,
+                                                                            today.date() - timedelta(days=7))
+        else:
+            info["queue_depth"], info["alerts_today"] = await stats.chat_figures(session, chat.id, today)
+    failing = [s for s in states if not s.is_healthy and (s.consecutive_failures or 0) >= FAILING_AFTER]
+    feed = info.get("feed") or {}
+    delivering = feed.get("state") == "connected"  # the push feed brings the alerts meanwhile
     info["profiles"] = len(states)
-    info["unhealthy"] = unhealthy
+    info["unhealthy"] = [f"{s.profile}: {s.last_error} ({s.consecutive_failures} in a row)" for s in failing]
     if "source" not in info:
-        info["source"] = "healthy" if not unhealthy else f"{len(unhealthy)} profile(s) failing"
-    details = await is_admin(update, context)
+        info["source"] = "healthy" if not failing or delivering else f"{len(failing)} profile(s) failing"
+    if not details:
+        info["feed"] = {k: v for k, v in feed.items() if k != "reason"}
+        info.pop("last_summary", None)
     await reply(update, context, render.status_text(info, details=details, zone=prefs.zone))
 
 
@@ -544,12 +560,16 @@ async def export(update: Update, context: BotContext) -> None:
 
 
 async def unknown(update: Update, context: BotContext) -> None:
-    """Answer a command we don't have (but stay quiet about commands addressed to other bots)."""
+    """Answer a command we don't have. In a group only when it is addressed to us (/cmd@thisbot): a group's
+    other bots have commands of their own, and an answer to each would be noise."""
     message = update.effective_message
     if message is None or not message.text:
         return
     command, _, addressee = message.text.split()[0].partition("@")
     if addressee and addressee.lower() != (context.bot.username or "").lower():
+        return
+    chat = update.effective_chat
+    if not addressee and chat is not None and chat.type != ChatType.PRIVATE:
         return
     await reply(update, context, render.unknown_command(command))
 

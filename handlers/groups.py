@@ -43,10 +43,17 @@ async def on_my_membership(update: Update, context: BotContext) -> None:
 
 
 async def on_migration(update: Update, context: BotContext) -> None:
-    """A group upgraded to a supergroup announces its new id: settings, traders and queue move with it."""
+    """A group upgraded to a supergroup: both service messages (in the old group, `migrate_to_chat_id`; in the
+    new one, `migrate_from_chat_id`) merge the two chats, whichever arrives first; the second finds it done."""
     message = update.effective_message
-    if message is None or message.migrate_to_chat_id is None:
+    if message is None:
+        return
+    if message.migrate_to_chat_id is not None:
+        old_id, new_id = message.chat.id, message.migrate_to_chat_id
+    elif message.migrate_from_chat_id is not None:
+        old_id, new_id = message.migrate_from_chat_id, message.chat.id
+    else:
         return
     async with services(context).db.session() as session:
-        await chats.migrate(session, message.chat.id, message.migrate_to_chat_id)
-    log.info("chat %s migrated to %s", message.chat.id, message.migrate_to_chat_id)
+        await chats.migrate(session, old_id, new_id)
+    log.info("chat %s migrated to %s", old_id, new_id)

@@ -122,9 +122,25 @@ class Judgement:
         async with self._concurrency:
             try:
                 return await self.score_one(row)
-            except Exception:
-                log.exception("scoring alert %s failed; it stays pending for the next run", row.id)
+            except Exception as exc:
+                await self._could_not_judge(row.id, exc)
                 return None
+
+    async def _could_not_judge(self, alert_id: int, exc: Exception) -> None:
+        """A judge that raised never stalls the stage: the reason is stored and the alert tried again at the next
+        run, at most `MAX_JUDGE_ATTEMPTS` times in all, then parked ("could not judge") with its reason."""
+        reason = f"could not judge: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+        try:
+            async with self._db.session() as session:
+                attempts = await alerts_repo.record_judge_failure(session, alert_id, reason)
+        except Exception:
+            log.exception("scoring alert %s failed, and so did recording why", alert_id)
+            return
+        if attempts >= alerts_repo.MAX_JUDGE_ATTEMPTS:
+            log.error("alert %s parked after %d attempts (%s)", alert_id, attempts, reason, exc_info=exc)
+        else:
+            log.warning("alert %s %s (attempt %d of %d)", alert_id, reason, attempts,
+                        alerts_repo.MAX_JUDGE_ATTEMPTS)
 
     async def score_one(self, row: XtradesAlert) -> ScoredAlert | None:
         trade = row.trade

@@ -462,6 +462,22 @@ class FakeTelegram:
         self._messages[(chat_id, message["message_id"])] = message
         return self._push({"message": message})
 
+    def push_edited_message(self, chat_id: int, message_id: int, text: str) -> dict[str, Any]:
+        """A user edits their earlier message `message_id` to `text` (an `edited_message` update)."""
+        stored = self._messages.get((chat_id, message_id))
+        if stored is None:
+            raise KeyError((chat_id, message_id))
+        edited: dict[str, Any] = {k: v for k, v in stored.items() if k != "entities"}
+        edited.update(text=text, edit_date=int(time.time()))
+        if command := _COMMAND_RE.match(text):
+            edited["entities"] = [{"type": "bot_command", "offset": 0, "length": utf16_len(command.group(0))}]
+        self._messages[(chat_id, message_id)] = edited
+        return self._push({"edited_message": edited})
+
+    def push_raw_update(self, content: dict[str, Any]) -> dict[str, Any]:
+        """An update exactly as given (with the next update_id): one a client may fail to parse."""
+        return self._push(dict(content))
+
     def push_callback(self, chat_id: int, message_id: int, data: str, *, user_id: int | None = None,
                       chat_type: str = "private", username: str = "alice", chat_title: str | None = None
                       ) -> str:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import uuid
@@ -299,3 +300,15 @@ def test_plausible_records_pass_the_edge(case: str, kind: str, change: Any) -> N
     record = hostile_record(FakeXtrades(), "behappy", (case, kind, change), 0)
     alert = alert_from_json(record, "behappy")
     assert alert is not None and rejection(alert, today=datetime.now(UTC).date()) is None, case
+
+
+def test_a_multi_leg_record_is_checked_leg_by_leg() -> None:
+    """A spread read from the alert's text keeps its legs, and is accepted; a leg with an absurd strike is not."""
+    site = FakeXtrades()
+    record = hostile_record(site, "behappy", ("spread", "option", {"originalMessage": "BTO AAPL 150/155C @ 2.50"}), 0)
+    alert = alert_from_json(record, "behappy")
+    assert alert is not None and len(alert.legs) == 2
+    today = datetime.now(UTC).date()
+    assert rejection(alert, today=today) is None
+    absurd = dataclasses.replace(alert.legs[1], strike=1e12)
+    assert rejection(dataclasses.replace(alert, legs=(alert.legs[0], absurd)), today=today) is not None

@@ -63,8 +63,7 @@ def rejection(alert: RawAlert, *, today: date) -> str | None:
         if not earliest <= alert.expiry <= latest:
             return BAD_EXPIRY
         for leg in alert.legs:
-            strike = leg.get("strike")
-            if isinstance(strike, int | float) and _implausible(float(strike), low_exclusive=0.0, high=MAX_STRIKE):
+            if leg.strike is not None and _implausible(leg.strike, low_exclusive=0.0, high=MAX_STRIKE):
                 return BAD_STRIKE
     if alert.quantity is not None and not 0 < alert.quantity <= MAX_QUANTITY:
         return BAD_QUANTITY

@@ -80,7 +80,8 @@ class Runtime:
         try:
             yield
         finally:
-            self.running_jobs.discard(task)  # type: ignore[arg-type]
+            if task is not None:
+                self.running_jobs.discard(task)
 
     async def cancel_jobs(self, grace_seconds: float = 1.0) -> None:
         """Shutdown: no new notifications; running jobs get `grace_seconds` to finish, then are cancelled."""

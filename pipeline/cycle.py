@@ -151,14 +151,15 @@ def detect_in_order(trader: str, history: list[RawAlert], fresh: list[RawAlert],
                     after_close: bool = False) -> Detection:
     """History first (flagged historical), then what is news, on the book the history left behind. `closes`
     and `after_close` settle options that expired open (see `detect`)."""
-    settle = {"closes": closes, "after_close": after_close}
     if not fresh:
-        return detect(trader, history, positions, today=today, historical=first_read, **settle)
+        return detect(trader, history, positions, today=today, historical=first_read, closes=closes,
+                      after_close=after_close)
     if not history:
-        return detect(trader, fresh, positions, today=today, historical=False, **settle)
-    past = detect(trader, history, positions, today=today, historical=True, **settle)
+        return detect(trader, fresh, positions, today=today, historical=False, closes=closes, after_close=after_close)
+    past = detect(trader, history, positions, today=today, historical=True, closes=closes, after_close=after_close)
     book = {p.key: p for p in positions} | past.changed
-    news = detect(trader, fresh, list(book.values()), today=today, historical=False, **settle)
+    news = detect(trader, fresh, list(book.values()), today=today, historical=False, closes=closes,
+                  after_close=after_close)
     return Detection(events=past.events + news.events, changed=past.changed | news.changed)
 
 
@@ -365,7 +366,8 @@ class IngestionCycle:
         if state is None or not state.consecutive_failures or state.last_attempt_at is None:
             return True
         wait = backoff_seconds(state.consecutive_failures, self._interval)
-        return now >= state.last_attempt_at + timedelta(seconds=wait)
+        due: bool = now >= state.last_attempt_at + timedelta(seconds=wait)
+        return due
 
     def _lock_for(self, trader: str) -> asyncio.Lock:
         lock = self._trader_locks.get(trader)

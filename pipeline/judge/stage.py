@@ -44,7 +44,7 @@ from storage import alerts as alerts_repo
 from storage import iv_history, queue
 from storage import trades as trades_repo
 from storage.db import Database
-from storage.models import XtradesAlert
+from storage.models import Trade, XtradesAlert
 
 log = logging.getLogger(__name__)
 
@@ -275,7 +275,7 @@ def flag_facts(trade: Any, today: date, snapshot: MarketSnapshot | None = None, 
     )
 
 
-def days_to_expiry(trade: Any, today: date, snapshot: MarketSnapshot | None) -> int | None:
+def days_to_expiry(trade: Trade, today: date, snapshot: MarketSnapshot | None) -> int | None:
     """Trading days in New York when the market's calendar gave them, else calendar days."""
     if not trade.expiry:
         return None
@@ -346,13 +346,13 @@ def _mark(marks: list[float] | None) -> None:
         marks.append(time.perf_counter())
 
 
-def _underlying(trade: Any) -> float | None:
+def _underlying(trade: Trade) -> float | None:
     if trade.underlying_price:
         return trade.underlying_price
     return trade.entry_price if trade.option_type is None else None
 
 
-def _risk(trade: Any, today: date, snapshot: MarketSnapshot | None = None) -> str | None:
+def _risk(trade: Trade, today: date, snapshot: MarketSnapshot | None = None) -> str | None:
     """0DTE and 1DTE options (trading days, New York) are lottos whatever the alert says."""
     dte = days_to_expiry(trade, today, snapshot)
     if trade.option_type and dte is not None and dte <= 1:

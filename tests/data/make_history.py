@@ -74,7 +74,10 @@ async def plant_history(db: Database, *, count: int, seed: int = 7,
             trade = await trades_repo.upsert(session, ids[trader], f"h{n}", action, {
                 "symbol": symbol, "option_type": option, "strike": float(strike), "entry_price": premium,
                 "expiry": day + timedelta(days=dte), "quantity": 1, "underlying_price": spot,
-                "status": "closed", "close_reason": "exit", "exit_price": premium * (1 + pnl_pct / 100),
+                # A sold put profits as its price falls: the exit price agrees with the P&L for either side, so
+                # the follower's outcome (computed from the prices) tells the same story as the trader's.
+                "status": "closed", "close_reason": "exit",
+                "exit_price": premium * (1 + (pnl_pct if action == "BTO" else -pnl_pct) / 100),
                 "pnl": round(premium * 100 * pnl_pct / 100, 2), "pnl_pct": round(pnl_pct, 2),
                 "opened_at": posted, "closed_at": closed, "exit_keys": [],
             })

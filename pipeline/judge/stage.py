@@ -47,6 +47,7 @@ from storage import iv_history, queue
 from storage import trades as trades_repo
 from storage.db import Database
 from storage.models import Trade, XtradesAlert
+from storage.trades import FollowerResult
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ class Judgement:
         moment = trade.opened_at or trade.first_seen_at
         posted_on = min(moment.date(), today) if moment else today
         async with self._db.reader() as session:
-            record = await live_record(session, trade)
+            record = live_record(await trades_repo.follower_record(session, trade.trader_id), trade)
             recorded_ivs = await iv_history.year_of(session, trade.symbol, today)
         market = await pricing.gather(self._market, symbol=trade.symbol, legs=pricing_legs(trade),
                                       moment=_aware(moment) if moment else self._clock(), now=self._clock(),
@@ -219,9 +220,8 @@ def trade_structure(trade: Any) -> str:
     return structure_of(trade.open_action, trade.option_type, bool(getattr(trade, "legs", None)))
 
 
-async def live_record(session: Any, trade: Any) -> TraderRecord:
+def live_record(rows: Sequence[FollowerResult], trade: Trade) -> TraderRecord:
     """The trader's record now, on the follower's outcomes stored so far (overall and for this structure)."""
-    rows = await trades_repo.follower_record(session, trade.trader_id)
     structure = trade_structure(trade)
     mine = [r for r in rows if structure_of(r.open_action, r.option_type, r.multi_leg) == structure]
     returns = [r.pnl_pct for r in rows]

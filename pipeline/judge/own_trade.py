@@ -3,23 +3,28 @@
 `judge_own_trade` turns an alert (its legs, or its single contract or shares) into an `OwnTrade` (payoff,
 breakevens, probability of profit, capital), a market fit of that very trade (the strategies' trend, IV, DTE,
 risk and capital sub-scores; probability of profit is left out because the score counts it on its own), and an
-`Alternative`: the best of the ten strategies that
-  - keeps the view (bullish stays bullish, bearish stays bearish, neutral stays neutral),
+`Alternative`: the best-fitting of the ten strategies that
+  - keeps the view (bullish stays bullish, bearish stays bearish, neutral stays neutral) and the volatility
+    exposure (short premium stays short premium, long stays long; shares bet on neither),
   - never takes the other side of one of the trader's own contracts (same kind, strike and expiry),
   - is no calendar, diagonal or PMCC whose front month expires within 2 days,
-  - and fits the setup better than the trader's own trade;
-sized to the same capital (whole units, at least one), with its legs, net credit or debit, max profit and loss
-and probability. Alternatives inform the card only, never the score.
+  - is sized to the trader's number of contracts, or down to whole units inside the trader's max loss when that
+    number would lose more ("same max loss"), and never past it,
+  - and is clearly better for the trader: a higher probability of profit (5 points) at no more max loss, or a max
+    loss at most 80% of the trader's at the same probability.
+It is priced at the same IV as the own trade (the one the market gave), so both probabilities are at one
+volatility. With no market IV there is none, and `no_alternative` says so. Alternatives inform the card only,
+never the score.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
-from pipeline.judge.options_math import bs_price
+from pipeline.judge.options_math import bs_price, bs_vega
 from pipeline.judge.payoff import evaluate
 from pipeline.judge.strategies import (
     EARNINGS_SHORT_PENALTY,
@@ -48,6 +53,7 @@ from pipeline.models import (
     OwnTrade,
     Position,
     Side,
+    SizeSource,
     View,
     opening_action,
 )
@@ -74,6 +80,7 @@ class OwnJudgement:
     fit_parts: dict[str, float] = field(default_factory=dict)
     alternative: Alternative | None = None
     notes: tuple[str, ...] = ()
+    no_alternative: str | None = None  # why no alternative could be priced ("no market IV")
 
     def prompt_facts(self) -> dict[str, Any]:
         return {**self.trade.prompt_facts(), "market_fit": round(self.fit, 1)}
@@ -171,28 +178,89 @@ def alternative_view(evaluation: StrategyEvaluation) -> View:
     return STRUCTURES[evaluation.short_name].view
 
 
-def pick_alternative(ranking: StrategyRanking, own: OwnTrade, own_score: float, *, today: date
-                     ) -> Alternative | None:
-    """The best-fitting strategy that passes every rule in the module docstring, sized to the same capital."""
-    for candidate in ranking.evaluations:
-        if alternative_view(candidate) != own.view or candidate.score <= own_score:
+VEGA_FLAT = 0.05  # net vega under 5% of the legs' gross vega is no volatility bet either way
+
+
+def volatility_exposure(legs: Sequence[Leg], *, spot: float, vol: float, today: date) -> int:
+    """+1 long volatility (bought premium, a calendar), -1 short (sold premium), 0 none (shares): the sign of the
+    position's vega at the market's IV, each leg to its own expiry."""
+    net = gross = 0.0
+    for leg in legs:
+        if not leg.is_option or leg.strike is None:
             continue
-        if takes_other_side(candidate.legs, own):
+        vega = bs_vega(spot, leg.strike, years_to(leg.expiry or today, today), vol) * leg.units
+        net += leg.sign * vega
+        gross += vega
+    if gross <= 0 or abs(net) <= VEGA_FLAT * gross:
+        return 0
+    return 1 if net > 0 else -1
+
+
+def own_contracts(own: OwnTrade) -> int:
+    """The trade's size in the strategies' unit: its contracts, or its shares in hundreds (at least one)."""
+    options = [leg.size for leg in own.legs if leg.is_option]
+    if options:
+        return max(options)
+    return max(1, sum(leg.size for leg in own.legs) // MULTIPLIER)
+
+
+POP_EDGE = 0.05  # "higher probability": at least 5 points more, at no more max loss
+LOSS_EDGE = 0.80  # "lower max loss": at most 80% of the trader's, at no less probability (1 point of rounding)
+
+
+def clearly_better(alt: Alternative, own: OwnTrade) -> bool:
+    """Higher probability of profit at the same (or lower) max loss, or a clearly lower max loss at the same
+    probability. Unlimited loss is the largest; an alternative past the trader's max loss never qualifies."""
+    pop = own.probability_of_profit
+    if pop is None:
+        return False
+    if alt.max_loss is None:
+        return own.max_loss is None and alt.probability_of_profit >= pop + POP_EDGE
+    no_more = own.max_loss is None or alt.max_loss <= own.max_loss + 0.01
+    if no_more and alt.probability_of_profit >= pop + POP_EDGE:
+        return True
+    much_less = own.max_loss is None or alt.max_loss <= LOSS_EDGE * own.max_loss
+    return much_less and alt.probability_of_profit >= pop - 0.01
+
+
+def pick_alternative(ranking: StrategyRanking, own: OwnTrade, *, today: date, spot: float, vol: float
+                     ) -> Alternative | None:
+    """The best-fitting of the ten that keeps the trader's view and volatility exposure (short premium stays short
+    premium; shares, which bet on no volatility, may take either), never takes the other side of the trader's own
+    contracts nor has a front month within 2 days, sized to the trader's contracts (or down to the trader's max
+    loss), and is clearly better for the trader (`clearly_better`). None when no strategy is."""
+    exposure = volatility_exposure(own.legs, spot=spot, vol=vol, today=today)
+    contracts = own_contracts(own)
+    for candidate in ranking.evaluations:
+        if alternative_view(candidate) != own.view or takes_other_side(candidate.legs, own):
+            continue
+        if exposure and volatility_exposure(candidate.legs, spot=spot, vol=vol, today=today) != exposure:
             continue
         if candidate.short_name in TIME_SPREADS:
             front = min(leg.expiry for leg in candidate.legs if leg.expiry is not None)
             if (front - today).days <= MIN_CALENDAR_FRONT_DAYS:
                 continue
-        return _sized(candidate, own.capital or candidate.capital_required)
+        alternative = sized(candidate, contracts, own.max_loss)
+        if alternative is not None and clearly_better(alternative, own):
+            return alternative
     return None
 
 
-def _sized(candidate: StrategyEvaluation, capital: float) -> Alternative:
-    """The candidate was evaluated at some number of contracts; re-sized to whole units of the own capital."""
-    base_units = max(1, min(leg.size for leg in candidate.legs if leg.is_option))
-    per_unit = candidate.capital_required / base_units
-    units = max(1, int(capital // per_unit)) if per_unit > 0 else 1
-    factor = units / base_units
+def sized(candidate: StrategyEvaluation, contracts: int, max_loss: float | None) -> Alternative | None:
+    """The candidate at the trader's number of contracts; when that would lose more than the trader can
+    (`max_loss`), as many whole units as fit inside it ("same max loss"); None when not even one does, or when its
+    loss is unlimited and the trader's is not."""
+    base = max(1, min((leg.size for leg in candidate.legs if leg.is_option), default=1))
+    per_unit_loss = None if candidate.max_loss is None else candidate.max_loss / base
+    units, sizing = contracts, "contracts"
+    if max_loss is not None:
+        if per_unit_loss is None:
+            return None
+        if per_unit_loss * units > max_loss + 0.01:
+            units, sizing = int((max_loss + 0.01) // per_unit_loss) if per_unit_loss > 0 else contracts, "max_loss"
+            if units < 1:
+                return None
+    factor = units / base
     legs = tuple(leg.sized(max(1, round(leg.size * factor))) for leg in candidate.legs)
     net = sum(leg.sign * leg.price * leg.units for leg in legs)
 
@@ -202,7 +270,7 @@ def _sized(candidate: StrategyEvaluation, capital: float) -> Alternative:
     return Alternative(candidate.name, candidate.short_name, legs, units, round(net, 2),
                        scale(candidate.max_profit), scale(candidate.max_loss),
                        round(candidate.capital_required * factor, 2), candidate.probability_of_profit,
-                       candidate.score)
+                       candidate.score, "max_loss" if sizing == "max_loss" else "contracts")
 
 
 SPLIT_VOL = 0.30  # only apportions an unpriced spread's net among its legs; no figure shown depends on it
@@ -210,13 +278,13 @@ SPLIT_VOL = 0.30  # only apportions an unpriced spread's net among its legs; no 
 
 def judge_own_trade(inp: StrategyInput, ranking: StrategyRanking | None, *, legs: Sequence[Leg] = (),
                     quantity: int | None = None, covered: bool = False, years: float | None = None,
-                    pop_source: str | None = None) -> OwnJudgement:
+                    pop_source: str | None = None, size_source: SizeSource | None = None) -> OwnJudgement:
     """The own trade's payoff and fit, and the alternative for the card. `quantity` is the alert's size
-    (contracts, or shares for a shares alert); missing, one. `covered`: an STO call written against shares.
-    `inp.iv` is the volatility the market priced (from `pop_source`); `years` the time to expiry in exchange
-    time (else calendar days). Unpriced (no underlying price or no volatility from the market): only what the
-    trader's own prices give (max profit and loss, breakevens, defined-risk capital), no probability and no
-    alternative (`ranking` is then None)."""
+    (contracts, or shares for a shares alert), from `size_source`; missing, one. `covered`: an STO call written
+    against shares. `inp.iv` is the volatility the market priced (from `pop_source`); `years` the time to expiry
+    in exchange time (else calendar days). Unpriced (no underlying price or no volatility from the market): only
+    what the trader's own prices give (max profit and loss, breakevens, defined-risk capital), no probability and
+    no alternative (`ranking` is then None), and `no_alternative` says why."""
     today = inp.today
     vol = usable_iv(inp.iv)
     spot_known = inp.spot is not None and inp.spot > 0
@@ -228,18 +296,23 @@ def judge_own_trade(inp: StrategyInput, ranking: StrategyRanking | None, *, legs
     expiry = expiry_or_default(inp.expiry, today)
     dte = (expiry - today).days
     horizon = years if years is not None and years > 0 else years_to(expiry, today)
+    size = quantity or (inp.contracts if inp.option_type else None)
     built, notes = own_legs(action=inp.action, option_type=inp.option_type, strike=inp.strike, expiry=inp.expiry,
-                            price=inp.price, quantity=quantity or inp.contracts if inp.option_type else quantity,
-                            spot=centre, vol=vol if vol is not None else SPLIT_VOL, today=today, legs=legs,
-                            covered=covered)
+                            price=inp.price, quantity=size, spot=centre, vol=vol if vol is not None else SPLIT_VOL,
+                            today=today, legs=legs, covered=covered)
     source = pop_source or "implied volatility"  # the caller says where `inp.iv` came from
     trade = evaluate(Position(inp.symbol, built), spot=inp.spot if spot_known else None,
                      vol=vol if priced else None, years=horizon, pop_source=source)
+    trade = replace(trade, size=max(1, quantity or 1),
+                    size_source=size_source or ("text" if quantity else "none"))
     fit, parts = own_fit(trade, inp, dte=dte)
-    pop = trade.probability_of_profit
     alternative = None
-    if priced and ranking is not None and pop is not None and trade.capital is not None:
-        # The ten are scored with probability of profit at 0.12 of their score: the own trade on the same terms.
-        comparable = (1 - WEIGHTS["pop"]) * fit + WEIGHTS["pop"] * pop * 100
-        alternative = pick_alternative(ranking, trade, comparable, today=today)
-    return OwnJudgement(trade, fit, parts, alternative, notes)
+    if not priced:
+        missing = "no market IV" if vol is None else "no underlying price"
+    elif ranking is None:
+        missing = "no market IV"
+    else:
+        missing = None
+        if trade.probability_of_profit is not None:
+            alternative = pick_alternative(ranking, trade, today=today, spot=inp.spot, vol=float(vol or 0.0))
+    return OwnJudgement(trade, fit, parts, alternative, notes, missing)

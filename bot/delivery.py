@@ -340,7 +340,8 @@ class Deliverer:
                                          pnl_pct=trade.pnl_pct, held_days=held,
                                          outcome=trade.outcome), None
         card = card_from_row(row)
-        return (render.alert_message(card, today=today or self._clock().date(), threshold=threshold),
+        return (render.alert_message(card, today=today or self._clock().date(), threshold=threshold,
+                                     now=self._clock()),
                 render.alert_keyboard(card.alert_id))
 
     async def _send_digest(self, chat_id: int, item_ids: list[int], unsure_ids: list[int], threshold: int,

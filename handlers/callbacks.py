@@ -95,7 +95,7 @@ async def _mute(update: Update, context: ContextTypes.DEFAULT_TYPE, trader: str,
             await mutes.mute(session, chat.id, trader_id, until=None)
         else:
             await mutes.unmute(session, chat.id, trader_id)
-    await query.answer(f"@{trader} {'muted' if mute else 'unmuted'} here.")
+    await query.answer(f"{trader} {'muted' if mute else 'unmuted'} here.")
     keyboard = render.undo_mute_keyboard(alert_id) if mute else render.alert_keyboard(alert_id)
     try:
         await query.edit_message_reply_markup(reply_markup=keyboard)

@@ -259,6 +259,10 @@ class OwnTrade:
             "probability_of_profit": None if self.probability_of_profit is None
             else round(self.probability_of_profit, 3),
             "capital": None if self.capital is None else round(self.capital, 2),
+            "size": self.size,
+            "sold_strikes": {kind: sorted({leg.strike for leg in self.legs if leg.kind is OptionKind(kind)
+                                           and leg.side is Side.SELL and leg.strike is not None})
+                             for kind in ("put", "call")},
         }
 
 

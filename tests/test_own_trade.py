@@ -311,7 +311,8 @@ def test_a_row_scored_before_the_record_still_renders() -> None:
     assert "Strategy: Short Put (cash-secured) · bullish" in text
     assert "Max Profit: $500 | Max Loss: $33,500" in text and "Capital tied up: $34,000" in text
     assert "⚠️ Chasing: 10% over the alert's price" in text
-    assert "💡 Alternative, same view: Bull Put Spread ×3 — sell 3x 170P @ 2.50 / buy 3x 165P @ 2.00" in text
+    assert ("💡 Alternative, same view: Bull Put Spread ×3 (same number of contracts) — sell 3x 170P @ 2.50 / "
+            "buy 3x 165P @ 2.00") in text
     analysis = re.sub(r"</?b>", "", analysis_message(card))
     assert "1. Cash-Secured Put: 84 — Bullish trend fits a put sale" in analysis
     assert "market fit 61" in analysis and "Price $180.00 · trend bullish" in analysis

@@ -19,6 +19,7 @@ never the score.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -81,9 +82,13 @@ class OwnJudgement:
     alternative: Alternative | None = None
     notes: tuple[str, ...] = ()
     no_alternative: str | None = None  # why no alternative could be priced ("no market IV")
+    expected_pnl: float | None = None  # dollars: the probability-weighted payoff at expiry at the market's IV
 
     def prompt_facts(self) -> dict[str, Any]:
-        return {**self.trade.prompt_facts(), "market_fit": round(self.fit, 1)}
+        facts = {**self.trade.prompt_facts(), "market_fit": round(self.fit, 1)}
+        if self.expected_pnl is not None:
+            facts["expected_pnl_at_market_iv"] = round(self.expected_pnl, 2)
+        return facts
 
 
 def own_legs(*, action: str, option_type: str | None, strike: float | None, expiry: date | None,
@@ -273,6 +278,7 @@ def sized(candidate: StrategyEvaluation, contracts: int, max_loss: float | None)
                        candidate.score, "max_loss" if sizing == "max_loss" else "contracts")
 
 
+RISK_FREE = 0.04  # the options maths' rate (its drift for the probability of profit)
 SPLIT_VOL = 0.30  # only apportions an unpriced spread's net among its legs; no figure shown depends on it
 
 
@@ -315,4 +321,21 @@ def judge_own_trade(inp: StrategyInput, ranking: StrategyRanking | None, *, legs
         missing = None
         if trade.probability_of_profit is not None:
             alternative = pick_alternative(ranking, trade, today=today, spot=inp.spot, vol=float(vol or 0.0))
-    return OwnJudgement(trade, fit, parts, alternative, notes, missing)
+    expected = expected_pnl(trade.legs, spot=inp.spot, vol=vol, years=horizon) \
+        if priced and vol is not None else None
+    return OwnJudgement(trade, fit, parts, alternative, notes, missing, expected)
+
+
+def expected_pnl(legs: Sequence[Leg], *, spot: float, vol: float, years: float, rate: float = RISK_FREE) -> float:
+    """The position's probability-weighted profit at expiry, in dollars, under the lognormal at the market's IV
+    (the measure the probability of profit uses): E[max(S−K, 0)] is the undiscounted Black-Scholes price, E[S]
+    the forward. What the trader's prices gain or give away against the market's own."""
+    growth = math.exp(rate * years)
+    total = 0.0
+    for leg in legs:
+        if leg.is_option:
+            worth = bs_price(spot, leg.strike or spot, years, vol, leg.kind.value, rate) * growth
+        else:
+            worth = spot * growth
+        total += leg.sign * (worth - leg.price) * leg.units
+    return total

@@ -410,7 +410,7 @@ def test_the_local_analyst_weighs_only_what_the_score_does_not_hold() -> None:
     points = max(-12.0, min(12.0, 100 * round(EXPECTED, 2) / 16750))
     assert verdict.score == pytest.approx(50 + points, abs=0.06)
     assert -12 < points < 12  # a put sold near fair value: a small edge, not a verdict on the structure
-    assert verdict.reasons[0].startswith("Probability-weighted payoff at the market's IV: ")
+    assert verdict.reasons[0].startswith("Probability-weighted payoff at the market's volatility: ")
     assert "on $16,750 at risk" in verdict.reasons[0]
     assert verdict.key_risk == "Assignment of 100 shares per contract at the sold $170 put if AAPL falls below it"
     others = LocalAnalyst().judge(dataclasses.replace(ALERT, trader_win_rate=0.1, trader_closed_trades=200),

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
-from pipeline.judge.options_math import bs_price, bs_vega
+from pipeline.judge.options_math import bs_price
 from pipeline.judge.payoff import evaluate
 from pipeline.judge.strategies import (
     EARNINGS_SHORT_PENALTY,
@@ -103,7 +103,7 @@ def own_legs(*, action: str, option_type: str | None, strike: float | None, expi
     expiry = expiry_or_default(expiry, today)
     years = years_to(expiry, today)
     if legs:
-        return _priced_spread(tuple(legs), price, spot, vol, years, notes), tuple(notes)
+        return _priced_spread(tuple(legs), price, spot, vol, years, notes, credit=side is Side.SELL), tuple(notes)
     if option_type is None:
         return (Leg.of(side, OptionKind.STOCK, None, None, qty, price or spot),), ()
     strike = strike or spot
@@ -118,7 +118,7 @@ def own_legs(*, action: str, option_type: str | None, strike: float | None, expi
 
 
 def _priced_spread(legs: tuple[Leg, ...], net: float | None, spot: float, vol: float, years: float,
-                   notes: list[str]) -> tuple[Leg, ...]:
+                   notes: list[str], *, credit: bool) -> tuple[Leg, ...]:
     model = [max(0.01, bs_price(spot, leg.strike or spot, years, vol, leg.kind)) for leg in legs]
     model_net = sum(m * leg.quantity for m, leg in zip(model, legs, strict=True))
     if net is None or net <= 0:
@@ -126,10 +126,12 @@ def _priced_spread(legs: tuple[Leg, ...], net: float | None, spot: float, vol: f
         prices = model
     else:
         # The alert's price is the size of the debit (or credit); the model decides which side to scale so the
-        # legs add up to exactly that figure.
+        # legs add up to exactly that figure, and the trader's action (STO: a credit) when the model cannot tell
+        # (far out-of-the-money legs all at the one-cent floor).
         bought = sum(m for m, leg in zip(model, legs, strict=True) if leg.side is Side.BUY)
         sold = sum(m for m, leg in zip(model, legs, strict=True) if leg.side is Side.SELL)
-        if model_net >= 0:
+        debit = model_net > 1e-9 or (abs(model_net) <= 1e-9 and not credit)
+        if (debit and bought > 0) or not sold:
             factor, side = (net + sold) / bought, Side.BUY
         else:
             factor, side = (net + bought) / sold, Side.SELL
@@ -183,20 +185,12 @@ def alternative_view(evaluation: StrategyEvaluation) -> View:
     return STRUCTURES[evaluation.short_name].view
 
 
-VEGA_FLAT = 0.05  # net vega under 5% of the legs' gross vega is no volatility bet either way
-
-
-def volatility_exposure(legs: Sequence[Leg], *, spot: float, vol: float, today: date) -> int:
-    """+1 long volatility (bought premium, a calendar), -1 short (sold premium), 0 none (shares): the sign of the
-    position's vega at the market's IV, each leg to its own expiry."""
-    net = gross = 0.0
-    for leg in legs:
-        if not leg.is_option or leg.strike is None:
-            continue
-        vega = bs_vega(spot, leg.strike, years_to(leg.expiry or today, today), vol) * leg.units
-        net += leg.sign * vega
-        gross += vega
-    if gross <= 0 or abs(net) <= VEGA_FLAT * gross:
+def volatility_exposure(legs: Sequence[Leg]) -> int:
+    """+1 bought premium (long volatility: long options, debit spreads, straddles, calendars), -1 sold premium
+    (short volatility: put sales, covered calls, credit spreads, condors, strangles), 0 none (shares alone): the
+    sign of what the option legs cost."""
+    net = sum(leg.sign * leg.price * leg.units for leg in legs if leg.is_option)
+    if not any(leg.is_option for leg in legs) or net == 0:
         return 0
     return 1 if net > 0 else -1
 
@@ -215,7 +209,8 @@ LOSS_EDGE = 0.80  # "lower max loss": at most 80% of the trader's, at no less pr
 
 def clearly_better(alt: Alternative, own: OwnTrade) -> bool:
     """Higher probability of profit at the same (or lower) max loss, or a clearly lower max loss at the same
-    probability. Unlimited loss is the largest; an alternative past the trader's max loss never qualifies."""
+    probability at the trader's number of contracts. Unlimited loss is the largest; an alternative past the
+    trader's max loss never qualifies."""
     pop = own.probability_of_profit
     if pop is None:
         return False
@@ -224,31 +219,47 @@ def clearly_better(alt: Alternative, own: OwnTrade) -> bool:
     no_more = own.max_loss is None or alt.max_loss <= own.max_loss + 0.01
     if no_more and alt.probability_of_profit >= pop + POP_EDGE:
         return True
+    if alt.sizing == "max_loss":
+        return False  # sized down to the trader's max loss: a lower loss from fewer units is no better trade
     much_less = own.max_loss is None or alt.max_loss <= LOSS_EDGE * own.max_loss
     return much_less and alt.probability_of_profit >= pop - 0.01
 
 
-def pick_alternative(ranking: StrategyRanking, own: OwnTrade, *, today: date, spot: float, vol: float
-                     ) -> Alternative | None:
+def pick_alternative(ranking: StrategyRanking, own: OwnTrade, *, today: date) -> Alternative | None:
     """The best-fitting of the ten that keeps the trader's view and volatility exposure (short premium stays short
     premium; shares, which bet on no volatility, may take either), never takes the other side of the trader's own
     contracts nor has a front month within 2 days, sized to the trader's contracts (or down to the trader's max
     loss), and is clearly better for the trader (`clearly_better`). None when no strategy is."""
-    exposure = volatility_exposure(own.legs, spot=spot, vol=vol, today=today)
+    exposure = volatility_exposure(own.legs)
     contracts = own_contracts(own)
     for candidate in ranking.evaluations:
         if alternative_view(candidate) != own.view or takes_other_side(candidate.legs, own):
             continue
-        if exposure and volatility_exposure(candidate.legs, spot=spot, vol=vol, today=today) != exposure:
+        if exposure and volatility_exposure(candidate.legs) != exposure:
             continue
         if candidate.short_name in TIME_SPREADS:
             front = min(leg.expiry for leg in candidate.legs if leg.expiry is not None)
             if (front - today).days <= MIN_CALENDAR_FRONT_DAYS:
                 continue
         alternative = sized(candidate, contracts, own.max_loss)
-        if alternative is not None and clearly_better(alternative, own):
+        if alternative is not None and takes_in_what_it_says(alternative) and clearly_better(alternative, own):
             return alternative
     return None
+
+
+CREDIT_KEYS = frozenset({"CSP", "BPS", "BCS", "IC", "SS"})
+DEBIT_KEYS = frozenset({"STRADDLE", "CAL", "DIAG", "PMCC"})
+
+
+def takes_in_what_it_says(alt: Alternative) -> bool:
+    """A credit strategy whose legs take in a credit, a debit strategy whose legs cost one: legs priced at the
+    one-cent floor can net to nothing, and a credit spread is never shown as a debit."""
+    net = sum(leg.sign * leg.price * leg.units for leg in alt.legs if leg.is_option)
+    if alt.key in CREDIT_KEYS:
+        return net < 0
+    if alt.key in DEBIT_KEYS:
+        return net > 0
+    return True
 
 
 def sized(candidate: StrategyEvaluation, contracts: int, max_loss: float | None) -> Alternative | None:
@@ -320,7 +331,7 @@ def judge_own_trade(inp: StrategyInput, ranking: StrategyRanking | None, *, legs
     else:
         missing = None
         if trade.probability_of_profit is not None:
-            alternative = pick_alternative(ranking, trade, today=today, spot=inp.spot, vol=float(vol or 0.0))
+            alternative = pick_alternative(ranking, trade, today=today)
     expected = expected_pnl(trade.legs, spot=inp.spot, vol=vol, years=horizon) \
         if priced and vol is not None else None
     return OwnJudgement(trade, fit, parts, alternative, notes, missing, expected)

@@ -9,7 +9,7 @@ intervals. Money is in dollars for the whole position: each leg's size in contra
 
 Capital is what a broker's Reg-T margin would hold (`reg_t_capital`):
 - a debit trade: its debit; a credit spread or iron condor: its worst loss (width − credit, the credit counted);
-- a cash-secured put: its strike ×100 in cash; shares (a covered call too): what the shares cost;
+- a cash-secured put: its strike ×100 in cash; shares: what they cost (a covered call's premium taken off);
 - a naked call: 20% of the price less the out-of-the-money amount (at least 10% of the price), plus its premium;
 - a short strangle or straddle: the larger side's naked requirement plus the other side's premium;
 - short shares: 150% of their value.

@@ -84,7 +84,7 @@ def _expected_payoff(ranking: dict[str, Any]) -> Adjustment | None:
     points = round(max(-EV_LIMIT, min(EV_LIMIT, EV_POINTS * edge)), 1)
     sign = "+" if expected >= 0 else "-"
     basis = "of capital" if loss == "unlimited" else "at risk"
-    return Adjustment(points, f"Probability-weighted payoff at the market's IV: {sign}${abs(expected):,.0f} on "
+    return Adjustment(points, f"Probability-weighted payoff at the market's volatility: {sign}${abs(expected):,.0f} on "
                               f"${risk:,.0f} {basis} ({edge:+.1%})")
 
 

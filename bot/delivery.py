@@ -150,7 +150,8 @@ class Deliverer:
                 used = await queue.sent_since_by_chat(session, chat_ids, now - WINDOW)
                 card_ids = {i.alert_id for rows in waiting.values() for i in rows
                             if i.priority < queue.FOLLOW_UP_PRIORITY}
-                facts = {alert_id: CardFacts(posted, expiry, status == "open") for alert_id, (posted, expiry, status)
+                facts = {alert_id: CardFacts(posted, expiry, status == "open", seen)
+                         for alert_id, (posted, expiry, status, seen)
                          in (await queue.card_facts(session, card_ids)).items()}
             self._plans = {c: _Plan(found.get(c), waiting[c], used[c], now, facts) for c in chat_ids}
             report.chats = len(chat_ids)
@@ -196,6 +197,7 @@ class Deliverer:
             sends = [(i.id, i.alert_id, action is Action.SILENT) for i, action in sorted_out.send]
             digest_ids = [i.id for i in sorted_out.digest]
             morning_ids = [i.id for i in sorted_out.morning]
+            missed_ids = [i.id for i in sorted_out.missed]
         report.rate_limited += len(sorted_out.held)
         report.held_quiet += len(sorted_out.held_quiet)
         report.dropped += len(sorted_out.dropped)
@@ -214,9 +216,9 @@ class Deliverer:
                 await asyncio.shield(self._release([item_id for item_id, _, _ in sends[tried:]]))
         if newly_held:
             await self._tell_waiting(chat_id, len(sorted_out.held), chat.rate_limit_per_hour, prefs)
-        if digest_ids or unsure_ids or morning_ids:
+        if digest_ids or unsure_ids or morning_ids or missed_ids:
             await self._send_digest(chat_id, digest_ids, unsure_ids, threshold, report, morning_ids=morning_ids,
-                                    prefs=prefs)
+                                    missed_ids=missed_ids, prefs=prefs)
 
     async def _tell_waiting(self, chat_id: int, waiting: int, limit: int, prefs: ChatPrefs) -> None:
         """Alerts just held back by the hourly limit: the chat hears at once how many wait (a digest-kind
@@ -338,7 +340,7 @@ class Deliverer:
                                          option_type=trade.option_type, quantity=trade.quantity,
                                          expiry=trade.expiry, exit_price=trade.exit_price, pnl=trade.pnl,
                                          pnl_pct=trade.pnl_pct, held_days=held,
-                                         outcome=trade.outcome), None
+                                         outcome=trade.outcome, legs=trade.legs), None
         card = card_from_row(row)
         return (render.alert_message(card, today=today or self._clock().date(), threshold=threshold,
                                      now=self._clock()),
@@ -346,18 +348,20 @@ class Deliverer:
 
     async def _send_digest(self, chat_id: int, item_ids: list[int], unsure_ids: list[int], threshold: int,
                            report: DeliveryReport, *, morning_ids: Sequence[int] = (),
-                           prefs: ChatPrefs | None = None) -> None:
+                           missed_ids: Sequence[int] = (), prefs: ChatPrefs | None = None) -> None:
         """Alerts no longer actionable folded into one message, the cards held through quiet hours
-        (`morning_ids`), and the sends a restart interrupted (`unsure_ids`), which may or may not have reached
-        the chat: it hears of them once, with their symbol and score."""
+        (`morning_ids`), alerts posted while the chat was not tracking (`missed_ids`, with when they were posted),
+        and the sends a restart interrupted (`unsure_ids`), which may or may not have reached the chat: it hears of
+        them once, with their symbol and score."""
         action = decide(Kind.DIGESTS, prefs or ChatPrefs(), self._clock())
         async with self._db.reader() as session:
             lines = await self._digest_lines(session, item_ids)
             unsure = await self._digest_lines(session, unsure_ids)
             morning = await self._digest_lines(session, list(morning_ids))
-        if action is not Action.DROP and (lines or unsure or morning):
+            missed = await self._digest_lines(session, list(missed_ids), posted=True)
+        if action is not Action.DROP and (lines or unsure or morning or missed):
             try:
-                text = render.digest(threshold, lines, unsure=unsure, morning=morning)
+                text = render.digest(threshold, lines, unsure=unsure, morning=morning, missed=missed)
                 for part in render.split_message(text):
                     await self._bot.send_message(chat_id, part, disable_notification=action is Action.SILENT)
             except TelegramError as exc:
@@ -365,19 +369,20 @@ class Deliverer:
                 return
         async with self._db.session() as session:
             told = "sent in a digest" if action is not Action.DROP else "digests are off in /notify"
-            await queue.set_status(session, [*item_ids, *morning_ids], "skipped", error=told)
+            await queue.set_status(session, [*item_ids, *morning_ids, *missed_ids], "skipped", error=told)
             await queue.set_status(session, unsure_ids, "failed", error=INTERRUPTED_TOLD)
-        if action is Action.DROP or not (lines or unsure or morning):
+        if action is Action.DROP or not (lines or unsure or morning or missed):
             return
         report.digests += 1
 
-    async def _digest_lines(self, session: AsyncSession, item_ids: list[int]) -> list[str]:
+    async def _digest_lines(self, session: AsyncSession, item_ids: list[int], *, posted: bool = False) -> list[str]:
         lines = []
         for item_id in item_ids:
             item = await session.get(NotificationQueueItem, item_id)
             row = await alerts.by_id(session, item.alert_id) if item else None
             if row is not None and row.event_type == "new":
-                lines.append(render.digest_line(card_from_row(row)))
+                card = card_from_row(row)
+                lines.append(render.missed_line(card, self._clock()) if posted else render.digest_line(card))
             elif row is not None and row.event_type == "close":
                 lines.append(render.digest_result_line(row.trade.symbol, row.trade.trader.username))
         return lines

@@ -217,7 +217,7 @@ async def mute(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     async with services(context).db.session() as session:
         trader = await traders.by_username(session, args[0])
         if trader is None:
-            await reply(update, f"{render.trader_link(traders.normalise(args[0]))} is not a trader I know.")
+            await reply(update, f"{render.esc(traders.normalise(args[0]))} is not a trader I know.")
             return
         await mutes.mute(session, chat.id, trader.id, until=until)
     await reply(update, render.muted(trader.username,

@@ -16,7 +16,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from handlers.views import AlertCard
 from pipeline.ingest.pnl import position_pnl
-from pipeline.models import Alternative, Follower, Leg, MarketInputs, OwnTrade, Scoring
+from pipeline.models import STRUCTURES, Alternative, Follower, Leg, MarketInputs, OwnTrade, Scoring, structure_of
 
 TELEGRAM_MAX_MESSAGE = 4096
 
@@ -123,10 +123,29 @@ def price(value: float | None) -> str:
 
 
 def strike_text(card: AlertCard) -> str:
+    """"$170 PUT", "shares", or a multi-leg trade's structure and strikes ("Iron Condor 535/540/580/585")."""
+    if card.own is not None and is_multi_leg(card.own):
+        return contract_words(card.option_type, card.strike, card.own.legs).strip()
     if card.option_type is None:
         return "shares"
     strike = f"${card.strike:g}" if card.strike is not None else "?"
     return f"{strike} {card.option_type.upper()}"
+
+
+MULTI_LEG_NAMES = frozenset(STRUCTURES[key].name for key in (
+    "CALL_DEBIT", "CALL_CREDIT", "PUT_DEBIT", "PUT_CREDIT", "IC", "REVERSE_IC", "LONG_STRADDLE", "LONG_STRANGLE",
+    "SHORT_STRADDLE", "SHORT_STRANGLE"))
+
+
+def contract_words(option_type: str | None, strike: float | None, legs: Sequence[Any] | None = None) -> str:
+    """What was traded, named by its structure, never by its first leg: " $170 PUT", " Iron Condor
+    535/540/580/585", " Call Debit Spread 340/350"; "" for shares. `legs`: `Leg`s or their stored JSON."""
+    parsed = [leg if isinstance(leg, Leg) else Leg.from_json(leg) for leg in legs or () if leg]
+    options = [leg for leg in parsed if leg.is_option]
+    if len(options) > 1:
+        strikes = "/".join(f"{s:g}" for s in sorted({leg.strike for leg in options if leg.strike is not None}))
+        return f" {esc(structure_of(options).name)} {strikes}"
+    return f" ${strike:g} {option_type.upper()}" if option_type and strike is not None else ""
 
 
 def leg_text(leg: Leg, *, with_price: bool = True) -> str:
@@ -426,7 +445,8 @@ def similar_message(card: AlertCard, lines: Sequence[str]) -> str:
 
 def close_followup(*, trader: str, symbol: str, open_action: str, strike: float | None, option_type: str | None,
                    quantity: int | None, expiry: date | None, exit_price: float | None, pnl: float | None,
-                   pnl_pct: float | None, held_days: int | None, outcome: str | None = None) -> str:
+                   pnl_pct: float | None, held_days: int | None, outcome: str | None = None,
+                   legs: Sequence[Any] | None = None) -> str:
     """The result of a trade a chat was told about, sent as a reply to its alert card:
 
     `✅ @behappy's AAPL $170 PUT closed @ $0.50 — P&L +$200 (+80%)`
@@ -435,7 +455,7 @@ def close_followup(*, trader: str, symbol: str, open_action: str, strike: float 
     Break-even ("flat": the stored `outcome`, or a P&L of exactly 0) is ➖, never a loss; an unknown P&L is said
     so (❔).
     """
-    contract = f" ${strike:g} {option_type.upper()}" if option_type and strike is not None else ""
+    contract = contract_words(option_type, strike, legs)
     flat = outcome == "flat" or pnl == 0
     if pnl is None:
         mark, result = "❔", "P&amp;L unknown"
@@ -457,14 +477,21 @@ def close_followup(*, trader: str, symbol: str, open_action: str, strike: float 
             + " · ".join(details))
 
 
-def digest(threshold: int, lines: Sequence[str], *, unsure: Sequence[str] = (), morning: Sequence[str] = ()) -> str:
+def digest(threshold: int, lines: Sequence[str], *, unsure: Sequence[str] = (), morning: Sequence[str] = (),
+           missed: Sequence[str] = ()) -> str:
     """Alerts held back by the hourly limit until they were no longer actionable (`lines`), cards held through
-    quiet hours (`morning`), and sends cut short by a restart (`unsure`)."""
+    quiet hours (`morning`), alerts posted while the chat was not tracking the trader (`missed`), and sends cut
+    short by a restart (`unsure`)."""
     out: list[str] = []
+    if missed:
+        plural = "s" if len(missed) != 1 else ""
+        out += [f"🕓 {len(missed)} alert{plural} posted while you weren't tracking (not new; shown once):",
+                *[f"• {line}" for line in missed]]
     if morning:
         plural = "s" if len(morning) != 1 else ""
-        out += [f"🌅 {len(morning)} alert{plural} scored ≥ {threshold} during your quiet hours:",
-                *[f"• {line}" for line in morning]]
+        out += ([""] if out else []) + [
+            f"🌅 {len(morning)} alert{plural} scored ≥ {threshold} during your quiet hours:",
+            *[f"• {line}" for line in morning]]
     if lines:
         plural = "s" if len(lines) != 1 else ""
         out += ([""] if out else []) + [
@@ -482,6 +509,12 @@ def alerts_waiting(count: int, limit: int) -> str:
     plural, verb = ("s", "are") if count != 1 else ("", "is")
     return (f"⏳ {count} alert{plural} {verb} waiting: this chat gets at most {limit} an hour. Each goes out as soon "
             "as the hour frees room, while it is still actionable; /ratelimit raises the limit.")
+
+
+def missed_line(card: AlertCard, now: datetime) -> str:
+    """One alert seen long after it was posted, with when it was posted."""
+    when = f" — {posted_text(card.posted_at, now)}" if card.posted_at is not None else ""
+    return digest_line(card) + when
 
 
 def digest_result_line(symbol: str, trader: str) -> str:
@@ -570,7 +603,7 @@ def no_traders_tracked() -> str:
 
 
 def unknown_trader(name: str) -> str:
-    return f"{trader_link(name)} is not a trader I know. /traders lists the ones tracked here."
+    return f"{esc(name)} is not a trader I know. /traders lists the ones tracked here."
 
 
 def not_tracked_here(name: str) -> str:
@@ -663,7 +696,7 @@ def positions_list(rows: Sequence[Any], status: str, zone: tzinfo = UTC, *, page
     title = f"<b>{'Open' if status == 'open' else 'Closed'} positions</b>"
     lines = [f"{title} — page {page} of {pages} ({total} in all)" if total and pages > 1 else title]
     for t in rows:
-        contract = f" ${t.strike:g} {t.option_type.upper()}" if t.option_type and t.strike else ""
+        contract = contract_words(t.option_type, t.strike, getattr(t, "legs", None))
         size = f" ×{t.quantity}" if t.quantity else " ×1 (size not given)"
         head = (f"• {trader_link(t.trader.username)} {esc(t.open_action)} {esc(t.symbol)}{contract}{size} "
                 f"@ {price(t.entry_price)}")
@@ -1007,7 +1040,10 @@ def nothing_to_export(period: str) -> str:
 
 
 def _trade_line(c: Any) -> str:
-    contract = f" ${c.strike:g} {c.option_type.upper()}" if c.option_type and c.strike is not None else ""
+    if getattr(c, "structure", None) in MULTI_LEG_NAMES:
+        contract = f" {esc(c.structure)}"  # a spread or condor by its name, not its first leg
+    else:
+        contract = f" ${c.strike:g} {c.option_type.upper()}" if c.option_type and c.strike is not None else ""
     return f"{esc(c.symbol)}{contract} by {trader_link(c.trader)} {money(c.pnl, signed=True)}"
 
 

@@ -148,7 +148,6 @@ View = Literal["bullish", "bearish", "neutral"]
 # Where the trade's size came from: the order Xtrades recorded (its JSON quantity), the alert's text ("3x",
 # "3 contracts"), or nowhere (figures for one contract, or one share).
 SizeSource = Literal["order", "text", "none"]
-SIZE_SOURCES: frozenset[str] = frozenset({"order", "text", "none"})
 # How the alternative was sized: to the trader's number of contracts, or down to the trader's max loss.
 Sizing = Literal["contracts", "max_loss"]
 

@@ -12,7 +12,6 @@ from datetime import date
 from typing import Any
 
 from pipeline.models import (
-    SIZE_SOURCES,
     STRUCTURES,
     Alternative,
     ContractQuote,
@@ -131,7 +130,9 @@ def _view(value: Any) -> View:
 
 
 def _size_source(value: Any) -> SizeSource:
-    return value if value in SIZE_SOURCES else "none"  # type: ignore[no-any-return]
+    if value == "order":
+        return "order"
+    return "text" if value == "text" else "none"
 
 
 def _legs_from(rows: Any) -> tuple[Leg, ...]:

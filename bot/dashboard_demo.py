@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from handlers.outbox import Notifier
 from handlers.services import Services
 from handlers.webapp.access import Access, Membership
 from handlers.webapp.gate import Dashboard
@@ -41,7 +42,7 @@ async def _no_groups(chat_id: int, user_id: int) -> Membership | None:
     return Membership.NONE  # the demo has one private chat
 
 
-async def dashboard_screenshots(db: Database, *, user_id: int, out: Path, chromium_path: str | None,
+async def dashboard_screenshots(db: Database, outbox: Notifier, *, user_id: int, out: Path, chromium_path: str | None,
                                 similar_lines: Callable[[Any], Awaitable[tuple[str, ...]]] | None,
                                 backtest: Callable[[], Awaitable[Any]] | None) -> list[Path]:
     """One PNG per page and theme, `dashboard-<page>-<theme>.png` in `out`; the Alerts page with its newest alert
@@ -49,8 +50,8 @@ async def dashboard_screenshots(db: Database, *, user_id: int, out: Path, chromi
     from playwright.async_api import async_playwright
 
     token = f"1:{secrets.token_urlsafe(24)}"  # a throwaway: the demo's initData is signed and checked for real
-    services = Services(db=db, default_min_score=80, default_rate_limit_per_hour=5, similar_lines=similar_lines,
-                        backtest=backtest)
+    services = Services(db=db, outbox=outbox, default_min_score=80, default_rate_limit_per_hour=5,
+                        similar_lines=similar_lines, backtest=backtest)
     server = WebAppServer(Dashboard(services=services, bot_token=token, access=Access(db, _no_groups)),
                           host="127.0.0.1", port=0)
     executable = find_chromium(chromium_path)

@@ -1,21 +1,26 @@
-"""Delivery: per chat, the queued alerts best first, at most the chat's hourly limit in any 60 minutes.
+"""Delivery: per chat, the queued alerts best first, at most the chat's hourly limit in any 60 minutes; every card
+exactly once.
 
 What happens to each message for a chat (sent, sent silently, held for quiet hours, dropped) is decided by
 `handlers.delivery_policy.decide` from the chat's /notify levels and /quiet hours; an alert held back by the
 hourly limit goes out as soon as the window frees while it is still actionable (`still_actionable`), else it
 joins a digest; the chat is told at once how many alerts are waiting.
 
-Every send goes through `send_item`, which turns Telegram's answers into queue states: 429 waits `retry_after`
-(not counted as a failure), 5xx and network errors are retried up to 5 times (15 s doubling), 403 marks the
-chat inactive, a migrated group moves to its new id and the alert follows it. A row is marked `sending` before
-the call and `sent` after; a process killed in between leaves `sending`, which the next start records as
-interrupted rather than risk telling a trader about the same trade twice; the chat's next digest lists it as
-one that may not have reached it.
+Every message leaves through the outbox (`handlers.outbox`), which owns Telegram's rules (403, migration, 429
+through the rate limiter). Here its outcomes become queue states, one row at a time:
 
-Throughput (1,000 chats at once): each chat's plan is read outside any write transaction and written in one
-short one; an alert's message is rendered once per run and chat threshold, not once per chat; and `sent` marks
-are written in batches (`SentMarks`), one transaction for up to a few hundred rows. A batch not yet written when
-the process dies leaves its rows `sending`, which the next start records as interrupted: never sent twice.
+- A row is claimed (`sending`) alone, in its own step right before its own Bot API call, and `sent` is written
+  with the message id Telegram gave, retried until the write succeeds. A process killed mid-delivery leaves in
+  `sending` only the rows truly in flight (one per chat at most); everything not yet tried stays `pending`.
+- "Was it delivered?" is decided from Telegram's answer, never from our impatience: sends wait longer than
+  Telegram's slowest answer (`outbox.SEND_READ_TIMEOUT_SECONDS`). A row whose answer never came (a kill
+  mid-call, a dropped connection, a timeout even so) becomes `unsure` and is never resent: the Bot API offers no
+  way to ask whether a message arrived, and a second card is worse than one line. The chat hears of it once, in
+  its next digest ("may not have reached you"); its buttons keep working and its result still follows.
+- Surely not sent (refused connection, a gateway's 5xx): the row is retried with backoff (15 s doubling, five
+  retries) and its whole chat waits with it, so after an outage the chat's cards go out best first.
+- 429 after the rate limiter's own retries: the chat waits `retry_after` (not counted as a failure).
+- 403: the outbox marked the chat inactive; its waiting rows are skipped. 400: the row fails with the reason.
 """
 
 from __future__ import annotations
@@ -27,12 +32,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import Bot, InlineKeyboardMarkup, ReplyParameters
-from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram import InlineKeyboardMarkup
 
 from handlers import render
 from handlers.chat_settings import ChatPrefs, Kind, prefs_of
 from handlers.delivery_policy import HELD_QUIET, Action, CardFacts, decide, sort_out
+from handlers.outbox import ChatGone, MaybeSent, Notifier, NotSent, OutboxError, RateLimited, Refused, Sent
 from handlers.views import card_from_row
 from storage import alerts, chats, queue
 from storage.db import Database
@@ -47,52 +52,23 @@ MAX_RETRIES = 5
 BACKOFF_BASE_SECONDS = 15
 MAX_BACKOFF_SECONDS = 300
 INTERRUPTED = "interrupted while sending; not resent, to never send an alert twice"
-SENT_BATCH = 200  # `sent` marks written per transaction at most
-SENT_FLUSH_SECONDS = 0.05  # and at most this late
-
-
-class SentMarks:
-    """`sent` marks gathered and written in batches: one write transaction for many rows, not one each."""
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-        self._pending: list[tuple[int, int | None, datetime]] = []
-        self._flusher: asyncio.Task[None] | None = None
-        self._write = asyncio.Lock()
-
-    async def add(self, item_id: int, message_id: int | None, at: datetime) -> None:
-        self._pending.append((item_id, message_id, at))
-        if len(self._pending) >= SENT_BATCH:
-            await self.flush()
-        elif self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush_soon())
-
-    async def _flush_soon(self) -> None:
-        await asyncio.sleep(SENT_FLUSH_SECONDS)
-        await self.flush()
-
-    async def flush(self) -> None:
-        """Write every mark gathered so far (shielded: a cancelled caller does not lose them)."""
-        await asyncio.shield(self._flush())
-
-    async def _flush(self) -> None:
-        async with self._write:
-            batch, self._pending = self._pending, []
-            if batch:
-                async with self._db.session() as session:
-                    await queue.mark_sent_many(session, batch)
-INTERRUPTED_TOLD = INTERRUPTED + "; the chat was told in a digest"
+NO_ANSWER = "no answer from Telegram; not resent, to never send an alert twice"
+TOLD = "; the chat was told in a digest"
+INTERRUPTED_TOLD = INTERRUPTED + TOLD
+RECORD_RETRY_FIRST_SECONDS = 0.5
+RECORD_RETRY_MAX_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """What a delivery run read for one chat before sending anything: its row, its waiting rows (best first)
-    and how many alerts it was sent in the last hour."""
+    """What a delivery run read for one chat before sending anything: its row, its waiting rows (best first),
+    how many alerts it was sent in the last hour, and until when it waits (a retry or flood control)."""
 
     chat: Chat | None
     items: list[NotificationQueueItem]
     used: int
     now: datetime
+    paused_until: datetime | None = None
     facts: dict[int, CardFacts] = field(default_factory=dict)  # alert id → what decides if it is actionable
 
 
@@ -102,6 +78,7 @@ class DeliveryReport:
     rate_limited: int = 0
     retried: int = 0
     failed: int = 0
+    unsure: int = 0
     digests: int = 0
     chats: int = 0
     held_quiet: int = 0
@@ -110,14 +87,13 @@ class DeliveryReport:
 
 
 class Deliverer:
-    def __init__(self, db: Database, bot: Bot, *,
+    def __init__(self, db: Database, notifier: Notifier, *,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC), max_parallel_chats: int = 64) -> None:
         self._db = db
-        self._bot = bot
+        self._out = notifier
         self._clock = clock
         self._lock = asyncio.Lock()
         self._parallel = asyncio.Semaphore(max_parallel_chats)
-        self._sent = SentMarks(db)
         self._stopping = False
         self._unsure: dict[int, list[int]] = {}
         self._plans: dict[int, _Plan] = {}  # chat → what this run read for it
@@ -126,12 +102,13 @@ class Deliverer:
                              tuple[tuple[str, InlineKeyboardMarkup | None], int | None, str | None]] = {}
 
     async def recover_interrupted(self) -> int:
-        """At start: rows a killed process left in `sending` are recorded, not resent."""
+        """At start: rows a killed process left in `sending` (truly in flight) become `unsure`, not resent."""
         async with self._db.session() as session:
             rows = await queue.interrupted(session)
-            await queue.set_status(session, [r.id for r in rows], "failed", error=INTERRUPTED)
+            await queue.set_status(session, [r.id for r in rows], queue.UNSURE, error=INTERRUPTED)
         if rows:
-            log.warning("%d notification(s) were in flight when the bot stopped; recorded as interrupted", len(rows))
+            log.warning("%d notification(s) were in flight when the bot stopped; not resent, each chat is told "
+                        "once that they may not have reached it", len(rows))
         return len(rows)
 
     async def run_once(self) -> DeliveryReport:
@@ -140,30 +117,29 @@ class Deliverer:
             now = self._clock()
             async with self._db.reader() as session:
                 chat_ids = await queue.chats_with_waiting(session, now)
-                self._unsure = {}  # chat → its interrupted rows not told of yet: read once for the whole run
-                for row in await queue.failed_with(session, INTERRUPTED):
-                    self._unsure.setdefault(row.chat_id, []).append(row.id)
+                self._unsure = {}  # chat → its unsure rows not told of yet: read once for the whole run
+                for error in (INTERRUPTED, NO_ANSWER):
+                    for row in await queue.unsure_with(session, error):
+                        self._unsure.setdefault(row.chat_id, []).append(row.id)
                 chat_ids += sorted(set(self._unsure) - set(chat_ids))
-                # Every chat's plan in three queries, not three per chat (outside any write transaction).
+                # Every chat's plan in four queries, not four per chat (outside any write transaction).
                 found = await chats.by_ids(session, chat_ids)
                 waiting = await queue.waiting_by_chat(session, chat_ids, now)
                 used = await queue.sent_since_by_chat(session, chat_ids, now - WINDOW)
+                paused = await queue.paused_until_by_chat(session, chat_ids, now, not_for=HELD_QUIET)
                 card_ids = {i.alert_id for rows in waiting.values() for i in rows
                             if i.priority < queue.FOLLOW_UP_PRIORITY}
                 facts = {alert_id: CardFacts(posted, expiry, status == "open", seen)
                          for alert_id, (posted, expiry, status, seen)
                          in (await queue.card_facts(session, card_ids)).items()}
-            self._plans = {c: _Plan(found.get(c), waiting[c], used[c], now, facts) for c in chat_ids}
+            self._plans = {c: _Plan(found.get(c), waiting[c], used[c], now, paused.get(c), facts) for c in chat_ids}
             report.chats = len(chat_ids)
             self._rendered.clear()
-            try:
-                await asyncio.gather(*(self._guarded(chat_id, report) for chat_id in chat_ids))
-            finally:
-                await self._sent.flush()
-            if report.sent or report.failed or report.digests or report.held_quiet:
-                log.info("delivery: sent=%d rate_limited=%d retried=%d failed=%d digests=%d held_quiet=%d dropped=%d "
-                         "chats=%d", report.sent, report.rate_limited, report.retried, report.failed, report.digests,
-                         report.held_quiet, report.dropped, report.chats)
+            await asyncio.gather(*(self._guarded(chat_id, report) for chat_id in chat_ids))
+            if report.sent or report.failed or report.digests or report.unsure or report.held_quiet:
+                log.info("delivery: sent=%d rate_limited=%d retried=%d failed=%d unsure=%d digests=%d held_quiet=%d "
+                         "dropped=%d chats=%d", report.sent, report.rate_limited, report.retried, report.failed,
+                         report.unsure, report.digests, report.held_quiet, report.dropped, report.chats)
             return report
 
     async def _guarded(self, chat_id: int, report: DeliveryReport) -> None:
@@ -176,48 +152,46 @@ class Deliverer:
     async def _deliver_chat(self, chat_id: int, report: DeliveryReport) -> None:
         plan = self._plans.pop(chat_id)
         chat, now = plan.chat, plan.now
-        items = plan.items if chat and chat.is_active else []
-        used = plan.used if items else 0
-        unsure_ids = self._unsure.get(chat_id, []) if chat and chat.is_active else []
-        async with self._db.session() as session:
-            if chat is None or not chat.is_active:
+        if chat is None or not chat.is_active:
+            async with self._db.session() as session:
                 await queue.skip_waiting_for_chat(session, chat_id, "chat inactive")
-                return
-            prefs = prefs_of(chat)
-            sorted_out = sort_out(items, prefs, now, room=max(0, chat.rate_limit_per_hour - used), facts=plan.facts)
+            return
+        if plan.paused_until is not None:  # a retry or flood control: the whole chat waits, best first after
+            return
+        prefs = prefs_of(chat)
+        sorted_out = sort_out(plan.items, prefs, now, room=max(0, chat.rate_limit_per_hour - plan.used),
+                              facts=plan.facts)
+        newly_held = [i for i in sorted_out.held if i.status != "rate_limited"]
+        async with self._db.session() as session:
             await queue.set_status(session, [i.id for i in sorted_out.dropped], "skipped",
                                    error="that kind is off in /notify")
             if sorted_out.quiet_until is not None:
                 await queue.set_status(session, [i.id for i in sorted_out.held_quiet], "pending", error=HELD_QUIET,
                                        next_attempt_at=sorted_out.quiet_until)
-            newly_held = [i for i in sorted_out.held if i.status != "rate_limited"]
             await queue.set_status(session, [i.id for i in newly_held], "rate_limited")
-            await queue.set_status(session, [i.id for i, _ in sorted_out.send], "sending")
-            threshold = chat.min_score
-            sends = [(i.id, i.alert_id, action is Action.SILENT) for i, action in sorted_out.send]
-            digest_ids = [i.id for i in sorted_out.digest]
-            morning_ids = [i.id for i in sorted_out.morning]
-            missed_ids = [i.id for i in sorted_out.missed]
         report.rate_limited += len(sorted_out.held)
         report.held_quiet += len(sorted_out.held_quiet)
         report.dropped += len(sorted_out.dropped)
-        tried = 0
-        try:
-            for item_id, alert_id, silent in sends:
-                if self._stopping:
-                    return
-                tried += 1  # from here on the row is in flight: if the process stops now, it stays `sending`
-                outcome = await self._send(item_id, chat_id, alert_id, threshold, silent=silent, prefs=prefs)
-                setattr(report, outcome, getattr(report, outcome) + 1)
-                if outcome == "failed" and not await self._chat_active(chat_id):
-                    return
-        finally:
-            if tried < len(sends):  # stopped or cancelled before trying these: back to the queue, not lost
-                await asyncio.shield(self._release([item_id for item_id, _, _ in sends[tried:]]))
+        for item, action in sorted_out.send:  # claimed one at a time, each right before its own call
+            if self._stopping:
+                return
+            outcome = await self._send(item.id, chat_id, item.alert_id, chat.min_score,
+                                       silent=action is Action.SILENT, prefs=prefs)
+            setattr(report, outcome, getattr(report, outcome) + 1)
+            if outcome == "failed" and not await self._chat_active(chat_id):
+                return
+            if outcome in ("retried", "unsure"):  # Telegram is not answering well: this chat waits for the next run
+                return
+        if self._stopping:
+            return
         if newly_held:
             await self._tell_waiting(chat_id, len(sorted_out.held), chat.rate_limit_per_hour, prefs)
+        unsure_ids = self._unsure.get(chat_id, [])
+        digest_ids = [i.id for i in sorted_out.digest]
+        morning_ids = [i.id for i in sorted_out.morning]
+        missed_ids = [i.id for i in sorted_out.missed]
         if digest_ids or unsure_ids or morning_ids or missed_ids:
-            await self._send_digest(chat_id, digest_ids, unsure_ids, threshold, report, morning_ids=morning_ids,
+            await self._send_digest(chat_id, digest_ids, unsure_ids, chat.min_score, report, morning_ids=morning_ids,
                                     missed_ids=missed_ids, prefs=prefs)
 
     async def _tell_waiting(self, chat_id: int, waiting: int, limit: int, prefs: ChatPrefs) -> None:
@@ -227,43 +201,25 @@ class Deliverer:
         if action is Action.DROP:
             return
         try:
-            await self._bot.send_message(chat_id, render.alerts_waiting(waiting, limit),
-                                         disable_notification=action is Action.SILENT)
-        except TelegramError as exc:
-            log.warning("could not tell chat %s that %d alerts wait: %s", chat_id, waiting, exc.message)
+            await self._out.send(chat_id, render.alerts_waiting(waiting, limit), silent=action is Action.SILENT)
+        except OutboxError as exc:
+            log.warning("could not tell chat %s that %d alerts wait: %s", chat_id, waiting, exc.reason)
 
     def stop_sending(self) -> None:
-        """Shutdown: no new Bot API calls; rows claimed but not tried yet go back to `pending`."""
+        """Shutdown: no new Bot API calls (rows not claimed yet stay `pending`)."""
         self._stopping = True
-
-    async def _release(self, item_ids: list[int]) -> None:
-        async with self._db.session() as session:
-            await queue.set_status(session, item_ids, "pending")
 
     async def _chat_active(self, chat_id: int) -> bool:
         async with self._db.reader() as session:
             chat = await chats.get(session, chat_id)
             return chat is not None and chat.is_active
 
-    async def send_item(self, item_id: int) -> str:
-        """Send one queued row; returns the report field it counts in: sent | retried | failed."""
-        async with self._db.reader() as session:
-            item = await session.get(NotificationQueueItem, item_id)
-            if item is None:
-                return "failed"
-            chat = await chats.get(session, item.chat_id)
-            chat_id, alert_id = item.chat_id, item.alert_id
-        return await self._send(item_id, chat_id, alert_id, chat.min_score if chat else None,
-                                prefs=prefs_of(chat) if chat else ChatPrefs())
-
-    async def _send(self, item_id: int, chat_id: int, alert_id: int, threshold: float | None, *,
-                    silent: bool = False, prefs: ChatPrefs | None = None) -> str:
-        """`send_item` for a row whose chat and alert the caller already read (a delivery run): an alert card
-        already rendered in this run for this threshold needs no database read at all before the call."""
-        prefs = prefs or ChatPrefs()
-        today = prefs.today(self._clock())
+    async def _render(self, chat_id: int, alert_id: int, threshold: float | None, today: date
+                      ) -> tuple[str, InlineKeyboardMarkup | None, int | None]:
+        """The row's message (rendered once per run, threshold and local day: one alert goes to many chats)
+        and, for a result, the card it replies to."""
         key = (alert_id, threshold, today)
-        if key not in self._rendered:  # one alert to many chats: rendered once per run, threshold and local day
+        if key not in self._rendered:
             async with self._db.reader() as session:
                 row = await alerts.by_id(session, alert_id)
                 self._rendered[key] = (self._message(row, threshold=threshold, today=today),
@@ -273,46 +229,82 @@ class Deliverer:
         if trade_id is not None and event_type == "close":
             async with self._db.reader() as session:
                 card_id = await queue.card_message_id(session, chat_id, trade_id)
-        # A result replies to the card it concludes; when that card is gone it arrives as a plain message.
-        reply_to = ReplyParameters(card_id, allow_sending_without_reply=True) if card_id else None
+        return text, keyboard, card_id
+
+    async def _send(self, item_id: int, chat_id: int, alert_id: int, threshold: float | None, *,
+                    silent: bool = False, prefs: ChatPrefs | None = None) -> str:
+        """Claim one row, send it (silently in quiet hours, as the caller decided), record what Telegram
+        answered. Returns the report field it counts in: sent | retried | failed | unsure | rate_limited (not
+        claimed: no longer waiting)."""
+        today = (prefs or ChatPrefs()).today(self._clock())
+        text, keyboard, card_id = await self._render(chat_id, alert_id, threshold, today)
+        async with self._db.session() as session:
+            claimed = await queue.claim(session, item_id)
+        if not claimed:
+            return "rate_limited"
+        # From here until `sent` (or another state) is written, the row is in flight: a kill leaves it `sending`.
         try:
-            message = None
-            for part_number, part in enumerate(render.split_message(text)):
-                sent = await self._bot.send_message(
-                    chat_id, part, reply_markup=keyboard if part_number == 0 else None,
-                    reply_parameters=reply_to if part_number == 0 else None, disable_notification=silent)
-                message = message or sent  # the first part carries the buttons: its id is the card's
-        except RetryAfter as exc:
-            wait = exc.retry_after if isinstance(exc.retry_after, int | float) else exc.retry_after.total_seconds()
-            await self._retry(item_id, f"Telegram flood control: retry after {wait}s", seconds=float(wait), count=False)
-            return "retried"
-        except Forbidden as exc:
-            async with self._db.session() as session:
-                await chats.deactivate(session, chat_id)
-                await queue.set_status(session, [item_id], "failed", error=f"chat unreachable: {exc.message}")
-                await queue.skip_waiting_for_chat(session, chat_id, "chat blocked or removed the bot")
-            log.info("chat %s blocked or removed the bot; marked inactive", chat_id)
-            return "failed"
-        except ChatMigrated as exc:
-            async with self._db.session() as session:
-                await chats.migrate(session, chat_id, exc.new_chat_id)
-                await queue.set_status(session, [item_id], "pending")
-            log.info("chat %s became supergroup %s; settings and queue moved", chat_id, exc.new_chat_id)
-            return await self.send_item(item_id)
-        except BadRequest as exc:
-            async with self._db.session() as session:
-                await queue.set_status(session, [item_id], "failed", error=f"refused by Telegram: {exc.message}")
-            log.error("Telegram refused notification %s: %s", item_id, exc.message)
-            return "failed"
-        except (NetworkError, TelegramError) as exc:
-            return await self._retry(item_id, f"{type(exc).__name__}: {exc.message}", seconds=None, count=True)
-        except Exception as exc:  # anything else: keep the row, try again later, never leave it `sending`
+            # A result replies to the card it concludes; when that card is gone it arrives as a plain message.
+            sent = await self._out.send(chat_id, text, keyboard=keyboard, reply_to=card_id, silent=silent)
+        except OutboxError as exc:
+            if exc.sent:  # the first parts of a long message did arrive: the card exists
+                await self._record_sent(item_id, Sent(chat_id, exc.sent))
+                return "sent"
+            return await self._settle(item_id, chat_id, exc)
+        except Exception as exc:  # a bug of ours before the request left: keep the row, try again later
             log.exception("unexpected error sending notification %s", item_id)
             return await self._retry(item_id, f"{type(exc).__name__}: {exc}", seconds=None, count=True)
-        await self._sent.add(item_id, message.message_id if message else None, self._clock())
+        await self._record_sent(item_id, sent)
         return "sent"
 
+    async def _settle(self, item_id: int, chat_id: int, exc: OutboxError) -> str:
+        """A claimed row Telegram did not take (or may have): its state from the outbox's answer."""
+        if isinstance(exc, ChatGone):
+            async with self._db.session() as session:
+                await queue.set_status(session, [item_id], "failed", error=f"chat unreachable: {exc.reason}")
+                await queue.skip_waiting_for_chat(session, chat_id, "chat blocked or removed the bot")
+            return "failed"
+        if isinstance(exc, RateLimited):
+            log.warning("chat %s: Telegram's flood control still says wait %gs; the chat waits", chat_id,
+                        exc.seconds)
+            return await self._retry(item_id, exc.reason, seconds=exc.seconds, count=False)
+        if isinstance(exc, Refused):
+            async with self._db.session() as session:
+                await queue.set_status(session, [item_id], "failed", error=f"refused by Telegram: {exc.reason}")
+            log.error("Telegram refused notification %s: %s", item_id, exc.reason)
+            return "failed"
+        if isinstance(exc, MaybeSent):
+            async with self._db.session() as session:
+                await queue.set_status(session, [item_id], queue.UNSURE, error=NO_ANSWER)
+            log.warning("notification %s: %s; not resent (it may have arrived); the chat will be told once",
+                        item_id, exc.reason)
+            return "unsure"
+        assert isinstance(exc, NotSent)
+        return await self._retry(item_id, exc.reason, seconds=None, count=True)
+
+    async def _record_sent(self, item_id: int, sent: Sent) -> None:
+        """`sent` and the message id in one transaction, retried until it is written (a full disk, a locked
+        database): the card reached the chat, and its buttons and result depend on this row."""
+        wait = RECORD_RETRY_FIRST_SECONDS
+        failing = False
+        while True:
+            try:
+                async with self._db.session() as session:
+                    await queue.mark_sent(session, item_id, message_id=sent.message_id, at=self._clock())
+            except Exception as exc:
+                if not failing:
+                    log.warning("notification %s was delivered but recording it failed (%s: %s); retrying until "
+                                "it is written", item_id, type(exc).__name__, exc)
+                    failing = True
+                await asyncio.sleep(wait)
+                wait = min(RECORD_RETRY_MAX_SECONDS, wait * 2)
+                continue
+            if failing:
+                log.info("notification %s recorded as sent after all", item_id)
+            return
+
     async def _retry(self, item_id: int, error: str, *, seconds: float | None, count: bool) -> str:
+        """Back to `pending` for a later try (the chat waits with it), or `failed` after MAX_RETRIES."""
         async with self._db.session() as session:
             item = await session.get(NotificationQueueItem, item_id)
             tries = (item.retry_count or 0) + (1 if count else 0) if item else MAX_RETRIES
@@ -351,7 +343,7 @@ class Deliverer:
                            missed_ids: Sequence[int] = (), prefs: ChatPrefs | None = None) -> None:
         """Alerts no longer actionable folded into one message, the cards held through quiet hours
         (`morning_ids`), alerts posted while the chat was not tracking (`missed_ids`, with when they were posted),
-        and the sends a restart interrupted (`unsure_ids`), which may or may not have reached the chat: it hears of
+        and the sends that may or may not have reached the chat (`unsure_ids`): it hears of
         them once, with their symbol and score."""
         action = decide(Kind.DIGESTS, prefs or ChatPrefs(), self._clock())
         async with self._db.reader() as session:
@@ -361,16 +353,25 @@ class Deliverer:
             missed = await self._digest_lines(session, list(missed_ids), posted=True)
         if action is not Action.DROP and (lines or unsure or morning or missed):
             try:
-                text = render.digest(threshold, lines, unsure=unsure, morning=morning, missed=missed)
-                for part in render.split_message(text):
-                    await self._bot.send_message(chat_id, part, disable_notification=action is Action.SILENT)
-            except TelegramError as exc:
-                log.warning("digest to %s not sent (%s); it will be tried again", chat_id, exc.message)
+                await self._out.send(chat_id, render.digest(threshold, lines, unsure=unsure, morning=morning,
+                                                            missed=missed),
+                                     silent=action is Action.SILENT)
+            except ChatGone:
+                async with self._db.session() as session:
+                    await queue.skip_waiting_for_chat(session, chat_id, "chat blocked or removed the bot")
                 return
+            except (NotSent, RateLimited, Refused) as exc:
+                log.warning("digest to %s not sent (%s); it will be tried again", chat_id, exc.reason)
+                return
+            except MaybeSent as exc:  # it may have arrived: marked as told rather than risk a second digest
+                log.warning("digest to %s: %s; not resent", chat_id, exc.reason)
         async with self._db.session() as session:
             told = "sent in a digest" if action is not Action.DROP else "digests are off in /notify"
             await queue.set_status(session, [*item_ids, *morning_ids, *missed_ids], "skipped", error=told)
-            await queue.set_status(session, unsure_ids, "failed", error=INTERRUPTED_TOLD)
+            for item_id in unsure_ids:
+                item = await session.get(NotificationQueueItem, item_id)
+                if item is not None and item.error_message and not item.error_message.endswith(TOLD):
+                    item.error_message = item.error_message + TOLD
         if action is Action.DROP or not (lines or unsure or morning or missed):
             return
         report.digests += 1
@@ -386,4 +387,3 @@ class Deliverer:
             elif row is not None and row.event_type == "close":
                 lines.append(render.digest_result_line(row.trade.symbol, row.trade.trader.username))
         return lines
-

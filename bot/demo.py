@@ -18,14 +18,16 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
+
+from telegram import InlineKeyboardMarkup
 
 from bot.backtesting import write_chart
 from bot.delivery import Deliverer
 from bot.settings import Settings
 from bot.wiring import build_runtime
 from handlers import charts, render
+from handlers.outbox import Sent
 from pipeline.cycle import ReplaySource
 from pipeline.ingest.alerts_api import alert_from_json
 from pipeline.judge.consensus.panel import ConsensusPanel
@@ -60,22 +62,44 @@ class SampleSource(ReplaySource):
 
 
 class ConsoleTelegram:
-    """Prints each message the way a chat would show it; answers like the Bot API does."""
+    """A `Notifier` that prints each message the way a chat would show it, and numbers them as Telegram would."""
 
     def __init__(self) -> None:
         self.sent = 0
 
-    async def send_message(self, chat_id: int, text: str, reply_markup: Any = None, **_: Any) -> SimpleNamespace:
-        self.sent += 1
+    def _print(self, text: str, keyboard: InlineKeyboardMarkup | None = None) -> None:
         plain = html.unescape(TAG.sub("", text))
         print("┌─ Telegram · Demo chat " + "─" * 40)
         for line in plain.splitlines():
             print(f"│ {line}")
-        if reply_markup is not None:
-            buttons = [b.text for row in reply_markup.inline_keyboard for b in row]
+        if keyboard is not None:
+            buttons = [b.text for row in keyboard.inline_keyboard for b in row]
             print("│ " + "  ".join(f"[{b}]" for b in buttons))
         print("└" + "─" * 63)
-        return SimpleNamespace(message_id=self.sent)
+
+    def _next(self, chat_id: int) -> Sent:
+        self.sent += 1
+        return Sent(chat_id, (self.sent,))
+
+    async def send(self, chat_id: int, text: str, *, keyboard: InlineKeyboardMarkup | None = None,
+                   reply_to: int | None = None, silent: bool = False) -> Sent:
+        self._print(text, keyboard)
+        return self._next(chat_id)
+
+    async def send_photo(self, chat_id: int, photo: bytes, *, caption: str = "", reply_to: int | None = None,
+                         silent: bool = False) -> Sent:
+        self._print(f"[picture, {len(photo):,} bytes] {caption}")
+        return self._next(chat_id)
+
+    async def send_document(self, chat_id: int, data: bytes, filename: str, *, caption: str = "",
+                            reply_to: int | None = None, silent: bool = False) -> Sent:
+        self._print(f"[file {filename}, {len(data):,} bytes] {caption}")
+        return self._next(chat_id)
+
+    async def edit(self, chat_id: int, message_id: int, *, text: str | None = None,
+                   keyboard: InlineKeyboardMarkup | None = None) -> None:
+        if text is not None:
+            self._print(text, keyboard)
 
 
 def _prepare() -> dict[str, Any]:
@@ -87,14 +111,15 @@ def _prepare() -> dict[str, Any]:
     return sample
 
 
-async def _dashboard(db: Database, stage: MemoryStage, report: Any, settings: Settings) -> None:
+async def _dashboard(db: Database, console: ConsoleTelegram, stage: MemoryStage, report: Any,
+                     settings: Settings) -> None:
     """--dashboard: the Mini App's pages photographed, on the same figures the demo just printed."""
     from bot.dashboard_demo import dashboard_screenshots
 
     async def same_report() -> Any:
         return report
 
-    shots = await dashboard_screenshots(db, user_id=DEMO_CHAT, out=OUT, chromium_path=settings.chromium_path,
+    shots = await dashboard_screenshots(db, console, user_id=DEMO_CHAT, out=OUT, chromium_path=settings.chromium_path,
                                         similar_lines=stage.lines_for_alert, backtest=same_report)
     print(f"5. Dashboard: {len(shots)} screenshots at 390×844, light and dark, in {OUT}/ (dashboard-*.png)")
 
@@ -124,7 +149,7 @@ async def run_demo(settings: Settings, *, dashboard: bool = False) -> Path:
             for name in names:
                 await traders.track(session, DEMO_CHAT, name)
         console = ConsoleTelegram()
-        deliverer = Deliverer(db, console, clock=_clock)  # type: ignore[arg-type]
+        deliverer = Deliverer(db, console, clock=_clock)
 
         print(f"Xtrades Sentinel demo — invented sample data, local analyst, tracking {', '.join(names)}.")
         source.show(sample["history"])
@@ -163,7 +188,7 @@ async def run_demo(settings: Settings, *, dashboard: bool = False) -> Path:
         print(f"\n4. Charts written: {board}, {curve} and {backtest.chart}")
         if dashboard:
             assert runtime.memory is not None
-            await _dashboard(db, runtime.memory, backtest, demo_settings)
+            await _dashboard(db, console, runtime.memory, backtest, demo_settings)
         print(f"Demo finished in {time.monotonic() - started:.1f} s. Set TELEGRAM_BOT_TOKEN to run the real bot.")
         print(render.backtest_summary(backtest))
         return OUT

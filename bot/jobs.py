@@ -8,16 +8,15 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
-from telegram.error import TelegramError
-from telegram.ext import Application, ContextTypes
-
+from bot.context import App, AppContext
+from handlers import outbox
 from handlers.chat_settings import ChatPrefs, Kind, prefs_of
 from handlers.delivery_policy import Action, decide
 from storage import chats
 
 log = logging.getLogger(__name__)
 
-JobCallback = Callable[[ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+JobCallback = Callable[[AppContext], Awaitable[None]]
 # A running job, the tick waiting for it, and a tick that finds both and leaves: never more at once. The
 # scheduler counts them all as instances; at its default of one it logs a warning on every tick of a long run.
 MAX_INSTANCES = 3
@@ -40,7 +39,7 @@ class OneAtATime:
         self._overlapping = False
         self._started = 0.0
 
-    async def __call__(self, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def __call__(self, context: AppContext) -> None:
         if self._running.locked():
             if self._waiting:
                 return
@@ -64,10 +63,10 @@ class OneAtATime:
 CATCH_UP_JOB = "cycle-now"
 
 
-async def run_cycle(context: ContextTypes.DEFAULT_TYPE) -> None:
+async def run_cycle(context: AppContext) -> None:
     """One pipeline run. An error is logged once and the next run starts afresh. While the push feed is healthy
     the scheduled runs thin out to SCRAPE_INTERVAL_PUSH_SECONDS; a catch-up run (`poll_now`) always runs."""
-    runtime = context.bot_data.get("runtime")
+    runtime = context.bot_data.runtime
     if runtime is None:
         return
     forced = context.job is not None and context.job.name == CATCH_UP_JOB
@@ -84,7 +83,7 @@ async def run_cycle(context: ContextTypes.DEFAULT_TYPE) -> None:
         log.exception("pipeline run failed; the next run will retry")
 
 
-def poll_now(app: Application, why: str) -> None:
+def poll_now(app: App, why: str) -> None:
     """A pipeline run as soon as possible (the push feed dropped, or is back: poll what it may have missed)."""
     if app.job_queue is None or app.job_queue.get_jobs_by_name(CATCH_UP_JOB):
         return
@@ -92,7 +91,7 @@ def poll_now(app: Application, why: str) -> None:
     app.job_queue.run_once(run_cycle, 0, name=CATCH_UP_JOB)
 
 
-def catch_up_on_feed_changes(app: Application) -> Callable[[bool], None]:
+def catch_up_on_feed_changes(app: App) -> Callable[[bool], None]:
     """When the push feed drops, poll at once (and the normal interval is back); when it is back after a drop,
     poll again for whatever was posted in the gap. Its first connection needs none: start-up polls anyway."""
     was_up = False
@@ -107,9 +106,9 @@ def catch_up_on_feed_changes(app: Application) -> Callable[[bool], None]:
     return on_health
 
 
-def read_now(app: Application, usernames: Sequence[str]) -> None:
+def read_now(app: App, usernames: Sequence[str]) -> None:
     """Newly tracked traders are read at once, in the background: their baseline."""
-    runtime = app.bot_data.get("runtime")
+    runtime = app.bot_data.runtime
     if runtime is None or not usernames:
         return
 
@@ -122,9 +121,9 @@ def read_now(app: Application, usernames: Sequence[str]) -> None:
     app.create_task(baseline(), name="baseline")
 
 
-async def deliver(context: ContextTypes.DEFAULT_TYPE) -> None:
+async def deliver(context: AppContext) -> None:
     """Send what the queue and each chat's hourly limit allow."""
-    runtime = context.bot_data.get("runtime")
+    runtime = context.bot_data.runtime
     if runtime is None or runtime.deliverer is None:
         return
     try:
@@ -136,9 +135,9 @@ async def deliver(context: ContextTypes.DEFAULT_TYPE) -> None:
         log.exception("delivery run failed; the queue is kept for the next run")
 
 
-async def refit_calibration(context: ContextTypes.DEFAULT_TYPE) -> None:
+async def refit_calibration(context: AppContext) -> None:
     """Nightly: replay every closed trade and refit the calibrator that turns scores into chances of profit."""
-    runtime = context.bot_data.get("runtime")
+    runtime = context.bot_data.runtime
     if runtime is None or runtime.calibration is None:
         return
     try:
@@ -147,27 +146,28 @@ async def refit_calibration(context: ContextTypes.DEFAULT_TYPE) -> None:
         log.exception("calibration refit failed; the current calibrator stays in use")
 
 
-def admin_notifier(app: Application, admin_chat_ids: Sequence[int]) -> Callable[[str], Awaitable[None]]:
+def admin_notifier(app: App, admin_chat_ids: Sequence[int]) -> Callable[[str], Awaitable[None]]:
     """Tell every admin chat something (health warnings), at the level each chose for them in /notify (and
-    silently in its quiet hours); a chat that can't be reached is skipped."""
+    silently in its quiet hours), through the outbox; a chat that can't be reached is skipped."""
 
     async def notify(text: str) -> None:
         if not admin_chat_ids:
             log.warning("no ADMIN_CHAT_IDS set; admin notice not sent: %s", text)
             return
-        runtime = app.bot_data.get("runtime")
-        rows = {}
-        if runtime is not None:
-            async with runtime.db.reader() as session:
-                rows = await chats.by_ids(session, admin_chat_ids)
+        runtime = app.bot_data.runtime
+        if runtime is None or runtime.outbox is None:
+            log.warning("admin notice before start-up finished; not sent: %s", text)
+            return
+        async with runtime.db.reader() as session:
+            rows = await chats.by_ids(session, admin_chat_ids)
         now = datetime.now(UTC)
         for chat_id in admin_chat_ids:
             action = decide(Kind.HEALTH, prefs_of(rows[chat_id]) if chat_id in rows else ChatPrefs(), now)
             if action is Action.DROP:
                 continue
             try:
-                await app.bot.send_message(chat_id, text, disable_notification=action is Action.SILENT)
-            except TelegramError as exc:
-                log.warning("could not notify admin chat %s: %s", chat_id, exc)
+                await runtime.outbox.send(chat_id, text, silent=action is Action.SILENT)
+            except outbox.OutboxError as exc:
+                log.warning("could not notify admin chat %s: %s", chat_id, exc.reason)
 
     return notify

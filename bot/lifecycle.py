@@ -14,10 +14,10 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from telegram.ext import Application
+from bot.context import App
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +25,7 @@ STOP_BUDGET_SECONDS = 7.0  # the whole stop, closing included, well inside the 1
 CLOSE_RESERVE_SECONDS = 2.5  # kept back for closing the database, memory and browser
 
 
-AnyApplication = Application[Any, Any, Any, Any, Any, Any]  # whatever its context types: only started and stopped
-
-
-async def serve(app: AnyApplication, start: Callable[[AnyApplication], Coroutine[Any, Any, None]],
+async def serve(app: App, start: Callable[[App], Awaitable[None]],
                 stop_signals: Sequence[int] = (signal.SIGINT, signal.SIGTERM)) -> None:
     """Start the application, run until a stop signal, then stop within `STOP_BUDGET_SECONDS`.
 
@@ -38,8 +35,8 @@ async def serve(app: AnyApplication, start: Callable[[AnyApplication], Coroutine
     stopping = asyncio.Event()
     for sig in stop_signals:
         loop.add_signal_handler(sig, stopping.set)
-    starting = asyncio.create_task(start(app))
-    waiting = asyncio.create_task(stopping.wait())
+    starting: asyncio.Future[Any] = asyncio.ensure_future(start(app))
+    waiting: asyncio.Future[Any] = asyncio.create_task(stopping.wait())
     failure: BaseException | None = None
     try:
         await asyncio.wait({starting, waiting}, return_when=asyncio.FIRST_COMPLETED)
@@ -61,13 +58,13 @@ async def serve(app: AnyApplication, start: Callable[[AnyApplication], Coroutine
         raise failure
 
 
-async def stop_within_budget(app: AnyApplication, budget: float = STOP_BUDGET_SECONDS) -> None:
+async def stop_within_budget(app: App, budget: float = STOP_BUDGET_SECONDS) -> None:
     """Cancel the running jobs, then stop polling, the application and its bot, then close the runtime."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + budget
     if app.job_queue is not None and app.job_queue.scheduler.running:
         app.job_queue.scheduler.pause()  # no new cycle or delivery run starts while stopping
-    runtime = app.bot_data.get("runtime")
+    runtime = app.bot_data.runtime
     if runtime is not None:
         await runtime.cancel_jobs()
 

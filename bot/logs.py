@@ -1,10 +1,15 @@
-"""Logging: one line per event, level from LOG_LEVEL, secrets redacted wherever they appear."""
+"""Logging: one line per event, level from LOG_LEVEL, secrets redacted wherever they appear, and bounded: the
+same message repeating (a loop that fails the same way) is written once a minute with how often it came. It goes
+to the standard error stream, for the process manager (systemd, Docker, a Procfile host) to keep and rotate, or to
+LOG_FILE, rotated here."""
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
+from logging.handlers import RotatingFileHandler
 
 # A bot token anywhere (also inside Bot API URLs that httpx logs), whether or not we know its value.
 _TOKEN_RE = re.compile(r"(?<![0-9])\d{5,}:[A-Za-z0-9_-]{20,}")
@@ -26,9 +31,44 @@ class RedactingFormatter(logging.Formatter):
         return text.replace("\n", "\n    ") if record.exc_info else text
 
 
-def configure_logging(level: str, secrets: Iterable[str] = ()) -> None:
-    handler = logging.StreamHandler()
+class RepeatFilter(logging.Filter):
+    """Lets a message through once per `window_seconds` (same logger, level and message template); the next one
+    after the window says how many were held back. A loop failing every few milliseconds then writes one line a
+    minute instead of filling the disk."""
+
+    def __init__(self, window_seconds: float = 60.0, clock: Callable[[], float] = time.monotonic,
+                 max_keys: int = 10_000) -> None:
+        super().__init__()
+        self.window_seconds = window_seconds
+        self._clock = clock
+        self._max_keys = max_keys
+        self._seen: dict[tuple[str, int, str], tuple[float, int]] = {}  # key → (when let through, held back)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.levelno, str(record.msg))
+        now = self._clock()
+        seen = self._seen.get(key)
+        if seen is not None and now - seen[0] < self.window_seconds:
+            self._seen[key] = (seen[0], seen[1] + 1)
+            return False
+        if seen is not None and seen[1]:
+            record.msg = f"{record.msg} (and {seen[1]} more like it in the last {self.window_seconds:g}s)"
+        if len(self._seen) >= self._max_keys:
+            self._seen.clear()
+        self._seen[key] = (now, 0)
+        return True
+
+
+LOG_FILE_BYTES = 10 * 1024 * 1024
+LOG_FILE_BACKUPS = 5
+
+
+def configure_logging(level: str, secrets: Iterable[str] = (), *, log_file: str | None = None) -> None:
+    """One handler on the root logger: stderr, or `log_file` rotated at 10 MB with 5 old files kept."""
+    handler: logging.Handler = (RotatingFileHandler(log_file, maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILE_BACKUPS,
+                                                    encoding="utf-8") if log_file else logging.StreamHandler())
     handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets))
+    handler.addFilter(RepeatFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

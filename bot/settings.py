@@ -6,6 +6,7 @@ so they never show up in logs, reprs or error messages.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
@@ -18,6 +19,9 @@ YAHOO_DEFAULT_URL = "https://query2.finance.yahoo.com"
 DEEPSEEK_DEFAULT_URL = "https://api.deepseek.com"
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+# The project's own folder: the data and the model are found there whatever the working directory.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = PROJECT_ROOT / "data"
 
 
 class SettingsError(Exception):
@@ -37,10 +41,10 @@ class Settings(BaseSettings):
     admin_chat_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
 
     # Storage
-    database_url: str = "sqlite+aiosqlite:///data/sentinel.db"
+    database_url: str = f"sqlite+aiosqlite:///{DATA_DIR / 'sentinel.db'}"
     qdrant_url: str | None = None
     qdrant_api_key: SecretStr | None = None
-    qdrant_path: str = "data/qdrant"
+    qdrant_path: str = str(DATA_DIR / "qdrant")
 
     # Embeddings
     embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"
@@ -102,6 +106,8 @@ class Settings(BaseSettings):
     webapp_host: str = "127.0.0.1"
 
     log_level: LogLevel = "INFO"
+    # Unset: the standard error stream, for the process manager to keep. Set: this file, rotated at 10 MB (5 kept).
+    log_file: str | None = None
 
     @field_validator("admin_chat_ids", mode="before")
     @classmethod

@@ -11,14 +11,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from datetime import time as dt_time
 
-from telegram import Bot
-from telegram.error import TelegramError
-from telegram.ext import Application, ContextTypes
-
+from bot.context import App, AppContext
 from handlers import record as scoreboard
 from handlers import render
 from handlers.chat_settings import Kind, local_day_bounds, prefs_of, summary_due
 from handlers.delivery_policy import Action, decide
+from handlers.outbox import Notifier, OutboxError
 from storage import chats
 from storage import record as sent_cards
 from storage.db import Database
@@ -29,9 +27,10 @@ JOB_PREFIX = "summary:"
 
 
 class DailySummaries:
-    def __init__(self, db: Database, bot: Bot, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(self, db: Database, notifier: Notifier, *,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._db = db
-        self._bot = bot
+        self._out = notifier
         self._clock = clock
 
     async def send_if_due(self, chat_id: int) -> bool:
@@ -57,10 +56,9 @@ class DailySummaries:
         if summary.empty or action is Action.DROP:
             return False  # a quiet day (or summaries turned off with digests): nothing to say, and it is done
         try:
-            await self._bot.send_message(chat_id, render.daily_summary(summary),
-                                         disable_notification=action is Action.SILENT)
-        except TelegramError as exc:  # claimed already: never sent twice, so this day's is lost; say so once
-            log.warning("daily summary for chat %s (%s) not sent: %s", chat_id, day, exc.message)
+            await self._out.send(chat_id, render.daily_summary(summary), silent=action is Action.SILENT)
+        except OutboxError as exc:  # claimed already: never sent twice, so this day's is lost; say so once
+            log.warning("daily summary for chat %s (%s) not sent: %s", chat_id, day, exc.reason)
             return False
         return True
 
@@ -71,9 +69,9 @@ class DailySummaries:
         return sum([await self.send_if_due(chat_id) for chat_id in ids])
 
 
-async def summary_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+async def summary_job(context: AppContext) -> None:
     """A chat's daily job: its summary, if due (the check makes a duplicate job or a restart harmless)."""
-    runtime = context.bot_data.get("runtime")
+    runtime = context.bot_data.runtime
     job = context.job
     if runtime is None or runtime.summaries is None or job is None or job.chat_id is None:
         return
@@ -83,7 +81,7 @@ async def summary_job(context: ContextTypes.DEFAULT_TYPE) -> None:
         log.exception("daily summary for chat %s failed", job.chat_id)
 
 
-async def reschedule(app: Application, db: Database, chat_id: int) -> None:
+async def reschedule(app: App, db: Database, chat_id: int) -> None:
     """(Re)plan one chat's daily job from its stored settings: removed when the summary is off."""
     assert app.job_queue is not None
     for job in app.job_queue.get_jobs_by_name(f"{JOB_PREFIX}{chat_id}"):
@@ -100,7 +98,7 @@ async def reschedule(app: Application, db: Database, chat_id: int) -> None:
                             job_kwargs={"misfire_grace_time": 3600, "coalesce": True})
 
 
-async def schedule_all(app: Application, db: Database) -> int:
+async def schedule_all(app: App, db: Database) -> int:
     """At start: a daily job for every chat whose summary is on."""
     async with db.reader() as session:
         ids = [c.id for c in await chats.with_summary(session)]

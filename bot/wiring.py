@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.delivery import Deliverer
-from bot.settings import Settings
+from bot.settings import PROJECT_ROOT, Settings
+from handlers.outbox import TelegramOutbox
 from pipeline.cycle import AdminNotifier, AlertSource, EventSink, IngestionCycle
 from pipeline.ingest.push_feed import FeedConfig, PushFeed
 from pipeline.ingest.token import SessionToken
@@ -55,6 +56,7 @@ class Runtime:
     judgement: Judgement | None = None
     calibration: Calibration | None = None
     deliverer: Deliverer | None = None
+    outbox: TelegramOutbox | None = None  # the one way out to Telegram, once the bot exists
     feed: PushFeed | None = None
     market: MarketData | None = None
     summaries: DailySummaries | None = None
@@ -78,7 +80,8 @@ class Runtime:
         try:
             yield
         finally:
-            self.running_jobs.discard(task)  # type: ignore[arg-type]
+            if task is not None:
+                self.running_jobs.discard(task)
 
     async def cancel_jobs(self, grace_seconds: float = 1.0) -> None:
         """Shutdown: no new notifications; running jobs get `grace_seconds` to finish, then are cancelled."""
@@ -107,6 +110,9 @@ class Runtime:
             info["last_summary"] = report.summary()
             if report.session_expired:
                 info["source"] = "Xtrades session expired (admins were told)"
+        delivering = self.feed is not None and self.feed.healthy  # then alerts arrive whatever polling does
+        if self.cycle.source_problem is not None and "source" not in info and not delivering:
+            info["source"] = f"Xtrades {self.cycle.source_problem} (admins were told)"
         if self.market is not None:
             info["market"] = self.market.health
         return info
@@ -125,12 +131,24 @@ class Runtime:
                 log.exception("error while closing %s", closer)
 
 
+class ModelMissing(Exception):
+    """The embedding model is not on this machine; the message says how to build it."""
+
+
 def build_memory(settings: Settings, *, embedder: Embedder | None = None, threads: int | None = None) -> TradeMemory:
     """Similar-trades memory: the configured (or offline-prepared) model, local Qdrant or QDRANT_URL; the model
     runs on `threads` cores (None: EMBEDDING_THREADS, what the running bot uses; 0: every core)."""
     if embedder is None:
-        embedder = Embedder(settings.embedding_model, resolve_model_path(settings.embedding_model_path, MODEL_DIR),
-                            threads=settings.embedding_threads if threads is None else threads)
+        path = resolve_model_path(settings.embedding_model_path, PROJECT_ROOT / MODEL_DIR)
+        try:
+            # Offline only: fastembed's download would retry for 40 s (3 + 9 + 27) on a machine without the hub.
+            embedder = Embedder(settings.embedding_model, path, local_files_only=path is None,
+                                threads=settings.embedding_threads if threads is None else threads)
+        except Exception as exc:
+            raise ModelMissing(f"no embedding model could be loaded offline ({path or settings.embedding_model}: "
+                               f"{type(exc).__name__}); build it with `make` or `python -m bot prepare-model`, or "
+                               "set EMBEDDING_MODEL_PATH") from None
+        log.info("similar-trades memory: embedding model loaded from %s", path or "fastembed's cache")
     client = open_vector_store(
         url=settings.qdrant_url, path=settings.qdrant_path,
         api_key=settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None,
@@ -228,7 +246,9 @@ async def build_runtime(settings: Settings, *, notify_admins: AdminNotifier | No
     memory_stage: MemoryStage | None = None
     try:
         memory = build_memory(settings, embedder=embedder)
-    except Exception as exc:  # no model files and no way to download them: judge without memory
+    except ModelMissing as exc:  # judge without memory, said in one line
+        log.error("similar-trades memory is off: %s", exc)
+    except Exception as exc:
         log.error("similar-trades memory is off (%s: %s); run `make run` or set EMBEDDING_MODEL_PATH",
                   type(exc).__name__, str(exc).splitlines()[0][:200] if str(exc) else "")
     else:

@@ -7,21 +7,22 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from telegram import Update
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import TelegramError
-from telegram.ext import ContextTypes
 
 from handlers import render
-from handlers.services import services
+from handlers.answers import reply
+from handlers.services import BotContext, services
 
 log = logging.getLogger(__name__)
 
 ADMIN_CACHE_SECONDS = 60.0
 ADMIN_STATUSES = {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
-Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+Handler = Callable[[Update, BotContext], Coroutine[Any, Any, None]]
 
 
 def is_group(update: Update) -> bool:
@@ -29,7 +30,7 @@ def is_group(update: Update) -> bool:
     return chat is not None and chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
 
 
-async def may_change_settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+async def may_change_settings(update: Update, context: BotContext) -> bool:
     """Private chats: always. Groups: the group's administrators (anonymous admins post as the group)."""
     chat, user = update.effective_chat, update.effective_user
     if chat is None or user is None:
@@ -54,28 +55,28 @@ async def may_change_settings(update: Update, context: ContextTypes.DEFAULT_TYPE
     return allowed
 
 
-def _allowed_only(check: Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[bool]], *, on_button: str,
+def _allowed_only(check: Callable[[Update, BotContext], Awaitable[bool]], *, on_button: str,
                   on_message: str) -> Callable[[Handler], Handler]:
     """A decorator that runs the handler when `check` passes, and otherwise refuses politely (a button gets an
     alert, a message a reply), so every guarded command and button refuses the same way."""
 
     def decorate(func: Handler) -> Handler:
         @functools.wraps(func)
-        async def wrapper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        async def wrapper(update: Update, context: BotContext) -> None:
             if await check(update, context):
                 await func(update, context)
                 return
             if update.callback_query is not None:
                 await update.callback_query.answer(on_button, show_alert=True)
-            elif update.effective_message is not None:
-                await update.effective_message.reply_html(on_message)
+            else:
+                await reply(update, context, on_message)
 
         return wrapper
 
     return decorate
 
 
-async def is_admin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+async def is_admin(update: Update, context: BotContext) -> bool:
     """The bot's admins: a chat listed in ADMIN_CHAT_IDS; in a group listed there, only the group's
     administrators (the same test as for settings), so a member of an admin group sees no more than elsewhere."""
     chat = update.effective_chat

@@ -7,29 +7,29 @@ import asyncio
 import logging
 
 from telegram import Update
-from telegram.ext import ContextTypes
 
 from handlers import render
+from handlers.answers import photo, reply
 from handlers.auth import admins_only
-from handlers.services import services
+from handlers.services import BotContext, services
 
 log = logging.getLogger(__name__)
 
 
 @admins_only
-async def backtest(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def backtest(update: Update, context: BotContext) -> None:
     """Replay every closed trade as of its alert: hit rates per threshold, Brier, a reliability chart, advice."""
     svc, chat, message = services(context), update.effective_chat, update.effective_message
     if chat is None or message is None:
         return
     if svc.backtest is None:
-        await message.reply_html(render.backtest_unavailable())
+        await reply(update, context, render.backtest_unavailable())
         return
-    await message.reply_html(render.backtest_running())
+    await reply(update, context, render.backtest_running())
     report = await svc.backtest()
     from handlers.reliability_chart import reliability_png
 
     png = await asyncio.to_thread(reliability_png, report.reliability, title="Backtest — reliability",
                                   subtitle=render.backtest_chart_subtitle(report))
-    await message.reply_photo(png, caption=render.backtest_chart_caption(report)[:1024])
-    await message.reply_html(render.backtest_message(report))
+    await photo(update, context, png, render.backtest_chart_caption(report))
+    await reply(update, context, render.backtest_message(report))

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable, Coroutine
+from typing import Any
 
-from telegram import Update
-from telegram.error import BadRequest
-from telegram.ext import ContextTypes
+from telegram import InlineKeyboardMarkup, Update
 
 from handlers import chat_settings, render
+from handlers.answers import reply
 from handlers.auth import may_change_settings
 from handlers.commands import notify_view, positions_page, set_zone, this_chat
-from handlers.services import services
+from handlers.outbox import OutboxError
+from handlers.services import BotContext, services
 from handlers.views import card_from_row
 from storage import alerts, chats, mutes, queue
 
@@ -28,21 +30,53 @@ SETTING_DATA = re.compile(r"^set:(?:(t|r):(-?\d{1,2})|noop)$")
 ZONE_DATA = re.compile(r"^tz:([A-Za-z_/+-]{1,60})$")
 NOTIFY_DATA = re.compile(r"^nt:([a-z]{1,10}):([a-z]{1,8})$")
 PAGE_DATA = re.compile(r"^pg:(open|closed):(\d{1,4})$")
+# Each kind of button has its own handler (bot/app.py registers them with these patterns); anything else
+# reaches `on_unknown_button`.
+ALERT_PATTERN = r"^[asmu]:\d{1,12}$"
+SETTING_PATTERN = r"^set:"
+ZONE_PATTERN = r"^tz:"
+NOTIFY_PATTERN = r"^nt:"
+PAGE_PATTERN = r"^pg:"
+# The steps the settings panel offers: nothing else changes a setting, whatever the data says.
+SETTING_STEPS = {("t", -5), ("t", 5), ("r", -1), ("r", 1)}
 STALE = "This alert is no longer available."
 NOT_MINE = "That button isn't one of mine."
 
 
-async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+def offered_on_message(update: Update) -> bool:
+    """Whether the pressed data is one of the buttons of the message it was pressed on (Telegram sends the
+    message as it is, keyboard included): data forged onto another message (a settings step on an alert card,
+    another alert's id) is not."""
+    query = update.callback_query
+    message = query.message if query is not None else None
+    markup = getattr(message, "reply_markup", None)
+    if query is None or markup is None:
+        return False
+    return any(button.callback_data == query.data for row in markup.inline_keyboard for button in row)
+
+
+async def on_unknown_button(update: Update, context: BotContext) -> None:
+    """Data that is no button of ours."""
+    if update.callback_query is not None:
+        await update.callback_query.answer(NOT_MINE, show_alert=True)
+
+
+async def on_button(update: Update, context: BotContext) -> None:
+    """Any button (for callers that register one handler): dispatched by kind, as `BUTTONS` registers them."""
+    data = (update.callback_query.data or "") if update.callback_query is not None else ""
+    for pattern, handler in BUTTONS:
+        if re.match(pattern, data):
+            await handler(update, context)
+            return
+    await on_unknown_button(update, context)
+
+
+async def on_alert_button(update: Update, context: BotContext) -> None:
+    """Analyze, Similar, Mute, Undo: only on a card of that alert sent to this chat."""
     query = update.callback_query
     if query is None:
         return
     data = query.data or ""
-    if data.startswith("set:"):
-        await _setting(update, context)
-        return
-    if data.startswith(("tz:", "nt:", "pg:")):
-        await {"tz": _zone, "nt": _notify, "pg": _page}[data[:2]](update, context)
-        return
     match = ALERT_DATA.match(data)
     if match is None:
         await query.answer(NOT_MINE, show_alert=True)
@@ -54,35 +88,43 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         row = await alerts.by_id(session, alert_id)
         shown_here = chat is not None and row is not None and await queue.sent_for_trade(session, chat.id,
                                                                                          row.trade_id)
-        card_id = await queue.card_message_id(session, chat.id, row.trade_id) if shown_here else None
+        card_id = await queue.card_message_id(session, chat.id, row.trade_id) \
+            if shown_here and chat is not None and row is not None else None
         card = card_from_row(row) if row is not None and row.scored_at is not None else None
-    if card is None or not shown_here:
+    if card is None or row is None or not shown_here:
         await query.answer(STALE, show_alert=True)  # unknown, unscored, or never sent to this chat
         return
     pressed_on = query.message.message_id if query.message is not None else None
-    if card_id is not None and pressed_on != card_id:  # another alert's id under this card: forged
-        await query.answer(NOT_MINE, show_alert=True)
+    accessible = query.message is not None and getattr(query.message, "date", None) is not None and \
+        query.message.date.timestamp() > 0  # Telegram leaves out old messages' content (date 0)
+    if (card_id is not None and pressed_on != card_id) or (accessible and not offered_on_message(update)):
+        await query.answer(NOT_MINE, show_alert=True)  # another alert's id, or no such button under this message
         return
     if verb == "a":
         await query.answer()
-        await _send(update, render.analysis_message(card))
+        await reply(update, context, render.analysis_message(card))
     elif verb == "s":
         await query.answer()
         lines = await svc.similar_lines(row) if svc.similar_lines else ()
-        await _send(update, render.similar_message(card, lines))
+        await reply(update, context, render.similar_message(card, lines))
     elif verb in ("m", "u"):
         await _mute(update, context, card.trader, row.trade.trader_id, mute=verb == "m", alert_id=alert_id)
 
 
-async def _send(update: Update, text: str) -> None:
-    message = update.effective_message
+async def _edit(update: Update, context: BotContext, what: str, *, text: str | None = None,
+                keyboard: InlineKeyboardMarkup | None = None) -> None:
+    """The pressed message edited through the outbox; a message too old to edit, or unchanged, stays as it is
+    (what the button did stands)."""
+    message = update.callback_query.message if update.callback_query is not None else None
     if message is None:
         return
-    for part in render.split_message(text):
-        await message.reply_html(part)
+    try:
+        await services(context).outbox.edit(message.chat.id, message.message_id, text=text, keyboard=keyboard)
+    except OutboxError as exc:
+        log.info("%s: %s", what, exc.reason)
 
 
-async def _mute(update: Update, context: ContextTypes.DEFAULT_TYPE, trader: str, trader_id: int, *, mute: bool,
+async def _mute(update: Update, context: BotContext, trader: str, trader_id: int, *, mute: bool,
                 alert_id: int) -> None:
     query = update.callback_query
     assert query is not None
@@ -97,30 +139,29 @@ async def _mute(update: Update, context: ContextTypes.DEFAULT_TYPE, trader: str,
             await mutes.unmute(session, chat.id, trader_id)
     await query.answer(f"{trader} {'muted' if mute else 'unmuted'} here.")
     keyboard = render.undo_mute_keyboard(alert_id) if mute else render.alert_keyboard(alert_id)
-    try:
-        await query.edit_message_reply_markup(reply_markup=keyboard)
-    except BadRequest as exc:  # the message is too old to edit, or unchanged: the mute itself stands
-        log.info("could not swap the buttons: %s", exc.message)
+    await _edit(update, context, "could not swap the buttons", keyboard=keyboard)
     if mute:
-        await _send(update, render.muted(trader, None))
+        await reply(update, context, render.muted(trader, None))
 
 
-async def _setting(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_setting_button(update: Update, context: BotContext) -> None:
+    """The /settings panel's steps: only on a settings panel, only the steps it offers, within the bounds."""
     query = update.callback_query
-    assert query is not None
+    if query is None:
+        return
     match = SETTING_DATA.match(query.data or "")
-    if match is None:
+    if match is None or not offered_on_message(update):
         await query.answer(NOT_MINE, show_alert=True)
         return
     if match.group(1) is None:
         await query.answer()
         return
+    field, delta = match.group(1), int(match.group(2))
+    if (field, delta) not in SETTING_STEPS:
+        await query.answer(NOT_MINE, show_alert=True)
+        return
     if not await may_change_settings(update, context):
         await query.answer("Only this group's admins can change settings.", show_alert=True)
-        return
-    field, delta = match.group(1), int(match.group(2))
-    if abs(delta) > 10:
-        await query.answer(NOT_MINE, show_alert=True)
         return
     chat = await this_chat(update, context)
     name, low, high = ("min_score", 0, 100) if field == "t" else ("rate_limit_per_hour", 1, 60)
@@ -133,22 +174,18 @@ async def _setting(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         row = await chats.update_settings(session, chat.id, **{name: wanted})
         min_score, rate = row.min_score, row.rate_limit_per_hour  # type: ignore[union-attr]
     await query.answer(render.saved())
-    try:
-        await query.edit_message_text(render.current_settings(min_score, rate),
-                                      reply_markup=render.settings_keyboard(min_score, rate))
-    except BadRequest as exc:
-        log.info("settings message not edited: %s", exc.message)
+    await _edit(update, context, "settings message not edited", text=render.current_settings(min_score, rate),
+                keyboard=render.settings_keyboard(min_score, rate))
 
 
 
-
-async def _zone(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_zone_button(update: Update, context: BotContext) -> None:
     """A zone chosen under /start's question."""
     query = update.callback_query
     assert query is not None
     match = ZONE_DATA.match(query.data or "")
     name = chat_settings.parse_zone(match.group(1)) if match else None
-    if name is None:
+    if name is None or not offered_on_message(update):
         await query.answer(NOT_MINE, show_alert=True)
         return
     if not await may_change_settings(update, context):
@@ -157,21 +194,18 @@ async def _zone(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     chat = await this_chat(update, context)
     text = await set_zone(context, chat.id, name)
     await query.answer(render.saved())
-    try:  # the question is answered: its buttons go, the welcome above them stays
-        await query.edit_message_reply_markup(reply_markup=None)
-    except BadRequest as exc:
-        log.info("zone buttons not removed: %s", exc.message)
-    await _send(update, text)
+    await _edit(update, context, "zone buttons not removed", keyboard=None)
+    await reply(update, context, text)
 
 
-async def _notify(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_notify_button(update: Update, context: BotContext) -> None:
     """One of /notify's buttons: a kind of message set to on, silent or off."""
     query = update.callback_query
     assert query is not None
     match = NOTIFY_DATA.match(query.data or "")
     kind = chat_settings.parse_kind(match.group(1)) if match else None
     level = chat_settings.parse_level(match.group(2)) if match else None
-    if kind is None or level is None:
+    if kind is None or level is None or not offered_on_message(update):
         await query.answer(NOT_MINE, show_alert=True)
         return
     if not await may_change_settings(update, context):
@@ -186,24 +220,29 @@ async def _notify(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         row = await chats.set_values(session, chat.id, **{f"notify_{kind.value}": level.value})
     await query.answer(f"{chat_settings.KIND_LABELS[kind]}: {level.value}.")
     text, keyboard = notify_view(chat_settings.prefs_of(row), admin_chat=admin_chat)
-    try:
-        await query.edit_message_text(text, reply_markup=keyboard)
-    except BadRequest as exc:
-        log.info("notify message not edited: %s", exc.message)
+    await _edit(update, context, "notify message not edited", text=text,
+                keyboard=keyboard)
 
 
-async def _page(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_page_button(update: Update, context: BotContext) -> None:
     """/positions' ◀ and ▶: the message shows another page."""
     query = update.callback_query
     assert query is not None
     match = PAGE_DATA.match(query.data or "")
-    if match is None:
+    if match is None or not offered_on_message(update):
         await query.answer(NOT_MINE, show_alert=True)
         return
     chat = await this_chat(update, context)
     text, keyboard = await positions_page(context, chat, match.group(1), int(match.group(2)))
     await query.answer()
-    try:
-        await query.edit_message_text(text, reply_markup=keyboard)
-    except BadRequest as exc:
-        log.info("positions page not edited: %s", exc.message)
+    await _edit(update, context, "positions page not edited", text=text,
+                keyboard=keyboard)
+
+
+# Every kind of button with its handler: bot/app.py registers one CallbackQueryHandler(pattern=…) per row, then
+# `on_unknown_button` for anything else.
+ButtonHandler = Callable[[Update, BotContext], Coroutine[Any, Any, None]]
+BUTTONS: list[tuple[str, ButtonHandler]] = [
+    (ALERT_PATTERN, on_alert_button), (SETTING_PATTERN, on_setting_button), (ZONE_PATTERN, on_zone_button),
+    (NOTIFY_PATTERN, on_notify_button), (PAGE_PATTERN, on_page_button),
+]

@@ -6,10 +6,9 @@ import logging
 
 from telegram import Update
 from telegram.constants import ChatMemberStatus
-from telegram.ext import ContextTypes
 
-from handlers import render
-from handlers.services import services
+from handlers import outbox, render
+from handlers.services import BotContext, services
 from storage import chats
 
 log = logging.getLogger(__name__)
@@ -18,7 +17,7 @@ PRESENT = {ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR, ChatMemberSt
            ChatMemberStatus.RESTRICTED}
 
 
-async def on_my_membership(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_my_membership(update: Update, context: BotContext) -> None:
     change = update.my_chat_member
     if change is None:
         return
@@ -34,19 +33,27 @@ async def on_my_membership(update: Update, context: ContextTypes.DEFAULT_TYPE) -
             min_score, rate = row.min_score, row.rate_limit_per_hour
         log.info("added to %s %s", chat.type, chat.id)
         if chat.type != "private":
-            await context.bot.send_message(chat.id, render.welcome(chat_title=chat.title, is_group=True,
-                                                                   min_score=min_score, rate_limit_per_hour=rate))
+            welcome = render.welcome(chat_title=chat.title, is_group=True, min_score=min_score,
+                                     rate_limit_per_hour=rate)
+            await outbox.once(lambda: svc.outbox.send(chat.id, welcome), what=f"welcome in chat {chat.id}")
     elif was and not now:
         async with svc.db.session() as session:
             await chats.deactivate(session, chat.id)
         log.info("removed from %s %s; chat deactivated", chat.type, chat.id)
 
 
-async def on_migration(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A group upgraded to a supergroup announces its new id: settings, traders and queue move with it."""
+async def on_migration(update: Update, context: BotContext) -> None:
+    """A group upgraded to a supergroup: both service messages (in the old group, `migrate_to_chat_id`; in the
+    new one, `migrate_from_chat_id`) merge the two chats, whichever arrives first; the second finds it done."""
     message = update.effective_message
-    if message is None or message.migrate_to_chat_id is None:
+    if message is None:
+        return
+    if message.migrate_to_chat_id is not None:
+        old_id, new_id = message.chat.id, message.migrate_to_chat_id
+    elif message.migrate_from_chat_id is not None:
+        old_id, new_id = message.migrate_from_chat_id, message.chat.id
+    else:
         return
     async with services(context).db.session() as session:
-        await chats.migrate(session, message.chat.id, message.migrate_to_chat_id)
-    log.info("chat %s migrated to %s", message.chat.id, message.migrate_to_chat_id)
+        await chats.migrate(session, old_id, new_id)
+    log.info("chat %s migrated to %s", old_id, new_id)

@@ -765,7 +765,9 @@ def feed_line(feed: dict[str, Any] | None, zone: tzinfo = UTC) -> str:
     state = feed.get("state")
     if state == "connected":
         return f"Push feed: connected since {_clock(feed.get('connected_since'), zone)}, {tail}"
-    reason = esc(feed.get("reason") or state or "unknown")
+    # Without a reason (what members see: reasons name addresses and errors), the state says it plainly.
+    plain = {"down": "not connected", "expired": "Xtrades refused the session", "off": "not in use"}
+    reason = esc(feed.get("reason") or plain.get(str(state), state or "unknown"))
     if state == "off":
         return f"Push feed: off ({reason}); polling only"
     if state == "expired":
@@ -784,22 +786,33 @@ def market_status_line(health: Any, zone: tzinfo = UTC) -> str | None:
 
 
 def status_text(info: dict[str, Any], *, details: bool, zone: tzinfo = UTC) -> str:
+    """Admins (`details`) see the whole pipeline; anyone else the health and their own chat's figures."""
     last_run = info.get("last_run", "not yet")
     if info.get("last_run_at") is not None:
         last_run = f"{_clock(info['last_run_at'], zone)}, {float(info.get('last_run_seconds') or 0):.1f}s"
     lines = ["<b>Status</b>", f"Source: {esc(info.get('source', 'unknown'))}", feed_line(info.get("feed"), zone),
-             f"Last run: {esc(last_run)}", f"Queue: {info.get('queue_depth', 0)} waiting",
-             f"Alerts scored today: {info.get('alerts_today', 0)}"]
+             f"Last run: {esc(last_run)}"]
+    if details:
+        lines += [f"Queue: {info.get('queue_depth', 0)} waiting", f"Alerts scored today: {info.get('alerts_today', 0)}"]
+    else:
+        lines += [f"Queue: {info.get('queue_depth', 0)} waiting for this chat",
+                  f"Alerts sent here today: {info.get('alerts_today', 0)}"]
     market = market_status_line(info.get("market"), zone)
     if market:
         lines.append(market)
-    if info.get("unsettled"):
+    if details and info.get("unsettled"):
         lines.append(f"Expired options with their result unknown (no close yet): {info['unsettled']}, "
                      "retried for a week")
     if details:
         lines += [f"AI spend this month: ${float(info.get('ai_spend', 0.0)):.2f} of "
                   f"${float(info.get('ai_budget', 0.0)):.2f}", f"Tracked profiles: {info.get('profiles', 0)}"]
         lines += [f"• {esc(line)}" for line in info.get("unhealthy", [])]
+        rejected = info.get("rejected") or []
+        if rejected:
+            lines.append(f"Records refused today: {sum(n for _, _, n in rejected)}")
+            lines += [f"• {trader_link(trader)}: {esc(reason)} ×{n}" for trader, reason, n in rejected[:10]]
+        if info.get("parked"):
+            lines.append(f"Alerts that could not be judged (parked): {info['parked']}")
         if info.get("last_summary"):
             lines.append(f"<code>{esc(info['last_summary'])}</code>")
     return "\n".join(lines)

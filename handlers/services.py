@@ -1,22 +1,23 @@
-"""What handlers need, handed to them by bot/ through `context.bot_data` (handlers never import bot/)."""
+"""What handlers need, handed to them by bot/ through a typed `context.bot_data` (PTB's `ContextTypes`, as in
+PTB's examples/contexttypesbot.py): no lookups by key, and handlers never import bot/."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from telegram.ext import ContextTypes
+from telegram.ext import CallbackContext, ExtBot
 
+from handlers.outbox import Notifier
 from storage.db import Database
-
-SERVICES_KEY = "services"
 
 
 @dataclass(slots=True)
 class Services:
     db: Database
+    outbox: Notifier  # the one way out to Telegram
     default_min_score: int
     default_rate_limit_per_hour: int
     admin_chat_ids: frozenset[int] = frozenset()
@@ -39,5 +40,22 @@ class Services:
     webapp_url: str | None = None
 
 
-def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
-    return context.bot_data[SERVICES_KEY]
+R = TypeVar("R")
+
+
+class BotData(Generic[R]):
+    """`context.bot_data`: the handlers' services, and the runtime bot/'s jobs work on (its type is bot/'s: to
+    handlers it is only a parameter), both set once the runtime is built."""
+
+    def __init__(self) -> None:
+        self.services: Services | None = None
+        self.runtime: R | None = None
+
+
+BotContext = CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData[Any]]
+
+
+def services(context: BotContext) -> Services:
+    if context.bot_data.services is None:
+        raise RuntimeError("services are not built yet (an update before post_init?)")
+    return context.bot_data.services

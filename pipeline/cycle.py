@@ -13,19 +13,19 @@ import logging
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from pipeline.ingest import parser
-from pipeline.ingest.alerts_api import alert_from_json
+from pipeline.ingest import parser, validate
+from pipeline.ingest.alerts_api import UNDOCUMENTED, alert_from_json
 from pipeline.ingest.detector import OPEN_FOR_EXIT, Detection, Position, detect
 from pipeline.ingest.pnl import opening_side, position_pnl, settlement_price
 from pipeline.ingest.token import SessionToken
 from pipeline.models import Leg, RawAlert, ScrapeResult, StoredEvent
 from storage import alerts as alerts_repo
-from storage import queue, scraper_state, traders, trades
+from storage import queue, rejections, scraper_state, traders, trades
 from storage.db import Database
 from storage.models import Trade
 
@@ -33,7 +33,9 @@ log = logging.getLogger(__name__)
 
 MARKET_TZ = ZoneInfo("America/New_York")  # options expire on the exchange's calendar day
 MAX_BACKOFF_SECONDS = 30 * 60
-MAX_HELD_EXITS = 500  # pushed exits waiting for their entry, per trader
+MAX_HELD_EXITS = 500  # exits waiting for their entry, per trader
+HOLD_EXIT_SECONDS = 3600.0  # an exit whose entry never comes is applied alone after this long
+RELEASE_CHECK_SECONDS = 2.0  # how often an exit held for its entry's card looks whether the card is out
 
 
 class AlertSource(Protocol):
@@ -100,6 +102,8 @@ class CycleReport:
     seconds: float = 0.0
     session_expired: bool = False
     unreadable: int = 0  # texts the parser failed on during the run (each logged once): never silently dropped
+    rejected: Counter[str] = field(default_factory=Counter)  # records refused at the edge, by reason
+    errors: list[str] = field(default_factory=list, repr=False)  # why each failed profile failed
     stored: list[StoredEvent] = field(default_factory=list, repr=False)
 
     def summary(self) -> str:
@@ -107,6 +111,7 @@ class CycleReport:
         extra = f", failed={self.failed}" if self.failed else ""
         extra += f", unreadable={self.unreadable}" if self.unreadable else ""
         extra += f", backing_off={self.backing_off}" if self.backing_off else ""
+        extra += f", rejected={sum(self.rejected.values())}" if self.rejected else ""
         extra += ", SESSION EXPIRED" if self.session_expired else ""
         return (f"cycle: traders={self.traders} scraped={self.scraped} alerts_seen={self.alerts_seen} "
                 f"events[{kinds}]{extra} in {self.seconds:.1f}s")
@@ -146,14 +151,15 @@ def detect_in_order(trader: str, history: list[RawAlert], fresh: list[RawAlert],
                     after_close: bool = False) -> Detection:
     """History first (flagged historical), then what is news, on the book the history left behind. `closes`
     and `after_close` settle options that expired open (see `detect`)."""
-    settle = {"closes": closes, "after_close": after_close}
     if not fresh:
-        return detect(trader, history, positions, today=today, historical=first_read, **settle)
+        return detect(trader, history, positions, today=today, historical=first_read, closes=closes,
+                      after_close=after_close)
     if not history:
-        return detect(trader, fresh, positions, today=today, historical=False, **settle)
-    past = detect(trader, history, positions, today=today, historical=True, **settle)
+        return detect(trader, fresh, positions, today=today, historical=False, closes=closes, after_close=after_close)
+    past = detect(trader, history, positions, today=today, historical=True, closes=closes, after_close=after_close)
     book = {p.key: p for p in positions} | past.changed
-    news = detect(trader, fresh, list(book.values()), today=today, historical=False, **settle)
+    news = detect(trader, fresh, list(book.values()), today=today, historical=False, closes=closes,
+                  after_close=after_close)
     return Detection(events=past.events + news.events, changed=past.changed | news.changed)
 
 
@@ -180,11 +186,17 @@ class IngestionCycle:
         self._clock = clock
         self._lock = asyncio.Lock()
         self._trader_locks: dict[str, asyncio.Lock] = {}
-        self._held_exits: dict[str, dict[tuple[str, str, str], RawAlert]] = {}
+        self._held_exits: dict[str, dict[tuple[str, str, str], tuple[RawAlert, datetime]]] = {}
+        self._rejections_logged: set[tuple[str, str, date]] = set()  # logged once per trader, reason and day
+        # traders → ids of held exits whose entry has come, waiting for its card to go out (then `_release_held`)
+        self._releasing: dict[str, set[str]] = {}
+        self._release_tasks: set[asyncio.Task[None]] = set()
         self._handed: set[asyncio.Task[None]] = set()
         self.last_report: CycleReport | None = None
         self.last_run_at: datetime | None = None
         self._session_told: bool | None = None  # whether the admins last heard "expired" (None: not yet known)
+        self.source_problem: str | None = None  # what the admins were told is wrong with Xtrades, if anything
+        self._source_failures = 0  # runs in a row in which every read failed for the same source-wide reason
 
     def add_sink(self, sink: EventSink) -> None:
         self._sinks.append(sink)
@@ -198,6 +210,7 @@ class IngestionCycle:
             report.unreadable = parser.failures() - failed_before
             self.last_report, self.last_run_at = report, self._clock()
             log.info(report.summary())
+            await self._watch_source(report)
             return report
 
     async def _run(self, report: CycleReport) -> CycleReport:
@@ -277,6 +290,7 @@ class IngestionCycle:
                 await self._hand_on(fresh)
         report.seconds = time.monotonic() - started
         log.info("baseline: %s", report.summary())
+        self.last_report, self.last_run_at = report, self._clock()  # "Last run" is the last read, whatever asked
         return report
 
     async def ingest_pushed(self, items: Sequence[Any]) -> CycleReport:
@@ -284,13 +298,19 @@ class IngestionCycle:
         as a scrape, for tracked traders only. Returns once they are stored; judging goes on in the background."""
         report = CycleReport()
         by_trader: dict[str, list[RawAlert]] = {}
+        unreadable: Counter[str] = Counter()
         for item in items:
             if not isinstance(item, dict):
                 continue
-            name = str(item.get("userName") or "").strip().lower()
-            alert = alert_from_json(item, name) if name else None
-            if alert is not None:
-                by_trader.setdefault(name, []).append(alert)
+            name = str(item.get("userName") or "").strip().lower()[:64]
+            if not name:
+                continue
+            alert = alert_from_json(item, name)
+            by_trader.setdefault(name, [])
+            if alert is None:
+                unreadable[name] += 1
+            else:
+                by_trader[name].append(alert)
         if not by_trader:
             return report
         async with self._db.reader() as session:
@@ -302,7 +322,7 @@ class IngestionCycle:
             report.traders += 1
             report.alerts_seen += len(alerts)
             before = len(report.stored)
-            result = ScrapeResult(name, "ok", tuple(alerts), "json")
+            result = ScrapeResult(name, "ok", tuple(alerts), "json", unreadable=unreadable[name])
             try:
                 await self._store(result, report, pushed=True)
             except Exception:
@@ -333,6 +353,8 @@ class IngestionCycle:
     async def drain(self, timeout_seconds: float = 5.0) -> None:
         """Let pushed alerts still being judged finish (shutdown, tests); past the timeout they are cancelled,
         which loses nothing: they are stored, and the next run scores what is still unscored."""
+        for task in list(self._release_tasks):  # they only wait for a card: the next start's reads redo them
+            task.cancel()
         pending = list(self._handed)
         if not pending:
             return
@@ -344,7 +366,8 @@ class IngestionCycle:
         if state is None or not state.consecutive_failures or state.last_attempt_at is None:
             return True
         wait = backoff_seconds(state.consecutive_failures, self._interval)
-        return now >= state.last_attempt_at + timedelta(seconds=wait)
+        due: bool = now >= state.last_attempt_at + timedelta(seconds=wait)
+        return due
 
     def _lock_for(self, trader: str) -> asyncio.Lock:
         lock = self._trader_locks.get(trader)
@@ -361,6 +384,7 @@ class IngestionCycle:
             report.failed += 1
             error = scraper_state.SESSION_EXPIRED if result.status == "session_expired" else (
                 result.error or result.status)
+            report.errors.append(error)
             async with self._db.session() as session:
                 failures = await scraper_state.record_failure(session, result.trader, at=now, error=error)
             log.warning("scrape of %s failed (%s), %d in a row; next try in %.0fs", result.trader, error,
@@ -370,15 +394,21 @@ class IngestionCycle:
         if not pushed:  # a push counts its alerts where it arrives (ingest_pushed)
             report.scraped += 1
             report.alerts_seen += len(result.alerts)
+        screened, refused = self._screen(result, now)
         async with self._lock_for(result.trader), self._db.session() as session:
+            for reason, (n, example) in refused.items():
+                await rejections.count(session, result.trader, reason, day=now.date(), at=now, n=n, example=example)
+                report.rejected[reason] += n
             trader = await traders.get_or_create(session, result.trader)
             state = (await scraper_state.get_many(session, [result.trader])).get(result.trader)
             first_read = not pushed and _never_read(state)
-            alerts = self._with_held_exits(result.trader, list(result.alerts), all_held=not pushed)
+            alerts = self._with_held_exits(result.trader, screened)
             ids = {a.alert_id for a in alerts}
             rows = await trades.relevant_to_scrape(session, trader.id, ids)
-            if pushed:
-                alerts = self._hold_orphan_exits(result.trader, alerts, rows)
+            if not first_read:  # history may hold exits of entries older than the API reaches: those stand alone
+                settled = {r.id: await alerts_repo.entry_settled(session, r.id) for r in rows
+                           if self._held_for(result.trader, r.xtrades_alert_id)}
+                alerts = self._hold_orphan_exits(result.trader, alerts, rows, now, settled)
             history = [a for a in alerts if is_history(a, first_read=first_read, tracked_since=trader.tracked_since)]
             fresh = [a for a in alerts if not is_history(a, first_read=first_read,
                                                          tracked_since=trader.tracked_since)]
@@ -472,35 +502,135 @@ class IngestionCycle:
                      row.expiry, close, pnl.amount)
         return settled
 
-    def _with_held_exits(self, trader: str, alerts: list[RawAlert], *, all_held: bool) -> list[RawAlert]:
-        """Pushed exits still waiting for their entry join this read; a poll takes them all (it applies an exit
-        without entry as a closed trade, as it always did), a push only tries them again."""
+    def _screen(self, result: ScrapeResult, now: datetime) -> tuple[list[RawAlert], dict[str, tuple[int, str]]]:
+        """The edge: every record checked once (`validate`), the rest bounded in size. Returns what may become
+        trades, and the refusals by reason (how many, and the last one's id). Each trader's refusals are logged
+        once per reason and day, not at every read."""
+        today = market_today(now)
+        kept: list[RawAlert] = []
+        refused: dict[str, tuple[int, str]] = {}
+        if result.unreadable:
+            refused[validate.UNREADABLE] = (result.unreadable, "")
+        for alert in result.alerts:
+            reason = validate.rejection(alert, today=today)
+            if reason is None:
+                kept.append(replace(alert, text=validate.capped_text(alert.text), raw=validate.capped_raw(alert.raw)))
+                continue
+            n, _ = refused.get(reason, (0, ""))
+            refused[reason] = (n + 1, f"{alert.alert_id[:40]} {alert.action} {alert.symbol} strike={alert.strike} "
+                                      f"expiry={alert.expiry} price={alert.price} qty={alert.quantity}")
+        for reason, (n, example) in refused.items():
+            key = (result.trader, reason, now.date())
+            if key not in self._rejections_logged:
+                self._rejections_logged.add(key)
+                log.warning("%d alert record(s) of %s refused (%s), e.g. %s; counted in /status, logged once a day",
+                            n, result.trader, reason, example or "a record we cannot read")
+        return kept, refused
+
+    def _with_held_exits(self, trader: str, alerts: list[RawAlert]) -> list[RawAlert]:
+        """Exits still waiting for their entry join this read, to meet it if it has come."""
         held = self._held_exits.get(trader)
         if not held:
             return alerts
         seen = {(a.alert_id, a.action) for a in alerts}
-        extra = [a for a in held.values() if (a.alert_id, a.action) not in seen]
-        if all_held:
-            self._held_exits.pop(trader, None)
-        return alerts + extra
+        return alerts + [a for a, _ in held.values() if (a.alert_id, a.action) not in seen]
 
-    def _hold_orphan_exits(self, trader: str, alerts: list[RawAlert], rows: Sequence[Trade]) -> list[RawAlert]:
-        """A pushed exit whose entry was never seen is kept aside until the entry is (by push or poll)."""
-        known = {(r.xtrades_alert_id, r.open_action) for r in rows}
-        known |= {(a.alert_id, a.action) for a in alerts if a.is_entry}
+    def _held_for(self, trader: str, alert_id: str) -> bool:
+        return any(key[0] == alert_id for key in self._held_exits.get(trader, {}))
+
+    def _hold_orphan_exits(self, trader: str, alerts: list[RawAlert], rows: Sequence[Trade], now: datetime,
+                           settled: dict[int, bool]) -> list[RawAlert]:
+        """An exit whose entry was never seen (pushed or polled) is kept aside until the entry is, so the entry
+        still makes its card; and then until that card has gone out (`settled`), so its result follows it. After
+        `HOLD_EXIT_SECONDS` it is applied whatever happened, alone as a closed trade if its entry never came."""
+        stored = {(r.xtrades_alert_id, r.open_action): r.id for r in rows}
+        arriving = {(a.alert_id, a.action) for a in alerts if a.is_entry}
         held = self._held_exits.setdefault(trader, {})
         kept: list[RawAlert] = []
         for alert in alerts:
             key = (alert.alert_id, alert.action, alert.posted_at.isoformat() if alert.posted_at else "")
-            if alert.is_entry or (alert.alert_id, OPEN_FOR_EXIT[alert.action]) in known:
+            if alert.is_entry:
+                kept.append(alert)
+                continue
+            entry = (alert.alert_id, OPEN_FOR_EXIT[alert.action])
+            was_held = key in held
+            since = held[key][1] if was_held else now
+            expired = (now - since).total_seconds() >= HOLD_EXIT_SECONDS
+            trade_id = stored.get(entry)
+            ready = trade_id is not None and (not was_held or settled.get(trade_id, True))
+            if ready or expired or (entry in arriving and not was_held):
                 held.pop(key, None)
                 kept.append(alert)
-            elif key not in held and len(held) < MAX_HELD_EXITS:
-                held[key] = alert
-                log.info("pushed exit %s of %s waits for its entry", alert.alert_id, trader)
+                if expired and trade_id is None and entry not in arriving:
+                    log.info("exit %s of %s: no entry within an hour; stored as a closed trade alone",
+                             alert.alert_id, trader)
+                continue
+            if not was_held and len(held) < MAX_HELD_EXITS:
+                held[key] = (alert, now)
+                log.info("exit %s of %s waits for its entry", alert.alert_id, trader)
+            if entry in arriving or trade_id is not None:
+                self._release_when_settled(trader, alert.alert_id)
         if not held:
             self._held_exits.pop(trader, None)
         return kept
+
+    def _release_when_settled(self, trader: str, alert_id: str) -> None:
+        """An entry has come for an exit held for it: once its card is out, the exit makes the result, without
+        waiting for the next read of the trader."""
+        waiting = self._releasing.setdefault(trader, set())
+        waiting.add(alert_id)
+        if len(waiting) == 1:
+            task = asyncio.create_task(self._release_held(trader))
+            self._release_tasks.add(task)
+            task.add_done_callback(self._release_tasks.discard)
+
+    async def _release_held(self, trader: str) -> None:
+        try:
+            while self._releasing.get(trader):
+                await asyncio.sleep(RELEASE_CHECK_SECONDS)
+                report = CycleReport()
+                try:
+                    await self._store(ScrapeResult(trader, "ok", (), "json"), report, pushed=True)
+                except Exception:
+                    log.exception("held exits of %s: could not apply them; the next read will", trader)
+                    return
+                if report.stored:
+                    await self._hand_on(report.stored)
+                still = {key[0] for key in self._held_exits.get(trader, {})}
+                self._releasing[trader] = self._releasing.get(trader, set()) & still
+        finally:
+            self._releasing.pop(trader, None)
+
+    async def _watch_source(self, report: CycleReport) -> None:
+        """Xtrades as a whole: a run in which no profile could be read, each for a reason of the site's (5xx, no
+        answer, unreadable data, a changed shape), marks the source unhealthy; the admins hear once (at once for
+        a changed shape, after `SOURCE_FAILURE_RUNS` runs for the rest), and once more when a read works again."""
+        kinds = [source_failure_kind(e) for e in report.errors]
+        if report.scraped:
+            self._source_failures = 0
+            if self.source_problem is not None:
+                self.source_problem = None
+                await self._tell_admins("✅ Xtrades answers again; alerts are being read.")
+            return
+        if not kinds or None in kinds:
+            return  # nothing read this run (all backing off), or failures that are not the site's as a whole
+        self._source_failures += 1
+        kind = kinds[0]
+        if self.source_problem is not None:
+            return
+        if kind != SCHEMA_DRIFT and self._source_failures < SOURCE_FAILURE_RUNS:
+            return
+        self.source_problem = kind
+        await self._tell_admins(f"⚠️ Xtrades {kind}, so no new alerts are being read ({report.errors[0]}). I will "
+                                "keep trying and tell you when it works again.")
+
+    async def _tell_admins(self, text: str) -> None:
+        if self._notify_admins is None:
+            return
+        try:
+            await self._notify_admins(text)
+        except Exception:
+            log.exception("could not tell the admins about Xtrades' health")
 
     async def _tell_admins_about_session(self, before: int, after: int) -> None:
         """Tell the admins when the session's state changes from what they last heard. The scheduled run and the
@@ -532,6 +662,28 @@ class IngestionCycle:
             except Exception:
                 # The events are stored; the stage that failed picks them up again on the next run.
                 log.exception("stage %s failed on %d events", getattr(sink, "__qualname__", sink), len(stored))
+
+
+SCHEMA_DRIFT = "answers in a shape I cannot read (its API may have changed)"
+SOURCE_FAILURE_RUNS = 2  # runs in a row of 5xx, no answer or unreadable data before the admins are told
+_SOURCE_FAILURES = (  # (what a failed read's error says, what it means for the site as a whole)
+    (UNDOCUMENTED, SCHEMA_DRIFT),
+    ("unreadable body", "answers with unreadable data"),
+    ("answered 5", "is failing (server errors)"),
+    ("timed out", "is not answering"),
+    ("did not answer", "is not answering"),
+    ("not ready within", "is not answering"),
+    ("unreachable", "is not answering"),
+)
+
+
+def source_failure_kind(error: str) -> str | None:
+    """What a profile's failed read says about Xtrades as a whole; None for a failure of that profile alone (not
+    found) or of the session (which has its own message)."""
+    for marker, kind in _SOURCE_FAILURES:
+        if marker in error:
+            return kind
+    return None
 
 
 def _never_read(state: Any) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 from pipeline.models import (
     STRUCTURES,
@@ -126,7 +126,7 @@ def _f(value: Any) -> float | None:
 
 
 def _view(value: Any) -> View:
-    return value if value in VIEWS else "neutral"  # type: ignore[no-any-return]
+    return cast(View, value) if value in VIEWS else "neutral"
 
 
 def _size_source(value: Any) -> SizeSource:

@@ -7,7 +7,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Trade, XtradesAlert
+from storage.models import NotificationQueueItem, Trade, XtradesAlert
+
+MAX_JUDGE_ATTEMPTS = 3  # a judge that raised this often on an alert parks it, with the reason kept
 
 
 async def record_event(session: AsyncSession, trade: Trade, event_type: str, *, details: dict[str, Any],
@@ -30,7 +32,8 @@ async def unscored_new(session: AsyncSession, *, limit: int = 100) -> list[Xtrad
     rows = await session.scalars(
         select(XtradesAlert)
         .where(XtradesAlert.event_type == "new", XtradesAlert.scored_at.is_(None),
-               XtradesAlert.is_historical.is_(False))
+               XtradesAlert.is_historical.is_(False),
+               func.coalesce(XtradesAlert.judge_attempts, 0) < MAX_JUDGE_ATTEMPTS)
         .order_by(XtradesAlert.id)
         .limit(limit)
     )
@@ -69,3 +72,37 @@ async def save_scoring(session: AsyncSession, alert_id: int, *, scored_at: Any, 
 
 async def by_id(session: AsyncSession, alert_id: int) -> XtradesAlert | None:
     return await session.get(XtradesAlert, alert_id)
+
+
+async def record_judge_failure(session: AsyncSession, alert_id: int, reason: str) -> int:
+    """The judge raised on this alert: count it and keep why ("could not judge"); returns the attempts so far.
+    At `MAX_JUDGE_ATTEMPTS` the alert is parked: `unscored_new` no longer offers it."""
+    row = await session.get(XtradesAlert, alert_id)
+    if row is None:
+        return 0
+    row.judge_attempts = (row.judge_attempts or 0) + 1
+    row.judge_error = reason[:500]
+    await session.flush()
+    return row.judge_attempts
+
+
+async def parked_count(session: AsyncSession) -> int:
+    """Alerts the judge could not judge after every attempt (shown to admins in /status)."""
+    return int(await session.scalar(select(func.count()).select_from(XtradesAlert).where(
+        XtradesAlert.scored_at.is_(None), XtradesAlert.judge_attempts >= MAX_JUDGE_ATTEMPTS)) or 0)
+
+
+async def entry_settled(session: AsyncSession, trade_id: int) -> bool:
+    """Whether a trade's `new` event has had its say: judged (or parked, or history) and none of its notifications
+    still waiting. An exit held for its entry goes on after that, so the result follows the card."""
+    new = await session.scalar(select(XtradesAlert).where(XtradesAlert.trade_id == trade_id,
+                                                          XtradesAlert.event_type == "new")
+                               .order_by(XtradesAlert.id).limit(1))
+    if new is None or new.is_historical:
+        return True
+    if new.scored_at is None and (new.judge_attempts or 0) < MAX_JUDGE_ATTEMPTS:
+        return False
+    waiting = await session.scalar(select(func.count()).select_from(NotificationQueueItem).where(
+        NotificationQueueItem.alert_id == new.id,
+        NotificationQueueItem.status.in_(("pending", "rate_limited", "sending"))))
+    return not waiting

@@ -6,7 +6,7 @@ from collections.abc import Collection
 from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, delete, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Chat, ChatMute, ChatTrader, NotificationQueueItem
@@ -55,22 +55,55 @@ async def deactivate(session: AsyncSession, chat_id: int) -> bool:
 
 
 async def migrate(session: AsyncSession, old_id: int, new_id: int) -> Chat | None:
-    """A group upgraded to a supergroup gets a new id; its settings, traders, mutes and queue move with it."""
+    """A group upgraded to a supergroup gets a new id: the two rows become one, in the caller's transaction,
+    whichever was used first (the supergroup may have run /start before the migration was seen).
+
+    The old group's settings win (they are the ones its members chose; a new row only has the defaults); tracked
+    traders and mutes are the union (the old group's mute wins where both have one); queued notifications move
+    unless the supergroup already has the same alert, in which case the old group's copy is closed as skipped.
+    Safe to run twice, and with either row missing. Returns the supergroup's row (None when neither exists)."""
+    if old_id == new_id:
+        return await session.get(Chat, new_id)
     old = await session.get(Chat, old_id)
-    if old is None:
-        return None
     new = await session.get(Chat, new_id)
+    if old is None:
+        return new
     if new is None:
         new = Chat(id=new_id, type="supergroup", title=old.title, is_active=True,
                    **{name: getattr(old, name) for name in Chat.SETTINGS})
         session.add(new)
         await session.flush()
-    for model in (ChatTrader, ChatMute):
-        await session.execute(update(model).where(model.chat_id == old_id).values(chat_id=new_id))
-    await session.execute(update(NotificationQueueItem).where(NotificationQueueItem.chat_id == old_id)
+    elif old.is_active:  # not yet merged (the second service message finds it done)
+        for name in Chat.SETTINGS:  # every setting the old group has (zone, quiet hours, levels too) wins
+            if getattr(old, name) is not None:
+                setattr(new, name, getattr(old, name))
+        new.title = new.title or old.title
+        new.is_active = True
+    new_traders = set((await session.scalars(select(ChatTrader.trader_id).where(ChatTrader.chat_id == new_id))).all())
+    if new_traders:
+        await session.execute(delete(ChatTrader).where(ChatTrader.chat_id == old_id,
+                                                       ChatTrader.trader_id.in_(new_traders)))
+    await session.execute(update(ChatTrader).where(ChatTrader.chat_id == old_id).values(chat_id=new_id))
+    old_mutes = set((await session.scalars(select(ChatMute.trader_id).where(ChatMute.chat_id == old_id))).all())
+    if old_mutes:
+        await session.execute(delete(ChatMute).where(ChatMute.chat_id == new_id, ChatMute.trader_id.in_(old_mutes)))
+    await session.execute(update(ChatMute).where(ChatMute.chat_id == old_id).values(chat_id=new_id))
+    new_alerts = set((await session.scalars(select(NotificationQueueItem.alert_id)
+                                            .where(NotificationQueueItem.chat_id == new_id))).all())
+    if new_alerts:
+        await session.execute(
+            update(NotificationQueueItem)
+            .where(NotificationQueueItem.chat_id == old_id, NotificationQueueItem.alert_id.in_(new_alerts),
+                   NotificationQueueItem.status.in_(("pending", "rate_limited", "sending")))
+            .values(status="skipped", error_message="group migrated; the supergroup has this alert"))
+    await session.execute(update(NotificationQueueItem)
+                          .where(NotificationQueueItem.chat_id == old_id,
+                                 NotificationQueueItem.alert_id.not_in(new_alerts) if new_alerts else true())
                           .values(chat_id=new_id))
     old.is_active = False
-    return new
+    await session.flush()
+    session.expire_all()  # rows moved by bulk statements: reread them, not the cached copies
+    return await session.get(Chat, new_id)
 
 
 async def update_settings(session: AsyncSession, chat_id: int, *, min_score: int | None = None,

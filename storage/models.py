@@ -161,6 +161,9 @@ class XtradesAlert(Base):
     scorer_version: Mapped[str | None] = mapped_column(String(64))
     trader_wins_at_score: Mapped[int | None] = mapped_column(Integer)
     trader_closed_at_score: Mapped[int | None] = mapped_column(Integer)
+    # A judge that raised: how often, and why; past MAX_JUDGE_ATTEMPTS the alert is parked, never retried
+    judge_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    judge_error: Mapped[str | None] = mapped_column(Text)
     similar_trades_used: Mapped[list[Any] | None]  # [{"trade_id": 12, "won": true}, …] as found then
 
     trade: Mapped[Trade] = relationship(lazy="joined")
@@ -272,6 +275,19 @@ class ScraperState(Base):
     is_healthy: Mapped[bool] = mapped_column(Boolean, default=True)
     avg_scrape_duration_seconds: Mapped[float | None] = mapped_column(Float)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class IngestRejection(Base):
+    """Alert records refused at the ingest edge, counted per trader, reason and day (what /status shows admins)."""
+
+    __tablename__ = "xtrades_ingest_rejections"
+
+    trader: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    last_at: Mapped[datetime | None]
+    example: Mapped[str | None] = mapped_column(Text)  # the last refused record's id and figures, short
 
 
 class AIUsage(Base):

@@ -1,8 +1,10 @@
 """The notification queue (`xtrades_notification_queue`): one row per alert and chat, its fate recorded.
 
 Statuses: pending → sending → sent; or rate_limited (waits for the hourly window), failed (error kept), skipped
-(folded into a digest, or the chat went away). `sending` is written before the Bot API call and `sent` right
-after, so a restart can tell which rows were in flight.
+(folded into a digest, or the chat went away), unsure (the send may or may not have reached the chat: a process
+killed mid-call, or no answer from Telegram; never resent, the chat hears of it once). A row is claimed
+(`sending`) alone, right before its own Bot API call, and `sent` is written with Telegram's message id right
+after, so a restart finds in `sending` only the rows truly in flight.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from storage.models import Chat, ChatMute, ChatTrader, NotificationQueueItem, Tr
 
 FOLLOW_UP_PRIORITY = 1000.0  # results of trades a chat was told about go first and never wait for the limit
 WAITING = ("pending", "rate_limited")
+UNSURE = "unsure"
+REACHED = ("sent", UNSURE)  # rows whose card the chat may hold: its buttons work, its result follows
 
 
 async def enqueue_for_chats(session: AsyncSession, alert_id: int, *, trader_id: int, score: float,
@@ -46,7 +50,7 @@ async def enqueue_follow_ups(session: AsyncSession, close_alert_id: int, *, trad
         select(NotificationQueueItem.chat_id).join(XtradesAlert, XtradesAlert.id == NotificationQueueItem.alert_id)
         .join(Chat, Chat.id == NotificationQueueItem.chat_id)
         .where(XtradesAlert.trade_id == trade_id, XtradesAlert.event_type == "new",
-               NotificationQueueItem.status == "sent", Chat.is_active.is_(True))
+               NotificationQueueItem.status.in_(REACHED), Chat.is_active.is_(True))
     )
     chat_ids = sorted(set(told.all()))
     existing = set((await session.scalars(select(NotificationQueueItem.chat_id)
@@ -57,6 +61,30 @@ async def enqueue_follow_ups(session: AsyncSession, close_alert_id: int, *, trad
                                               priority=FOLLOW_UP_PRIORITY, created_at=now))
     await session.flush()
     return [c for c in chat_ids if c not in existing]
+
+
+async def paused_until_by_chat(session: AsyncSession, chat_ids: Collection[int], now: datetime, *,
+                               not_for: str | None = None) -> dict[int, datetime]:
+    """Chats with a waiting row set to be retried later (a network error, flood control): the whole chat waits
+    for it, so after an outage its cards go out best first rather than in the order their backoffs end. Rows
+    waiting with the error `not_for` (held for quiet hours) pause nothing."""
+    if not chat_ids:
+        return {}
+    rows = await session.execute(
+        select(NotificationQueueItem.chat_id, func.max(NotificationQueueItem.next_attempt_at)).where(
+            NotificationQueueItem.chat_id.in_(list(chat_ids)), NotificationQueueItem.status.in_(WAITING),
+            NotificationQueueItem.next_attempt_at > now,
+            or_(NotificationQueueItem.error_message.is_(None), NotificationQueueItem.error_message != not_for))
+        .group_by(NotificationQueueItem.chat_id))
+    return {chat_id: until for chat_id, until in rows.all() if until is not None}
+
+
+async def claim(session: AsyncSession, item_id: int) -> bool:
+    """Mark one waiting row `sending`, right before its own Bot API call; False when it is no longer waiting."""
+    result = await session.execute(update(NotificationQueueItem).where(
+        NotificationQueueItem.id == item_id, NotificationQueueItem.status.in_(WAITING))
+        .values(status="sending"))
+    return bool(getattr(result, "rowcount", 0))
 
 
 async def chats_with_waiting(session: AsyncSession, now: datetime) -> list[int]:
@@ -151,7 +179,7 @@ async def sent_for_trade(session: AsyncSession, chat_id: int, trade_id: int) -> 
         select(func.count()).select_from(NotificationQueueItem)
         .join(XtradesAlert, XtradesAlert.id == NotificationQueueItem.alert_id)
         .where(NotificationQueueItem.chat_id == chat_id, XtradesAlert.trade_id == trade_id,
-               NotificationQueueItem.status == "sent")))
+               NotificationQueueItem.status.in_(REACHED))))
 
 
 async def count_by_status(session: AsyncSession) -> dict[str, int]:
@@ -161,13 +189,8 @@ async def count_by_status(session: AsyncSession) -> dict[str, int]:
     return {status: int(n) for status, n in rows.all()}
 
 
-async def mark_sent_many(session: AsyncSession, marks: list[tuple[int, int | None, datetime]]) -> None:
-    """`mark_sent` for many rows in one statement: (row id, Telegram message id, sent at)."""
-    if not marks:
-        return
-    await session.execute(update(NotificationQueueItem), [
-        {"id": item_id, "status": "sent", "sent_at": at, "telegram_message_id": message_id, "next_attempt_at": None}
-        for item_id, message_id, at in marks])
+
+
 async def card_message_id(session: AsyncSession, chat_id: int, trade_id: int) -> int | None:
     """The Telegram message id of the alert card a chat was sent for a trade: what its result replies to."""
     return await session.scalar(
@@ -179,10 +202,10 @@ async def card_message_id(session: AsyncSession, chat_id: int, trade_id: int) ->
         .order_by(NotificationQueueItem.sent_at.desc()).limit(1))
 
 
-async def failed_with(session: AsyncSession, error: str, *, chat_id: int | None = None
+async def unsure_with(session: AsyncSession, error: str, *, chat_id: int | None = None
                       ) -> list[NotificationQueueItem]:
-    """Failed rows whose recorded error is exactly `error` (the interrupted sends a chat is yet to hear of)."""
-    query = select(NotificationQueueItem).where(NotificationQueueItem.status == "failed",
+    """Unsure rows whose recorded error is exactly `error` (the sends a chat is yet to hear of)."""
+    query = select(NotificationQueueItem).where(NotificationQueueItem.status == UNSURE,
                                                 NotificationQueueItem.error_message == error)
     if chat_id is not None:
         query = query.where(NotificationQueueItem.chat_id == chat_id)

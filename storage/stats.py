@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Trade, Trader, XtradesAlert
+from storage.models import NotificationQueueItem, Trade, Trader, XtradesAlert
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,3 +101,14 @@ async def count_positions(session: AsyncSession, usernames: Sequence[str], *, st
 async def alerts_since(session: AsyncSession, since: datetime) -> int:
     return int(await session.scalar(select(func.count()).select_from(XtradesAlert).where(
         XtradesAlert.event_type == "new", XtradesAlert.scored_at >= since)) or 0)
+
+
+async def chat_figures(session: AsyncSession, chat_id: int, since: datetime) -> tuple[int, int]:
+    """One chat's own /status figures: its notifications still waiting, and those sent to it since `since`."""
+    waiting = await session.scalar(select(func.count()).select_from(NotificationQueueItem).where(
+        NotificationQueueItem.chat_id == chat_id,
+        NotificationQueueItem.status.in_(("pending", "rate_limited", "sending"))))
+    sent = await session.scalar(select(func.count()).select_from(NotificationQueueItem).where(
+        NotificationQueueItem.chat_id == chat_id, NotificationQueueItem.status == "sent",
+        NotificationQueueItem.sent_at >= since))
+    return int(waiting or 0), int(sent or 0)

@@ -89,6 +89,34 @@ async def test_help_lists_every_published_command(bot_app: Application, telegram
         assert f"/{name}" in call.params["text"]
 
 
+async def test_a_command_reply_under_a_slow_telegram_is_sent_once_and_not_called_an_error(
+        bot_app: Application, telegram: FakeTelegram) -> None:
+    telegram.push_message(5, "/start")
+    await telegram.wait_for("sendMessage")
+    telegram.set_delay("sendMessage", 6)  # slower than PTB's default 5 s read timeout
+    telegram.push_message(5, "/ratelimit 5")
+    await telegram.wait_for("sendMessage", predicate=lambda c: "set to" in str(c.params.get("text")), timeout=20)
+    replies = [str(c.params.get("text")) for c in telegram.calls if c.method == "sendMessage"]  # in flight too
+    assert sum("Alerts per hour set to" in r for r in replies) == 1
+    assert not any("Sorry" in r for r in replies)
+
+
+async def test_a_reply_refused_with_403_marks_the_chat_inactive(bot_app: Application, telegram: FakeTelegram
+                                                                 ) -> None:
+    telegram.push_message(6, "/start")
+    await telegram.wait_for("sendMessage")
+    telegram.fail_next("sendMessage", "403", chat_id=6)  # the user blocked the bot meanwhile
+    telegram.push_message(6, "/help")
+    for _ in range(200):
+        async with runtime_of(bot_app).db.reader() as session:
+            chat = await chats.get(session, 6)
+        if chat is not None and not chat.is_active:
+            break
+        await asyncio.sleep(0.05)
+    assert chat is not None and not chat.is_active
+    assert len(telegram.sent_messages(6)) == 1  # the welcome only; no "Sorry" tried either
+
+
 async def test_sigterm_stops_the_process_cleanly(make_settings: Callable[..., Settings], telegram: FakeTelegram,
                                                  tmp_path: Path) -> None:
     """`python -m bot run` as deployed: polls, publishes its commands, and exits 0 on SIGTERM."""

@@ -153,7 +153,7 @@ async def test_only_admins_mute_from_a_group_and_undo_works(app: Application, te
 async def test_settings_keyboard_changes_the_threshold(app: Application, telegram: FakeTelegram) -> None:
     text = await say(telegram, "/settings", chat_id=12)
     assert "≥ 80" in text
-    telegram.push_callback(12, 1, "set:t:5")
+    telegram.push_callback(12, 2, "set:t:5")  # the bot's reply, the settings panel
     [edit] = await telegram.wait_for("editMessageText")
     assert "≥ 85" in edit.params["text"]
     async with runtime_of(app).db.reader() as s:

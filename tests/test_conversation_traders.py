@@ -24,9 +24,9 @@ from bot.delivery import Deliverer
 from bot.summaries import DailySummaries, schedule_all
 from handlers import charts
 from handlers.delivery_policy import HELD_QUIET
+from handlers.outbox import TelegramOutbox
 from handlers.record import CSV_COLUMNS
 from handlers.render import trader_link
-from handlers.services import SERVICES_KEY
 from storage import alerts, chats, queue, traders, trades
 from storage.db import Database
 from storage.models import Chat, NotificationQueueItem
@@ -42,9 +42,11 @@ GROUP, ADMIN, MEMBER = -100626, 11, 22
 @pytest.fixture
 async def app(start_app: Callable[..., Any]) -> Application:
     application = await start_app(admin_chat_ids=[41])
-    application.bot_data[SERVICES_KEY].clock = lambda: NOW  # commands see the test's "now"
+    assert application.bot_data.services is not None
+    application.bot_data.services.clock = lambda: NOW  # commands see the test's "now"
     runtime = runtime_of(application)  # and so does delivery: the app's own job and the test share this one
-    runtime.deliverer = Deliverer(runtime.db, application.bot, clock=lambda: NOW)
+    assert runtime.outbox is not None
+    runtime.deliverer = Deliverer(runtime.db, runtime.outbox, clock=lambda: NOW)
     return application
 
 
@@ -161,7 +163,7 @@ async def test_a_card_in_quiet_hours_is_silent_or_held_for_the_morning(db: Datab
     await settings_of(db, 1, **ny_quiet, quiet_mode="silent")
     await settings_of(db, 2, **ny_quiet, quiet_mode="hold")
     clock = Clock()
-    deliverer = Deliverer(db, bot, clock=clock)
+    deliverer = Deliverer(db, TelegramOutbox(bot, db), clock=clock)
     day_card = await scored_alert(db, 90, symbol="AAPL", now=NOW)  # 10:00 in New York: both ring
     await deliverer.run_once()
     assert [silent(m) for m in telegram.sent_messages(1) + telegram.sent_messages(2)] == [False, False]
@@ -247,7 +249,7 @@ async def test_the_summary_comes_once_at_17_local_and_survives_a_restart(db: Dat
     await chat(db, 1)
     await settings_of(db, 1, timezone="Europe/Berlin")  # 17:00 there is 16:00 UTC in November
     clock = Clock()
-    deliverer = Deliverer(db, bot, clock=clock)
+    deliverer = Deliverer(db, TelegramOutbox(bot, db), clock=clock)
     yesterday = await scored_alert(db, 90, symbol="AAPL", now=NOW - timedelta(days=1), alert_key="y")
     clock.now = NOW - timedelta(days=1)
     await deliverer.run_once()
@@ -259,7 +261,7 @@ async def test_the_summary_comes_once_at_17_local_and_survives_a_restart(db: Dat
     await close_trade(db, loser, pnl=-100.0, at=NOW + timedelta(minutes=20), enqueue=False)
     sent_before = len(telegram.sent_messages(1))
 
-    summaries = DailySummaries(db, bot, clock=clock)
+    summaries = DailySummaries(db, TelegramOutbox(bot, db), clock=clock)
     clock.now = datetime(2026, 11, 23, 15, 59, tzinfo=UTC)  # 16:59 in Berlin
     assert not await summaries.send_if_due(1)
     clock.now = datetime(2026, 11, 23, 16, 0, tzinfo=UTC)  # 17:00
@@ -272,7 +274,7 @@ async def test_the_summary_comes_once_at_17_local_and_survives_a_restart(db: Dat
     assert f"Worst: TSLA $170 PUT by {trader_link('behappy')} -$100" in text
     clock.now = datetime(2026, 11, 23, 16, 30, tzinfo=UTC)
     assert not await summaries.send_if_due(1)
-    restarted = DailySummaries(db, bot, clock=clock)
+    restarted = DailySummaries(db, TelegramOutbox(bot, db), clock=clock)
     assert await restarted.catch_up() == 0  # today's went out already: never twice
     assert len(telegram.sent_messages(1)) == sent_before + 1
     del today
@@ -280,10 +282,10 @@ async def test_the_summary_comes_once_at_17_local_and_survives_a_restart(db: Dat
     # a day the bot was down at 17:00: the summary goes out at the next start that day, once
     clock.now = datetime(2026, 11, 24, 19, 0, tzinfo=UTC)  # 20:00 in Berlin
     await scored_alert(db, 86, symbol="AMD", now=clock.now - timedelta(hours=4), alert_key="d")
-    await Deliverer(db, bot, clock=lambda: datetime(2026, 11, 24, 15, 0, tzinfo=UTC)).run_once()
-    assert await DailySummaries(db, bot, clock=clock).catch_up() == 1
+    await Deliverer(db, TelegramOutbox(bot, db), clock=lambda: datetime(2026, 11, 24, 15, 0, tzinfo=UTC)).run_once()
+    assert await DailySummaries(db, TelegramOutbox(bot, db), clock=clock).catch_up() == 1
     assert "Your day, Tue Nov 24" in telegram.sent_messages(1)[-1].params["text"]
-    assert await DailySummaries(db, bot, clock=clock).catch_up() == 0
+    assert await DailySummaries(db, TelegramOutbox(bot, db), clock=clock).catch_up() == 0
 
 
 async def test_summary_command_plans_the_daily_job_in_the_chats_zone(app: Application,
@@ -344,7 +346,8 @@ async def test_record_scores_the_cards_sent_here_with_a_local_equity_chart(app: 
     await sent_cards_for(app, 57)
     await say(telegram, "/timezone Asia/Tokyo", chat_id=57)
     now = NOW + timedelta(days=3)
-    app.bot_data[SERVICES_KEY].clock = lambda: now
+    assert app.bot_data.services is not None
+    app.bot_data.services.clock = lambda: now
     telegram.push_message(57, "/record 30d")
     [photo] = await telegram.wait_for("sendPhoto")
     assert photo.params["caption"].startswith("Equity of a follower risking $1,000 on every card sent here")

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
-from telegram.ext import AIORateLimiter, Defaults, ExtBot
+from telegram.ext import Defaults, ExtBot
 
+from bot.app import RATE_LIMIT_RETRIES, rate_limiter
 from bot.delivery import INTERRUPTED, Deliverer
+from handlers.outbox import TelegramOutbox
 from handlers.render import trader_link
 from pipeline.models import Leg, OwnTrade, RankedStrategy, Scoring
 from pipeline.record import scoring_to_json
@@ -27,7 +35,7 @@ NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 @pytest.fixture
 async def bot(telegram: FakeTelegram) -> AsyncIterator[ExtBot]:
     ext = ExtBot(TEST_TOKEN, base_url=telegram.base_url, base_file_url=telegram.base_file_url,
-                 rate_limiter=AIORateLimiter(), defaults=Defaults(parse_mode=ParseMode.HTML))  # as bot/app.py
+                 rate_limiter=rate_limiter(), defaults=Defaults(parse_mode=ParseMode.HTML))  # as bot/app.py
     await ext.initialize()
     yield ext
     await ext.shutdown()
@@ -87,7 +95,7 @@ async def test_an_87_reaches_the_80_chat_and_not_the_90_chat(db: Database, bot: 
     await chat(db, 1, min_score=80)
     await chat(db, 2, min_score=90)
     await scored_alert(db, 87)
-    report = await Deliverer(db, bot, clock=Clock()).run_once()
+    report = await Deliverer(db, TelegramOutbox(bot, db), clock=Clock()).run_once()
     assert report.sent == 1
     [message] = telegram.sent_messages()
     assert message.params["chat_id"] == 1
@@ -112,7 +120,7 @@ async def test_six_alerts_to_a_chat_limited_to_five(db: Database, bot: ExtBot, t
     await chat(db, 1, rate_limit=5)
     ids = {score: await scored_alert(db, score) for score in (81, 95, 83, 90, 88, 99)}
     clock = Clock()
-    deliverer = Deliverer(db, bot, clock=clock)
+    deliverer = Deliverer(db, TelegramOutbox(bot, db), clock=clock)
     report = await deliverer.run_once()
     assert (report.sent, report.rate_limited) == (5, 1)
     assert card_scores(telegram, 1) == [99, 95, 90, 88, 83]  # best first
@@ -134,7 +142,7 @@ async def test_a_held_alert_no_longer_actionable_joins_a_digest(db: Database, bo
     is folded into a digest instead."""
     await chat(db, 1, rate_limit=1)
     clock = Clock()
-    deliverer = Deliverer(db, bot, clock=clock)
+    deliverer = Deliverer(db, TelegramOutbox(bot, db), clock=clock)
     await scored_alert(db, 95)
     short = await scored_alert(db, 85, symbol="SPY")
     async with db.session() as s:
@@ -152,7 +160,7 @@ async def test_a_held_alert_no_longer_actionable_joins_a_digest(db: Database, bo
 async def test_a_held_alert_is_sent_when_the_window_frees(db: Database, bot: ExtBot, telegram: FakeTelegram) -> None:
     await chat(db, 1, rate_limit=1)
     clock = Clock()
-    deliverer = Deliverer(db, bot, clock=clock)
+    deliverer = Deliverer(db, TelegramOutbox(bot, db), clock=clock)
     await scored_alert(db, 85)
     await scored_alert(db, 82)
     assert (await deliverer.run_once()).sent == 1
@@ -161,31 +169,49 @@ async def test_a_held_alert_is_sent_when_the_window_frees(db: Database, bot: Ext
     assert card_scores(telegram, 1) == [85, 82] and len(telegram.sent_messages(1)) == 3  # the two, and the notice
 
 
-async def test_a_429_then_success_sends_exactly_once(db: Database, bot: ExtBot, telegram: FakeTelegram) -> None:
+async def test_a_429_pauses_every_send_for_retry_after_and_is_logged_once_without_a_traceback(
+        db: Database, bot: ExtBot, telegram: FakeTelegram, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    await chat(db, 1)
+    await chat(db, 2)
+    await scored_alert(db, 90)
+    telegram.fail_for("sendMessage", "429", 1.0, retry_after=1)  # anything sent inside retry_after: 429 again
+    report = await Deliverer(db, TelegramOutbox(bot, db), clock=Clock()).run_once()
+    assert report.sent == 2 and len(telegram.sent_messages(1)) == 1 and len(telegram.sent_messages(2)) == 1
+    refused = [c for c in telegram.calls if c.method == "sendMessage" and c.failed]
+    assert len({c.params["chat_id"] for c in refused}) == len(refused)  # no chat asked again inside its wait
+    waits = [r for r in caplog.records if "Retrying after" in r.getMessage()]
+    assert len(waits) == len(refused) and not any(r.exc_info for r in caplog.records)
+
+
+async def test_a_429_outlasting_the_limiters_retries_pauses_that_chat(db: Database, bot: ExtBot,
+                                                                     telegram: FakeTelegram,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
     await chat(db, 1)
     alert_id = await scored_alert(db, 90)
-    telegram.fail_next("sendMessage", "429", retry_after=1)
+    telegram.fail_next("sendMessage", "429", retry_after=1, times=RATE_LIMIT_RETRIES + 1)
     clock = Clock()
-    deliverer = Deliverer(db, bot, clock=clock)
+    deliverer = Deliverer(db, TelegramOutbox(bot, db), clock=clock)
     assert (await deliverer.run_once()).retried == 1
-    assert (await deliverer.run_once()).sent == 0  # waits retry_after
+    assert (await deliverer.run_once()).sent == 0  # the chat waits retry_after
     clock.now = NOW + timedelta(seconds=2)
     assert (await deliverer.run_once()).sent == 1
     assert len(telegram.sent_messages(1)) == 1 and (await statuses(db))[alert_id] == "sent"
+    assert "flood control still says wait 1s" in caplog.text and not any(r.exc_info for r in caplog.records)
 
 
 async def test_a_restart_in_the_middle_of_delivery_sends_nothing_twice(db: Database, bot: ExtBot,
                                                                       telegram: FakeTelegram) -> None:
     await chat(db, 1)
     first = await scored_alert(db, 95)
-    deliverer = Deliverer(db, bot, clock=Clock())
+    deliverer = Deliverer(db, TelegramOutbox(bot, db), clock=Clock())
     await deliverer.run_once()
     second, third = await scored_alert(db, 90), await scored_alert(db, 85)
     async with db.session() as s:  # a kill between `sending` and `sent` leaves the row in flight
         [in_flight] = (await s.scalars(select(NotificationQueueItem).where(
             NotificationQueueItem.alert_id == second))).all()
         await queue.set_status(s, [in_flight.id], "sending")
-    restarted = Deliverer(db, bot, clock=Clock())
+    restarted = Deliverer(db, TelegramOutbox(bot, db), clock=Clock())
     assert await restarted.recover_interrupted() == 1
     await restarted.run_once()
     await restarted.run_once()
@@ -193,7 +219,7 @@ async def test_a_restart_in_the_middle_of_delivery_sends_nothing_twice(db: Datab
     texts = telegram.messages_text(1)
     assert len(texts) == 3 and "may not have reached you" in texts[2] and "AAPL" in texts[2]
     states = await statuses(db)
-    assert states[first] == "sent" and states[third] == "sent" and states[second] == "failed"
+    assert states[first] == "sent" and states[third] == "sent" and states[second] == "unsure"
     async with db.reader() as s:
         assert (await s.get(NotificationQueueItem, in_flight.id)).error_message.startswith(INTERRUPTED)
 
@@ -204,7 +230,7 @@ async def test_network_errors_retry_then_fail_with_the_error_kept(db: Database, 
     alert_id = await scored_alert(db, 90)
     telegram.fail_next("sendMessage", "502", times=10)
     clock = Clock()
-    deliverer = Deliverer(db, bot, clock=clock)
+    deliverer = Deliverer(db, TelegramOutbox(bot, db), clock=clock)
     for _ in range(7):
         await deliverer.run_once()
         clock.now += timedelta(seconds=301)
@@ -222,7 +248,7 @@ async def test_a_blocked_chat_is_deactivated_and_a_migrated_group_moves(db: Data
     telegram.fail_next("sendMessage", "403", chat_id=1)
     telegram.fail_next("sendMessage", "migrate", chat_id=-100, migrate_to_chat_id=-1009999)
     await scored_alert(db, 90)
-    await Deliverer(db, bot, clock=Clock()).run_once()
+    await Deliverer(db, TelegramOutbox(bot, db), clock=Clock()).run_once()
     async with db.reader() as s:
         blocked, old, new = (await s.get(Chat, 1), await s.get(Chat, -100), await s.get(Chat, -1009999))
         assert not blocked.is_active
@@ -237,7 +263,7 @@ async def test_a_close_sends_a_result_to_the_chats_that_got_the_alert(db: Databa
     await chat(db, 1)
     await chat(db, 2, min_score=95)  # never got the alert: no result either
     alert_id = await scored_alert(db, 90, alert_key="k1")
-    deliverer = Deliverer(db, bot, clock=Clock())
+    deliverer = Deliverer(db, TelegramOutbox(bot, db), clock=Clock())
     await deliverer.run_once()
     async with db.session() as s:
         row = await alerts.by_id(s, alert_id)
@@ -260,7 +286,7 @@ async def test_a_five_minute_outage_then_the_queue_drains_in_score_order(db: Dat
         await scored_alert(db, score)
     telegram.fail_next("sendMessage", "502", times=10_000)
     clock = Clock()
-    deliverer = Deliverer(db, bot, clock=clock)
+    deliverer = Deliverer(db, TelegramOutbox(bot, db), clock=clock)
     while clock.now < NOW + timedelta(minutes=5):  # the delivery job keeps running through the outage
         await deliverer.run_once()
         clock.now += timedelta(seconds=3)
@@ -272,3 +298,153 @@ async def test_a_five_minute_outage_then_the_queue_drains_in_score_order(db: Dat
         clock.now += timedelta(seconds=3)
     assert card_scores(telegram, 1) == [99, 95, 90, 88, 83]  # score order, within the limit of five an hour
     assert sorted((await statuses(db)).values()) == ["rate_limited", "sent", "sent", "sent", "sent", "sent"]
+
+
+async def in_flight(telegram: FakeTelegram) -> None:
+    """Until the Bot API has a sendMessage it has not answered yet."""
+    for _ in range(1000):
+        if any(c.method == "sendMessage" and not c.finished for c in telegram.calls):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("no sendMessage in flight")
+
+
+async def test_a_kill_mid_delivery_leaves_only_the_row_in_flight_and_the_rest_go_out_after(
+        db: Database, bot: ExtBot, telegram: FakeTelegram) -> None:
+    await chat(db, 1, rate_limit=10)
+    for score in (95, 90, 85, 82):
+        await scored_alert(db, score, symbol=f"S{score}")
+    telegram.set_delay("sendMessage", 60)
+    running = asyncio.create_task(Deliverer(db, TelegramOutbox(bot, db), clock=Clock()).run_once())
+    await in_flight(telegram)
+    assert sorted((await statuses(db)).values()) == ["pending", "pending", "pending", "sending"]
+    running.cancel()  # the process dies here: nothing runs after this point in it
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+    telegram.set_delay("sendMessage", 0)
+    restarted = Deliverer(db, TelegramOutbox(bot, db), clock=Clock())
+    assert await restarted.recover_interrupted() == 1
+    await restarted.run_once()
+    texts = telegram.messages_text(1)
+    assert [t.split("Score: <b>")[1].split("/")[0] for t in texts[:3]] == ["90", "85", "82"]  # none lost
+    assert len(texts) == 4 and "may not have reached you" in texts[3] and "S95" in texts[3]
+
+
+@pytest.mark.parametrize("fault", ["drop", "timeout"])
+async def test_a_send_telegram_never_answered_is_not_resent_and_the_chat_is_told_once(
+        db: Database, bot: ExtBot, telegram: FakeTelegram, fault: str) -> None:
+    await chat(db, 1)
+    first = await scored_alert(db, 90, symbol="AAPL")
+    second = await scored_alert(db, 85, symbol="MSFT")
+    if fault == "drop":  # Telegram took it and the answer was lost on the way
+        telegram.fail_next("sendMessage", "drop", chat_id=1)
+        outbox = TelegramOutbox(bot, db)
+    else:  # slower than even the long read timeout (here made short)
+        telegram.set_delay("sendMessage", 1.0)
+        outbox = TelegramOutbox(bot, db, read_timeout=0.3)
+    deliverer = Deliverer(db, outbox, clock=Clock())
+    assert (await deliverer.run_once()).unsure == 1
+    await telegram.wait_for("sendMessage", timeout=5)  # it did arrive
+    telegram.set_delay("sendMessage", 0)
+    for _ in range(3):
+        await deliverer.run_once()
+    texts = telegram.messages_text(1)
+    cards = [t for t in texts if "HIGH-QUALITY" in t]
+    assert sum("AAPL" in t for t in cards) == 1 and sum("MSFT" in t for t in cards) == 1  # none twice
+    notices = [t for t in texts if "may not have reached you" in t]
+    assert len(notices) == 1 and "AAPL" in notices[0]
+    states = await statuses(db)
+    assert (states[first], states[second]) == ("unsure", "sent")
+    async with db.session() as s:  # the card may be in the chat: its buttons answer, its result will follow
+        row = await alerts.by_id(s, first)
+        assert await queue.sent_for_trade(s, 1, row.trade_id)
+        trade = await trades.upsert(s, row.trade.trader_id, row.trade.xtrades_alert_id, "STO", {"status": "closed"})
+        close = await alerts.record_event(s, trade, "close", details={}, historical=False)
+        assert await queue.enqueue_follow_ups(s, close.id, trade_id=trade.id, now=NOW) == [1]
+
+
+async def test_a_send_slower_than_ptbs_default_timeout_is_waited_for_and_sent_once(
+        db: Database, bot: ExtBot, telegram: FakeTelegram) -> None:
+    await chat(db, 1)
+    alert_id = await scored_alert(db, 90)
+    telegram.set_delay("sendMessage", 5.5)  # PTB's default read timeout is 5 s
+    deliverer = Deliverer(db, TelegramOutbox(bot, db), clock=Clock())
+    assert (await deliverer.run_once()).sent == 1
+    telegram.set_delay("sendMessage", 0)
+    await deliverer.run_once()
+    assert len(telegram.sent_messages(1)) == 1 and (await statuses(db))[alert_id] == "sent"
+
+
+async def test_a_card_whose_sent_mark_hits_a_locked_database_is_recorded_once_it_can_be(
+        tmp_path: Path, bot: ExtBot, telegram: FakeTelegram, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "locked.db"
+    db = Database(f"sqlite+aiosqlite:///{path}", busy_timeout_ms=200)
+    await db.create_schema()
+    await chat(db, 1)
+    alert_id = await scored_alert(db, 90, alert_key="k1")
+    telegram.set_delay("sendMessage", 0.5)
+    running = asyncio.create_task(Deliverer(db, TelegramOutbox(bot, db), clock=Clock()).run_once())
+    await in_flight(telegram)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # the card is delivered while nothing can be written
+    try:
+        for _ in range(500):
+            if "recording it failed" in caplog.text:
+                break
+            await asyncio.sleep(0.01)
+        assert "recording it failed" in caplog.text and not running.done()
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert (await running).sent == 1
+    assert len(telegram.sent_messages(1)) == 1
+    async with db.reader() as s:
+        row = await alerts.by_id(s, alert_id)
+        assert await queue.card_message_id(s, 1, row.trade_id) is not None  # its buttons and result find it
+        assert await queue.sent_for_trade(s, 1, row.trade_id)
+    await db.close()
+
+
+async def test_after_an_outage_a_chat_sends_best_first_not_in_backoff_order(db: Database, bot: ExtBot,
+                                                                            telegram: FakeTelegram) -> None:
+    await chat(db, 1, rate_limit=10, min_score=50)
+    await scored_alert(db, 97, symbol="NVDA")
+    telegram.fail_next("sendMessage", "502", times=10_000)
+    clock = Clock()
+    deliverer = Deliverer(db, TelegramOutbox(bot, db), clock=clock)
+    for _ in range(3):  # three failures: the 97 now waits a minute before its next try
+        await deliverer.run_once()
+        clock.now += timedelta(seconds=31)
+    await scored_alert(db, 57, symbol="KO", now=clock.now)  # queued during its wait
+    telegram.clear_faults()  # the outage ends
+    for _ in range(40):
+        await deliverer.run_once()
+        clock.now += timedelta(seconds=3)
+    symbols = [("NVDA" if "NVDA" in t else "KO") for t in telegram.messages_text(1)]
+    assert symbols == ["NVDA", "KO"]
+
+
+async def test_a_digest_refused_with_403_marks_the_chat_inactive(db: Database, bot: ExtBot,
+                                                                 telegram: FakeTelegram) -> None:
+    await chat(db, 1)
+    stale = await scored_alert(db, 90)
+    async with db.session() as s:  # its trade closed before it went out: no longer actionable, so a digest line
+        (await alerts.by_id(s, stale)).trade.status = "closed"
+    telegram.fail_next("sendMessage", "403", chat_id=1)
+    report = await Deliverer(db, TelegramOutbox(bot, db), clock=Clock()).run_once()
+    assert report.digests == 0 and telegram.sent_messages(1) == []
+    async with db.reader() as s:
+        assert not (await s.get(Chat, 1)).is_active
+    assert list((await statuses(db)).values()) == ["skipped"]
+
+
+async def test_long_texts_split_at_line_breaks_with_the_keyboard_on_the_last_part(
+        db: Database, bot: ExtBot, telegram: FakeTelegram) -> None:
+    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Analyze", callback_data="a:1")]])
+    text = "\n".join(f"line {n} " + "x" * 90 for n in range(100))  # about 10,000 characters
+    sent = await TelegramOutbox(bot, db).send(1, text, keyboard=keyboard, reply_to=77)
+    parts = telegram.sent_messages(1)
+    assert len(parts) == len(sent.message_ids) == 3 and sent.message_id == sent.message_ids[-1]
+    assert "\n".join(p.params["text"] for p in parts) == text  # cut at line breaks, nothing lost
+    assert [("reply_markup" in p.params) for p in parts] == [False, False, True]
+    assert [("reply_parameters" in p.params) for p in parts] == [True, False, False]

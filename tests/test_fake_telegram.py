@@ -38,6 +38,7 @@ from telegram.error import (
     NetworkError,
     RetryAfter,
     TelegramError,
+    TimedOut,
 )
 from telegram.ext import Application, ApplicationBuilder, CommandHandler, ContextTypes
 
@@ -212,6 +213,24 @@ async def test_set_delay_slows_a_method(fake: FakeTelegram, bot: Bot) -> None:
     started = time.monotonic()
     await bot.send_message(5, "slow")
     assert time.monotonic() - started >= 0.3
+    fake.set_delay("sendMessage", 0)
+
+
+async def test_a_dropped_answer_delivers_the_message_and_the_bot_sees_a_network_error(fake: FakeTelegram,
+                                                                                     bot: Bot) -> None:
+    fake.fail_next("sendMessage", "drop")
+    with pytest.raises(NetworkError) as raised:
+        await bot.send_message(5, "taken")
+    assert not isinstance(raised.value, TimedOut)
+    assert fake.messages_text(5) == ["taken"]  # Telegram has it, though the bot never heard
+
+
+async def test_a_send_slower_than_the_read_timeout_is_still_delivered(fake: FakeTelegram, bot: Bot) -> None:
+    fake.set_delay("sendMessage", 0.6)
+    with pytest.raises(TimedOut):
+        await bot.send_message(5, "late", read_timeout=0.2)
+    await fake.wait_for("sendMessage", timeout=5)
+    assert fake.messages_text(5) == ["late"]  # what makes a blind resend a duplicate
     fake.set_delay("sendMessage", 0)
 
 

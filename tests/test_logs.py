@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
 
-from bot.logs import REDACTED, RedactingFormatter
+from bot.logs import REDACTED, RedactingFormatter, RepeatFilter, configure_logging
 
 
 def format_line(message: str, *args: object, secrets: tuple[str, ...] = (), exc: bool = False) -> str:
@@ -33,3 +35,61 @@ def test_tracebacks_are_redacted_and_kept_on_one_event() -> None:
     assert token not in line
     assert "RuntimeError" in line
     assert all(part.startswith("    ") for part in line.splitlines()[1:])
+
+
+def test_a_repeating_error_is_written_once_a_minute_with_a_count() -> None:
+    now = [0.0]
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    handler = Collect()
+    handler.addFilter(RepeatFilter(window_seconds=60, clock=lambda: now[0]))
+    logger = logging.getLogger("tests.repeat")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        for n in range(10_000):  # a loop failing as fast as it can, for two minutes
+            now[0] = n * 0.012
+            logger.error("Error while parsing updates! Received data was %r", [n])
+        logger.warning("something else")
+    finally:
+        logger.removeHandler(handler)
+    assert len(lines) == 3  # at 0 s, at 60 s (with the count held back), and the other message
+    assert lines[0].startswith("Error while parsing updates") and "more like it" not in lines[0]
+    assert "(and 4999 more like it in the last 60s)" in lines[1]
+    assert lines[2] == "something else"
+
+
+def test_configured_logging_goes_through_the_repeat_filter() -> None:
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        configure_logging("INFO")
+        assert any(isinstance(f, RepeatFilter) for h in root.handlers for f in h.filters)
+    finally:
+        root.handlers[:], _ = saved[0], root.setLevel(saved[1])
+
+
+def test_a_log_file_rotates(tmp_path: Path) -> None:
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    path = tmp_path / "bot.log"
+    try:
+        configure_logging("INFO", log_file=str(path))
+        [handler] = root.handlers
+        assert isinstance(handler, RotatingFileHandler) and handler.maxBytes == 10 * 1024 * 1024
+        handler.maxBytes = 2_000  # small, to see it turn over
+        for n in range(200):
+            logging.getLogger("tests.rotate").info(f"line {n} " + "x" * 50)  # a different message each time
+        handler.flush()
+    finally:
+        for h in root.handlers:
+            h.close()
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["bot.log", "bot.log.1", "bot.log.2", "bot.log.3", "bot.log.4", "bot.log.5"]
+    assert all(p.stat().st_size <= 2_100 for p in tmp_path.iterdir())

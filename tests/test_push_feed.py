@@ -224,9 +224,9 @@ async def test_an_exit_pushed_before_its_entry_waits_for_it(run_bot: Any, site: 
     async with runtime.db.reader() as s:
         assert await s.scalar(select(func.count()).select_from(Trade)) == 0  # kept aside, not a trade yet
     await hub.publish(entry)
-    # The entry is news; closed by the time delivery runs, it is no longer actionable, so the chat hears of it
-    # in the digest of such alerts (issue 26's rule) rather than as a card to follow.
-    await telegram.wait_for("sendMessage", predicate=lambda c: "META" in str(c.params.get("text", "")), timeout=20)
+    await telegram.wait_for("sendMessage", predicate=card_for("META"), timeout=20)  # the entry is news
+    await telegram.wait_for("sendMessage", timeout=20,  # and then, the card out, its result
+                            predicate=lambda c: "META $500 CALL closed @ $9.00" in c.params["text"])
     async with runtime.db.reader() as s:
         [trade] = (await s.scalars(select(Trade))).all()
         kinds = sorted((await s.scalars(select(XtradesAlert.event_type))).all())

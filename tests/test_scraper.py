@@ -106,8 +106,9 @@ def test_malformed_items_are_skipped(item: Any) -> None:
 
 def test_the_list_comes_from_any_known_key() -> None:
     one = {"id": "a"}
-    for payload in ({"alerts": [one]}, {"data": [one]}, {"items": [one, 3]}, [one, None]):
+    for payload in ({"alerts": [one]}, {"data": [one]}, {"items": [one]}, [one]):
         assert alerts_from_payload(payload) == [one]
+    assert alerts_from_payload({"items": [one, 3]}) == [one, 3]  # kept, to be counted as unreadable
     assert alerts_from_payload({"alerts": "nope"}) == [] == alerts_from_payload(None)
 
 

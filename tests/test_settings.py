@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
 from tests.clock import python_m
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,7 +25,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def test_defaults_match_the_architecture() -> None:
     settings = load_settings()
     assert settings.telegram_bot_token is None
-    assert settings.database_url == "sqlite+aiosqlite:///data/sentinel.db"
+    # in the project's own folder, whatever the working directory (these tests run in a temporary one)
+    assert settings.database_url == f"sqlite+aiosqlite:///{PROJECT_ROOT / 'data' / 'sentinel.db'}"
+    assert settings.qdrant_path == str(PROJECT_ROOT / "data" / "qdrant") and Path.cwd() != PROJECT_ROOT
     assert settings.scrape_interval_seconds == 150
     assert settings.scrape_max_concurrent == 10
     assert settings.default_min_score == 80

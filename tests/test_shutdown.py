@@ -11,7 +11,9 @@ from pathlib import Path
 import httpx
 from sqlalchemy import text
 
+from pipeline.memory.model_files import DEFAULT_DIR
 from storage.db import Database
+from tests.conftest import ROOT
 from tests.fakes.ai import FakeAI
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.xtrades import FakeXtrades, expiry_in
@@ -78,4 +80,46 @@ async def test_sigterm_ends_the_bot_within_10_s_while_telegram_xtrades_and_the_a
         finally:
             if stalled is not None:
                 stalled.close()
+            await bot.stop()
+
+
+async def test_started_from_another_folder_the_bot_finds_its_model_and_sigterm_during_start_up_ends_it(
+        tmp_path: Path, telegram: FakeTelegram, storage_state: Path) -> None:
+    async with FakeXtrades() as site:
+        bot = BotProcess(tmp_path, telegram, site, site.write_storage_state(tmp_path / "state.json"))
+        bot.env.pop("EMBEDDING_MODEL_PATH")  # the default: the project's own data/models, whatever the cwd
+        assert not str(tmp_path).startswith(str(ROOT)) and str(tmp_path).startswith("/tmp")
+        telegram.set_delay("setMyCommands", 600)  # start-up never completes
+        log = tmp_path / "bot.log"
+        try:
+            await bot.start()
+            await until(lambda: log.exists() and "embedding model loaded from" in log.read_text(), timeout=60)
+            await until(lambda: any(c.method == "setMyCommands" for c in telegram.calls))  # start-up's last step
+            assert bot.proc is not None
+            started = time.monotonic()
+            bot.proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(bot.proc.wait(), timeout=30)
+            took = time.monotonic() - started
+            assert took < STOP_BOUND_SECONDS, f"SIGTERM took {took:.1f} s"
+            text = log.read_text()
+            assert str(ROOT / DEFAULT_DIR) in text and "memory is off" not in text
+        finally:
+            telegram.set_delay("setMyCommands", 0)
+            await bot.stop()
+
+
+async def test_a_model_that_cannot_be_loaded_offline_fails_at_once_with_how_to_build_it(
+        tmp_path: Path, telegram: FakeTelegram, storage_state: Path) -> None:
+    async with FakeXtrades() as site:
+        bot = BotProcess(tmp_path, telegram, site, site.write_storage_state(tmp_path / "state.json"))
+        (tmp_path / "no-model").mkdir()
+        bot.env["EMBEDDING_MODEL_PATH"] = str(tmp_path / "no-model")
+        log = tmp_path / "bot.log"
+        try:
+            await bot.start()
+            await telegram.wait_for("setMyCommands", timeout=60)  # the bot runs, without similar trades
+            lines = [line for line in log.read_text().splitlines() if "memory is off" in line]
+            assert len(lines) == 1 and "python -m bot prepare-model" in lines[0]
+            assert "Traceback" not in log.read_text() and "retry" not in log.read_text().lower()
+        finally:
             await bot.stop()

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from telegram.ext import ExtBot
 
 from bot.delivery import Deliverer
+from handlers.outbox import TelegramOutbox
 from storage import chats, queue
 from storage.db import Database
 from storage.models import NotificationQueueItem
@@ -39,7 +40,7 @@ async def test_one_alert_to_300_chats_is_sent_once_to_each_with_every_row_record
     for chat_id in range(1, 301):
         await chat(db, chat_id)
     await scored_alert(db, 88)
-    report = await Deliverer(db, bot, clock=Clock()).run_once()
+    report = await Deliverer(db, TelegramOutbox(bot, db), clock=Clock()).run_once()
     assert report.sent == 300 and report.failed == 0
     sent_to = [c.params["chat_id"] for c in telegram.calls if c.method == "sendMessage"]
     assert sorted(int(c) for c in sent_to) == list(range(1, 301))

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update, WebAppInfo
 from telegram.constants import ChatType
-from telegram.ext import ContextTypes
 
-from handlers.services import services
+from handlers.answers import reply
+from handlers.services import BotContext, services
 
 BUTTON_TEXT = "📊 Open the dashboard"
 
@@ -29,7 +29,7 @@ def open_in_private(bot_username: str) -> str:
             "group too, to its members.")
 
 
-async def dashboard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def dashboard(update: Update, context: BotContext) -> None:
     """Open the dashboard (a Telegram Mini App), or say how to enable it."""
     message, chat = update.effective_message, update.effective_chat
     if message is None or chat is None:
@@ -39,11 +39,11 @@ async def dashboard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await this_chat(update, context)
     url = services(context).webapp_url
     if url is None:
-        await message.reply_html(not_enabled())
+        await reply(update, context, not_enabled())
     elif chat.type == ChatType.PRIVATE:
         button = InlineKeyboardButton(BUTTON_TEXT, web_app=WebAppInfo(url))
-        await message.reply_html(opens_here(), reply_markup=InlineKeyboardMarkup([[button]]))
+        await reply(update, context, opens_here(), keyboard=InlineKeyboardMarkup([[button]]))
     else:
         username = context.bot.username
         button = InlineKeyboardButton(BUTTON_TEXT, url=f"https://t.me/{username}")
-        await message.reply_html(open_in_private(username), reply_markup=InlineKeyboardMarkup([[button]]))
+        await reply(update, context, open_in_private(username), keyboard=InlineKeyboardMarkup([[button]]))

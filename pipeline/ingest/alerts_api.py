@@ -32,6 +32,7 @@ ENTRY_ORDER = "TimeOfEntryAlertEpoch desc"
 # so the widest comes first and a 400 steps down to the next one.
 HISTORY_DATE_SPECS = ("All", "Year", "Month", "Week")
 SYMBOL = re.compile(r"^[A-Z]{1,6}(?:\.[A-Z]{1,2})?$")
+UNDOCUMENTED = "with a shape we cannot read"  # in an error: the API's answer changed shape (schema drift)
 # Headers the browser or the request client manage themselves: never copied from the app's request.
 UNCOPIED_HEADERS = frozenset({"host", "content-length", "cookie", "connection", "accept-encoding",
                               "transfer-encoding"})
@@ -40,16 +41,25 @@ UNCOPIED_HEADERS = frozenset({"host", "content-length", "cookie", "connection", 
 # --- pure mapping -------------------------------------------------------------------------------------------
 
 
-def alerts_from_payload(payload: Any) -> list[dict[str, Any]]:
-    """The list of alerts in an API answer: under `alerts`, `data` or `items`, or a bare list."""
+def alerts_from_payload(payload: Any) -> list[Any]:
+    """The list of alerts in an API answer: under `alerts`, `data` or `items`, or a bare list. Items that are
+    not records stay in it, so the mapping counts them as unreadable rather than losing them silently."""
     if isinstance(payload, list):
-        return [a for a in payload if isinstance(a, dict)]
+        return list(payload)
     if isinstance(payload, dict):
         for key in ("alerts", "data", "items"):
             value = payload.get(key)
             if isinstance(value, list):
-                return [a for a in value if isinstance(a, dict)]
+                return list(value)
     return []
+
+
+def documented_shape(payload: Any) -> bool:
+    """Whether an answer has the shape the API documents: a list of alerts under `alerts`, `data` or `items`, or
+    a bare list. Anything else means the API changed under us, which must be loud, not read as "no alerts"."""
+    if isinstance(payload, list):
+        return True
+    return isinstance(payload, dict) and any(isinstance(payload.get(key), list) for key in ("alerts", "data", "items"))
 
 
 def total_count(payload: Any) -> int | None:
@@ -136,6 +146,8 @@ def alert_from_json(item: dict[str, Any], trader: str) -> RawAlert | None:
     An exit record (side stc/btc) reuses its entry's id; a closed entry record (side still bto) stays an
     entry: its exit arrives through the exits query.
     """
+    if not isinstance(item, dict):
+        return None
     try:
         action = SIDES.get(str(item.get("side", "")).lower())
         symbol = str(item.get("symbol") or "").strip().upper().lstrip("$")
@@ -212,7 +224,7 @@ class ApiQuery:
 class ApiCapture:
     """What one profile page's API traffic showed, filled in by the page's event handlers."""
 
-    items: list[dict[str, Any]] = field(default_factory=list)
+    items: list[Any] = field(default_factory=list)
     queries: list[ApiQuery] = field(default_factory=list)
     headers: dict[str, str] | None = None  # the app's own API request headers (its bearer token)
     requested: int = 0
@@ -286,6 +298,9 @@ class AlertsApiReader:
                 capture.errors.append(str(status))
             else:
                 payload = await response.json()
+                if not documented_shape(payload):
+                    capture.errors.append(f"{status} {UNDOCUMENTED}")
+                    return
                 got = capture.add_page(payload)
                 side = query_side(response.url)
                 capture.queries.append(ApiQuery(response.url, side, got, total_count(payload)))
@@ -369,26 +384,33 @@ class AlertsApiReader:
             capture.errors.append(str(response.status))
         else:
             try:
-                return await response.json()
+                payload = await response.json()
             except Exception:
                 capture.errors.append("200 with an unreadable body")
+                return None
+            if documented_shape(payload):
+                return payload
+            capture.errors.append(f"200 {UNDOCUMENTED}")
         return None
 
     # --- turning what came into alerts ----------------------------------------------------------------------
 
-    def alerts(self, items: list[dict[str, Any]], username: str) -> list[RawAlert]:
-        """Mapped, with (id, action) duplicates dropped (pages can overlap while new alerts arrive), and only the
-        trader's own records: another trader's record in the answer is logged once and skipped."""
-        own, others = of_trader(items, username)
+    def alerts(self, items: list[Any], username: str) -> list[RawAlert]:
+        return self.read(items, username)[0]
+
+    def read(self, items: list[Any], username: str) -> tuple[list[RawAlert], int, int]:
+        """Mapped, with (id, action) duplicates dropped (pages can overlap while new alerts arrive); how many
+        records could not be read (the cycle counts them and says so once a day, not at every read); and how many
+        belonged to other traders: each record is attributed to its own `userName`, and another trader's record
+        in the answer is logged once per answer and skipped."""
+        own, others = of_trader([item for item in items if isinstance(item, dict)], username)
+        foreign = len([item for item in items if isinstance(item, dict)]) - len(own)
         if others:
             log.warning("%d record(s) of other traders (%s) in the answer for %s; skipped",
-                        len(items) - len(own), ", ".join(sorted(others)[:5]), username)
+                        foreign, ", ".join(sorted(others)[:5]), username)
         mapped = [alert_from_json(dict(item), username) for item in own]
-        skipped = mapped.count(None)
-        alerts = one_per_record(mapped)
-        if skipped:
-            log.warning("%d alert(s) of %s had a shape we cannot read; skipped", skipped, username)
-        return alerts
+        unreadable = mapped.count(None) + sum(1 for item in items if not isinstance(item, dict))
+        return one_per_record(mapped), unreadable, foreign
 
 
 def _copyable(headers: dict[str, str]) -> dict[str, str]:

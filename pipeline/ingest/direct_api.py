@@ -20,7 +20,9 @@ from pipeline.ingest.alerts_api import (
     ENTRY_ORDER,
     EXIT_ORDER,
     HISTORY_DATE_SPECS,
+    UNDOCUMENTED,
     alerts_from_payload,
+    documented_shape,
     total_count,
 )
 
@@ -35,7 +37,7 @@ ReadStatus = Literal["ok", "not_found", "refused", "failed"]
 @dataclass(slots=True)
 class DirectRead:
     status: ReadStatus
-    items: list[dict[str, Any]] = field(default_factory=list)
+    items: list[Any] = field(default_factory=list)
     pages: int = 0
     error: str | None = None
     date_spec: str | None = None
@@ -83,7 +85,7 @@ class DirectAlertsApi:
         return DirectRead("ok", items, pages=sum(n for _, n, _ in sides), date_spec=sides[0][2])
 
     async def _side(self, username: str, side: str, order: str, specs: tuple[str, ...], max_pages: int,
-                    headers: dict[str, str]) -> tuple[list[dict[str, Any]], int, str]:
+                    headers: dict[str, str]) -> tuple[list[Any], int, str]:
         for n, spec in enumerate(specs):
             try:
                 items, pages = await self._pages(username, side, order, spec, max_pages, headers)
@@ -95,8 +97,8 @@ class DirectAlertsApi:
         raise _Stop("failed", "alerts API accepted no DateSpec")
 
     async def _pages(self, username: str, side: str, order: str, spec: str, max_pages: int,
-                     headers: dict[str, str]) -> tuple[list[dict[str, Any]], int]:
-        items: list[dict[str, Any]] = []
+                     headers: dict[str, str]) -> tuple[list[Any], int]:
+        items: list[Any] = []
         for page in range(1, max_pages + 1):
             params = {"UserName": username, "DateSpec": spec, "Page": str(page), "PageSize": str(self.page_size),
                       "OrderBy": order, "Side": side, "AlertType": "all"}
@@ -113,6 +115,8 @@ class DirectAlertsApi:
                 payload = response.json()
             except ValueError:
                 raise _Stop("failed", "alerts API answered 200 with an unreadable body") from None
+            if not documented_shape(payload):
+                raise _Stop("failed", f"alerts API answered 200 {UNDOCUMENTED}")
             got = alerts_from_payload(payload)
             items.extend(got)
             total = total_count(payload)

@@ -29,6 +29,7 @@ from pipeline.judge.stage import TraderRecord, _underlying, judge_trade
 from pipeline.models import OwnTrade, SimilarSummary
 from storage import replay as replay_repo
 from storage.db import Database
+from storage.models import Trade, XtradesAlert
 from storage.replay import Outcome
 
 log = logging.getLogger(__name__)
@@ -132,7 +133,7 @@ class TraderRecords:
 class RecordedPanel:
     """The AI verdicts recorded live for this alert, or the local analyst (from as-of facts) when none was."""
 
-    def __init__(self, live: Any | None) -> None:
+    def __init__(self, live: XtradesAlert | None) -> None:
         self._live = live
         self._local = ConsensusPanel([])
 
@@ -147,6 +148,7 @@ class RecordedPanel:
         if not self.used_live_ai:
             return await self._local.judge(alert, context, own, similar)
         row = self._live
+        assert row is not None and row.consensus_score is not None  # used_live_ai says so
         verdicts = tuple(Verdict(p, "recorded", float(getattr(row, f"{p}_score")), (), row.key_risk or "",
                                  recommendation_for(float(getattr(row, f"{p}_score"))).value)
                          for p in PAID_PROVIDERS if getattr(row, f"{p}_score") is not None)
@@ -180,7 +182,7 @@ class Replayed:
         return self.features.score
 
 
-def posted_at(trade: Any) -> datetime:
+def posted_at(trade: Trade) -> datetime:
     return trade.opened_at or trade.first_seen_at
 
 

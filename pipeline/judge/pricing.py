@@ -129,7 +129,7 @@ def volatility(inputs: AlertMarket, legs: Sequence[Leg], trader_price: float | N
     ivs = [(q.iv, leg.size) for leg in options if (q := inputs.quote_for(leg)) is not None and q.iv]
     if len(ivs) == len(options):
         weight = sum(n for _, n in ivs)
-        return sum(v * n for v, n in ivs) / weight, FROM_CHAIN  # type: ignore[operator]
+        return sum(float(v or 0.0) * n for v, n in ivs) / weight, FROM_CHAIN
     solved = solve_vol(options, trader_price, inputs.underlying, inputs.years)
     return (solved, FROM_TRADER) if solved is not None else (None, None)
 
@@ -140,7 +140,8 @@ def solve_vol(legs: Sequence[Leg], price: float | None, spot: float, years: floa
         return None
     if len(legs) == 1:
         leg = legs[0]
-        return implied_volatility(price, spot, leg.strike or 0.0, years * DAYS_PER_YEAR, leg.kind.value)
+        vol = implied_volatility(price, spot, leg.strike or 0.0, years * DAYS_PER_YEAR, leg.kind.value)
+        return float(vol) if vol is not None else None
 
     def net(vol: float) -> float:  # per share, positive = debit
         return abs(sum(leg.quantity * bs_price(spot, leg.strike or 0.0, years, vol, leg.kind.value)
@@ -153,7 +154,7 @@ def solve_vol(legs: Sequence[Leg], price: float | None, spot: float, years: floa
     for low, high in itertools.pairwise(grid):
         f_low, f_high = net(low) - price, net(high) - price
         if f_low == 0:
-            return low
+            return float(low)
         if f_low * f_high < 0:
             break
     else:
@@ -167,7 +168,7 @@ def solve_vol(legs: Sequence[Leg], price: float | None, spot: float, years: floa
             low = mid
         if high - low < 1e-9:
             break
-    return (low + high) / 2
+    return float((low + high) / 2)
 
 
 def _hv(history: PriceHistory | None) -> float | None:

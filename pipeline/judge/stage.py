@@ -52,7 +52,7 @@ from storage import alerts as alerts_repo
 from storage import iv_history, queue
 from storage import trades as trades_repo
 from storage.db import Database
-from storage.models import XtradesAlert
+from storage.models import Trade, XtradesAlert
 
 log = logging.getLogger(__name__)
 
@@ -130,9 +130,25 @@ class Judgement:
         async with self._concurrency:
             try:
                 return await self.score_one(row)
-            except Exception:
-                log.exception("scoring alert %s failed; it stays pending for the next run", row.id)
+            except Exception as exc:
+                await self._could_not_judge(row.id, exc)
                 return None
+
+    async def _could_not_judge(self, alert_id: int, exc: Exception) -> None:
+        """A judge that raised never stalls the stage: the reason is stored and the alert tried again at the next
+        run, at most `MAX_JUDGE_ATTEMPTS` times in all, then parked ("could not judge") with its reason."""
+        reason = f"could not judge: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+        try:
+            async with self._db.session() as session:
+                attempts = await alerts_repo.record_judge_failure(session, alert_id, reason)
+        except Exception:
+            log.exception("scoring alert %s failed, and so did recording why", alert_id)
+            return
+        if attempts >= alerts_repo.MAX_JUDGE_ATTEMPTS:
+            log.error("alert %s parked after %d attempts (%s)", alert_id, attempts, reason, exc_info=exc)
+        else:
+            log.warning("alert %s %s (attempt %d of %d)", alert_id, reason, attempts,
+                        alerts_repo.MAX_JUDGE_ATTEMPTS)
 
     async def score_one(self, row: XtradesAlert) -> ScoredAlert | None:
         trade = row.trade
@@ -272,7 +288,7 @@ def flag_facts(trade: Any, today: date, snapshot: MarketSnapshot | None = None, 
     )
 
 
-def days_to_expiry(trade: Any, today: date, snapshot: MarketSnapshot | None) -> int | None:
+def days_to_expiry(trade: Trade, today: date, snapshot: MarketSnapshot | None) -> int | None:
     """Trading days in New York when the market's calendar gave them, else calendar days."""
     if not trade.expiry:
         return None
@@ -343,13 +359,13 @@ def _mark(marks: list[float] | None) -> None:
         marks.append(time.perf_counter())
 
 
-def _underlying(trade: Any) -> float | None:
+def _underlying(trade: Trade) -> float | None:
     if trade.underlying_price:
         return trade.underlying_price
     return trade.entry_price if trade.option_type is None else None
 
 
-def _risk(trade: Any, today: date, snapshot: MarketSnapshot | None = None) -> str | None:
+def _risk(trade: Trade, today: date, snapshot: MarketSnapshot | None = None) -> str | None:
     """0DTE and 1DTE options (trading days, New York) are lottos whatever the alert says."""
     dte = days_to_expiry(trade, today, snapshot)
     if trade.option_type and dte is not None and dte <= 1:

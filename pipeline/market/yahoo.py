@@ -86,7 +86,7 @@ class YahooMarket:
             if bars:
                 before = [close for stamp, close in bars if stamp <= moment]
                 if before:
-                    return before[-1]
+                    return float(before[-1])
         history = await self.history(symbol)
         if history is None:
             return None

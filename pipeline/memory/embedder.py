@@ -68,10 +68,13 @@ def quiet_session(model_file: Path, threads: int = 0) -> Any:
 class Embedder:
     """fastembed's TextEmbedding (tokenizer, pooling, normalisation) on a quiet onnxruntime session."""
 
-    def __init__(self, model_name: str, model_path: str | Path | None = None, *, threads: int = 0) -> None:
+    def __init__(self, model_name: str, model_path: str | Path | None = None, *, threads: int = 0,
+                 local_files_only: bool = False) -> None:
         from fastembed import TextEmbedding
 
         kwargs: dict[str, Any] = {"specific_model_path": str(model_path)} if model_path else {}
+        if local_files_only:  # never download: fail at once when the model is not on this machine
+            kwargs["local_files_only"] = True
         self._model = TextEmbedding(model_name, lazy_load=True, **kwargs)
         # fastembed's OnnxTextEmbedding: it runs `inner.model` once one is set (private fields, hence Any)
         inner: Any = self._model.model

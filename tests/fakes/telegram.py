@@ -39,7 +39,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-FAULT_KINDS = frozenset({"429", "403", "403_kicked", "migrate", "400", "502"})
+FAULT_KINDS = frozenset({"429", "403", "403_kicked", "migrate", "400", "502", "drop"})
 MEMBER_STATUSES = frozenset({"creator", "administrator", "member", "restricted", "left", "kicked"})
 ADMIN_STATUSES = frozenset({"creator", "administrator"})
 ALLOWED_TAGS = frozenset({"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
@@ -462,6 +462,22 @@ class FakeTelegram:
         self._messages[(chat_id, message["message_id"])] = message
         return self._push({"message": message})
 
+    def push_edited_message(self, chat_id: int, message_id: int, text: str) -> dict[str, Any]:
+        """A user edits their earlier message `message_id` to `text` (an `edited_message` update)."""
+        stored = self._messages.get((chat_id, message_id))
+        if stored is None:
+            raise KeyError((chat_id, message_id))
+        edited: dict[str, Any] = {k: v for k, v in stored.items() if k != "entities"}
+        edited.update(text=text, edit_date=int(time.time()))
+        if command := _COMMAND_RE.match(text):
+            edited["entities"] = [{"type": "bot_command", "offset": 0, "length": utf16_len(command.group(0))}]
+        self._messages[(chat_id, message_id)] = edited
+        return self._push({"edited_message": edited})
+
+    def push_raw_update(self, content: dict[str, Any]) -> dict[str, Any]:
+        """An update exactly as given (with the next update_id): one a client may fail to parse."""
+        return self._push(dict(content))
+
     def push_callback(self, chat_id: int, message_id: int, data: str, *, user_id: int | None = None,
                       chat_type: str = "private", username: str = "alice", chat_title: str | None = None
                       ) -> str:
@@ -532,8 +548,10 @@ class FakeTelegram:
                   description: str | None = None) -> None:
         """Answer the next `times` matching calls with a Telegram error.
 
-        kind: "429", "403", "403_kicked", "migrate", "400", "502". method None means any method but
-        getUpdates; chat_id narrows to calls for that chat; description overrides the text of a "400".
+        kind: "429", "403", "403_kicked", "migrate", "400", "502", or "drop": the call is carried out (the
+        message is delivered) and the connection then closed without an answer, as when Telegram took a message
+        and the reply was lost. method None means any method but getUpdates; chat_id narrows to calls for that
+        chat; description overrides the text of a "400".
         """
         fault = self._fault(method, kind, times, retry_after, migrate_to_chat_id, chat_id, description)
         self._faults.append(fault)
@@ -620,6 +638,11 @@ class FakeTelegram:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopped.wait(), timeout=delay)
             fault = self._take_fault(method, call.params)
+            if fault is not None and fault.kind == "drop":
+                await self._dispatch(method.lower(), call.params, call.files)  # Telegram took it…
+                if request.transport is not None:
+                    request.transport.close()  # …and the answer never reaches the bot
+                return web.Response(status=204)
             if fault is not None:
                 call.failed = True
                 return _fault_response(fault)

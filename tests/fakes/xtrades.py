@@ -54,6 +54,7 @@ class FakeXtrades(LoopbackServer):
         self.page_size = 50  # PageSize= the app asks for (it only ever loads page 1)
         self.list_key = "alerts"  # "alerts" | "data" | "items"
         self.payload_override: Any = None  # answer the alerts API with this body instead (wrong shapes)
+        self.body_override: str | None = None  # answer 200 with this raw text (unreadable JSON)
         self.profile_hold_seconds = 0.0  # the profile page takes this long to answer
         self.hub_url: str | None = None  # the SignalR hub negotiate sends clients to (tests.fakes.signalr)
         self.hub_access_token: str | None = None
@@ -219,6 +220,8 @@ class FakeXtrades(LoopbackServer):
             return web.json_response({"message": "upstream error"}, status=self.api_fail_status)
         if username not in self.entries:
             return web.json_response({"message": "not found"}, status=404)
+        if self.body_override is not None:
+            return web.Response(text=self.body_override, content_type="application/json")
         if self.payload_override is not None:
             return web.json_response(self.payload_override)
         spec = request.query.get("DateSpec", "Week")
@@ -237,7 +240,7 @@ class FakeXtrades(LoopbackServer):
         if not limits:
             return records
         oldest = datetime.now(UTC) - timedelta(days=min(limits))
-        return [r for r in records if datetime.fromisoformat(r["timeOfEntryAlert"]) >= oldest]
+        return [r for r in records if _entry_time(r) is None or _entry_time(r) >= oldest]  # type: ignore[operator]
 
     async def _negotiate(self, request: web.Request) -> web.Response:
         """The app's SignalR negotiate: the hub to connect to, and the token for it (an empty body is sent)."""
@@ -367,6 +370,15 @@ def expiry_in(days: int) -> str:
     """The ISO date of the first Friday at least `days` from today: an expiry that is always in the future."""
     day = date.today() + timedelta(days=days)
     return (day + timedelta(days=(4 - day.weekday()) % 7)).isoformat()
+
+
+def _entry_time(record: dict[str, Any]) -> datetime | None:
+    """A record's entry time as an aware datetime; None when it has none readable (a hostile record)."""
+    try:
+        when = datetime.fromisoformat(str(record.get("timeOfEntryAlert")))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def occ_symbol(symbol: str, expiry: datetime, direction: str, strike: float | None) -> str:

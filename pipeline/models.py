@@ -444,7 +444,6 @@ class ScrapeResult:
     started_at: float | None = None  # time.monotonic() when the scrape was asked for (queueing included)
     finished_at: float | None = None  # and when its result was ready
     unreadable: int = 0  # records of the answer that could not be read as alerts (counted, never stored)
-    others: int = 0  # records of other traders in the answer (attributed by `userName`: skipped, never stored)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from pipeline.ingest.parser import parse_alert
-from pipeline.ingest.records import of_trader, one_per_record, parse_datetime
+from pipeline.ingest.records import one_per_record, parse_datetime
 from pipeline.models import Leg, RawAlert
 
 log = logging.getLogger(__name__)
@@ -398,19 +398,12 @@ class AlertsApiReader:
     def alerts(self, items: list[Any], username: str) -> list[RawAlert]:
         return self.read(items, username)[0]
 
-    def read(self, items: list[Any], username: str) -> tuple[list[RawAlert], int, int]:
-        """Mapped, with (id, action) duplicates dropped (pages can overlap while new alerts arrive); how many
-        records could not be read (the cycle counts them and says so once a day, not at every read); and how many
-        belonged to other traders: each record is attributed to its own `userName`, and another trader's record
-        in the answer is logged once per answer and skipped."""
-        own, others = of_trader([item for item in items if isinstance(item, dict)], username)
-        foreign = len([item for item in items if isinstance(item, dict)]) - len(own)
-        if others:
-            log.warning("%d record(s) of other traders (%s) in the answer for %s; skipped",
-                        foreign, ", ".join(sorted(others)[:5]), username)
-        mapped = [alert_from_json(dict(item), username) for item in own]
-        unreadable = mapped.count(None) + sum(1 for item in items if not isinstance(item, dict))
-        return one_per_record(mapped), unreadable, foreign
+    def read(self, items: list[Any], username: str) -> tuple[list[RawAlert], int]:
+        """Mapped, with (id, action) duplicates dropped (pages can overlap while new alerts arrive), and how many
+        records could not be read (the cycle counts them and says so once a day, not at every read). A record of
+        another trader (its own `userName`) is refused at the edge (`validate`), counted and logged once."""
+        mapped = [alert_from_json(item, username) for item in items]
+        return one_per_record(mapped), mapped.count(None)
 
 
 def _copyable(headers: dict[str, str]) -> dict[str, str]:

@@ -1,9 +1,8 @@
-"""What both alert readers share: tolerant timestamps, each (alert id, action) record kept once, and each record
-attributed to its own trader."""
+"""What both alert readers share: tolerant timestamps, and each (alert id, action) record kept once."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,21 +29,3 @@ def one_per_record(alerts: Sequence[RawAlert | None]) -> list[RawAlert]:
             seen.add((alert.alert_id, alert.action))
             kept.append(alert)
     return kept
-
-
-def of_trader(items: Sequence[Mapping[str, Any]], username: str) -> tuple[list[Mapping[str, Any]], set[str]]:
-    """The records of `username` in an answer about that trader, and the names of any other traders found in it.
-
-    The API ignores a filter it does not know, so an answer about one trader can hold everyone's records: each
-    record's own `userName` decides. A record without one is taken as the trader's (the feed's older shape)."""
-    wanted = username.strip().lower()
-    kept: list[Mapping[str, Any]] = []
-    others: set[str] = set()
-    for item in items:
-        name = item.get("userName")
-        owner = name.strip().lower() if isinstance(name, str) and name.strip() else wanted
-        if owner == wanted:
-            kept.append(item)
-        else:
-            others.add(owner)
-    return kept, others

@@ -135,7 +135,8 @@ class PlaywrightAlertSource:
         if result.status == "ok":
             # The alerts API answered for this name; a page that asked it nothing (another page than a profile,
             # or a site rendering posts itself) proves nothing unless it shows the trader's own posts.
-            if result.source == "json" and result.others and not result.alerts:
+            if result.source == "json" and result.alerts and not any(
+                    str(a.raw.get("userName") or username).lower() == username.lower() for a in result.alerts):
                 return False  # the API ignored a name it does not know and answered with everyone's alerts
             return True if result.source == "json" or result.alerts else None
         if result.status == "not_found":
@@ -179,12 +180,11 @@ class PlaywrightAlertSource:
         if read.status == "failed":
             log.info("scrape of %s failed: %s", username, read.error)
             return ScrapeResult(username, "failed", error=read.error)
-        alerts, unreadable, others = self.api.read(read.items, username)
+        alerts, unreadable = self.api.read(read.items, username)
         if history:
             log.info("history of %s: %d records over %d API pages (DateSpec=%s)", username, len(alerts),
                      read.pages, read.date_spec)
-        return ScrapeResult(username, "ok", tuple(alerts), "json", pages_fetched=read.pages, unreadable=unreadable,
-                            others=others)
+        return ScrapeResult(username, "ok", tuple(alerts), "json", pages_fetched=read.pages, unreadable=unreadable)
 
     def _describe(self, exc: BaseException) -> str:
         if self.session.crashed:
@@ -233,9 +233,8 @@ class PlaywrightAlertSource:
                 return ScrapeResult(username, "session_expired", error="session expired")
             if capture.errors:
                 return ScrapeResult(username, "failed", error=f"alerts API answered {capture.errors[0]}")
-            alerts, unreadable, others = self.api.read(capture.items, username)
-            return ScrapeResult(username, "ok", tuple(alerts), "json", pages_fetched=pages, unreadable=unreadable,
-                                others=others)
+            alerts, unreadable = self.api.read(capture.items, username)
+            return ScrapeResult(username, "ok", tuple(alerts), "json", pages_fetched=pages, unreadable=unreadable)
         if capture.requested:
             wait = self.config.json_wait_seconds
             return ScrapeResult(username, "failed", error=f"alerts API did not answer within {wait:g}s")

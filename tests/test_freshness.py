@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import update
 
 from bot.app import runtime_of
+from storage import scraper_state
 from storage.models import Trader
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.xtrades import FakeXtrades
@@ -23,6 +24,17 @@ NEW_YORK = ZoneInfo("America/New_York")
 
 def card_for(symbol: str) -> Callable[[Any], bool]:
     return lambda c: "TRADE ALERT" in c.params["text"] and f"Symbol: <b>{symbol}</b>" in c.params["text"]
+
+
+async def baseline_read(app: Any, trader: str) -> None:
+    """Wait (at most 30 s) until the trader's first read after /track has been stored."""
+    for _ in range(300):
+        async with runtime_of(app).db.reader() as session:
+            state = (await scraper_state.get_many(session, [trader])).get(trader)
+        if state is not None and state.last_scraped_at is not None:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{trader} was never read after /track")
 
 
 def note(c: Any) -> bool:
@@ -35,6 +47,7 @@ async def test_after_untrack_and_track_an_old_alert_is_noted_once_and_a_fresh_on
     app = await start_app(default_min_score=0, delivery_interval_seconds=0.5)
     telegram.push_message(42, "/track fibonaccizer")
     await telegram.wait_for("sendMessage", predicate=lambda c: "Now tracking" in c.params["text"], timeout=30)
+    await baseline_read(app, "fibonaccizer")  # /track's read of the trader is done before anything is posted
     async with runtime_of(app).db.session() as session:  # tracked for a week already, as a chat would have been
         await session.execute(update(Trader).values(tracked_since=datetime.now(UTC) - timedelta(days=7)))
     telegram.push_message(42, "/untrack fibonaccizer")

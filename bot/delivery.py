@@ -36,7 +36,7 @@ from telegram import InlineKeyboardMarkup
 
 from handlers import render
 from handlers.chat_settings import ChatPrefs, Kind, prefs_of
-from handlers.delivery_policy import HELD_QUIET, Action, CardFacts, decide, sort_out
+from handlers.delivery_policy import HELD_QUIET, SEEN_LATE_AFTER, Action, CardFacts, decide, sort_out
 from handlers.outbox import ChatGone, MaybeSent, Notifier, NotSent, OutboxError, RateLimited, Refused, Sent
 from handlers.views import card_from_row
 from storage import alerts, chats, queue
@@ -88,8 +88,10 @@ class DeliveryReport:
 
 class Deliverer:
     def __init__(self, db: Database, notifier: Notifier, *,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), max_parallel_chats: int = 64) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), max_parallel_chats: int = 64,
+                 late_after: timedelta = SEEN_LATE_AFTER) -> None:
         self._db = db
+        self._late_after = late_after  # first seen this long after posting: noted, not announced
         self._out = notifier
         self._clock = clock
         self._lock = asyncio.Lock()
@@ -160,7 +162,7 @@ class Deliverer:
             return
         prefs = prefs_of(chat)
         sorted_out = sort_out(plan.items, prefs, now, room=max(0, chat.rate_limit_per_hour - plan.used),
-                              facts=plan.facts)
+                              facts=plan.facts, late_after=self._late_after)
         newly_held = [i for i in sorted_out.held if i.status != "rate_limited"]
         async with self._db.session() as session:
             await queue.set_status(session, [i.id for i in sorted_out.dropped], "skipped",

@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import update
 
 from bot.app import runtime_of
+from bot.settings import Settings
+from handlers.delivery_policy import CardFacts, seen_late
 from storage import scraper_state
 from storage.models import Trader
 from tests.fakes.telegram import FakeTelegram
@@ -71,3 +73,13 @@ async def test_after_untrack_and_track_an_old_alert_is_noted_once_and_a_fresh_on
     sent = telegram.sent_messages(42)
     assert not [c for c in sent if card_for("AAPL")(c)]
     assert len([c for c in sent if note(c)]) == 1
+
+
+def test_late_is_measured_from_the_posting_to_the_first_sight_and_the_window_is_a_setting() -> None:
+    posted = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+    soon = CardFacts(posted, None, is_open=True, first_seen_at=posted + timedelta(minutes=29))
+    late = CardFacts(posted, None, is_open=True, first_seen_at=posted + timedelta(minutes=31))
+    unknown = CardFacts(posted, None, is_open=True)  # rows queued before the first sight was recorded
+    assert not seen_late(soon) and seen_late(late) and not seen_late(unknown)
+    assert not seen_late(late, after=timedelta(hours=2))
+    assert Settings(_env_file=None, late_alert_minutes=120).late_alert_minutes == 120

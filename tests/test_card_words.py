@@ -147,3 +147,10 @@ def test_an_alert_posted_while_not_tracking_is_listed_with_its_time() -> None:
     note = digest(80, [], missed=[line])
     assert note.startswith("🕓 1 alert posted while you weren't tracking (not new; shown once):")
     assert "posted Nov 23 14:25 ET · 3 days ago" in note and "TRADE ALERT" not in note
+
+
+def test_the_dashboard_names_the_structure_too() -> None:
+    from handlers.webapp.shapes import position
+
+    shown = position(row(id=7, expiry=EXPIRY), "open")  # type: ignore[arg-type]
+    assert shown["contract"] == "SPY Iron Condor 535/540/580/585"

@@ -246,6 +246,7 @@ def alternative_line(alt: Alternative) -> str:
     legs = " / ".join(leg_text(leg) for leg in alt.legs)
     sizing = ("sized down to the trader's max loss" if alt.sizing == "max_loss"
               else "same number of contracts")
+    sizing += ", priced at the chain's quotes" if alt.priced_from == "chain" else ", priced at the trade's IV"
     capital = f"; ties up {money(alt.capital)}"
     return (f"💡 Alternative, same view: {esc(alt.name)} ×{alt.units} ({sizing}) — {legs}, "
             f"{net_text(alt.net_premium)}; max profit {money(alt.max_profit)} | max loss {money(alt.max_loss)}; "

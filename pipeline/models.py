@@ -150,6 +150,8 @@ View = Literal["bullish", "bearish", "neutral"]
 SizeSource = Literal["order", "text", "none"]
 # How the alternative was sized: to the trader's number of contracts, or down to the trader's max loss.
 Sizing = Literal["contracts", "max_loss"]
+# What the alternative's legs are priced at: the option chain's quotes (mid), or the own trade's volatility.
+PricedFrom = Literal["chain", "iv"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +283,7 @@ class Alternative:
     probability_of_profit: float
     score: int
     sizing: Sizing = "contracts"
+    priced_from: PricedFrom = "iv"
 
 
 @dataclass(frozen=True, slots=True)

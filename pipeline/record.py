@@ -67,7 +67,8 @@ def _own_to_json(t: OwnTrade) -> dict[str, Any]:
 def _alternative_to_json(a: Alternative) -> dict[str, Any]:
     return {"name": a.name, "key": a.key, "legs": _legs(a.legs), "units": a.units, "net_premium": _r(a.net_premium),
             "max_profit": _r(a.max_profit), "max_loss": _r(a.max_loss), "capital": _r(a.capital),
-            "probability_of_profit": _r(a.probability_of_profit), "score": a.score, "sizing": a.sizing}
+            "probability_of_profit": _r(a.probability_of_profit), "score": a.score, "sizing": a.sizing,
+            "priced_from": a.priced_from}
 
 
 def _ranked_to_json(r: RankedStrategy) -> dict[str, Any]:
@@ -155,7 +156,8 @@ def _alternative_from_json(d: Mapping[str, Any]) -> Alternative:
                        capital=float(d.get("capital") or 0.0),
                        probability_of_profit=float(d.get("probability_of_profit") or 0.0),
                        score=int(d.get("score") or 0),
-                       sizing="max_loss" if d.get("sizing") == "max_loss" else "contracts")
+                       sizing="max_loss" if d.get("sizing") == "max_loss" else "contracts",
+                       priced_from="chain" if d.get("priced_from") == "chain" else "iv")
 
 
 def _ranked_from_json(d: Mapping[str, Any]) -> RankedStrategy:

@@ -259,3 +259,37 @@ async def test_with_the_market_down_no_alternative_and_no_probability(name: str,
     text, _ = await judged_card(db, site, yahoo, case, expiry, market_up=False)
     assert "Not priced" in text and "💡" not in text and "Probability of profit" not in text
     assert case.size_words in text  # the trader's size still scales what the trader's own prices give
+
+
+async def test_the_alternative_is_priced_at_the_chains_quotes_when_the_chain_has_every_leg(
+        db: Database, site: FakeXtrades, yahoo: FakeYahoo) -> None:
+    """A whole chain around the price: the condor's alternative is re-priced at each leg's mid and its figures
+    recomputed from those prices, still inside the trader's max loss."""
+    from pipeline.judge.options_math import bs_price
+
+    expiry = regular_wednesday(datetime.now(UTC).date() + timedelta(days=30))
+    case = next(c for c in cases(expiry) if c.name == "iron condor")
+    years = (expiry - datetime.now(UTC).date()).days / 365
+    mids: dict[tuple[str, float], float] = {}
+    for strike in range(480, 645, 5):
+        for kind in ("put", "call"):
+            fair = bs_price(case.spot, float(strike), years, case.iv, kind)
+            bid, ask = max(0.01, round(fair - 0.05, 2)), round(fair + 0.05, 2) + (0.01 if fair < 0.06 else 0.0)
+            mids[(kind[0].upper(), float(strike))] = round((bid + ask) / 2, 4)
+            if (kind, float(strike)) not in case.chain:
+                yahoo.add_option(case.symbol, kind, float(strike), expiry, bid=bid, ask=ask, last=fair, iv=case.iv)
+    text, _ = await judged_card(db, site, yahoo, case, expiry)
+    line = line_of(text)
+    assert "priced at the chain's quotes" in line, text
+    alternative = alternative_figures(text)
+    assert alternative is not None
+    loss, legs = alternative
+    for _, kind, strike, price in legs:
+        assert price == pytest.approx(mids[(kind, strike)], abs=0.006)  # each leg at its mid
+    credit = sum((1 if side == "sell" else -1) * price for side, _, _, price in legs)
+    puts = sorted(s for _, k, s, _ in legs if k == "P")
+    calls = sorted(s for _, k, s, _ in legs if k == "C")
+    width = max(puts[1] - puts[0], calls[1] - calls[0])
+    units = int(re.search(r"×(\d+)", line).group(1))  # type: ignore[union-attr]
+    assert loss == pytest.approx((width - credit) * 100 * units, abs=1.0)  # width less the credit, at the mids
+    assert loss <= (5 - 1.50) * 300 + 0.5  # never past the trader's max loss

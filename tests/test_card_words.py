@@ -105,10 +105,10 @@ def test_a_lotto_says_why() -> None:
 def test_the_alternative_says_how_it_was_sized_and_none_says_why() -> None:
     alt = Alternative("Iron Condor", "IC", CONDOR_LEGS[:2], 2, -200.0, 200.0, 800.0, 800.0, 0.7, 80, "max_loss")
     text = alert_message(card(alternative=alt), today=POSTED.date())
-    assert "Iron Condor ×2 (sized down to the trader's max loss)" in text
+    assert "Iron Condor ×2 (sized down to the trader's max loss, priced at the trade's IV)" in text
     same = alert_message(card(alternative=Alternative("Iron Condor", "IC", CONDOR_LEGS, 3, -450.0, 450.0, 1000.0,
                                                       1000.0, 0.7, 80)), today=POSTED.date())
-    assert "×3 (same number of contracts)" in same
+    assert "×3 (same number of contracts, priced at the trade's IV)" in same
     none = alert_message(card(no_alternative="no market IV"), today=POSTED.date())
     assert "💡 No alternative: no market IV to price one at" in none
 

@@ -311,7 +311,8 @@ def test_a_row_scored_before_the_record_still_renders() -> None:
     assert "Strategy: Short Put (cash-secured) · bullish" in text
     assert "Max Profit: $500 | Max Loss: $33,500" in text and "Capital tied up: $34,000" in text
     assert "⚠️ Chasing: 10% over the alert's price" in text
-    assert ("💡 Alternative, same view: Bull Put Spread ×3 (same number of contracts) — sell 3x 170P @ 2.50 / "
+    assert ("💡 Alternative, same view: Bull Put Spread ×3 (same number of contracts, priced at the trade's IV) — "
+            "sell 3x 170P @ 2.50 / "
             "buy 3x 165P @ 2.00") in text
     analysis = re.sub(r"</?b>", "", analysis_message(card))
     assert "1. Cash-Secured Put: 84 — Bullish trend fits a put sale" in analysis
@@ -465,3 +466,24 @@ def test_five_put_sales_are_never_offered_220_spreads() -> None:
     own = judge_own_trade(inp, evaluate_strategies(inp), quantity=5)
     alt = own.alternative
     assert alt is None or (alt.units <= 5 and alt.max_loss is not None and alt.max_loss <= own.trade.max_loss)
+
+
+def test_the_chain_re_prices_the_alternative_or_takes_it_away() -> None:
+    from pipeline.judge.own_trade import priced_by_chain
+
+    inp = base(symbol="AAPL", spot=180.0, strike=170.0, option_type="put", action="STO", price=1.0, contracts=2,
+               iv=0.3, trend="bullish")
+    own = judge_own_trade(inp, evaluate_strategies(inp), quantity=2)
+    alt = own.alternative
+    assert alt is not None and alt.priced_from == "iv"
+    keys = {(leg.kind, float(leg.strike or 0), leg.expiry): leg.price for leg in alt.legs if leg.is_option}
+    assert priced_by_chain(alt, {}, own.trade, spot=180.0, vol=0.3, years=YEARS) is alt  # the chain lacks a leg
+    at_the_chain = priced_by_chain(alt, keys, own.trade, spot=180.0, vol=0.3, years=YEARS)
+    assert at_the_chain is not None and at_the_chain.priced_from == "chain"
+    assert at_the_chain.max_loss == pytest.approx(alt.max_loss, abs=1.0)
+    # A chain that prices the spread's credit away: no longer clearly better, so no alternative at all.
+    worthless = {key: 0.05 for key in keys}
+    assert priced_by_chain(alt, worthless, own.trade, spot=180.0, vol=0.3, years=YEARS) is None
+    # A chain whose lower put costs more than the higher one breaks no-arbitrage: never shown.
+    crossed = {key: (3.0 if key[1] == min(k[1] for k in keys) else 1.0) for key in keys}
+    assert priced_by_chain(alt, crossed, own.trade, spot=180.0, vol=0.3, years=YEARS) is None

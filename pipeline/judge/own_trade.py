@@ -13,14 +13,15 @@ risk and capital sub-scores; probability of profit is left out because the score
   - and is clearly better for the trader: a higher probability of profit (5 points) at no more max loss, or a max
     loss at most 80% of the trader's at the same probability.
 It is priced at the same IV as the own trade (the one the market gave), so both probabilities are at one
-volatility. With no market IV there is none, and `no_alternative` says so. Alternatives inform the card only,
-never the score.
+volatility; the live judge then re-prices it at the option chain's quotes when the chain has every leg
+(`priced_by_chain`), and keeps it only if it still passes every rule. With no market IV there is none, and
+`no_alternative` says so. Alternatives inform the card only, never the score.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -242,7 +243,8 @@ def pick_alternative(ranking: StrategyRanking, own: OwnTrade, *, today: date) ->
             if (front - today).days <= MIN_CALENDAR_FRONT_DAYS:
                 continue
         alternative = sized(candidate, contracts, own.max_loss)
-        if alternative is not None and takes_in_what_it_says(alternative) and clearly_better(alternative, own):
+        if alternative is not None and takes_in_what_it_says(alternative) and no_arbitrage(alternative.legs) \
+                and clearly_better(alternative, own):
             return alternative
     return None
 
@@ -260,6 +262,43 @@ def takes_in_what_it_says(alt: Alternative) -> bool:
     if alt.key in DEBIT_KEYS:
         return net > 0
     return True
+
+
+def no_arbitrage(legs: Sequence[Leg]) -> bool:
+    """Along one expiry's strikes a put never costs more lower down and a call never more higher up."""
+    for expiry in {leg.expiry for leg in legs if leg.is_option}:
+        for kind, falling in ((OptionKind.PUT, False), (OptionKind.CALL, True)):
+            prices = [leg.price for leg in sorted((x for x in legs if x.kind is kind and x.expiry == expiry),
+                                                  key=lambda x: x.strike or 0.0)]
+            if prices != sorted(prices, reverse=falling):
+                return False
+    return True
+
+
+def priced_by_chain(alt: Alternative, mids: Mapping[tuple[OptionKind, float, date], float], own: OwnTrade, *,
+                    spot: float, vol: float, years: float) -> Alternative | None:
+    """The alternative re-priced at the option chain's quotes (each leg at its mid), its figures recomputed from
+    those prices (`payoff.evaluate`, the own trade's volatility for its probability), and the rules checked again:
+    inside the trader's max loss, no arbitrage, a credit strategy taking in a credit, clearly better. None when the
+    chain says it is not; the IV-priced alternative unchanged when the chain lacks a leg, or for a time spread
+    (its payoff at the front expiry is an estimate either way)."""
+    options = [leg for leg in alt.legs if leg.is_option]
+    if alt.key in TIME_SPREADS or len({leg.expiry for leg in options}) != 1:
+        return alt
+    keys = [(leg.kind, float(leg.strike or 0.0), leg.expiry) for leg in options]
+    if any(key not in mids or mids[key] <= 0 for key in keys if key[2] is not None):
+        return alt
+    legs = tuple(leg.priced(round(mids[(leg.kind, float(leg.strike or 0.0), leg.expiry)], 4))  # type: ignore[index]
+                 if leg.is_option else leg for leg in alt.legs)
+    figures = evaluate(Position("", legs), spot=spot, vol=vol, years=years)
+    capital = figures.capital if figures.capital is not None else alt.capital
+    repriced = replace(alt, legs=legs, net_premium=figures.net_premium, max_profit=figures.max_profit,
+                       max_loss=figures.max_loss, capital=capital,
+                       probability_of_profit=figures.probability_of_profit or 0.0, priced_from="chain")
+    inside = own.max_loss is None or (repriced.max_loss is not None and repriced.max_loss <= own.max_loss + 0.01)
+    if not (inside and no_arbitrage(legs) and takes_in_what_it_says(repriced) and clearly_better(repriced, own)):
+        return None
+    return repriced
 
 
 def sized(candidate: StrategyEvaluation, contracts: int, max_loss: float | None) -> Alternative | None:

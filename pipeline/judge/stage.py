@@ -23,7 +23,7 @@ from pipeline.judge.consensus.base import ReviewAlert
 from pipeline.judge.consensus.panel import Consensus
 from pipeline.judge.flags import FlagFacts, flag_text, price_at_alert, sanity_flags
 from pipeline.judge.market import MarketSnapshot, build_snapshot, is_at_the_money
-from pipeline.judge.own_trade import OwnJudgement, judge_own_trade
+from pipeline.judge.own_trade import OwnJudgement, judge_own_trade, priced_by_chain
 from pipeline.judge.payoff import evaluate
 from pipeline.judge.scoring import FinalScore, ScoreInputs, final_score
 from pipeline.judge.strategies import (
@@ -32,6 +32,7 @@ from pipeline.judge.strategies import (
     StrategyInput,
     StrategyRanking,
     evaluate_strategies,
+    years_to,
 )
 from pipeline.market.models import MarketData
 from pipeline.models import (
@@ -125,6 +126,25 @@ class Judgement:
                 log.exception("stage after scoring failed on %d alerts", len(scored))
         return scored
 
+    async def _alternative_at_the_chain(self, judged: Judged, market: pricing.AlertMarket, *, today: date
+                                        ) -> Judged:
+        """The alternative re-priced at the option chain's quotes when the chain has every leg
+        (`own_trade.priced_by_chain`): kept only if it still passes every rule at those prices."""
+        alt = judged.own.alternative
+        if alt is None or market.underlying is None or market.vol is None:
+            return judged
+        try:
+            quotes = await self._market.quotes(pricing.contracts_of(market.symbol, alt.legs))
+        except Exception:  # a provider is not to raise; if one does, the alternative keeps its IV prices
+            log.exception("chain quotes for the alternative on %s failed", market.symbol)
+            return judged
+        mids = {(c.kind, c.strike, c.expiry): mid for c, q in quotes.items() if (mid := q.mid)}
+        front = min((leg.expiry for leg in alt.legs if leg.expiry is not None), default=today)
+        own_expiry = next((leg.expiry for leg in judged.own.trade.legs if leg.expiry is not None), None)
+        years = market.years if market.years and own_expiry == front else years_to(front, today)
+        repriced = priced_by_chain(alt, mids, judged.own.trade, spot=market.underlying, vol=market.vol, years=years)
+        return replace(judged, own=replace(judged.own, alternative=repriced))
+
     async def _score_guarded(self, row: XtradesAlert) -> ScoredAlert | None:
         """At most `concurrency` alerts at once: a burst is judged in parallel, the AI calls dominating."""
         async with self._concurrency:
@@ -171,6 +191,7 @@ class Judgement:
 
         judged = await judge_trade(trade, today=today, record=record, snapshot=snapshot, similar=similar,
                                    panel=self._panel, marks=marks, market=market)
+        judged = await self._alternative_at_the_chain(judged, market, today=today)
         snapshot = replace(snapshot, follower=follower_now(judged.own, market))
         consensus, ranking, final = judged.consensus, judged.ranking, judged.final
         calibrator = self._calibrator() if self._calibrator else None

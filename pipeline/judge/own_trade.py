@@ -285,11 +285,13 @@ def priced_by_chain(alt: Alternative, mids: Mapping[tuple[OptionKind, float, dat
     options = [leg for leg in alt.legs if leg.is_option]
     if alt.key in TIME_SPREADS or len({leg.expiry for leg in options}) != 1:
         return alt
-    keys = [(leg.kind, float(leg.strike or 0.0), leg.expiry) for leg in options]
-    if any(key not in mids or mids[key] <= 0 for key in keys if key[2] is not None):
-        return alt
-    legs = tuple(leg.priced(round(mids[(leg.kind, float(leg.strike or 0.0), leg.expiry)], 4))  # type: ignore[index]
-                 if leg.is_option else leg for leg in alt.legs)
+    mid: dict[Leg, float] = {}
+    for leg in options:
+        price = mids.get((leg.kind, float(leg.strike or 0.0), leg.expiry)) if leg.expiry is not None else None
+        if price is None or price <= 0:
+            return alt
+        mid[leg] = price
+    legs = tuple(leg.priced(round(mid[leg], 4)) if leg.is_option else leg for leg in alt.legs)
     figures = evaluate(Position("", legs), spot=spot, vol=vol, years=years)
     capital = figures.capital if figures.capital is not None else alt.capital
     repriced = replace(alt, legs=legs, net_premium=figures.net_premium, max_profit=figures.max_profit,

@@ -487,3 +487,35 @@ def test_the_chain_re_prices_the_alternative_or_takes_it_away() -> None:
     # A chain whose lower put costs more than the higher one breaks no-arbitrage: never shown.
     crossed = {key: (3.0 if key[1] == min(k[1] for k in keys) else 1.0) for key in keys}
     assert priced_by_chain(alt, crossed, own.trade, spot=180.0, vol=0.3, years=YEARS) is None
+
+
+def test_capital_is_what_reg_t_holds_for_every_structure() -> None:
+    """Issue 22: a strangle tied up both sides' naked margin. Each figure below is Reg-T written out by hand, for
+    2 contracts at a $560 price."""
+    from pipeline.judge.payoff import evaluate
+    from pipeline.models import Position
+
+    def capital(*legs: Leg) -> float | None:
+        return evaluate(Position("SPY", legs), spot=560.0, vol=0.2, years=YEARS).capital
+
+    def leg(side: str, kind: str, strike: float, price: float) -> Leg:
+        return Leg.of(side, kind, strike, EXPIRY, 2, price)
+
+    # A naked call: 20% of the price less the out-of-the-money amount, at least 10% of the price, plus premium.
+    assert capital(leg("sell", "call", 580.0, 3.0)) == pytest.approx((max(0.2 * 560 - 20, 56) + 3.0) * 200)
+    assert capital(leg("sell", "call", 700.0, 0.1)) == pytest.approx((56 + 0.1) * 200)  # the 10% floor
+    # A cash-secured put: the strike in cash.
+    assert capital(leg("sell", "put", 540.0, 4.0)) == pytest.approx(540 * 200)
+    # Credit spreads and the condor: the width less the credit.
+    assert capital(leg("sell", "put", 540.0, 4.0), leg("buy", "put", 535.0, 3.0)) == pytest.approx((5 - 1) * 200)
+    assert capital(leg("sell", "call", 580.0, 3.0), leg("buy", "call", 590.0, 1.5)) == pytest.approx(
+        (10 - 1.5) * 200)
+    condor = (leg("buy", "put", 535.0, 3.0), leg("sell", "put", 540.0, 4.0), leg("sell", "call", 580.0, 3.0),
+              leg("buy", "call", 585.0, 2.5))
+    assert capital(*condor) == pytest.approx((5 - 1.5) * 200)
+    # A short strangle: the larger side's naked requirement plus the other side's premium, not both sides.
+    put, call = leg("sell", "put", 540.0, 4.0), leg("sell", "call", 580.0, 3.0)
+    larger = max(max(0.2 * 560 - 20, 54) + 4.0 + 3.0, max(0.2 * 560 - 20, 56) + 3.0 + 4.0)
+    assert capital(put, call) == pytest.approx(larger * 200)
+    both_sides = (max(0.2 * 560 - 20, 54) + 4.0 + max(0.2 * 560 - 20, 56) + 3.0) * 200  # what it once showed
+    assert capital(put, call) == pytest.approx(both_sides - 92 * 200)

@@ -275,13 +275,14 @@ def ago_text(moment: datetime, now: datetime) -> str:
     return f"{minutes // (24 * 60)} days ago"
 
 
-def posted_text(posted: datetime, now: datetime | None) -> str:
+def posted_text(posted: datetime, now: datetime | None, *, known: bool = True) -> str:
     """When the trader posted, in New York time as traders read it: "posted 14:25 ET · 2 min ago"; another day's
-    post carries its date ("posted Dec 02 14:25 ET · 3 days ago")."""
+    post carries its date ("posted Dec 02 14:25 ET · 3 days ago"); a record with no posting time says when it was
+    first seen instead ("seen 14:25 ET")."""
     local = posted.astimezone(MARKET_ZONE)
     same_day = now is not None and now.astimezone(MARKET_ZONE).date() == local.date()
     clock = f"{local:%H:%M} ET" if same_day else f"{local:%b %d %H:%M} ET"
-    return f"posted {clock}" + (f" · {ago_text(posted, now)}" if now is not None else "")
+    return f"{'posted' if known else 'seen'} {clock}" + (f" · {ago_text(posted, now)}" if now is not None else "")
 
 
 def size_line(card: AlertCard) -> str:
@@ -322,7 +323,7 @@ def alert_message(card: AlertCard, *, today: date, threshold: float | None = Non
     own = card.own
     lines = [headline(card, threshold), "", f"Symbol: <b>{esc(card.symbol)}</b>", f"Trader: {trader_link(card.trader)}"]
     if card.posted_at is not None:
-        lines[-1] += f" · {posted_text(card.posted_at, now)}"
+        lines[-1] += f" · {posted_text(card.posted_at, now, known=card.posting_known)}"
     if own:
         lines.append(f"Strategy: {esc(own.name)}" + (f" · {esc(own.view)}" if own.view else ""))
     lines += [f"Score: <b>{card.score:.0f}/100</b>", chance_of_profit(card), ""]
@@ -514,7 +515,7 @@ def alerts_waiting(count: int, limit: int) -> str:
 
 def missed_line(card: AlertCard, now: datetime) -> str:
     """One alert seen long after it was posted, with when it was posted."""
-    when = f" — {posted_text(card.posted_at, now)}" if card.posted_at is not None else ""
+    when = f" — {posted_text(card.posted_at, now, known=card.posting_known)}" if card.posted_at is not None else ""
     return digest_line(card) + when
 
 

@@ -32,6 +32,7 @@ class AlertCard:
     agreement: float | None = None
     profit_probability: float | None = None  # calibrated 0-1; None while uncalibrated (issue 12)
     posted_at: datetime | None = None  # when the trader posted it (else when the bot first saw it)
+    posting_known: bool = True  # False: the record carried no posting time, `posted_at` is when it was first seen
 
     @property
     def own(self) -> OwnTrade | None:
@@ -70,6 +71,7 @@ def card_from_row(row: Any) -> AlertCard:
         similar_count=row.similar_trades_count or 0, similar_success_rate=row.similar_trades_success_rate,
         model_scores=models, agreement=row.consensus_agreement, profit_probability=row.profit_probability,
         posted_at=_aware(getattr(trade, "opened_at", None) or getattr(trade, "first_seen_at", None)),
+        posting_known=getattr(trade, "opened_at", None) is not None,
     )
 
 

@@ -66,6 +66,8 @@ def test_every_card_says_when_the_trader_posted() -> None:
     assert "posted 14:25 ET · 2 min ago" in text
     days_later = alert_message(card(), today=POSTED.date(), now=POSTED + timedelta(days=3))
     assert "posted Nov 23 14:25 ET · 3 days ago" in days_later
+    unknown = alert_message(card(posting_known=False), today=POSTED.date(), now=POSTED + timedelta(minutes=5))
+    assert "seen 14:25 ET · 5 min ago" in unknown and "posted" not in unknown  # no posting time: never claimed
 
 
 def test_trader_names_link_to_the_xtrades_profile_never_an_at_mention() -> None:

@@ -21,12 +21,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import random
 import re
-import signal
 import sqlite3
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -34,11 +31,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pipeline.memory.model_files import DEFAULT_DIR, prepare_offline_model
+from tests.conftest import TEST_TOKEN
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.xtrades import FakeXtrades
+from tests.test_faults import BotProcess
 
 ROOT = Path(__file__).resolve().parents[1]
-TOKEN = "123456:SOAK-TOKEN-abcdefghijklmnopqrstuvwxyz"
 TRADER = "soaktrader"
 ALERTS_PER_RUN = 40
 CHATS_PER_RUN = 3
@@ -52,41 +50,14 @@ MAYBE = "may not have reached you"
 SYMBOLS = ["AAPL", "SPY", "NVDA", "TSLA", "MSFT", "AMD", "META", "AMZN"]
 
 
-class Bot:
-    """The deployed bot process, restartable, on one database."""
+class Bot(BotProcess):
+    """The deployed bot process (the suite's own harness), restartable, on one database, polling only."""
 
     def __init__(self, tmp: Path, telegram: FakeTelegram, site: FakeXtrades, state: Path, model: Path) -> None:
-        self.db_path = tmp / "soak.db"
-        self.log_path = tmp / "bot.log"
-        self.env = {
-            **os.environ, "PYTHONPATH": str(ROOT), "TELEGRAM_BOT_TOKEN": TOKEN,
-            "TELEGRAM_API_BASE_URL": telegram.root_url, "XTRADES_BASE_URL": site.base_url,
-            "XTRADES_STORAGE_STATE": str(state), "DATABASE_URL": f"sqlite+aiosqlite:///{self.db_path}",
-            "QDRANT_PATH": str(tmp / "qdrant"), "EMBEDDING_MODEL_PATH": str(model),
-            "SCRAPE_INTERVAL_SECONDS": "1", "DELIVERY_INTERVAL_SECONDS": "0.3", "DEFAULT_MIN_SCORE": "0",
-            "DEFAULT_RATE_LIMIT_PER_HOUR": "60", "LOG_LEVEL": "INFO", "ADMIN_CHAT_IDS": "",
-            "XTRADES_PUSH_FEED": "false",
-        }
-        for key in ("ANTHROPIC_API_KEY", "DEEPSEEK_API_KEY", "GOOGLE_API_KEY", "QDRANT_URL"):
-            self.env.pop(key, None)
-        self.tmp = tmp
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        with self.log_path.open("ab") as log:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", "run", cwd=self.tmp, env=self.env,
-                stdout=asyncio.subprocess.DEVNULL, stderr=log)
-
-    async def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        await self.proc.wait()
-
-    async def stop(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(self.proc.wait(), timeout=30)
+        super().__init__(tmp, telegram, site, state)
+        self.db_path, self.log_path = tmp / "bot.db", tmp / "bot.log"
+        self.env.update({"EMBEDDING_MODEL_PATH": str(model), "DEFAULT_RATE_LIMIT_PER_HOUR": "60",
+                         "XTRADES_PUSH_FEED": "false"})
 
     def rows(self, chat_ids: list[int]) -> list[tuple[int, int, str]]:
         """(chat, alert, status) of the queue rows of these chats, read with the standard library."""
@@ -182,7 +153,7 @@ async def run_burst(bot: Bot, telegram: FakeTelegram, site: FakeXtrades, run: in
 async def main(runs: int, slow: bool) -> None:
     model = prepare_offline_model(ROOT / DEFAULT_DIR)
     results: list[dict[str, int]] = []
-    async with FakeXtrades() as site, FakeTelegram(token=TOKEN) as telegram:
+    async with FakeXtrades() as site, FakeTelegram(token=TEST_TOKEN) as telegram:
         telegram.set_delay("sendMessage", SEND_SECONDS)
         site.add_trader(TRADER)
         with tempfile.TemporaryDirectory() as tmp_name:

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -61,14 +61,15 @@ async def chat(db: Database, chat_id: int, *, min_score: int = 80, rate_limit: i
 async def scored_alert(db: Database, score: float, *, symbol: str = "AAPL", trader: str = "behappy",
                        now: datetime = NOW, alert_key: str | None = None) -> int:
     """A trade, its `new` event scored, queued for the chats that want it (as the judgement stage does)."""
+    expiry = (now + timedelta(days=30)).date()  # Dec 23, 2026 at NOW; always ahead of the `now` a test passes
     async with db.session() as s:
         t = await traders.get_or_create(s, trader)
         trade = await trades.upsert(s, t.id, alert_key or f"{symbol}-{score}-{now.timestamp()}", "STO", {
-            "symbol": symbol, "option_type": "put", "strike": 170.0, "expiry": date(2026, 12, 23),
+            "symbol": symbol, "option_type": "put", "strike": 170.0, "expiry": expiry,
             "entry_price": 2.5, "quantity": 1, "opened_at": now, "exit_keys": []})
         row = await alerts.record_event(s, trade, "new", details={}, historical=False)
         own = OwnTrade(key="CSP", name="Short Put (cash-secured)", view="bullish",
-                       legs=(Leg.of("sell", "put", 170.0, date(2026, 12, 23), 1, 2.5),), net_premium=-250.0,
+                       legs=(Leg.of("sell", "put", 170.0, expiry, 1, 2.5),), net_premium=-250.0,
                        max_profit=250.0, max_loss=16750.0, breakevens=(167.5,), capital=17000.0,
                        probability_of_profit=0.78, pop_source="implied volatility")
         ranked = RankedStrategy(name="Short Put (cash-secured)", key="CSP", score=84, max_profit=250.0,

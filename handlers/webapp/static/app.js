@@ -84,6 +84,7 @@ function shortDate(iso) {
   }
 }
 function contract(a) {
+  if (a.contract) return a.contract; // named by its structure ("SPY Iron Condor 535/540/580/585"), not its first leg
   const kind = a.option_type ? " " + a.option_type.toUpperCase() : "";
   const strike = a.strike !== null && a.strike !== undefined ? " $" + a.strike : "";
   return a.symbol + strike + kind;

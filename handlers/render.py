@@ -174,8 +174,14 @@ def is_multi_leg(own: OwnTrade) -> bool:
 def own_trade_lines(own: OwnTrade) -> list[str]:
     """The trader's own trade: its payoff figures, scaled to the alert's size (one line each, so another figure,
     such as a calibrated chance of profit, can be added as one more line). The probability of profit only when
-    the market priced it, labelled with where its volatility came from and its horizon."""
-    lines = [f"Max Profit: {money(own.max_profit)} | Max Loss: {money(own.max_loss)}",
+    the market priced it, labelled with where its volatility came from and its horizon. With no entry price
+    anywhere, no figure: they would rest on a made-up premium."""
+    if not own.figures_known:
+        return ["No entry price in the alert and no market quote for it: max profit, max loss, breakevens, capital "
+                "and probability of profit are left out"]
+    lines = [] if own.price_source == "trader" else [
+        "Entry price: none in the alert; figures at the market's price at the alert's minute"]
+    lines += [f"Max Profit: {money(own.max_profit)} | Max Loss: {money(own.max_loss)}",
              f"Breakeven{'s' if len(own.breakevens) > 1 else ''}: {breakevens_text(own.breakevens)}"]
     if own.probability_of_profit is not None:
         # Priced from the options market alone; the calibrated "Chance of profit" above also weighs the trader,

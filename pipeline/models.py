@@ -148,6 +148,9 @@ View = Literal["bullish", "bearish", "neutral"]
 # Where the trade's size came from: the order Xtrades recorded (its JSON quantity), the alert's text ("3x",
 # "3 contracts"), or nowhere (figures for one contract, or one share).
 SizeSource = Literal["order", "text", "none"]
+# Where the entry price the figures rest on came from: the trader's alert, the market at the alert's minute (the
+# quote's mid, or the underlying for shares) when the alert gave none, or nowhere (then no figure is shown).
+PriceSource = Literal["trader", "market", "none"]
 # How the alternative was sized: to the trader's number of contracts, or down to the trader's max loss.
 Sizing = Literal["contracts", "max_loss"]
 # What the alternative's legs are priced at: the option chain's quotes (mid), or the own trade's volatility.
@@ -248,6 +251,12 @@ class OwnTrade:
     pop_source: str | None = None  # where its volatility came from, and its horizon: "option prices, to expiry"
     size: int = 1  # contracts (or shares) every figure above is for
     size_source: SizeSource = "none"
+    price_source: PriceSource = "trader"
+
+    @property
+    def figures_known(self) -> bool:
+        """Whether max profit, max loss, breakevens, capital and the probability rest on a real entry price."""
+        return self.price_source != "none"
 
     def prompt_facts(self) -> dict[str, Any]:
         return {

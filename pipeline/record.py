@@ -20,6 +20,7 @@ from pipeline.models import (
     MarketInputs,
     OptionKind,
     OwnTrade,
+    PriceSource,
     RankedStrategy,
     ScorePart,
     Scoring,
@@ -61,7 +62,8 @@ def _own_to_json(t: OwnTrade) -> dict[str, Any]:
     return {"key": t.key, "name": t.name, "view": t.view, "legs": _legs(t.legs), "net_premium": _r(t.net_premium),
             "max_profit": _r(t.max_profit), "max_loss": _r(t.max_loss), "breakevens": [_r(b) for b in t.breakevens],
             "capital": _r(t.capital), "probability_of_profit": _r(t.probability_of_profit),
-            "pop_source": t.pop_source, "size": t.size, "size_source": t.size_source}
+            "pop_source": t.pop_source, "size": t.size, "size_source": t.size_source,
+            "price_source": t.price_source}
 
 
 def _alternative_to_json(a: Alternative) -> dict[str, Any]:
@@ -130,6 +132,12 @@ def _view(value: Any) -> View:
     return cast(View, value) if value in VIEWS else "neutral"
 
 
+def _price_source(value: Any) -> PriceSource:
+    if value == "market":
+        return "market"
+    return "none" if value == "none" else "trader"  # rows from before the field: the trader's price
+
+
 def _size_source(value: Any) -> SizeSource:
     if value == "order":
         return "order"
@@ -146,7 +154,7 @@ def _own_from_json(d: Mapping[str, Any]) -> OwnTrade:
                     max_loss=_f(d.get("max_loss")), breakevens=tuple(float(b) for b in d.get("breakevens") or ()),
                     capital=_f(d.get("capital")), probability_of_profit=_f(d.get("probability_of_profit")),
                     pop_source=d.get("pop_source"), size=int(d.get("size") or 1),
-                    size_source=_size_source(d.get("size_source")))
+                    size_source=_size_source(d.get("size_source")), price_source=_price_source(d.get("price_source")))
 
 
 def _alternative_from_json(d: Mapping[str, Any]) -> Alternative:

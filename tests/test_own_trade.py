@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from handlers.render import alert_message, analysis_message
+from handlers.render import alert_message, analysis_message, own_trade_lines
 from handlers.views import AlertCard, card_from_row
 from pipeline.judge.flags import FlagFacts, sanity_flags
 from pipeline.judge.own_trade import alternative_view, judge_own_trade, takes_other_side
@@ -519,3 +519,34 @@ def test_capital_is_what_reg_t_holds_for_every_structure() -> None:
     assert capital(put, call) == pytest.approx(larger * 200)
     both_sides = (max(0.2 * 560 - 20, 54) + 4.0 + max(0.2 * 560 - 20, 56) + 3.0) * 200  # what it once showed
     assert capital(put, call) == pytest.approx(both_sides - 92 * 200)
+
+
+@pytest.mark.parametrize(("legs", "what"), [
+    ((), "a call bought at the market"),
+    ((Leg.of("buy", "call", 460.0, None, 1), Leg.of("sell", "call", 470.0, None, 1)), "a spread with no net price"),
+])
+def test_no_entry_price_anywhere_shows_no_figure_that_would_rest_on_a_made_up_premium(
+        legs: tuple[Leg, ...], what: str) -> None:
+    """"BTO NVDA 460C @ m" with no quote for it: a Black-Scholes premium would be a stand-in, so the card says
+    the price is missing and shows no max profit, max loss, breakeven, capital or probability; no alternative."""
+    text, own = card_for(base(price=None), legs=legs)
+    assert not own.figures_known and own.probability_of_profit is None, what
+    assert "No entry price in the alert and no market quote for it" in text
+    for figure in ("Max Profit", "Max Loss", "Breakeven", "Capital tied up", "Probability of profit", "Alternative"):
+        assert figure not in text, (what, figure)
+
+
+def test_an_entry_at_the_market_is_figured_at_the_markets_price_and_says_so() -> None:
+    inp = base(price=7.25)  # the stage put the quote's mid at the alert's minute in the alert's place
+    own = judge_own_trade(inp, evaluate_strategies(inp), price_source="market").trade
+    assert own.figures_known and own.max_loss == pytest.approx(725.0)
+    lines = own_trade_lines(own)
+    assert lines[0] == "Entry price: none in the alert; figures at the market's price at the alert's minute"
+    assert "Max Loss: $725" in lines[1]
+
+
+def test_shares_bought_at_the_market_take_the_underlying_at_the_alert() -> None:
+    own = judge_own_trade(base(option_type=None, strike=None, price=None), None, quantity=100).trade
+    assert own.price_source == "market" and own.figures_known and own.net_premium == pytest.approx(45_000.0)
+    unknown = judge_own_trade(base(option_type=None, strike=None, price=None, spot=0.0), None, quantity=100).trade
+    assert not unknown.figures_known

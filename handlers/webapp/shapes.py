@@ -45,7 +45,8 @@ def strategy(line: OwnTrade | Alternative | RankedStrategy | None, flags: Sequen
     return {"name": line.name, "view": getattr(line, "view", None), "legs": legs, "max_profit": line.max_profit,
             "max_loss": line.max_loss, "breakevens": list(getattr(line, "breakevens", ())),
             "probability_of_profit": line.probability_of_profit, "pop_source": getattr(line, "pop_source", None),
-            "capital_required": line.capital, "flags": list(flags)}
+            "capital_required": line.capital, "flags": list(flags),
+            "figures_known": line.figures_known if isinstance(line, OwnTrade) else True}
 
 
 def score_parts(scoring: Scoring | None) -> list[dict[str, Any]]:

@@ -54,6 +54,7 @@ from pipeline.models import (
     OptionKind,
     OwnTrade,
     Position,
+    PriceSource,
     Side,
     SizeSource,
     View,
@@ -336,13 +337,16 @@ SPLIT_VOL = 0.30  # only apportions an unpriced spread's net among its legs; no 
 
 def judge_own_trade(inp: StrategyInput, ranking: StrategyRanking | None, *, legs: Sequence[Leg] = (),
                     quantity: int | None = None, covered: bool = False, years: float | None = None,
-                    pop_source: str | None = None, size_source: SizeSource | None = None) -> OwnJudgement:
+                    pop_source: str | None = None, size_source: SizeSource | None = None,
+                    price_source: PriceSource = "trader") -> OwnJudgement:
     """The own trade's payoff and fit, and the alternative for the card. `quantity` is the alert's size
     (contracts, or shares for a shares alert), from `size_source`; missing, one. `covered`: an STO call written
     against shares. `inp.iv` is the volatility the market priced (from `pop_source`); `years` the time to expiry
     in exchange time (else calendar days). Unpriced (no underlying price or no volatility from the market): only
     what the trader's own prices give (max profit and loss, breakevens, defined-risk capital), no probability and
-    no alternative (`ranking` is then None), and `no_alternative` says why."""
+    no alternative (`ranking` is then None), and `no_alternative` says why. An entry with no price anywhere (not
+    in the alert, and `price_source` not "market") has no figure that rests on it: no probability, no alternative,
+    and the card leaves the figures out (`OwnTrade.figures_known`)."""
     today = inp.today
     vol = usable_iv(inp.iv)
     spot_known = inp.spot is not None and inp.spot > 0
@@ -359,13 +363,20 @@ def judge_own_trade(inp: StrategyInput, ranking: StrategyRanking | None, *, legs
                             price=inp.price, quantity=size, spot=centre, vol=vol if vol is not None else SPLIT_VOL,
                             today=today, legs=legs, covered=covered)
     source = pop_source or "implied volatility"  # the caller says where `inp.iv` came from
+    if price_source == "trader" and not (inp.price is not None and inp.price > 0):
+        shares = inp.option_type is None and not legs  # shares bought at the market: the underlying at the alert
+        price_source = "market" if shares and spot_known else "none"
     trade = evaluate(Position(inp.symbol, built), spot=inp.spot if spot_known else None,
                      vol=vol if priced else None, years=horizon, pop_source=source)
     trade = replace(trade, size=max(1, quantity or 1),
-                    size_source=size_source or ("text" if quantity else "none"))
+                    size_source=size_source or ("text" if quantity else "none"), price_source=price_source)
+    if not trade.figures_known:
+        trade = replace(trade, probability_of_profit=None)
     fit, parts = own_fit(trade, inp, dte=dte)
     alternative = None
-    if not priced:
+    if not trade.figures_known:
+        missing = "no entry price in the alert"
+    elif not priced:
         missing = "no market IV" if vol is None else "no underlying price"
     elif ranking is None:
         missing = "no market IV"
@@ -374,7 +385,7 @@ def judge_own_trade(inp: StrategyInput, ranking: StrategyRanking | None, *, legs
         if trade.probability_of_profit is not None:
             alternative = pick_alternative(ranking, trade, today=today)
     expected = expected_pnl(trade.legs, spot=inp.spot, vol=vol, years=horizon) \
-        if priced and vol is not None else None
+        if priced and vol is not None and trade.figures_known else None
     return OwnJudgement(trade, fit, parts, alternative, notes, missing, expected)
 
 

@@ -42,6 +42,7 @@ from pipeline.models import (
     OptionKind,
     OwnTrade,
     Position,
+    PriceSource,
     RankedStrategy,
     Scoring,
     Side,
@@ -280,11 +281,15 @@ async def judge_trade(trade: Any, *, today: date, record: TraderRecord, snapshot
             ranking = evaluate_strategies(inp)
         except NoVolatility:  # an IV out of range: nothing priced at it, and nothing stands in
             ranking = None
+    market_price = pricing.market_price_at_alert(market, pricing_legs(trade)) if market else None
+    price_source: PriceSource = "trader"
+    if not (trade.entry_price and trade.entry_price > 0) and market_price:  # "@ m": the market's price then
+        inp, price_source = replace(inp, price=market_price), "market"
     own = judge_own_trade(inp, ranking, legs=trade_legs(trade), quantity=trade.quantity,
                           covered=is_covered_call(trade), pop_source=source, size_source=size_source(trade),
-                          years=market.years if market is not None and trade.option_type else None)
-    facts = flag_facts(trade, today, snapshot,
-                       market_price=pricing.market_price_at_alert(market, pricing_legs(trade)) if market else None)
+                          years=market.years if market is not None and trade.option_type else None,
+                          price_source=price_source)
+    facts = flag_facts(trade, today, snapshot, market_price=market_price)
     flags = sanity_flags(facts)
     texts = tuple(flag_text(f, facts) for f in flags)
     _mark(marks)

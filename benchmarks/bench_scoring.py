@@ -79,7 +79,7 @@ def bench_blend(count: int = 1000, seed: int = 11) -> dict[str, float]:
         closed = rng.choice([0, 3, 10, 40])
         similar = rng.choice([0, 2, 5])
         result = final_score(ScoreInputs(
-            ai_score=verdict.score, own_pop=own.trade.probability_of_profit, own_fit=own.fit, iv_known=True,
+            ai_score=verdict.score, own_pop=own.trade.probability_of_profit, own_fit=own.fit,
             trader_wins=round(closed * rng.uniform(0.3, 0.8)), trader_closed=closed, similar_count=similar,
             similar_success_rate=rng.uniform(0.2, 0.9) if similar else None, similar_mean_similarity=0.85,
             flags=flags))

@@ -7,7 +7,7 @@ SIGINT/SIGTERM during polling closes the browser and the database cleanly.
 from __future__ import annotations
 
 import logging
-from datetime import UTC
+from datetime import UTC, timedelta
 from datetime import time as dt_time
 
 from telegram import BotCommand, LinkPreviewOptions, MenuButtonWebApp, Update, WebAppInfo
@@ -60,7 +60,8 @@ def build_application(settings: Settings, *, source: AlertSource | None = None,
         runtime = await build_runtime(settings, notify_admins=notify, source=source, embedder=embedder)
         app.bot_data.runtime = runtime
         runtime.outbox = TelegramOutbox(app.bot, runtime.db)
-        runtime.deliverer = Deliverer(runtime.db, runtime.outbox)
+        runtime.deliverer = Deliverer(runtime.db, runtime.outbox,
+                                      late_after=timedelta(minutes=settings.late_alert_minutes))
         await runtime.deliverer.recover_interrupted()
         runtime.summaries = daily.DailySummaries(runtime.db, runtime.outbox)
         runtime.feed = build_feed(settings, runtime.cycle, session_token(settings, runtime.source),

@@ -36,7 +36,7 @@ from telegram import InlineKeyboardMarkup
 
 from handlers import render
 from handlers.chat_settings import ChatPrefs, Kind, prefs_of
-from handlers.delivery_policy import HELD_QUIET, Action, CardFacts, decide, sort_out
+from handlers.delivery_policy import HELD_QUIET, SEEN_LATE_AFTER, Action, CardFacts, decide, sort_out
 from handlers.outbox import ChatGone, MaybeSent, Notifier, NotSent, OutboxError, RateLimited, Refused, Sent
 from handlers.views import card_from_row
 from storage import alerts, chats, queue
@@ -88,8 +88,10 @@ class DeliveryReport:
 
 class Deliverer:
     def __init__(self, db: Database, notifier: Notifier, *,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), max_parallel_chats: int = 64) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), max_parallel_chats: int = 64,
+                 late_after: timedelta = SEEN_LATE_AFTER) -> None:
         self._db = db
+        self._late_after = late_after  # first seen this long after posting: noted, not announced
         self._out = notifier
         self._clock = clock
         self._lock = asyncio.Lock()
@@ -129,7 +131,8 @@ class Deliverer:
                 paused = await queue.paused_until_by_chat(session, chat_ids, now, not_for=HELD_QUIET)
                 card_ids = {i.alert_id for rows in waiting.values() for i in rows
                             if i.priority < queue.FOLLOW_UP_PRIORITY}
-                facts = {alert_id: CardFacts(posted, expiry, status == "open") for alert_id, (posted, expiry, status)
+                facts = {alert_id: CardFacts(posted, expiry, status == "open", seen)
+                         for alert_id, (posted, expiry, status, seen)
                          in (await queue.card_facts(session, card_ids)).items()}
             self._plans = {c: _Plan(found.get(c), waiting[c], used[c], now, paused.get(c), facts) for c in chat_ids}
             report.chats = len(chat_ids)
@@ -159,7 +162,7 @@ class Deliverer:
             return
         prefs = prefs_of(chat)
         sorted_out = sort_out(plan.items, prefs, now, room=max(0, chat.rate_limit_per_hour - plan.used),
-                              facts=plan.facts)
+                              facts=plan.facts, late_after=self._late_after)
         newly_held = [i for i in sorted_out.held if i.status != "rate_limited"]
         async with self._db.session() as session:
             await queue.set_status(session, [i.id for i in sorted_out.dropped], "skipped",
@@ -188,9 +191,10 @@ class Deliverer:
         unsure_ids = self._unsure.get(chat_id, [])
         digest_ids = [i.id for i in sorted_out.digest]
         morning_ids = [i.id for i in sorted_out.morning]
-        if digest_ids or unsure_ids or morning_ids:
+        missed_ids = [i.id for i in sorted_out.missed]
+        if digest_ids or unsure_ids or morning_ids or missed_ids:
             await self._send_digest(chat_id, digest_ids, unsure_ids, chat.min_score, report, morning_ids=morning_ids,
-                                    prefs=prefs)
+                                    missed_ids=missed_ids, prefs=prefs)
 
     async def _tell_waiting(self, chat_id: int, waiting: int, limit: int, prefs: ChatPrefs) -> None:
         """Alerts just held back by the hourly limit: the chat hears at once how many wait (a digest-kind
@@ -330,25 +334,29 @@ class Deliverer:
                                          option_type=trade.option_type, quantity=trade.quantity,
                                          expiry=trade.expiry, exit_price=trade.exit_price, pnl=trade.pnl,
                                          pnl_pct=trade.pnl_pct, held_days=held,
-                                         outcome=trade.outcome), None
+                                         outcome=trade.outcome, legs=trade.legs), None
         card = card_from_row(row)
-        return (render.alert_message(card, today=today or self._clock().date(), threshold=threshold),
+        return (render.alert_message(card, today=today or self._clock().date(), threshold=threshold,
+                                     now=self._clock()),
                 render.alert_keyboard(card.alert_id))
 
     async def _send_digest(self, chat_id: int, item_ids: list[int], unsure_ids: list[int], threshold: int,
                            report: DeliveryReport, *, morning_ids: Sequence[int] = (),
-                           prefs: ChatPrefs | None = None) -> None:
+                           missed_ids: Sequence[int] = (), prefs: ChatPrefs | None = None) -> None:
         """Alerts no longer actionable folded into one message, the cards held through quiet hours
-        (`morning_ids`), and the sends that may or may not have reached the chat (`unsure_ids`): it hears of
+        (`morning_ids`), alerts posted while the chat was not tracking (`missed_ids`, with when they were posted),
+        and the sends that may or may not have reached the chat (`unsure_ids`): it hears of
         them once, with their symbol and score."""
         action = decide(Kind.DIGESTS, prefs or ChatPrefs(), self._clock())
         async with self._db.reader() as session:
             lines = await self._digest_lines(session, item_ids)
             unsure = await self._digest_lines(session, unsure_ids)
             morning = await self._digest_lines(session, list(morning_ids))
-        if action is not Action.DROP and (lines or unsure or morning):
+            missed = await self._digest_lines(session, list(missed_ids), posted=True)
+        if action is not Action.DROP and (lines or unsure or morning or missed):
             try:
-                await self._out.send(chat_id, render.digest(threshold, lines, unsure=unsure, morning=morning),
+                await self._out.send(chat_id, render.digest(threshold, lines, unsure=unsure, morning=morning,
+                                                            missed=missed),
                                      silent=action is Action.SILENT)
             except ChatGone:
                 async with self._db.session() as session:
@@ -361,22 +369,23 @@ class Deliverer:
                 log.warning("digest to %s: %s; not resent", chat_id, exc.reason)
         async with self._db.session() as session:
             told = "sent in a digest" if action is not Action.DROP else "digests are off in /notify"
-            await queue.set_status(session, [*item_ids, *morning_ids], "skipped", error=told)
+            await queue.set_status(session, [*item_ids, *morning_ids, *missed_ids], "skipped", error=told)
             for item_id in unsure_ids:
                 item = await session.get(NotificationQueueItem, item_id)
                 if item is not None and item.error_message and not item.error_message.endswith(TOLD):
                     item.error_message = item.error_message + TOLD
-        if action is Action.DROP or not (lines or unsure or morning):
+        if action is Action.DROP or not (lines or unsure or morning or missed):
             return
         report.digests += 1
 
-    async def _digest_lines(self, session: AsyncSession, item_ids: list[int]) -> list[str]:
+    async def _digest_lines(self, session: AsyncSession, item_ids: list[int], *, posted: bool = False) -> list[str]:
         lines = []
         for item_id in item_ids:
             item = await session.get(NotificationQueueItem, item_id)
             row = await alerts.by_id(session, item.alert_id) if item else None
             if row is not None and row.event_type == "new":
-                lines.append(render.digest_line(card_from_row(row)))
+                card = card_from_row(row)
+                lines.append(render.missed_line(card, self._clock()) if posted else render.digest_line(card))
             elif row is not None and row.event_type == "close":
                 lines.append(render.digest_result_line(row.trade.symbol, row.trade.trader.username))
         return lines

@@ -32,9 +32,10 @@ class RedactingFormatter(logging.Formatter):
 
 
 class RepeatFilter(logging.Filter):
-    """Lets a message through once per `window_seconds` (same logger, level and message template); the next one
-    after the window says how many were held back. A loop failing every few milliseconds then writes one line a
-    minute instead of filling the disk."""
+    """Lets a warning or error through once per `window_seconds` (same logger, level and message template); the
+    next one after the window says how many were held back. A loop failing every few milliseconds then writes one
+    line a minute instead of filling the disk. Info and debug lines are the record of normal work (each run, each
+    trade settled, the timings the benchmarks read), different each time, and always pass."""
 
     def __init__(self, window_seconds: float = 60.0, clock: Callable[[], float] = time.monotonic,
                  max_keys: int = 10_000) -> None:
@@ -45,6 +46,8 @@ class RepeatFilter(logging.Filter):
         self._seen: dict[tuple[str, int, str], tuple[float, int]] = {}  # key → (when let through, held back)
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
         key = (record.name, record.levelno, str(record.msg))
         now = self._clock()
         seen = self._seen.get(key)

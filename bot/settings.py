@@ -98,6 +98,8 @@ class Settings(BaseSettings):
 
     # Delivery
     delivery_interval_seconds: float = Field(3.0, ge=0.2, le=300)
+    # An alert first seen this long after it was posted (a re-track, an outage) is noted, not announced as new
+    late_alert_minutes: int = Field(30, ge=1, le=10_080)
 
     # The dashboard (Telegram Mini App): served on WEBAPP_HOST:WEBAPP_PORT when WEBAPP_URL, the public HTTPS
     # address a reverse proxy or tunnel gives that port, is set; 0 picks a free port (tests)

@@ -137,7 +137,7 @@ async def _mute(update: Update, context: BotContext, trader: str, trader_id: int
             await mutes.mute(session, chat.id, trader_id, until=None)
         else:
             await mutes.unmute(session, chat.id, trader_id)
-    await query.answer(f"@{trader} {'muted' if mute else 'unmuted'} here.")
+    await query.answer(f"{trader} {'muted' if mute else 'unmuted'} here.")
     keyboard = render.undo_mute_keyboard(alert_id) if mute else render.alert_keyboard(alert_id)
     await _edit(update, context, "could not swap the buttons", keyboard=keyboard)
     if mute:

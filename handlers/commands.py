@@ -229,7 +229,7 @@ async def mute(update: Update, context: BotContext) -> None:
     async with services(context).db.session() as session:
         trader = await traders.by_username(session, args[0])
         if trader is None:
-            await reply(update, context, f"@{render.esc(traders.normalise(args[0]))} is not a trader I know.")
+            await reply(update, context, f"{render.esc(traders.normalise(args[0]))} is not a trader I know.")
             return
         await mutes.mute(session, chat.id, trader.id, until=until)
     await reply(update, context, render.muted(trader.username,
@@ -384,7 +384,7 @@ async def pnl(update: Update, context: BotContext) -> None:
         return
     async with services(context).db.reader() as session:
         series = await stats.closed_pnl(session, since=since, usernames=[who] if who else names)
-    title_who = f"@{who}" if who else "Tracked traders"
+    title_who = who or "Tracked traders"
     points, running, first = curve_from_zero(series, start=since, today=now, zone=prefs.zone)
     png = await asyncio.to_thread(charts.pnl_png, points if series else [], title=f"{title_who} — P&L, {label}",
                                   start=first, end=prefs.today(now), zone_name=prefs.zone_name)

@@ -1,7 +1,8 @@
 """What delivery does with one message for one chat, decided from plain values: send it now, send it silently,
 hold it until quiet hours end, or drop it (the chat turned that kind off) — `decide`; when an alert held back by
-the hourly limit is still worth a card of its own — `still_actionable`; and one chat's waiting queue rows sorted
-by both, within its room this hour — `sort_out`. Pure (no I/O), so any send path (bot/delivery.py, a Notifier)
+the hourly limit is still worth a card of its own — `still_actionable`; when an alert first seen long after it
+was posted (a re-track, an outage) is no news — `seen_late`; and one chat's waiting queue rows sorted by all
+three, within its room this hour — `sort_out`. Pure (no I/O), so any send path (bot/delivery.py, a Notifier)
 can call them.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from datetime import time as dt_time
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -21,6 +22,7 @@ from storage.queue import FOLLOW_UP_PRIORITY
 MARKET_ZONE = ZoneInfo("America/New_York")
 MARKET_CLOSE = dt_time(16, 0)
 SHORT_DATED_DTE = 1  # 0-1 DTE: worth acting on only on the day it was posted
+SEEN_LATE_AFTER = timedelta(minutes=30)  # first seen this long after posting: listed in a note, not announced
 HELD_QUIET = "held for quiet hours"  # a queue row's mark: it waits for quiet hours to end, then the morning digest
 
 
@@ -53,6 +55,13 @@ class CardFacts:
     posted_at: datetime
     expiry: date | None
     is_open: bool
+    first_seen_at: datetime | None = None  # when the bot first saw it
+
+
+def seen_late(facts: CardFacts, *, after: timedelta = SEEN_LATE_AFTER) -> bool:
+    """First seen more than `after` past its posting (posted while the chat was not tracking the trader, or during
+    an outage): no news any more, so it is listed once in a note with its time, never announced as new."""
+    return facts.first_seen_at is not None and facts.first_seen_at - facts.posted_at > after
 
 
 def still_actionable(facts: CardFacts, now: datetime) -> bool:
@@ -79,15 +88,17 @@ class SortedOut:
     held_quiet: list[NotificationQueueItem] = field(default_factory=list)  # wait for quiet hours to end
     quiet_until: datetime | None = None
     digest: list[NotificationQueueItem] = field(default_factory=list)  # no longer actionable: one digest
+    missed: list[NotificationQueueItem] = field(default_factory=list)  # seen late: "posted while you weren't tracking"
     morning: list[NotificationQueueItem] = field(default_factory=list)  # held through quiet hours: one digest
     dropped: list[NotificationQueueItem] = field(default_factory=list)  # the chat turned the kind off
 
 
 def sort_out(items: Sequence[NotificationQueueItem], prefs: ChatPrefs, now: datetime, *, room: int,
-             facts: dict[int, CardFacts]) -> SortedOut:
-    """Results first (never held for the limit, nor for quiet hours); then cards, by `decide`: held until the
-    quiet window ends, or up to `room` of the still actionable ones sent best first, the rest held for the
-    window, the ones no longer actionable and those held through the night folded into digests."""
+             facts: dict[int, CardFacts], late_after: timedelta = SEEN_LATE_AFTER) -> SortedOut:
+    """Results first (never held for the limit, nor for quiet hours); then cards, by `decide`: those first seen
+    long after they were posted listed in one note, the rest held until the quiet window ends, or up to `room` of
+    the still actionable ones sent best first, the rest held for the window, the ones no longer actionable and
+    those held through the night folded into digests."""
     out = SortedOut()
     result_action = decide(Kind.RESULTS, prefs, now)
     card_action = decide(Kind.CARDS, prefs, now)
@@ -100,6 +111,8 @@ def sort_out(items: Sequence[NotificationQueueItem], prefs: ChatPrefs, now: date
             continue
         if card_action is Action.DROP:
             out.dropped.append(item)
+        elif item.alert_id in facts and seen_late(facts[item.alert_id], after=late_after):
+            out.missed.append(item)
         elif card_action is Action.HOLD:
             out.held_quiet.append(item)
         elif item.error_message == HELD_QUIET:

@@ -9,18 +9,30 @@ import html
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from handlers.views import AlertCard
 from pipeline.ingest.pnl import position_pnl
-from pipeline.models import Alternative, Follower, Leg, MarketInputs, OwnTrade, Scoring
+from pipeline.models import STRUCTURES, Alternative, Follower, Leg, MarketInputs, OwnTrade, Scoring, structure_of
 
 TELEGRAM_MAX_MESSAGE = 4096
 
 
 def esc(value: object) -> str:
     return html.escape(str(value), quote=False)
+
+
+XTRADES_PROFILE = "https://app.xtrades.net/profile/"
+
+
+def trader_link(name: object) -> str:
+    """A trader's name linked to their Xtrades profile: never "@name", which Telegram reads as a mention of
+    whoever holds that Telegram username."""
+    text = str(name)
+    return f'<a href="{html.escape(XTRADES_PROFILE + quote(text.lower(), safe=""))}">{esc(text)}</a>'
 
 
 ECHO_LIMIT = 40
@@ -134,10 +146,29 @@ def price(value: float | None) -> str:
 
 
 def strike_text(card: AlertCard) -> str:
+    """"$170 PUT", "shares", or a multi-leg trade's structure and strikes ("Iron Condor 535/540/580/585")."""
+    if card.own is not None and is_multi_leg(card.own):
+        return contract_words(card.option_type, card.strike, card.own.legs).strip()
     if card.option_type is None:
         return "shares"
     strike = f"${card.strike:g}" if card.strike is not None else "?"
     return f"{strike} {card.option_type.upper()}"
+
+
+MULTI_LEG_NAMES = frozenset(STRUCTURES[key].name for key in (
+    "CALL_DEBIT", "CALL_CREDIT", "PUT_DEBIT", "PUT_CREDIT", "IC", "REVERSE_IC", "LONG_STRADDLE", "LONG_STRANGLE",
+    "SHORT_STRADDLE", "SHORT_STRANGLE"))
+
+
+def contract_words(option_type: str | None, strike: float | None, legs: Sequence[Any] | None = None) -> str:
+    """What was traded, named by its structure, never by its first leg: " $170 PUT", " Iron Condor
+    535/540/580/585", " Call Debit Spread 340/350"; "" for shares. `legs`: `Leg`s or their stored JSON."""
+    parsed = [leg if isinstance(leg, Leg) else Leg.from_json(leg) for leg in legs or () if leg]
+    options = [leg for leg in parsed if leg.is_option]
+    if len(options) > 1:
+        strikes = "/".join(f"{s:g}" for s in sorted({leg.strike for leg in options if leg.strike is not None}))
+        return f" {esc(structure_of(options).name)} {strikes}"
+    return f" ${strike:g} {option_type.upper()}" if option_type and strike is not None else ""
 
 
 def leg_text(leg: Leg, *, with_price: bool = True) -> str:
@@ -166,8 +197,14 @@ def is_multi_leg(own: OwnTrade) -> bool:
 def own_trade_lines(own: OwnTrade) -> list[str]:
     """The trader's own trade: its payoff figures, scaled to the alert's size (one line each, so another figure,
     such as a calibrated chance of profit, can be added as one more line). The probability of profit only when
-    the market priced it, labelled with where its volatility came from and its horizon."""
-    lines = [f"Max Profit: {money(own.max_profit)} | Max Loss: {money(own.max_loss)}",
+    the market priced it, labelled with where its volatility came from and its horizon. With no entry price
+    anywhere, no figure: they would rest on a made-up premium."""
+    if not own.figures_known:
+        return ["No entry price in the alert and no market quote for it: max profit, max loss, breakevens, capital "
+                "and probability of profit are left out"]
+    lines = [] if own.price_source == "trader" else [
+        "Entry price: none in the alert; figures at the market's price at the alert's minute"]
+    lines += [f"Max Profit: {money(own.max_profit)} | Max Loss: {money(own.max_loss)}",
              f"Breakeven{'s' if len(own.breakevens) > 1 else ''}: {breakevens_text(own.breakevens)}"]
     if own.probability_of_profit is not None:
         # Priced from the options market alone; the calibrated "Chance of profit" above also weighs the trader,
@@ -233,12 +270,15 @@ def card_market_lines(card: AlertCard) -> list[str]:
 
 
 def alternative_line(alt: Alternative) -> str:
-    """The one alternative, on its own line: every leg, net credit or debit, max profit and loss, probability."""
+    """The one alternative, on its own line: how it was sized, every leg, net credit or debit, max profit and loss,
+    probability (at the own trade's volatility)."""
     legs = " / ".join(leg_text(leg) for leg in alt.legs)
-    size = f" ×{alt.units}" if alt.units > 1 else ""
+    sizing = ("sized down to the trader's max loss" if alt.sizing == "max_loss"
+              else "same number of contracts")
+    sizing += ", priced at the chain's quotes" if alt.priced_from == "chain" else ", priced at the trade's IV"
     capital = f"; ties up {money(alt.capital)}"
-    return (f"💡 Alternative, same view: {esc(alt.name)}{size} — {legs}, {net_text(alt.net_premium)}; "
-            f"max profit {money(alt.max_profit)} | max loss {money(alt.max_loss)}; "
+    return (f"💡 Alternative, same view: {esc(alt.name)} ×{alt.units} ({sizing}) — {legs}, "
+            f"{net_text(alt.net_premium)}; max profit {money(alt.max_profit)} | max loss {money(alt.max_loss)}; "
             f"{percent(alt.probability_of_profit)} probability of profit{capital}")
 
 
@@ -249,10 +289,70 @@ def headline(card: AlertCard, threshold: float | None) -> str:
     return "🔔 <b>TRADE ALERT</b>"
 
 
-def alert_message(card: AlertCard, *, today: date, threshold: float | None = None) -> str:
-    """The notification a chat receives: the trader's own trade and its figures, then at most one alternative."""
+MARKET_ZONE = ZoneInfo("America/New_York")
+
+
+def ago_text(moment: datetime, now: datetime) -> str:
+    """"just now", "2 min ago", "5 h ago", "3 days ago"."""
+    minutes = int(max(0.0, (now - moment).total_seconds()) // 60)
+    if minutes < 1:
+        return "just now"
+    if minutes < 60:
+        return f"{minutes} min ago"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h ago"
+    return f"{minutes // (24 * 60)} days ago"
+
+
+def posted_text(posted: datetime, now: datetime | None, *, known: bool = True) -> str:
+    """When the trader posted, in New York time as traders read it: "posted 14:25 ET · 2 min ago"; another day's
+    post carries its date ("posted Dec 02 14:25 ET · 3 days ago"); a record with no posting time says when it was
+    first seen instead ("seen 14:25 ET")."""
+    local = posted.astimezone(MARKET_ZONE)
+    same_day = now is not None and now.astimezone(MARKET_ZONE).date() == local.date()
+    clock = f"{local:%H:%M} ET" if same_day else f"{local:%b %d %H:%M} ET"
+    return f"{'posted' if known else 'seen'} {clock}" + (f" · {ago_text(posted, now)}" if now is not None else "")
+
+
+def size_line(card: AlertCard) -> str:
+    """The size every figure is for, and where it came from."""
     own = card.own
-    lines = [headline(card, threshold), "", f"Symbol: <b>{esc(card.symbol)}</b>", f"Trader: @{esc(card.trader)}"]
+    multi = own is not None and is_multi_leg(own)
+    shares = card.option_type is None and not multi
+    if not card.quantity:
+        return f"(No size given: figures for one {'share' if shares else 'contract'})"
+    unit = ("share" if shares else "contract") + ("s" if card.quantity != 1 else "")
+    source = own.size_source if own is not None else "none"
+    where = {"order": " (the size on the Xtrades order)", "text": " (from the alert's text)"}.get(source, "")
+    return f"Size: {card.quantity:,} {unit}{where}"
+
+
+def uses_a_model(card: AlertCard) -> bool:
+    """Whether an AI model answered (the local analyst's rules are not one)."""
+    return any(name != "local" for name in card.model_scores)
+
+
+def said_once(card: AlertCard) -> tuple[list[str], list[str], str | None]:
+    """The flags, the reasons and the key risk with every warning said once: a reason or key risk that repeats a
+    flag is left out."""
+    flags = list(dict.fromkeys(card.flags))
+
+    def repeats(text: str) -> bool:
+        return any(text.startswith(flag) or flag.startswith(text.split(" (counted")[0]) for flag in flags)
+
+    reasons = [r for r in dict.fromkeys(card.reasons) if not repeats(r)]
+    key_risk = card.key_risk if card.key_risk and not repeats(card.key_risk) else None
+    return flags, reasons, key_risk
+
+
+def alert_message(card: AlertCard, *, today: date, threshold: float | None = None, now: datetime | None = None
+                  ) -> str:
+    """The notification a chat receives: the trader's own trade and its figures at the trader's size, when the
+    trader posted it, then at most one alternative."""
+    own = card.own
+    lines = [headline(card, threshold), "", f"Symbol: <b>{esc(card.symbol)}</b>", f"Trader: {trader_link(card.trader)}"]
+    if card.posted_at is not None:
+        lines[-1] += f" · {posted_text(card.posted_at, now, known=card.posting_known)}"
     if own:
         lines.append(f"Strategy: {esc(own.name)}" + (f" · {esc(own.view)}" if own.view else ""))
     lines += [*chance_lines(card), ""]
@@ -267,24 +367,26 @@ def alert_message(card: AlertCard, *, today: date, threshold: float | None = Non
         dte = traded if traded is not None else (card.expiry - today).days
         lines.append(f"Expiry: {dte} DTE ({card.expiry:%b %d})" if dte >= 0 else f"Expiry: {card.expiry:%b %d}")
     lines += card_market_lines(card)
+    flags, reasons, key_risk = said_once(card)
     if own:
+        lines.append(size_line(card))
         lines += own_trade_lines(own)
         follow = follower_line(card.market.follower if card.market else None)
         if follow:
             lines.append(follow)
-        if card.quantity is None:
-            unit = "share" if card.option_type is None and not multi else "contract"
-            lines.append(f"(No size given: figures for one {unit})")
-        lines += [f"⚠️ {esc(flag)}" for flag in card.flags]
-    if card.reasons:
-        lines += ["", "<b>AI Reasoning:</b>", *[f"• {esc(r)}" for r in card.reasons[:3]]]
-    if card.key_risk:
-        lines += ["", f"⚠️ Key Risk: {esc(card.key_risk)}"]
+        lines += [f"⚠️ {esc(flag)}" for flag in flags]
+    if reasons:
+        heading = "AI reasoning" if uses_a_model(card) else "Rules"
+        lines += ["", f"<b>{heading}:</b>", *[f"• {esc(r)}" for r in reasons[:3]]]
+    if key_risk:
+        lines += ["", f"⚠️ Key Risk: {esc(key_risk)}"]
     qty = card.quantity or 1
     what = own.name if multi and own else strike_text(card)
     lines += ["", f"Action: {esc(card.action)} {qty}x {esc(what)} @ {price(card.entry_price)}"]
     if card.alternative:
         lines.append(alternative_line(card.alternative))
+    elif card.scoring and card.scoring.no_alternative and not (card.market and card.market.not_priced):
+        lines.append(f"💡 No alternative: {esc(card.scoring.no_alternative)} to price one at")
     return "\n".join(lines)
 
 
@@ -304,7 +406,7 @@ def analysis_message(card: AlertCard) -> str:
     """Everything behind a score: the ten strategies ranked, the market context, each model's view, and the
     score's arithmetic (the blend's parts add up to the blend; the calibrated chance is shown apart)."""
     scoring = card.scoring
-    lines = [f"🔍 <b>{esc(card.symbol)}</b> by @{esc(card.trader)}", *chance_lines(card), "",
+    lines = [f"🔍 <b>{esc(card.symbol)}</b> by {trader_link(card.trader)}", *chance_lines(card), "",
              "<b>Strategies, best first</b>"]
     for n, line in enumerate(card.ranking, 1):
         reason = f" — {esc(line.reasons[0])}" if line.reasons else ""
@@ -314,7 +416,9 @@ def analysis_message(card: AlertCard) -> str:
     if card.market:
         lines += market_lines(card.market)
     if card.model_scores:
-        agreement = f" · agreement {card.agreement * 100:.0f}%" if card.agreement is not None else ""
+        # Agreement between models means something only when two or more answered.
+        agreement = f" · agreement {card.agreement * 100:.0f}%" \
+            if card.agreement is not None and len(card.model_scores) >= 2 else ""
         scores = ", ".join(f"{esc(k.title())} {v:.0f}" for k, v in card.model_scores.items())
         lines += ["", f"<b>Models</b>: {scores}{agreement}"]
         lines += [f"• {esc(r)}" for r in card.reasons]
@@ -369,13 +473,14 @@ def similar_message(card: AlertCard, lines: Sequence[str]) -> str:
     if not lines:
         return f"📚 No similar closed trades for {esc(card.symbol)} yet: the memory grows as trades close."
     rate = f"{card.similar_success_rate * 100:.0f}% profitable" if card.similar_success_rate is not None else ""
-    head = f"📚 <b>{len(lines)} similar trades</b> to {esc(card.symbol)} by @{esc(card.trader)}"
+    head = f"📚 <b>{len(lines)} similar trades</b> to {esc(card.symbol)} by {trader_link(card.trader)}"
     return "\n".join([head + (f": {rate}" if rate else ""), "", *[esc(line) for line in lines]])
 
 
 def close_followup(*, trader: str, symbol: str, open_action: str, strike: float | None, option_type: str | None,
                    quantity: int | None, expiry: date | None, exit_price: float | None, pnl: float | None,
-                   pnl_pct: float | None, held_days: int | None, outcome: str | None = None) -> str:
+                   pnl_pct: float | None, held_days: int | None, outcome: str | None = None,
+                   legs: Sequence[Any] | None = None) -> str:
     """The result of a trade a chat was told about, sent as a reply to its alert card:
 
     `✅ @behappy's AAPL $170 PUT closed @ $0.50 — P&L +$200 (+80%)`
@@ -384,7 +489,7 @@ def close_followup(*, trader: str, symbol: str, open_action: str, strike: float 
     Break-even ("flat": the stored `outcome`, or a P&L of exactly 0) is ➖, never a loss; an unknown P&L is said
     so (❔).
     """
-    contract = f" ${strike:g} {option_type.upper()}" if option_type and strike is not None else ""
+    contract = contract_words(option_type, strike, legs)
     flat = outcome == "flat" or pnl == 0
     if pnl is None:
         mark, result = "❔", "P&amp;L unknown"
@@ -402,18 +507,25 @@ def close_followup(*, trader: str, symbol: str, open_action: str, strike: float 
         details.append(f"expiry {expiry:%b %d, %Y}")
     if held_days is not None:
         details.append(f"held {held_days} day{'s' if held_days != 1 else ''}")
-    return (f"{mark} @{esc(trader)}'s {esc(symbol)}{contract} closed @ {price(exit_price)} — {result}\n"
+    return (f"{mark} {trader_link(trader)}'s {esc(symbol)}{contract} closed @ {price(exit_price)} — {result}\n"
             + " · ".join(details))
 
 
-def digest(threshold: int, lines: Sequence[str], *, unsure: Sequence[str] = (), morning: Sequence[str] = ()) -> str:
+def digest(threshold: int, lines: Sequence[str], *, unsure: Sequence[str] = (), morning: Sequence[str] = (),
+           missed: Sequence[str] = ()) -> str:
     """Alerts held back by the hourly limit until they were no longer actionable (`lines`), cards held through
-    quiet hours (`morning`), and sends cut short by a restart (`unsure`)."""
+    quiet hours (`morning`), alerts posted while the chat was not tracking the trader (`missed`), and sends cut
+    short by a restart (`unsure`)."""
     out: list[str] = []
+    if missed:
+        plural = "s" if len(missed) != 1 else ""
+        out += [f"🕓 {len(missed)} alert{plural} posted while you weren't tracking (not new; shown once):",
+                *[f"• {line}" for line in missed]]
     if morning:
         plural = "s" if len(morning) != 1 else ""
-        out += [f"🌅 {len(morning)} alert{plural} scored ≥ {threshold} during your quiet hours:",
-                *[f"• {line}" for line in morning]]
+        out += ([""] if out else []) + [
+            f"🌅 {len(morning)} alert{plural} scored ≥ {threshold} during your quiet hours:",
+            *[f"• {line}" for line in morning]]
     if lines:
         plural = "s" if len(lines) != 1 else ""
         out += ([""] if out else []) + [
@@ -433,8 +545,14 @@ def alerts_waiting(count: int, limit: int) -> str:
             "as the hour frees room, while it is still actionable; /ratelimit raises the limit.")
 
 
+def missed_line(card: AlertCard, now: datetime) -> str:
+    """One alert seen long after it was posted, with when it was posted."""
+    when = f" — {posted_text(card.posted_at, now, known=card.posting_known)}" if card.posted_at is not None else ""
+    return digest_line(card) + when
+
+
 def digest_result_line(symbol: str, trader: str) -> str:
-    return f"the result of {esc(symbol)} by @{esc(trader)}"
+    return f"the result of {esc(symbol)} by {trader_link(trader)}"
 
 
 def score_text(card: AlertCard) -> str:
@@ -443,7 +561,7 @@ def score_text(card: AlertCard) -> str:
 
 
 def digest_line(card: AlertCard) -> str:
-    return (f"{esc(card.symbol)} {strike_text(card)} @ {price(card.entry_price)} by @{esc(card.trader)} "
+    return (f"{esc(card.symbol)} {strike_text(card)} @ {price(card.entry_price)} by {trader_link(card.trader)} "
             f"— {score_text(card)}")
 
 
@@ -496,9 +614,9 @@ def tracking_result(added: Sequence[str], already: Sequence[str], unknown: Seque
                     unverified: Sequence[str], invalid: Sequence[str]) -> str:
     lines = []
     if added:
-        lines.append("✅ Now tracking " + ", ".join(f"@{esc(n)}" for n in added) + ".")
+        lines.append("✅ Now tracking " + ", ".join(f"{trader_link(n)}" for n in added) + ".")
     if already:
-        lines.append("Already tracking " + ", ".join(f"@{esc(n)}" for n in already) + ".")
+        lines.append("Already tracking " + ", ".join(f"{trader_link(n)}" for n in already) + ".")
     if unknown:
         lines.append("❓ No Xtrades trader named " + ", ".join(esc(n) for n in unknown) + ": check the spelling.")
     if unverified:
@@ -513,7 +631,7 @@ def tracking_result(added: Sequence[str], already: Sequence[str], unknown: Seque
 def untracking_result(removed: Sequence[str], missing: Sequence[str]) -> str:
     lines = []
     if removed:
-        lines.append("Stopped tracking " + ", ".join(f"@{esc(n)}" for n in removed) + ".")
+        lines.append("Stopped tracking " + ", ".join(f"{trader_link(n)}" for n in removed) + ".")
     if missing:
         lines.append("Not tracked here: " + ", ".join(esc(clip(n)) for n in missing) + ".")
     return "\n".join(lines)
@@ -524,11 +642,11 @@ def no_traders_tracked() -> str:
 
 
 def unknown_trader(name: str) -> str:
-    return f"@{esc(name)} is not a trader I know. /traders lists the ones tracked here."
+    return f"{esc(name)} is not a trader I know. /traders lists the ones tracked here."
 
 
 def not_tracked_here(name: str) -> str:
-    return f"@{esc(name)} is not tracked here. /track {esc(name)} to follow them."
+    return f"{trader_link(name)} is not tracked here. /track {esc(name)} to follow them."
 
 
 def traders_list(rows: Sequence[tuple[str, int, int, float, int]],
@@ -546,7 +664,7 @@ def traders_list(rows: Sequence[tuple[str, int, int, float, int]],
         if name in muted:
             until = muted[name]
             mute = f" · 🔇 muted until {when_text(until, zone)}" if until else " · 🔇 muted until /unmute"
-        lines.append(f"• @{esc(name)} — {record}; {open_count} open{mute}")
+        lines.append(f"• {trader_link(name)} — {record}; {open_count} open{mute}")
     return "\n".join(lines)
 
 
@@ -568,11 +686,11 @@ def current_settings(min_score: int, rate_limit: int) -> str:
 
 
 def muted(name: str, until: str | None) -> str:
-    return f"🔇 @{esc(name)} muted here{(' until ' + esc(until)) if until else ''}. /unmute {esc(name)} to undo."
+    return f"🔇 {trader_link(name)} muted here{(' until ' + esc(until)) if until else ''}. /unmute {esc(name)} to undo."
 
 
 def unmuted(name: str, was_muted: bool) -> str:
-    return f"🔔 @{esc(name)} unmuted." if was_muted else f"@{esc(name)} was not muted here."
+    return f"🔔 {trader_link(name)} unmuted." if was_muted else f"{trader_link(name)} was not muted here."
 
 
 def outcome_text(pnl: float | None, outcome: str | None, pnl_pct: float | None = None) -> str:
@@ -600,7 +718,7 @@ def alerts_list(cards: Sequence[tuple[AlertCard, datetime | None]], today: date,
         else:
             end = f" · {(card.expiry - today).days} DTE" if card.expiry else ""
         lines.append(f"• <b>{score_text(card)}</b> {esc(card.symbol)} {strike_text(card)} @ {price(card.entry_price)}"
-                     f" by @{esc(card.trader)} — {esc(card.own.name if card.own else '?')}{when}{end}")
+                     f" by {trader_link(card.trader)} — {esc(card.own.name if card.own else '?')}{when}{end}")
     return "\n".join(lines)
 
 
@@ -617,9 +735,9 @@ def positions_list(rows: Sequence[Any], status: str, zone: tzinfo = UTC, *, page
     title = f"<b>{'Open' if status == 'open' else 'Closed'} positions</b>"
     lines = [f"{title} — page {page} of {pages} ({total} in all)" if total and pages > 1 else title]
     for t in rows:
-        contract = f" ${t.strike:g} {t.option_type.upper()}" if t.option_type and t.strike else ""
+        contract = contract_words(t.option_type, t.strike, getattr(t, "legs", None))
         size = f" ×{t.quantity}" if t.quantity else " ×1 (size not given)"
-        head = (f"• @{esc(t.trader.username)} {esc(t.open_action)} {esc(t.symbol)}{contract}{size} "
+        head = (f"• {trader_link(t.trader.username)} {esc(t.open_action)} {esc(t.symbol)}{contract}{size} "
                 f"@ {price(t.entry_price)}")
         if status == "closed":
             known = t.pnl is not None and t.pnl_pct is not None
@@ -656,7 +774,7 @@ def leaderboard_summary(rows: Sequence[Any], period: str) -> str:
         return f"No closed trades {esc(period)}."
     best = rows[0]
     total = sum(r.pnl for r in rows)
-    return (f"🏆 {esc(period).capitalize()}: @{esc(best.trader)} leads with {money(best.pnl, signed=True)} "
+    return (f"🏆 {esc(period).capitalize()}: {trader_link(best.trader)} leads with {money(best.pnl, signed=True)} "
             f"({best.win_rate:.0%} of {best.closed} won); all traders {money(total, signed=True)}.")
 
 
@@ -731,7 +849,7 @@ def status_text(info: dict[str, Any], *, details: bool, zone: tzinfo = UTC) -> s
         rejected = info.get("rejected") or []
         if rejected:
             lines.append(f"Records refused today: {sum(n for _, _, n in rejected)}")
-            lines += [f"• @{esc(trader)}: {esc(reason)} ×{n}" for trader, reason, n in rejected[:10]]
+            lines += [f"• {trader_link(trader)}: {esc(reason)} ×{n}" for trader, reason, n in rejected[:10]]
         if info.get("parked"):
             lines.append(f"Alerts that could not be judged (parked): {info['parked']}")
         if info.get("last_summary"):
@@ -1011,7 +1129,7 @@ def record_text(rec: Any, period: str, zone_name: str) -> str:
     for title, tallies in (("By trader", rec.by_trader), ("By structure", rec.by_structure)):
         lines += ["", f"<b>{title}</b>"]
         for t in tallies:
-            name = f"@{esc(t.label)}" if title == "By trader" else esc(t.label)
+            name = f"{trader_link(t.label)}" if title == "By trader" else esc(t.label)
             extra = _means(t)
             lines.append(f"• {name}: {t.cards} card{'s' if t.cards != 1 else ''}, {_hit(t)}"
                          + (f"; {extra}" if extra else ""))
@@ -1034,8 +1152,11 @@ def nothing_to_export(period: str) -> str:
 
 
 def _trade_line(c: Any) -> str:
-    contract = f" ${c.strike:g} {c.option_type.upper()}" if c.option_type and c.strike is not None else ""
-    return f"{esc(c.symbol)}{contract} by @{esc(c.trader)} {money(c.pnl, signed=True)}"
+    if getattr(c, "structure", None) in MULTI_LEG_NAMES:
+        contract = f" {esc(c.structure)}"  # a spread or condor by its name, not its first leg
+    else:
+        contract = f" ${c.strike:g} {c.option_type.upper()}" if c.option_type and c.strike is not None else ""
+    return f"{esc(c.symbol)}{contract} by {trader_link(c.trader)} {money(c.pnl, signed=True)}"
 
 
 def daily_summary(s: Any) -> str:

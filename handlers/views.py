@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pipeline.models import Alternative, MarketInputs, OwnTrade, RankedStrategy, Scoring
@@ -31,6 +31,8 @@ class AlertCard:
     model_scores: dict[str, float] = field(default_factory=dict)
     agreement: float | None = None
     profit_probability: float | None = None  # calibrated 0-1; None while uncalibrated (issue 12)
+    posted_at: datetime | None = None  # when the trader posted it (else when the bot first saw it)
+    posting_known: bool = True  # False: the record carried no posting time, `posted_at` is when it was first seen
 
     @property
     def own(self) -> OwnTrade | None:
@@ -68,4 +70,13 @@ def card_from_row(row: Any) -> AlertCard:
         reasons=tuple(row.reasoning or ()), key_risk=row.key_risk, recommendation=row.recommendation,
         similar_count=row.similar_trades_count or 0, similar_success_rate=row.similar_trades_success_rate,
         model_scores=models, agreement=row.consensus_agreement, profit_probability=row.profit_probability,
+        posted_at=_aware(getattr(trade, "opened_at", None) or getattr(trade, "first_seen_at", None)),
+        posting_known=getattr(trade, "opened_at", None) is not None,
     )
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """Stored moments are UTC; SQLite hands them back naive."""
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

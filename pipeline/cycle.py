@@ -422,7 +422,10 @@ class IngestionCycle:
                                                  _row_values(position))
             for event in detection.events:
                 trade = saved[event.position.key]
-                row = await alerts_repo.record_event(session, trade, event.kind, details=dict(event.details),
+                details = dict(event.details)
+                if event.kind == "new":  # by the cycle's clock: delivery tells an old post seen late from news
+                    details["first_seen_at"] = now.isoformat()
+                row = await alerts_repo.record_event(session, trade, event.kind, details=details,
                                                      historical=event.historical)
                 if event.kind == "close" and not event.historical:
                     # The result goes to the chats that were told about the trade, in the same transaction.

@@ -145,6 +145,16 @@ class Position:
 
 
 View = Literal["bullish", "bearish", "neutral"]
+# Where the trade's size came from: the order Xtrades recorded (its JSON quantity), the alert's text ("3x",
+# "3 contracts"), or nowhere (figures for one contract, or one share).
+SizeSource = Literal["order", "text", "none"]
+# Where the entry price the figures rest on came from: the trader's alert, the market at the alert's minute (the
+# quote's mid, or the underlying for shares) when the alert gave none, or nowhere (then no figure is shown).
+PriceSource = Literal["trader", "market", "none"]
+# How the alternative was sized: to the trader's number of contracts, or down to the trader's max loss.
+Sizing = Literal["contracts", "max_loss"]
+# What the alternative's legs are priced at: the option chain's quotes (mid), or the own trade's volatility.
+PricedFrom = Literal["chain", "iv"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +249,14 @@ class OwnTrade:
     capital: float | None  # tied up; None when a margin estimate would need an underlying price not known
     probability_of_profit: float | None  # 0-1
     pop_source: str | None = None  # where its volatility came from, and its horizon: "option prices, to expiry"
+    size: int = 1  # contracts (or shares) every figure above is for
+    size_source: SizeSource = "none"
+    price_source: PriceSource = "trader"
+
+    @property
+    def figures_known(self) -> bool:
+        """Whether max profit, max loss, breakevens, capital and the probability rest on a real entry price."""
+        return self.price_source != "none"
 
     def prompt_facts(self) -> dict[str, Any]:
         return {
@@ -251,23 +269,30 @@ class OwnTrade:
             "probability_of_profit": None if self.probability_of_profit is None
             else round(self.probability_of_profit, 3),
             "capital": None if self.capital is None else round(self.capital, 2),
+            "size": self.size,
+            "sold_strikes": {kind: sorted({leg.strike for leg in self.legs if leg.kind is OptionKind(kind)
+                                           and leg.side is Side.SELL and leg.strike is not None})
+                             for kind in ("put", "call")},
         }
 
 
 @dataclass(frozen=True, slots=True)
 class Alternative:
-    """The one strategy the card offers beside the own trade: same view, sized to the same capital."""
+    """The one strategy the card offers beside the own trade: same view and volatility exposure, sized to the
+    trader's contracts (or down to the trader's max loss), priced at the own trade's volatility."""
 
     name: str
     key: str  # one of the ten
     legs: tuple[Leg, ...]
-    units: int  # how many of the strategy's unit fit the own trade's capital
+    units: int  # how many of the strategy's unit: the trader's contracts, or as many as the max loss allows
     net_premium: float  # positive = debit, negative = credit
     max_profit: float | None
     max_loss: float | None
     capital: float
     probability_of_profit: float
     score: int
+    sizing: Sizing = "contracts"
+    priced_from: PricedFrom = "iv"
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,6 +403,7 @@ class Scoring:
     fit_parts: tuple[tuple[str, float], ...] = ()
     notes: tuple[str, ...] = ()  # assumptions made in building the own trade
     alternative: Alternative | None = None
+    no_alternative: str | None = None  # why no alternative could be priced ("no market IV"); None otherwise
     ranking: tuple[RankedStrategy, ...] = ()  # the ten, best first
     market: MarketInputs = field(default_factory=MarketInputs)
     ai_probability_of_profit: float | None = None  # the models' own estimate, kept beside the score
@@ -411,6 +437,9 @@ class RawAlert:
     last_price: float | None = None
     underlying_price: float | None = None
     posted_at: datetime | None = None
+    # For an exit record: when its entry was posted (`timeOfEntryAlert`), so a trade read only from its exit keeps
+    # its opening time.
+    opened_at: datetime | None = None
     risk: str | None = None  # "standard" | "high" | "lotto"
     text: str = ""
     source: Literal["json", "dom"] = "json"

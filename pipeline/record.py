@@ -21,9 +21,11 @@ from pipeline.models import (
     MarketInputs,
     OptionKind,
     OwnTrade,
+    PriceSource,
     RankedStrategy,
     ScorePart,
     Scoring,
+    SizeSource,
     View,
 )
 
@@ -43,6 +45,7 @@ def scoring_to_json(s: Scoring) -> dict[str, Any]:
         "calibrated": _r(s.calibrated), "own": _own_to_json(s.own) if s.own else None, "own_fit": _r(s.own_fit),
         "fit_parts": [[name, _r(value)] for name, value in s.fit_parts], "notes": list(s.notes),
         "alternative": _alternative_to_json(s.alternative) if s.alternative else None,
+        "no_alternative": s.no_alternative,
         "ranking": [_ranked_to_json(r) for r in s.ranking], "market": _market_to_json(s.market),
         "ai_probability_of_profit": _r(s.ai_probability_of_profit), "ai_confidence": _r(s.ai_confidence),
         "chance": _chance_to_json(s.chance),
@@ -74,13 +77,15 @@ def _own_to_json(t: OwnTrade) -> dict[str, Any]:
     return {"key": t.key, "name": t.name, "view": t.view, "legs": _legs(t.legs), "net_premium": _r(t.net_premium),
             "max_profit": _r(t.max_profit), "max_loss": _r(t.max_loss), "breakevens": [_r(b) for b in t.breakevens],
             "capital": _r(t.capital), "probability_of_profit": _r(t.probability_of_profit),
-            "pop_source": t.pop_source}
+            "pop_source": t.pop_source, "size": t.size, "size_source": t.size_source,
+            "price_source": t.price_source}
 
 
 def _alternative_to_json(a: Alternative) -> dict[str, Any]:
     return {"name": a.name, "key": a.key, "legs": _legs(a.legs), "units": a.units, "net_premium": _r(a.net_premium),
             "max_profit": _r(a.max_profit), "max_loss": _r(a.max_loss), "capital": _r(a.capital),
-            "probability_of_profit": _r(a.probability_of_profit), "score": a.score}
+            "probability_of_profit": _r(a.probability_of_profit), "score": a.score, "sizing": a.sizing,
+            "priced_from": a.priced_from}
 
 
 def _ranked_to_json(r: RankedStrategy) -> dict[str, Any]:
@@ -127,6 +132,7 @@ def scoring_from_json(data: Mapping[str, Any]) -> Scoring:
         fit_parts=tuple((str(name), float(value)) for name, value in data.get("fit_parts") or ()),
         notes=tuple(str(n) for n in data.get("notes") or ()),
         alternative=_alternative_from_json(alternative) if alternative else None,
+        no_alternative=data.get("no_alternative") if isinstance(data.get("no_alternative"), str) else None,
         ranking=tuple(_ranked_from_json(r) for r in data.get("ranking") or ()),
         market=_market_from_json(data.get("market") or {}),
         ai_probability_of_profit=_f(data.get("ai_probability_of_profit")), ai_confidence=_f(data.get("ai_confidence")),
@@ -142,6 +148,18 @@ def _view(value: Any) -> View:
     return cast(View, value) if value in VIEWS else "neutral"
 
 
+def _price_source(value: Any) -> PriceSource:
+    if value == "market":
+        return "market"
+    return "none" if value == "none" else "trader"  # rows from before the field: the trader's price
+
+
+def _size_source(value: Any) -> SizeSource:
+    if value == "order":
+        return "order"
+    return "text" if value == "text" else "none"
+
+
 def _legs_from(rows: Any) -> tuple[Leg, ...]:
     return tuple(Leg.from_json(row) for row in rows or ())
 
@@ -151,7 +169,8 @@ def _own_from_json(d: Mapping[str, Any]) -> OwnTrade:
                     net_premium=float(d.get("net_premium") or 0.0), max_profit=_f(d.get("max_profit")),
                     max_loss=_f(d.get("max_loss")), breakevens=tuple(float(b) for b in d.get("breakevens") or ()),
                     capital=_f(d.get("capital")), probability_of_profit=_f(d.get("probability_of_profit")),
-                    pop_source=d.get("pop_source"))
+                    pop_source=d.get("pop_source"), size=int(d.get("size") or 1),
+                    size_source=_size_source(d.get("size_source")), price_source=_price_source(d.get("price_source")))
 
 
 def _alternative_from_json(d: Mapping[str, Any]) -> Alternative:
@@ -160,7 +179,9 @@ def _alternative_from_json(d: Mapping[str, Any]) -> Alternative:
                        max_profit=_f(d.get("max_profit")), max_loss=_f(d.get("max_loss")),
                        capital=float(d.get("capital") or 0.0),
                        probability_of_profit=float(d.get("probability_of_profit") or 0.0),
-                       score=int(d.get("score") or 0))
+                       score=int(d.get("score") or 0),
+                       sizing="max_loss" if d.get("sizing") == "max_loss" else "contracts",
+                       priced_from="chain" if d.get("priced_from") == "chain" else "iv")
 
 
 def _ranked_from_json(d: Mapping[str, Any]) -> RankedStrategy:

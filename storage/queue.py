@@ -213,15 +213,27 @@ async def unsure_with(session: AsyncSession, error: str, *, chat_id: int | None 
 
 
 async def card_facts(session: AsyncSession, alert_ids: Collection[int]
-                     ) -> dict[int, tuple[datetime, date | None, str]]:
-    """alert id → (when the trader posted it, its expiry, its trade's status): whether a held alert is still
-    worth sending (handlers.delivery_policy.still_actionable)."""
+                     ) -> dict[int, tuple[datetime, date | None, str, datetime | None]]:
+    """alert id → (when the trader posted it, its expiry, its trade's status, when the bot first saw it): whether a
+    held alert is still worth sending (handlers.delivery_policy.still_actionable), and whether it was seen too
+    long after it was posted to be announced as new (handlers.delivery_policy.seen_late)."""
     if not alert_ids:
         return {}
     rows = await session.execute(
-        select(XtradesAlert.id, func.coalesce(Trade.opened_at, XtradesAlert.detected_at), Trade.expiry, Trade.status)
+        select(XtradesAlert.id, func.coalesce(Trade.opened_at, XtradesAlert.detected_at), Trade.expiry, Trade.status,
+               XtradesAlert.details)
         .join(Trade, Trade.id == XtradesAlert.trade_id).where(XtradesAlert.id.in_(list(alert_ids))))
-    return {alert_id: (_aware(posted), expiry, status) for alert_id, posted, expiry, status in rows.all()}
+    return {alert_id: (_aware(posted), expiry, status, _first_seen(details))
+            for alert_id, posted, expiry, status, details in rows.all()}
+
+
+def _first_seen(details: Any) -> datetime | None:
+    """When the ingestion cycle first saw a `new` event (its details' `first_seen_at`, by the cycle's clock)."""
+    value = details.get("first_seen_at") if isinstance(details, dict) else None
+    try:
+        return _aware(datetime.fromisoformat(value)) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def _aware(moment: datetime) -> datetime:

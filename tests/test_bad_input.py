@@ -17,6 +17,7 @@ from sqlalchemy import select
 from telegram.ext import Application
 
 from bot.app import runtime_of
+from handlers.render import trader_link
 from pipeline.ingest.alerts_api import alert_from_json
 from pipeline.ingest.parser import parse_alert
 from pipeline.ingest.scraper import PlaywrightAlertSource
@@ -260,7 +261,7 @@ async def test_hostile_polled_records_never_become_cards_nor_stall_the_cycle_and
     telegram.push_message(CHAT, "/status")
     [status] = await telegram.wait_for("sendMessage", predicate=lambda c: "<b>Status</b>" in c.params["text"])
     assert f"Records refused today: {2 * polled}" in status.params["text"]
-    assert "@behappy: implausible strike" in status.params["text"]
+    assert f"{trader_link('behappy')}: implausible strike" in status.params["text"]
 
 
 async def test_hostile_pushed_records_never_become_cards_and_each_is_counted(

@@ -27,6 +27,7 @@ from handlers.chat_settings import (
 )
 from handlers.delivery_policy import HELD_QUIET, Action, CardFacts, decide, sort_out, still_actionable
 from handlers.record import CSV_COLUMNS, CardOutcome, csv_text, day_summary, equity_curve, max_drawdown, record
+from handlers.render import trader_link
 from pipeline.judge.report import wilson
 from storage.models import NotificationQueueItem
 from storage.queue import FOLLOW_UP_PRIORITY
@@ -163,7 +164,7 @@ def test_the_record_of_a_chat() -> None:
     assert "No cards were sent here" in render.record_text(empty, "all time", "UTC")
     text = render.record_text(rec, "all time", "UTC")
     assert "3/5 won, 60% (95% interval" in text and "at the trader's prices" in text
-    assert "max drawdown $1,200" in text and "@yoyomun: 1 card, 1/1 won" in text
+    assert "max drawdown $1,200" in text and f"{trader_link('yoyomun')}: 1 card, 1/1 won" in text
 
 
 def test_the_csv_has_the_documented_columns_and_local_times() -> None:
@@ -182,7 +183,8 @@ def test_a_day_summary_names_the_best_and_the_worst() -> None:
     assert day.best is not None and day.best.alert_id == 2 and day.worst is not None and day.worst.alert_id == 3
     text = render.daily_summary(day)
     assert "Cards sent: 1" in text and "Trades closed: 3 (2 won, 1 lost)" in text and "+$190" in text
-    assert "Best: SPY $600 CALL by @behappy +$250" in text and "Worst: SPY $600 CALL by @behappy -$100" in text
+    assert f"Best: SPY $600 CALL by {trader_link('behappy')} +$250" in text
+    assert f"Worst: SPY $600 CALL by {trader_link('behappy')} -$100" in text
     assert day_summary(date(2026, 11, 3), [], []).empty
 
 

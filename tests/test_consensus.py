@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
 import socket
+import statistics
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -383,33 +385,78 @@ def test_unknown_models_are_priced_conservatively() -> None:
 # --- the local analyst ------------------------------------------------------------------------------------
 
 
+def expected_put_sale(spot: float, strike: float, premium: float, vol: float, years: float) -> float:
+    """Dollars a sold put makes on average at expiry under the lognormal at `vol` (drift 4%), written out here:
+    the premium less E[max(K − S_T, 0)] = K·N(−d2) − S·e^{rT}·N(−d1)."""
+    n = statistics.NormalDist().cdf
+    d1 = (math.log(spot / strike) + (0.04 + vol * vol / 2) * years) / (vol * math.sqrt(years))
+    d2 = d1 - vol * math.sqrt(years)
+    payout = strike * n(-d2) - spot * math.exp(0.04 * years) * n(-d1)
+    return (premium - payout) * 100
+
+
+EXPECTED = expected_put_sale(180.0, 170.0, 2.50, 0.32, 30 / 365)
 OWN = {"structure": "Short Put (cash-secured)", "view": "bullish", "max_profit": 250.0, "max_loss": 16750.0,
-       "breakevens": [167.5], "probability_of_profit": 0.8}
+       "breakevens": [167.5], "probability_of_profit": 0.8, "capital": 17000.0,
+       "expected_pnl_at_market_iv": round(EXPECTED, 2), "sold_strikes": {"put": [170.0], "call": []}}
 
 
 def test_the_local_analyst_weighs_only_what_the_score_does_not_hold() -> None:
     """Issue 11: POP, trend, IV, the trader's record and similar trades are the score's parts: the local
-    analyst's verdict must not move with them (each input enters the final score once)."""
+    analyst's verdict must not move with them (each input enters the final score once). Its one payoff rule is
+    the probability-weighted payoff at the market's IV per dollar at risk (issue 22), not max profit over max
+    loss, which gave every put sale −12."""
     verdict = LocalAnalyst().judge(ALERT, CONTEXT, OWN, SIMILAR)
-    # 50 + 6 × log2(250 / 16,750) = 50 − 36.4, held at −12 → 38
-    assert verdict.score == pytest.approx(38.0)
-    assert verdict.reasons[0] == "Reward to risk 0.01: $250 to make, $16,750 to lose (-12)"
-    assert verdict.key_risk == "Assignment of 100 shares per contract at $170 if AAPL falls below it"
-    assert verdict.recommendation == "AVOID" and verdict.provider == "local"
+    points = max(-12.0, min(12.0, 100 * round(EXPECTED, 2) / 16750))
+    assert verdict.score == pytest.approx(50 + points, abs=0.06)
+    assert -12 < points < 12  # a put sold near fair value: a small edge, not a verdict on the structure
+    assert verdict.reasons[0].startswith("Probability-weighted payoff at the market's volatility: ")
+    assert "on $16,750 at risk" in verdict.reasons[0]
+    assert verdict.key_risk == "Assignment of 100 shares per contract at the sold $170 put if AAPL falls below it"
     others = LocalAnalyst().judge(dataclasses.replace(ALERT, trader_win_rate=0.1, trader_closed_trades=200),
                                   {"trend": "strong_bearish", "iv_rank": 5}, {**OWN, "probability_of_profit": 0.1},
                                   {"count": 5, "success_rate": 0.0})
     assert others.score == verdict.score
+    # The same structure sold richer or cheaper than the market's IV prices it: different verdicts.
+    rich = LocalAnalyst().judge(ALERT, CONTEXT, {**OWN, "expected_pnl_at_market_iv": 400.0}, SIMILAR)
+    cheap = LocalAnalyst().judge(ALERT, CONTEXT, {**OWN, "expected_pnl_at_market_iv": -400.0}, SIMILAR)
+    assert cheap.score < verdict.score < rich.score
+    # An unlimited loss is the market fit's to weigh: here it only switches the basis to the capital.
+    strangle = {"structure": "Short Strangle", "view": "neutral", "max_loss": "unlimited", "capital": 10_201.0,
+                "expected_pnl_at_market_iv": 0.0, "sold_strikes": {"put": [540.0], "call": [580.0]}}
+    even = LocalAnalyst().judge(dataclasses.replace(ALERT, symbol="SPY", strike=540.0), {}, strangle, {})
+    assert even.score == 50.0
+    assert even.key_risk == "Assignment if SPY ends below the sold $540 put or above the sold $580 call"
 
 
-def test_the_local_analyst_says_the_flags_and_weighs_reward_earnings_and_a_stop() -> None:
+def test_the_key_risk_and_trend_follow_the_structure_not_its_first_leg() -> None:
+    """A covered call is bullish (no "bearish trade" for it); an iron condor warns at its sold strikes, never at
+    its bought wing; a 4 DTE lotto says the trader tagged it."""
+    call = dataclasses.replace(ALERT, option_type="call", strike=190.0)
+    covered = {"structure": "Covered Call", "view": "bullish", "sold_strikes": {"put": [], "call": [190.0]}}
+    bullish = LocalAnalyst().judge(call, {"trend": "bullish"}, covered, {})
+    assert "bearish" not in bullish.key_risk and "bearish" not in " ".join(bullish.reasons)
+    assert bullish.key_risk == "Shares called away above the sold $190 call; below it the shares carry the loss"
+    against = LocalAnalyst().judge(call, {"trend": "bearish"}, covered, {})
+    assert against.key_risk == "The bearish trend runs against this bullish trade"
+    condor = {"structure": "Iron Condor", "view": "neutral",
+              "sold_strikes": {"put": [540.0], "call": [580.0]}}
+    wing = dataclasses.replace(ALERT, symbol="SPY", strike=535.0)  # the JSON's contract: the bought wing
+    ic = LocalAnalyst().judge(wing, {"trend": "strong_bearish"}, condor, {})
+    assert ic.key_risk == "Assignment if SPY ends below the sold $540 put or above the sold $580 call"
+    assert "535" not in ic.key_risk
+    tagged = dataclasses.replace(ALERT, action="BTO", option_type="call", days_to_expiry=4, risk="lotto")
+    assert LocalAnalyst().judge(tagged, {}, {}, {}).key_risk == "Tagged lotto by the trader: sized to lose all of it"
+
+
+def test_the_local_analyst_says_the_flags_and_weighs_earnings_and_a_stop() -> None:
     lotto = ReviewAlert(trader="yolo", action="BTO", symbol="SPX", option_type="put", strike=5900, expiry=None,
                         days_to_expiry=0, entry_price=3.2, underlying_price=5950, risk=None, text="lotto SL 1.0",
                         flags=("Lotto: 0 DTE, most expire worthless",))
     risky = LocalAnalyst().judge(lotto, {}, {"structure": "Long Put", "max_profit": "unlimited",
                                              "max_loss": 320.0}, {})
-    # 50 + 6 (unlimited upside, defined loss) + 3 (a stop) = 59; the lotto flag costs points in the score only
-    assert risky.score == 59.0
+    # 50 + 3 (a stop); no payoff figure at the market's IV, so no payoff rule; the lotto flag costs in the score
+    assert risky.score == 53.0
     assert risky.reasons[0] == "Lotto: 0 DTE, most expire worthless (counted in the score)"
     assert risky.key_risk == "Expires within a day: the premium can go to zero within hours"
     buy_call = ReviewAlert(trader="t", action="BTO", symbol="NVDA", option_type="call", strike=150,

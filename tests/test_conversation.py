@@ -13,6 +13,7 @@ from telegram.ext import Application
 
 from bot.app import runtime_of
 from handlers import render
+from handlers.render import trader_link
 from storage import chats, mutes, traders, trades
 from storage.models import Chat
 from tests.fakes.telegram import FakeTelegram
@@ -40,13 +41,13 @@ async def say(telegram: FakeTelegram, text: str, *, chat_id: int = 5, user_id: i
 async def test_track_checks_the_trader_exists(app: Application, telegram: FakeTelegram, site: FakeXtrades) -> None:
     site.add_trader("behappy")
     text = await say(telegram, "/track behappy nobody_here <b>")
-    assert "Now tracking @behappy" in text and "No Xtrades trader named nobody_here" in text
+    assert f"Now tracking {trader_link('behappy')}" in text and "No Xtrades trader named nobody_here" in text
     assert "Not a valid username: &lt;b&gt;" in text
     async with runtime_of(app).db.reader() as s:
         assert [t.username for t in await traders.tracked_by_chat(s, 5)] == ["behappy"]
-    assert "@behappy" in await say(telegram, "/traders")
+    assert f"{trader_link('behappy')}" in await say(telegram, "/traders")
     assert "Usage: /track" in await say(telegram, "/track")
-    assert "Stopped tracking @behappy" in await say(telegram, "/untrack behappy")
+    assert f"Stopped tracking {trader_link('behappy')}" in await say(telegram, "/untrack behappy")
 
 
 async def test_settings_commands_validate_their_arguments(app: Application, telegram: FakeTelegram) -> None:
@@ -199,7 +200,7 @@ async def test_leaderboard_and_pnl_send_charts(app: Application, telegram: FakeT
     telegram.push_message(13, "/leaderboard 30d")
     [board] = await telegram.wait_for("sendPhoto")
     _not_blank(board.files["photo"])
-    assert "@behappy leads with +$570" in board.params["caption"]
+    assert f"{trader_link('behappy')} leads with +$570" in board.params["caption"]
     telegram.push_message(13, "/pnl behappy all")
     [_, curve] = await telegram.wait_for("sendPhoto", count=2)
     _not_blank(curve.files["photo"])

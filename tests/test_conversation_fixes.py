@@ -25,6 +25,7 @@ from bot.delivery import Deliverer
 from handlers import charts, render
 from handlers.auth import admins_only
 from handlers.outbox import TelegramOutbox
+from handlers.render import trader_link
 from storage import alerts, chats, mutes, queue, traders, trades
 from storage.db import Database
 from storage.models import NotificationQueueItem, XtradesAlert
@@ -68,12 +69,13 @@ async def test_leaderboard_and_pnl_cover_only_the_chats_traders(app: Application
     await closed_trade(db, "yoyomun", "y1", -600.0, closed_at=now - timedelta(days=2))
     await closed_trade(db, "yoyomun", "y2", -900.0, closed_at=now - timedelta(days=1))
     board = await photo_caption(telegram, "/leaderboard 30d", 31)
-    assert "@behappy leads with +$250" in board and "all traders +$250" in board and "yoyomun" not in board
+    assert f"{trader_link('behappy')} leads with +$250" in board
+    assert "all traders +$250" in board and "yoyomun" not in board
     curve = await photo_caption(telegram, "/pnl 30d", 31)
     assert "+$250 over 1 closed trades" in curve
     assert await say(telegram, "/pnl yoyomun", chat_id=31) == (
-        "@yoyomun is not tracked here. /track yoyomun to follow them.")
-    assert "@nosuch is not a trader I know" in await say(telegram, "/pnl nosuch 7d", chat_id=31)
+        f"{trader_link('yoyomun')} is not tracked here. /track yoyomun to follow them.")
+    assert "nosuch is not a trader I know" in await say(telegram, "/pnl nosuch 7d", chat_id=31)
     # a chat that tracks nobody is told how to start, with no chart of other chats' traders
     for command in ("/leaderboard", "/pnl", "/pnl all"):
         assert "You track no traders yet. Add one with /track" in await say(telegram, command, chat_id=32)
@@ -146,14 +148,14 @@ async def test_a_result_replies_to_its_card_and_names_the_trade(db: Database, bo
     await deliverer.run_once()
     result = telegram.sent_messages(1)[-1]
     assert result.params["reply_parameters"]["message_id"] == cards[True]  # the AAPL card, not the MSFT one
-    assert parse_html(result.params["text"])[0] == ("✅ @behappy's AAPL $170 PUT closed @ $0.50 — P&L +$200 (+80%)\n"
+    assert parse_html(result.params["text"])[0] == ("✅ behappy's AAPL $170 PUT closed @ $0.50 — P&L +$200 (+80%)\n"
                                      "Short 1 contract · expiry Dec 23, 2026 · held 30 days")
     # the MSFT card was deleted: its result still arrives, as a plain message; break-even is flat
     await bot.delete_message(1, cards[False])
     await close_it(db, second, exit_price=2.5, pnl=0.0, pnl_pct=0.0, days=3)
     await deliverer.run_once()
     flat = telegram.sent_messages(1)[-1].params["text"]
-    assert flat.startswith("➖ @behappy's MSFT $170 PUT closed @ $2.50 — flat") and "❌" not in flat
+    assert flat.startswith(f"➖ {trader_link('behappy')}'s MSFT $170 PUT closed @ $2.50 — flat") and "❌" not in flat
     assert flat.endswith("held 3 days")
 
     assert set((await statuses(db)).values()) == {"sent"}
@@ -164,7 +166,7 @@ def test_a_result_within_a_hair_of_break_even_is_flat_not_a_loss() -> None:
     text = render.close_followup(trader="behappy", symbol="MSFT", open_action="BTO", strike=170.0,
                                  option_type="put", quantity=1, expiry=date(2026, 12, 23), exit_price=2.48,
                                  pnl=-2.0, pnl_pct=-0.8, held_days=3, outcome="flat")
-    assert text.startswith("➖ @behappy's MSFT $170 PUT closed @ $2.48 — flat, P&amp;L -$2")
+    assert text.startswith(f"➖ {trader_link('behappy')}'s MSFT $170 PUT closed @ $2.48 — flat, P&amp;L -$2")
     assert "❌" not in text
 
 
@@ -187,16 +189,16 @@ async def test_positions_traders_and_alerts_say_what_a_user_needs(app: Applicati
     await open_trade(db, "yoyomun", "o2", "STO", "AAPL", "put", 170.0, 2, 2.5, 3.0)
     await open_trade(db, "yoyomun", "o3", "BTO", "TSLA", "call", 300.0, None, 4.0, None)
     positions = await say(telegram, "/positions", chat_id=51)
-    assert "@behappy BTO SPY $600 CALL ×3 @ $1.00, last $1.50: +$150 (+50%) unrealised" in positions
-    assert "@yoyomun STO AAPL $170 PUT ×2 @ $2.50, last $3.00: -$100 (-20%) unrealised" in positions
+    assert f"{trader_link('behappy')} BTO SPY $600 CALL ×3 @ $1.00, last $1.50: +$150 (+50%) unrealised" in positions
+    assert f"{trader_link('yoyomun')} STO AAPL $170 PUT ×2 @ $2.50, last $3.00: -$100 (-20%) unrealised" in positions
     assert "TSLA $300 CALL ×1 (size not given) @ $4.00, no price yet" in positions
 
     muted = await say(telegram, "/mute yoyomun 5", chat_id=51)
     await say(telegram, "/mute behappy", chat_id=51)
     ends = muted.split(" until ")[1].split(". ")[0]  # e.g. "Dec 02 19:00 UTC"
     listed = await say(telegram, "/traders", chat_id=51)
-    assert f"@yoyomun — no closed trades; 2 open · 🔇 muted until {ends}" in listed
-    assert "@behappy — no closed trades; 1 open · 🔇 muted until /unmute" in listed
+    assert f"{trader_link('yoyomun')} — no closed trades; 2 open · 🔇 muted until {ends}" in listed
+    assert f"{trader_link('behappy')} — no closed trades; 1 open · 🔇 muted until /unmute" in listed
 
     now = datetime.now(UTC)
     await scored_alert(db, 91, symbol="MSFT", now=now - timedelta(hours=1))
@@ -250,14 +252,14 @@ async def test_a_forged_undo_does_not_give_a_card_another_alerts_buttons(app: Ap
     second = await scored_alert(runtime.db, 90, symbol="MSFT", now=now)
     await runtime.deliverer.run_once()
     assert len(telegram.sent_messages(62)) == 2  # AAPL is message 1, MSFT message 2
-    assert await press(telegram, 62, 1, f"m:{first}") == "@behappy muted here."
+    assert await press(telegram, 62, 1, f"m:{first}") == "behappy muted here."
     [undo] = await telegram.wait_for("editMessageReplyMarkup")
     assert undo.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == f"u:{first}"
     assert await press(telegram, 62, 1, f"u:{second}") == "That button isn't one of mine."
     assert len(telegram.calls_to("editMessageReplyMarkup")) == 1  # the AAPL card keeps its own Undo
     async with runtime.db.reader() as s:
         assert [name for name, _ in await mutes.active(s, 62, datetime.now(UTC))] == ["behappy"]
-    assert await press(telegram, 62, 1, f"u:{first}") == "@behappy unmuted here."
+    assert await press(telegram, 62, 1, f"u:{first}") == "behappy unmuted here."
     [_, restored] = await telegram.wait_for("editMessageReplyMarkup", count=2)
     assert {b["callback_data"] for b in restored.params["reply_markup"]["inline_keyboard"][0]} == {
         f"a:{first}", f"s:{first}", f"m:{first}"}
@@ -316,7 +318,7 @@ async def test_pnl_30d_sends_the_chart_of_the_period_asked_for(app: Application,
     # from $0 on the period's first day, through both trades, to today (issue 26)
     points = [charts.PnlPoint(start, 0.0), charts.PnlPoint(closed.date(), 250.0),
               charts.PnlPoint(closed.date(), 170.0), charts.PnlPoint(today, 170.0)]
-    expected = charts.pnl_figure(points, title="@behappy — P&L, the last 30 days", start=start, end=today,
+    expected = charts.pnl_figure(points, title="behappy — P&L, the last 30 days", start=start, end=today,
                                  zone_name="UTC")
     low, high, _, _ = axis_days(expected)
     assert (high - low).days == 30
@@ -378,7 +380,7 @@ async def test_a_send_cut_short_by_a_crash_is_listed_in_the_next_digest(db: Data
     await restarted.run_once()
     notice = telegram.messages_text(1)[-1]
     assert "may not have reached you" in notice
-    assert "NVDA $170 PUT @ $2.50 by @behappy — 91" in notice and "AAPL" not in notice
+    assert f"NVDA $170 PUT @ $2.50 by {trader_link('behappy')} — 91" in notice and "AAPL" not in notice
     assert "NVDA" in telegram.messages_text(2)[-1] and len(telegram.messages_text(2)) == 2  # chat 2 got the card
     told = len(telegram.messages_text(1))
     await restarted.run_once()

@@ -26,6 +26,7 @@ from handlers import charts
 from handlers.delivery_policy import HELD_QUIET
 from handlers.outbox import TelegramOutbox
 from handlers.record import CSV_COLUMNS
+from handlers.render import trader_link
 from storage import alerts, chats, queue, traders, trades
 from storage.db import Database
 from storage.models import Chat, NotificationQueueItem
@@ -175,7 +176,7 @@ async def test_a_card_in_quiet_hours_is_silent_or_held_for_the_morning(db: Datab
     to_silent, to_hold = telegram.sent_messages(1)[1:], telegram.sent_messages(2)[1:]
     assert {("NVDA" in m.params["text"], silent(m)) for m in to_silent} == {(True, True), (False, True)}
     [result] = to_hold  # the held chat got only the result, silently, as a reply to its card
-    assert result.params["text"].startswith("✅ @behappy's AAPL") and silent(result)
+    assert result.params["text"].startswith(f"✅ {trader_link('behappy')}'s AAPL") and silent(result)
     async with db.reader() as s:
         held = (await s.scalars(select(NotificationQueueItem).where(NotificationQueueItem.alert_id == night_card,
                                                                     NotificationQueueItem.chat_id == 2))).one()
@@ -188,7 +189,7 @@ async def test_a_card_in_quiet_hours_is_silent_or_held_for_the_morning(db: Datab
     assert (await deliverer.run_once()).digests == 1
     morning = telegram.sent_messages(2)[-1]
     assert morning.params["text"].startswith("🌅 1 alert scored ≥ 80 during your quiet hours:")
-    assert "NVDA $170 PUT @ $2.50 by @behappy — 88" in morning.params["text"] and not silent(morning)
+    assert f"NVDA $170 PUT @ $2.50 by {trader_link('behappy')} — 88" in morning.params["text"] and not silent(morning)
     assert (await statuses(db))[night_card] in ("sent", "skipped")
     clock.now += timedelta(minutes=5)
     await deliverer.run_once()
@@ -269,7 +270,8 @@ async def test_the_summary_comes_once_at_17_local_and_survives_a_restart(db: Dat
     assert text.startswith("📋 <b>Your day, Mon Nov 23</b>")
     assert "Cards sent: 2" in text and "Trades closed: 2 (1 won, 1 lost)" in text
     assert "P&amp;L of the cards that closed: +$150 (P&amp;L at the trader's prices)" in text
-    assert "Best: AAPL $170 PUT by @behappy +$250" in text and "Worst: TSLA $170 PUT by @behappy -$100" in text
+    assert f"Best: AAPL $170 PUT by {trader_link('behappy')} +$250" in text
+    assert f"Worst: TSLA $170 PUT by {trader_link('behappy')} -$100" in text
     clock.now = datetime(2026, 11, 23, 16, 30, tzinfo=UTC)
     assert not await summaries.send_if_due(1)
     restarted = DailySummaries(db, TelegramOutbox(bot, db), clock=clock)
@@ -355,7 +357,7 @@ async def test_record_scores_the_cards_sent_here_with_a_local_equity_chart(app: 
     # the cards' own max loss is $16,750: +$335 is +$20 per $1,000 risked, -$167.50 is -$10
     assert "Mean +$83.75 per card, +$5 per $1,000 risked (P&amp;L at the trader's prices)" in text
     assert "max drawdown $10 (2 closed cards with a known max loss)" in text
-    assert "@behappy: 3 cards, 1/2 won" in text and "Short Put (cash-secured): 3 cards" in text
+    assert f"{trader_link('behappy')}: 3 cards, 1/2 won" in text and "Short Put (cash-secured): 3 cards" in text
 
     tokyo = ZoneInfo("Asia/Tokyo")
     first, today = (now - timedelta(days=30)).astimezone(tokyo).date(), now.astimezone(tokyo).date()
@@ -416,7 +418,7 @@ async def test_pnl_takes_its_arguments_in_any_order(app: Application, telegram: 
         telegram.push_message(59, command)
     photos = await telegram.wait_for("sendPhoto", count=3)
     assert {p.params["caption"] for p in photos} == {
-        "📈 @fibonaccizer the last 7 days: +$120 over 1 closed trades, 100% won."}
+        "📈 fibonaccizer the last 7 days: +$120 over 1 closed trades, 100% won."}
     for bad in ("/pnl 7d 30d", "/pnl a b", "/pnl 7d fibonaccizer x"):
         assert await say(telegram, bad, chat_id=59) == "Usage: /pnl [trader] [7d|30d|all]"
 

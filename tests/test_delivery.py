@@ -19,6 +19,7 @@ from telegram.ext import Defaults, ExtBot
 from bot.app import RATE_LIMIT_RETRIES, rate_limiter
 from bot.delivery import INTERRUPTED, Deliverer
 from handlers.outbox import TelegramOutbox
+from handlers.render import trader_link
 from pipeline.models import Leg, OwnTrade, RankedStrategy, Scoring
 from pipeline.record import scoring_to_json
 from storage import alerts, chats, queue, traders, trades
@@ -100,7 +101,8 @@ async def test_an_87_reaches_the_80_chat_and_not_the_90_chat(db: Database, bot: 
     [message] = telegram.sent_messages()
     assert message.params["chat_id"] == 1
     text = message.params["text"]
-    assert "AAPL" in text and "87/100" in text and "@behappy" in text and "Short Put (cash-secured)" in text
+    assert "AAPL" in text and "87/100" in text
+    assert trader_link('behappy') in text and "Short Put (cash-secured)" in text
     assert "HIGH-QUALITY" in text  # 87 meets this chat's 80
     assert "Max Profit: $250 | Max Loss: $16,750" in text and "Breakeven: $167.50" in text
     assert "Probability of profit (implied volatility): 78%" in text and "Capital tied up: $17,000" in text
@@ -274,7 +276,7 @@ async def test_a_close_sends_a_result_to_the_chats_that_got_the_alert(db: Databa
         assert await queue.enqueue_follow_ups(s, close.id, trade_id=trade.id, now=NOW) == [1]
     await deliverer.run_once()
     follow = parse_html(telegram.sent_messages(1)[-1].params["text"])[0]  # what the chat shows
-    assert follow == ("✅ @behappy's AAPL $170 PUT closed @ $0.50 — P&L +$200 (+80%)\n"
+    assert follow == ("✅ behappy's AAPL $170 PUT closed @ $0.50 — P&L +$200 (+80%)\n"
                       "Short 1 contract · expiry Dec 23, 2026 · held 30 days")
     assert telegram.sent_messages(2) == []
 

@@ -32,6 +32,7 @@ def test_run_without_a_token_explains_then_shows_the_demo(tmp_path: Path, embedd
     assert all(int(chance) >= 70 for chance, *_ in chances)  # the chat's threshold met the chance itself
     cards = [block for block in out.split("┌─ Telegram") if "TRADE ALERT" in block]
     assert cards and all(own_figures_hold(card) for card in cards)
+    assert all(alternative_holds(card) for card in cards)
     assert "closed @" in out and "P&L" in out  # a follow-up of a trade the chat was told about
     assert "800 closed trades remembered" in out and "calibrated on 800 of them (the follower's outcome)" in out
     assert "each trader's edge over it: behappy +6 pts, fibonaccizer +12 pts" in out
@@ -68,3 +69,28 @@ def own_figures_hold(card: str) -> bool:
     return (f"Strategy: {name}" in card
             and f"Max Profit: {dollars(max_profit)} | Max Loss: {dollars(max_loss)}" in card
             and f"Breakeven: ${breakeven:,.2f}" in card)
+
+
+def _dollars_of(text: str) -> float | None:
+    return None if text == "unlimited" else float(text.strip("$").replace(",", ""))
+
+
+def alternative_holds(card: str) -> bool:
+    """Issue 22: an alternative never loses more than the trader's own trade, and its legs keep no-arbitrage (along
+    the strikes a put never costs more lower down, a call never more higher up)."""
+    line = next((x for x in card.splitlines() if "💡 Alternative" in x), None)
+    if line is None:
+        return True
+    own = re.search(r"Max Loss: (\S+)", card)
+    alt = re.search(r"max loss (\S+);", line)
+    assert own and alt, card
+    own_loss, alt_loss = _dollars_of(own.group(1)), _dollars_of(alt.group(1))
+    if own_loss is not None and (alt_loss is None or alt_loss > own_loss + 0.5):
+        return False
+    legs = [(kind, float(strike), float(price)) for strike, kind, price
+            in re.findall(r"(?:buy|sell) \d+x ([\d.]+)([CP]) @ ([\d.]+)", line)]
+    for kind, falling in (("P", False), ("C", True)):
+        prices = [p for _, _, p in sorted((k, s, p) for k, s, p in legs if k == kind)]
+        if prices != sorted(prices, reverse=falling):
+            return False
+    return True

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from telegram.ext import Application
 
 from bot.app import runtime_of
+from handlers.render import trader_link
 from storage import chats, queue, scraper_state, traders
 from storage.db import Database
 from storage.models import Chat, NotificationQueueItem
@@ -118,7 +119,7 @@ async def test_track_refuses_names_that_are_no_profile_and_tracks_nothing_it_can
         assert await traders.tracked_by_chat(s, 16) == []
         assert await traders.by_username(s, "..") is None
     site.api_fail_status = None
-    assert "Now tracking @behappy" in await say(telegram, "/track behappy", chat_id=16)
+    assert f"Now tracking {trader_link('behappy')}" in await say(telegram, "/track behappy", chat_id=16)
 
 
 # --- 5. group -> supergroup, in either order -------------------------------------------------------------

@@ -63,6 +63,14 @@ def test_a_repeating_error_is_written_once_a_minute_with_a_count() -> None:
     assert lines[2] == "something else"
 
 
+def test_the_record_of_normal_work_is_never_held_back() -> None:
+    """Info lines of one template (a trade settled, a run's summary) are different events: each is written."""
+    repeat = RepeatFilter(window_seconds=60, clock=lambda: 0.0)
+    records = [logging.LogRecord("pipeline.cycle", logging.INFO, __file__, 1, "settled %s from its close %.2f",
+                                 (symbol, close), None) for symbol, close in (("AAPL", 230.0), ("SPY", 600.0))]
+    assert [repeat.filter(r) for r in records] == [True, True]
+
+
 def test_configured_logging_goes_through_the_repeat_filter() -> None:
     root = logging.getLogger()
     saved = root.handlers[:], root.level

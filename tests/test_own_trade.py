@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from handlers.render import alert_message, analysis_message
+from handlers.render import alert_message, analysis_message, own_trade_lines
 from handlers.views import AlertCard, card_from_row
 from pipeline.judge.flags import FlagFacts, sanity_flags
 from pipeline.judge.own_trade import alternative_view, judge_own_trade, takes_other_side
@@ -323,7 +323,9 @@ def test_a_row_scored_before_the_record_still_renders() -> None:
     assert "Strategy: Short Put (cash-secured) · bullish" in text
     assert "Max Profit: $500 | Max Loss: $33,500" in text and "Capital tied up: $34,000" in text
     assert "⚠️ Chasing: 10% over the alert's price" in text
-    assert "💡 Alternative, same view: Bull Put Spread ×3 — sell 3x 170P @ 2.50 / buy 3x 165P @ 2.00" in text
+    assert ("💡 Alternative, same view: Bull Put Spread ×3 (same number of contracts, priced at the trade's IV) — "
+            "sell 3x 170P @ 2.50 / "
+            "buy 3x 165P @ 2.00") in text
     analysis = re.sub(r"</?b>", "", analysis_message(card))
     assert "1. Cash-Secured Put: 84 — Bullish trend fits a put sale" in analysis
     assert "market fit 61" in analysis and "Price $180.00 · trend bullish" in analysis
@@ -339,3 +341,224 @@ def test_a_card_without_a_size_says_its_figures_are_for_one() -> None:
     assert "(No size given: figures for one share)" in shares
     sized, _ = card_for(base(contracts=2), quantity=2)
     assert "No size given" not in sized
+
+
+# --- the alternative over every structure (issue 22) -------------------------------------------------------------
+
+STRUCTURES_22 = ["long call", "long put", "cash-secured put", "naked call", "covered call", "shares",
+                 "call debit", "put debit", "put credit", "call credit", "iron condor", "reverse iron condor",
+                 "long straddle", "short strangle", "long strangle"]
+
+
+def structure_alert(name: str, rng: random.Random, iv: float | None
+                    ) -> tuple[StrategyInput, tuple[Leg, ...], int, bool]:
+    """One alert of the named structure at a random price, size and volatility: (input, legs, size, covered)."""
+    spot = rng.choice([12.0, 48.0, 95.0, 180.0, 450.0])
+    step = 0.5 if spot < 25 else 1.0 if spot < 200 else 5.0
+    width = step * rng.choice([2, 4, 10])
+    size = rng.choice([2, 3, 5])
+    dte = rng.choice([3, 10, 30, 60])
+    expiry = TODAY + timedelta(days=dte)
+    vol = iv if iv is not None else 0.3
+    years = dte / 365
+
+    def premium(kind: str, strike: float) -> float:
+        from pipeline.judge.options_math import bs_price
+        return max(0.05, round(bs_price(spot, strike, years, vol, kind) * rng.uniform(0.85, 1.2), 2))
+
+    near = round(spot / step) * step
+    low, high = near - width, near + width
+    kind, action, strike, price, covered = "call", "BTO", near, 0.0, False
+    legs: tuple[Leg, ...] = ()
+
+    def leg(side: str, k: str, s: float) -> Leg:
+        return Leg.of(side, k, s, expiry, size)
+
+    if name in ("long call", "long put", "cash-secured put", "naked call", "covered call"):
+        kind = "put" if "put" in name else "call"
+        action = "BTO" if name.startswith("long") else "STO"
+        strike = low if name == "cash-secured put" else high if name in ("naked call", "covered call") else near
+        price = premium(kind, strike)
+        covered = name == "covered call"
+    elif name == "shares":
+        return (StrategyInput("X", spot, None, None, "BTO", round(spot * rng.uniform(0.97, 1.03), 2), None, TODAY,
+                              iv=iv, iv_rank=rng.uniform(0, 100), trend=rng.choice(TRENDS), contracts=1),
+                (), size * 100, False)
+    else:
+        spreads = {
+            "call debit": (("buy", "call", near), ("sell", "call", high)),
+            "put debit": (("buy", "put", near), ("sell", "put", low)),
+            "put credit": (("sell", "put", near), ("buy", "put", low)),
+            "call credit": (("sell", "call", near), ("buy", "call", high)),
+            "iron condor": (("buy", "put", low - width), ("sell", "put", low), ("sell", "call", high),
+                            ("buy", "call", high + width)),
+            "reverse iron condor": (("sell", "put", low - width), ("buy", "put", low), ("buy", "call", high),
+                                    ("sell", "call", high + width)),
+            "long straddle": (("buy", "call", near), ("buy", "put", near)),
+            "short strangle": (("sell", "put", low), ("sell", "call", high)),
+            "long strangle": (("buy", "put", low), ("buy", "call", high)),
+        }[name]
+        legs = tuple(leg(*x) for x in spreads)
+        net = sum((1 if s == "buy" else -1) * premium(k, x) for s, k, x in spreads)
+        price = round(abs(net), 2) or 0.05
+        kind, strike = legs[0].kind.value, legs[0].strike or near
+        action = "BTO" if net > 0 else "STO"
+    inp = StrategyInput("X", spot, strike, kind, action, price, expiry, TODAY, iv=iv, iv_rank=rng.uniform(0, 100),
+                        trend=rng.choice(TRENDS), contracts=size)
+    return inp, legs, size, covered
+
+
+TRENDS = ("strong_bullish", "bullish", "neutral", "bearish", "strong_bearish")
+
+
+def no_arbitrage(legs: tuple[Leg, ...]) -> bool:
+    """Along one expiry's strikes a put never costs more lower down, a call never more higher up."""
+    for expiry in {leg.expiry for leg in legs if leg.is_option}:
+        for kind, falling in (("put", False), ("call", True)):
+            same = sorted((leg.strike or 0.0, leg.price) for leg in legs if leg.kind == kind and leg.expiry == expiry)
+            prices = [p for _, p in same]
+            if prices != sorted(prices, reverse=falling):
+                return False
+    return True
+
+
+@pytest.mark.parametrize("name", STRUCTURES_22)
+def test_the_alternative_never_exceeds_the_trader_and_keeps_view_and_volatility(name: str) -> None:
+    from pipeline.judge.own_trade import clearly_better, volatility_exposure
+
+    rng = random.Random(name)
+    offered = 0
+    for _ in range(60):
+        iv = rng.uniform(0.15, 0.9)
+        inp, legs, size, covered = structure_alert(name, rng, iv)
+        own = judge_own_trade(inp, evaluate_strategies(inp), legs=legs, quantity=size, covered=covered)
+        assert own.trade.size == size
+        alt = own.alternative
+        if alt is None:
+            continue
+        offered += 1
+        if own.trade.max_loss is not None:
+            assert alt.max_loss is not None and alt.max_loss <= own.trade.max_loss + 0.01, (name, alt)
+        if alt.sizing == "contracts":
+            assert alt.units == max((leg.size for leg in own.trade.legs if leg.is_option), default=size // 100)
+        assert alt.units >= 1 and no_arbitrage(alt.legs), alt
+        net = sum(leg.sign * leg.price for leg in alt.legs if leg.is_option)
+        if alt.key in ("CSP", "BPS", "BCS", "IC", "SS"):
+            assert net < 0  # a credit strategy is never shown as a debit
+        assert clearly_better(alt, own.trade)
+        evaluation = next(e for e in evaluate_strategies(inp).evaluations if e.short_name == alt.key)
+        assert alternative_view(evaluation) == own.trade.view
+        exposure = volatility_exposure(own.trade.legs)
+        if exposure:  # short premium stays short premium, long stays long
+            assert volatility_exposure(alt.legs) == exposure, (name, alt)
+    # With the market off (no IV) there is no alternative, and the record says why.
+    for _ in range(5):
+        inp, legs, size, covered = structure_alert(name, rng, None)
+        own = judge_own_trade(inp, None, legs=legs, quantity=size, covered=covered)
+        assert own.alternative is None and own.no_alternative == "no market IV"
+        assert own.trade.probability_of_profit is None
+
+
+def test_an_iron_condor_is_never_offered_a_long_straddle() -> None:
+    """Issue 22: "same view" meant direction only, so a condor (short volatility) got a long straddle."""
+    legs = (Leg.of("buy", "put", 535.0, EXPIRY, 2), Leg.of("sell", "put", 540.0, EXPIRY, 2),
+            Leg.of("sell", "call", 580.0, EXPIRY, 2), Leg.of("buy", "call", 585.0, EXPIRY, 2))
+    for trend in TRENDS:
+        for rank in (5, 50, 95):
+            inp = base(symbol="SPY", spot=560.0, strike=535.0, option_type="put", action="STO", price=1.50,
+                       contracts=2, iv=0.20, iv_rank=rank, trend=trend)
+            alt = judge_own_trade(inp, evaluate_strategies(inp), legs=legs, quantity=2).alternative
+            assert alt is None or alt.key in ("IC", "SS"), alt
+
+
+def test_five_put_sales_are_never_offered_220_spreads() -> None:
+    """Issue 22: 5 AAPL cash-secured puts got "Bull Put Spread ×220 … max loss $83,820"."""
+    inp = base(symbol="AAPL", spot=230.0, strike=220.0, option_type="put", action="STO", price=2.10, contracts=5,
+               iv=0.28, trend="bullish")
+    own = judge_own_trade(inp, evaluate_strategies(inp), quantity=5)
+    alt = own.alternative
+    assert alt is None or (alt.units <= 5 and alt.max_loss is not None and alt.max_loss <= own.trade.max_loss)
+
+
+def test_the_chain_re_prices_the_alternative_or_takes_it_away() -> None:
+    from pipeline.judge.own_trade import priced_by_chain
+
+    inp = base(symbol="AAPL", spot=180.0, strike=170.0, option_type="put", action="STO", price=1.0, contracts=2,
+               iv=0.3, trend="bullish")
+    own = judge_own_trade(inp, evaluate_strategies(inp), quantity=2)
+    alt = own.alternative
+    assert alt is not None and alt.priced_from == "iv"
+    keys = {(leg.kind, float(leg.strike or 0), leg.expiry): leg.price for leg in alt.legs if leg.is_option}
+    assert priced_by_chain(alt, {}, own.trade, spot=180.0, vol=0.3, years=YEARS) is alt  # the chain lacks a leg
+    at_the_chain = priced_by_chain(alt, keys, own.trade, spot=180.0, vol=0.3, years=YEARS)
+    assert at_the_chain is not None and at_the_chain.priced_from == "chain"
+    assert at_the_chain.max_loss == pytest.approx(alt.max_loss, abs=1.0)
+    # A chain that prices the spread's credit away: no longer clearly better, so no alternative at all.
+    worthless = {key: 0.05 for key in keys}
+    assert priced_by_chain(alt, worthless, own.trade, spot=180.0, vol=0.3, years=YEARS) is None
+    # A chain whose lower put costs more than the higher one breaks no-arbitrage: never shown.
+    crossed = {key: (3.0 if key[1] == min(k[1] for k in keys) else 1.0) for key in keys}
+    assert priced_by_chain(alt, crossed, own.trade, spot=180.0, vol=0.3, years=YEARS) is None
+
+
+def test_capital_is_what_reg_t_holds_for_every_structure() -> None:
+    """Issue 22: a strangle tied up both sides' naked margin. Each figure below is Reg-T written out by hand, for
+    2 contracts at a $560 price."""
+    from pipeline.judge.payoff import evaluate
+    from pipeline.models import Position
+
+    def capital(*legs: Leg) -> float | None:
+        return evaluate(Position("SPY", legs), spot=560.0, vol=0.2, years=YEARS).capital
+
+    def leg(side: str, kind: str, strike: float, price: float) -> Leg:
+        return Leg.of(side, kind, strike, EXPIRY, 2, price)
+
+    # A naked call: 20% of the price less the out-of-the-money amount, at least 10% of the price, plus premium.
+    assert capital(leg("sell", "call", 580.0, 3.0)) == pytest.approx((max(0.2 * 560 - 20, 56) + 3.0) * 200)
+    assert capital(leg("sell", "call", 700.0, 0.1)) == pytest.approx((56 + 0.1) * 200)  # the 10% floor
+    # A cash-secured put: the strike in cash.
+    assert capital(leg("sell", "put", 540.0, 4.0)) == pytest.approx(540 * 200)
+    # Credit spreads and the condor: the width less the credit.
+    assert capital(leg("sell", "put", 540.0, 4.0), leg("buy", "put", 535.0, 3.0)) == pytest.approx((5 - 1) * 200)
+    assert capital(leg("sell", "call", 580.0, 3.0), leg("buy", "call", 590.0, 1.5)) == pytest.approx(
+        (10 - 1.5) * 200)
+    condor = (leg("buy", "put", 535.0, 3.0), leg("sell", "put", 540.0, 4.0), leg("sell", "call", 580.0, 3.0),
+              leg("buy", "call", 585.0, 2.5))
+    assert capital(*condor) == pytest.approx((5 - 1.5) * 200)
+    # A short strangle: the larger side's naked requirement plus the other side's premium, not both sides.
+    put, call = leg("sell", "put", 540.0, 4.0), leg("sell", "call", 580.0, 3.0)
+    larger = max(max(0.2 * 560 - 20, 54) + 4.0 + 3.0, max(0.2 * 560 - 20, 56) + 3.0 + 4.0)
+    assert capital(put, call) == pytest.approx(larger * 200)
+    both_sides = (max(0.2 * 560 - 20, 54) + 4.0 + max(0.2 * 560 - 20, 56) + 3.0) * 200  # what it once showed
+    assert capital(put, call) == pytest.approx(both_sides - 92 * 200)
+
+
+@pytest.mark.parametrize(("legs", "what"), [
+    ((), "a call bought at the market"),
+    ((Leg.of("buy", "call", 460.0, None, 1), Leg.of("sell", "call", 470.0, None, 1)), "a spread with no net price"),
+])
+def test_no_entry_price_anywhere_shows_no_figure_that_would_rest_on_a_made_up_premium(
+        legs: tuple[Leg, ...], what: str) -> None:
+    """"BTO NVDA 460C @ m" with no quote for it: a Black-Scholes premium would be a stand-in, so the card says
+    the price is missing and shows no max profit, max loss, breakeven, capital or probability; no alternative."""
+    text, own = card_for(base(price=None), legs=legs)
+    assert not own.figures_known and own.probability_of_profit is None, what
+    assert "No entry price in the alert and no market quote for it" in text
+    for figure in ("Max Profit", "Max Loss", "Breakeven", "Capital tied up", "Probability of profit", "Alternative"):
+        assert figure not in text, (what, figure)
+
+
+def test_an_entry_at_the_market_is_figured_at_the_markets_price_and_says_so() -> None:
+    inp = base(price=7.25)  # the stage put the quote's mid at the alert's minute in the alert's place
+    own = judge_own_trade(inp, evaluate_strategies(inp), price_source="market").trade
+    assert own.figures_known and own.max_loss == pytest.approx(725.0)
+    lines = own_trade_lines(own)
+    assert lines[0] == "Entry price: none in the alert; figures at the market's price at the alert's minute"
+    assert "Max Loss: $725" in lines[1]
+
+
+def test_shares_bought_at_the_market_take_the_underlying_at_the_alert() -> None:
+    own = judge_own_trade(base(option_type=None, strike=None, price=None), None, quantity=100).trade
+    assert own.price_source == "market" and own.figures_known and own.net_premium == pytest.approx(45_000.0)
+    unknown = judge_own_trade(base(option_type=None, strike=None, price=None, spot=0.0), None, quantity=100).trade
+    assert not unknown.figures_known

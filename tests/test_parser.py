@@ -541,3 +541,23 @@ def test_multi_leg_alerts_keep_every_leg(text: str, legs: list[tuple[str, str, f
 def test_a_condor_keeps_its_size_and_price() -> None:
     alert = parse_alert("STO 3 SPY 570/575/600/605 iron condor 12/19 @ 1.50", today=TODAY)
     assert alert is not None and (alert.symbol, alert.quantity, alert.price) == ("SPY", 3, 1.50)
+
+
+@pytest.mark.parametrize("text", ["STO SPY 540/535P 580/585C iron condor 12/19 @ 1.50",
+                                  "STO 3x SPY 580/585C 540/535P 12/19 @ 1.50",
+                                  "STO SPY 535/540/580/585 IC 12/19 @ 1.50"])
+def test_a_condor_in_the_common_shorthands_is_a_condor(text: str) -> None:
+    """Issue 22: "540/535P 580/585C iron condor" was read as one cash-secured put."""
+    alert = parse_alert(text, today=TODAY)
+    assert alert is not None and alert.symbol == "SPY" and alert.price == 1.50
+    assert [(leg.side, leg.kind, leg.strike) for leg in alert.legs] == [
+        ("buy", "put", 535), ("sell", "put", 540), ("sell", "call", 580), ("buy", "call", 585)]
+
+
+@pytest.mark.parametrize(("text", "size"), [("BTO 3x AAPL 250C 12/19 @ 3.20", 3), ("BTO AAPL 250C x3 @ 3.20", 3),
+                                            ("BTO AAPL 250C 12/19 @ 3.20 3 contracts", 3),
+                                            ("buy 3 AAPL 250C 12/19 @ 3.20", 3), ("STO TSLA 70P @ 1.50 x2", 2),
+                                            ("STO TSLA 70P @ 1.50 2x", 2), ("BTO 300 shares AMD @ 160", 300)])
+def test_the_size_is_read_wherever_traders_write_it(text: str, size: int) -> None:
+    alert = parse_alert(text, today=TODAY)
+    assert alert is not None and alert.quantity == size

@@ -18,8 +18,10 @@ TODAY = date(2026, 11, 23)
 
 
 def judged_record() -> Scoring:
-    inp = StrategyInput(symbol="AAPL", spot=180.0, strike=170.0, option_type="put", action="STO", price=2.5,
-                        expiry=TODAY + timedelta(days=30), today=TODAY, iv=0.3, iv_rank=40, trend="bullish")
+    # Sold cheap (1.00 where the market's IV prices 2.13): a bull put spread is clearly better, so one is offered.
+    inp = StrategyInput(symbol="AAPL", spot=180.0, strike=170.0, option_type="put", action="STO", price=1.0,
+                        expiry=TODAY + timedelta(days=30), today=TODAY, iv=0.3, iv_rank=40, trend="bullish",
+                        contracts=2)
     ranking = evaluate_strategies(inp)
     own = judge_own_trade(inp, ranking, quantity=2)
     assert own.alternative is not None  # the record below carries one
@@ -55,7 +57,7 @@ def test_a_record_round_trips_through_its_json_column() -> None:
     assert again.alternative.legs == record.alternative.legs
     assert [r.name for r in again.ranking] == [r.name for r in record.ranking] and len(again.ranking) == 10
     assert again.own is not None and again.own.legs[0] == Leg.of("sell", "put", 170.0, TODAY + timedelta(days=30),
-                                                                2, 2.5)
+                                                                2, 1.0)
     assert again.own.legs[0].quantity == -2  # sold: a negative quantity
 
 

@@ -60,12 +60,12 @@ def test_missing_parts_give_their_weight_to_the_others() -> None:
     assert result.score == pytest.approx((0.3 * 70 + 0.25 * 90 + 0.2 * 70 + 0.15 * 50) / 0.9, abs=0.05)
 
 
-def test_a_probability_at_an_assumed_iv_weighs_half() -> None:
-    known = final_score(ScoreInputs(ai_score=50, own_pop=0.9, own_fit=50, trader_closed=10, trader_wins=5))
-    assumed = final_score(ScoreInputs(ai_score=50, own_pop=0.9, own_fit=50, trader_closed=10, trader_wins=5,
-                                      iv_known=False))
-    assert assumed.parts["pop"].weight < known.parts["pop"].weight
-    assert 50 < assumed.score < known.score
+def test_no_probability_without_market_iv_and_nothing_stands_in() -> None:
+    priced = final_score(ScoreInputs(ai_score=50, own_pop=0.9, own_fit=50, trader_closed=10, trader_wins=5))
+    unpriced = final_score(ScoreInputs(ai_score=50, own_pop=None, own_fit=50, trader_closed=10, trader_wins=5))
+    assert priced.parts["pop"].confidence == 1.0
+    assert "pop" not in unpriced.parts
+    assert unpriced.score == pytest.approx(50.0, abs=0.05)
 
 
 def test_few_or_distant_neighbours_weigh_little() -> None:
@@ -90,5 +90,5 @@ def test_each_sanity_flag_costs_its_points_once() -> None:
 
 
 def test_score_stays_within_0_and_100() -> None:
-    assert final_score(ScoreInputs(100, 1.0, 100, True, 50, 50, 5, 1.0, 1.0)).score <= 100
-    assert final_score(ScoreInputs(0, 0.0, 0, True, 0, 50, 5, 0.0, 1.0, ("lotto",))).score >= 0
+    assert final_score(ScoreInputs(100, 1.0, 100, 50, 50, 5, 1.0, 1.0)).score <= 100
+    assert final_score(ScoreInputs(0, 0.0, 0, 0, 50, 5, 0.0, 1.0, ("lotto",))).score >= 0

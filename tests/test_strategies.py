@@ -13,9 +13,9 @@ import pytest
 
 from pipeline.judge.options_math import bs_delta, bs_price
 from pipeline.judge.strategies import (
-    DEFAULT_IV,
     TEN,
     WEIGHTS,
+    NoVolatility,
     Payoff,
     StrategyEvaluation,
     StrategyInput,
@@ -57,9 +57,10 @@ def by_name(ranking: StrategyRanking, short: str) -> StrategyEvaluation:
 
 def test_payoff_helpers_by_hand() -> None:
     assert cash_secured_put(170, 2.50) == Payoff(2.50, 167.50, (167.50,), 170)
-    assert credit_spread(170, 165, 1.50) == Payoff(1.50, 3.50, (168.50,), 5)  # ×100: 150 profit, 350 loss
-    assert credit_spread(200, 205, 1.20) == Payoff(1.20, 3.80, (201.20,), 5)  # a bear call spread
-    assert iron_condor(155, 160, 200, 205, 1.80) == Payoff(1.80, 3.20, (158.20, 201.80), 5)
+    # Reg-T holds a credit spread's or condor's width less the credit: its worst loss.
+    assert credit_spread(170, 165, 1.50) == Payoff(1.50, 3.50, (168.50,), 3.50)  # ×100: 150 profit, 350 loss
+    assert credit_spread(200, 205, 1.20) == Payoff(1.20, 3.80, (201.20,), 3.80)  # a bear call spread
+    assert iron_condor(155, 160, 200, 205, 1.80) == Payoff(1.80, 3.20, (158.20, 201.80), 3.20)
     assert covered_call(180, 189, 3.00) == Payoff(12.00, 177.00, (177.00,), 180)  # (K - S + c)
     assert long_straddle(180, 12.30) == Payoff(None, 12.30, (167.70, 192.30), 12.30)
     assert long_option("call", 185, 4.0) == Payoff(None, 4.0, (189.0,), 4.0)
@@ -73,24 +74,27 @@ def test_payoff_helpers_by_hand() -> None:
 # --- the ten, in dollars -----------------------------------------------------------------------------------
 
 
-def test_cash_secured_put_matches_the_issue() -> None:
+def test_cash_secured_put_is_priced_at_the_market_iv() -> None:
     csp = by_name(evaluate_strategies(inp()), "CSP")
+    premium = round(bs_price(180, 170, 30 / 365, 0.30, "put"), 2)  # the one IV, the alert's own contract too
     assert (csp.max_profit, csp.max_loss, csp.breakevens, csp.capital_required) == (
-        250, 16_750, (167.5,), 17_000)
+        pytest.approx(premium * 100), pytest.approx((170 - premium) * 100), (pytest.approx(170 - premium),),
+        17_000)
     assert [(leg.side, leg.kind, leg.strike, leg.expiry, leg.quantity, leg.price) for leg in csp.legs] == [
-        ("sell", "put", 170, EXPIRY, -1, 2.5)]  # a sold leg's quantity is negative
+        ("sell", "put", 170, EXPIRY, -1, premium)]  # a sold leg's quantity is negative
 
 
 def test_bull_put_spread_sells_the_alerts_put_one_width_above_the_bought_one() -> None:
     bps = by_name(evaluate_strategies(inp()), "BPS")
     short, long = bps.legs
-    assert (short.side, short.strike, short.price) == ("sell", 170, 2.5)
+    assert (short.side, short.strike) == ("sell", 170)
+    assert short.price == pytest.approx(bs_price(180, 170, 30 / 365, 0.30, "put"), abs=0.005)
     assert (long.side, long.strike) == ("buy", 165)
     credit = round(short.price - long.price, 2)
     assert bps.max_profit == pytest.approx(credit * 100)
     assert bps.max_loss == pytest.approx((5 - credit) * 100)
     assert bps.breakevens == (pytest.approx(170 - credit),)
-    assert bps.capital_required == 500
+    assert bps.capital_required == pytest.approx((5 - credit) * 100)  # Reg-T: width less the credit
     assert long.price == pytest.approx(bs_price(180, 165, 30 / 365, 0.30, "put"), abs=0.005)
 
 
@@ -152,8 +156,9 @@ def test_covered_call_owns_shares_and_sells_above_them() -> None:
 
 def test_covered_call_sells_the_alerts_call_when_it_is_above_the_price() -> None:
     cc = by_name(evaluate_strategies(inp(option_type="call", strike=190.0, price=2.10)), "CC")
-    assert (cc.legs[1].strike, cc.legs[1].price) == (190, 2.10)
-    assert cc.max_profit == pytest.approx((190 - 180 + 2.10) * 100)
+    assert cc.legs[1].strike == 190
+    assert cc.legs[1].price == pytest.approx(bs_price(180, 190, 30 / 365, 0.30, "call"), abs=0.005)
+    assert cc.max_profit == pytest.approx((190 - 180 + cc.legs[1].price) * 100)
 
 
 def test_pmcc_buys_a_deep_leap_and_sells_the_front_month() -> None:
@@ -180,7 +185,8 @@ def test_time_spreads_risk_their_debit_and_estimate_the_rest(short: str, back_da
     assert spread.max_loss == pytest.approx(debit * 100) == spread.capital_required
     assert any("estimate" in r for r in spread.reasons)
     if short == "CAL":
-        assert back.strike == front.strike == 182 and front.price == 5.40  # the alert's own contract
+        assert back.strike == front.strike == 182  # the alert's own contract, priced at the IV like the rest
+        assert front.price == pytest.approx(bs_price(180, 182, 30 / 365, 0.30, "call"), abs=0.005)
         # Max profit: the back month's Black-Scholes value at the front expiry, with the price at the strike.
         peak = bs_price(182, 182, back_days / 365, 0.30, "call") - debit
         assert spread.max_profit == pytest.approx(peak * 100, abs=0.01)
@@ -220,7 +226,9 @@ def test_all_ten_once_sorted_with_sane_numbers() -> None:
 def test_contracts_scale_money_and_quantities_but_not_the_score() -> None:
     one, two = evaluate_strategies(inp()), evaluate_strategies(inp(contracts=2))
     csp = by_name(two, "CSP")
-    assert (csp.max_profit, csp.max_loss, csp.capital_required) == (500, 33_500, 34_000)
+    single = by_name(one, "CSP")
+    assert (csp.max_profit, csp.max_loss, csp.capital_required) == (
+        2 * single.max_profit, 2 * single.max_loss, 34_000)
     assert csp.legs[0].size == 2 and by_name(two, "CC").legs[0].size == 200
     assert [(e.short_name, e.score) for e in one.evaluations] == [
         (e.short_name, e.score) for e in two.evaluations]
@@ -312,27 +320,44 @@ def test_far_out_of_the_money_put_sale_usually_wins() -> None:
     assert far.probability_of_profit > 0.7 and far.probability_of_profit > near.probability_of_profit
 
 
-def test_missing_data_is_assumed_and_said() -> None:
-    ranking = evaluate_strategies(StrategyInput("AAPL", 180.0, today=TODAY))
+def test_missing_data_is_assumed_and_said_but_never_the_iv() -> None:
+    ranking = evaluate_strategies(StrategyInput("AAPL", 180.0, today=TODAY, iv=0.30))
     assert len(ranking.evaluations) == 10
     for e in ranking.evaluations:
-        assert any(r.startswith(f"IV unknown: {DEFAULT_IV:.0%} assumed") for r in e.reasons)
         assert any(r == "No expiry given: 30 days assumed" for r in e.reasons)
         assert any("IV rank unknown" in r for r in e.reasons)
     csp = by_name(ranking, "CSP")
     assert csp.legs[0].expiry == TODAY + timedelta(days=30) and csp.legs[0].strike == 171  # ~5 % below
-    assert csp.fit["pop"] == pytest.approx(50 + (csp.probability_of_profit * 100 - 50) / 2, abs=0.1)
+    assert csp.fit["pop"] == pytest.approx(csp.probability_of_profit * 100, abs=0.1)
+    for unusable in (None, 0.0, math.nan, 40.0):  # no IV from the market: nothing is priced, nothing assumed
+        with pytest.raises(NoVolatility):
+            evaluate_strategies(StrategyInput("AAPL", 180.0, today=TODAY, iv=unusable))
+
+
+def test_no_price_breaks_no_arbitrage() -> None:
+    """One IV prices every leg: along the strikes a put never costs more below, a call never more above, and
+    every credit strategy takes in a credit."""
+    for changes in ({}, dict(option_type="call", strike=182.0, price=9.0), dict(price=0.05), dict(price=30.0),
+                    dict(spot=42.0, strike=40.0), dict(spot=590.0, strike=560.0, iv=0.15)):
+        for e in evaluate_strategies(inp(**changes)).evaluations:
+            front = [leg for leg in e.legs if leg.is_option and leg.expiry == min(
+                x.expiry for x in e.legs if x.expiry is not None)]
+            for kind, rising in (("put", True), ("call", False)):
+                legs = sorted((leg for leg in front if leg.kind == kind), key=lambda leg: leg.strike or 0)
+                prices = [leg.price for leg in legs]
+                assert prices == sorted(prices, reverse=not rising), (e.short_name, changes)
+            if e.short_name in ("CSP", "BPS", "BCS", "IC", "SS"):
+                assert sum(leg.sign * leg.price for leg in e.legs) < 0, (e.short_name, changes)
 
 
 @pytest.mark.parametrize("changes", [
     dict(spot=0.0), dict(spot=None), dict(spot=math.nan), dict(spot=-5.0), dict(strike=-1.0),
     dict(strike=math.inf), dict(price=0.0), dict(price=500.0), dict(option_type="straddle"),
     dict(action="??"), dict(action=None), dict(expiry=TODAY - timedelta(days=3)), dict(expiry=TODAY),
-    dict(iv=0.0), dict(iv=40.0),
-    dict(iv=math.nan), dict(iv_rank=250), dict(iv_rank=math.nan), dict(trend="sideways"),
+    dict(iv_rank=250), dict(iv_rank=math.nan), dict(trend="sideways"),
     dict(volatility_regime="wild"), dict(contracts=0), dict(contracts=-3), dict(spot=0.4, strike=0.5),
     dict(spot=3.2, strike=3.0, price=0.2), dict(spot=9_000.0, strike=8_500.0, price=40.0),
-    dict(iv=4.5, expiry=TODAY + timedelta(days=700)), dict(today=TODAY + timedelta(days=400)),
+    dict(iv=3.5, expiry=TODAY + timedelta(days=700)), dict(today=TODAY + timedelta(days=400)),
 ])
 def test_never_raises_and_never_returns_nonsense(changes: dict[str, Any]) -> None:
     ranking = evaluate_strategies(inp(**changes))

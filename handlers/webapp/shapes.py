@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
+from handlers.render import contract_words
 from handlers.views import card_from_row
 from pipeline.ingest.pnl import position_pnl
 from pipeline.models import Alternative, OwnTrade, RankedStrategy, Scoring
@@ -25,6 +26,7 @@ def alert_row(row: XtradesAlert) -> dict[str, Any]:
     trade = row.trade
     return {
         "id": row.id, "trader": card.trader, "symbol": card.symbol, "action": card.action,
+        "contract": card.symbol + contract_words(card.option_type, card.strike, card.own.legs if card.own else None),
         "option_type": card.option_type, "strike": card.strike, "expiry": iso(card.expiry),
         "entry_price": card.entry_price, "quantity": card.quantity, "score": round(card.score, 1),
         "chance": card.profit_probability, "structure": row.strategy_name,
@@ -43,7 +45,8 @@ def strategy(line: OwnTrade | Alternative | RankedStrategy | None, flags: Sequen
     return {"name": line.name, "view": getattr(line, "view", None), "legs": legs, "max_profit": line.max_profit,
             "max_loss": line.max_loss, "breakevens": list(getattr(line, "breakevens", ())),
             "probability_of_profit": line.probability_of_profit, "pop_source": getattr(line, "pop_source", None),
-            "capital_required": line.capital, "flags": list(flags)}
+            "capital_required": line.capital, "flags": list(flags),
+            "figures_known": line.figures_known if isinstance(line, OwnTrade) else True}
 
 
 def score_parts(scoring: Scoring | None) -> list[dict[str, Any]]:
@@ -61,6 +64,7 @@ def dumps(value: Any) -> str:
 def position(t: Trade, status: str) -> dict[str, Any]:
     """Open: unrealised P&L at Xtrades' last checked price (as /positions), none without one. Closed: realised."""
     base = {"id": t.id, "trader": t.trader.username, "action": t.open_action, "symbol": t.symbol,
+            "contract": t.symbol + contract_words(t.option_type, t.strike, t.legs),
             "option_type": t.option_type, "strike": t.strike, "expiry": iso(t.expiry), "quantity": t.quantity,
             "entry_price": t.entry_price, "opened": iso(t.opened_at), "closed": iso(t.closed_at)}
     if status == "closed":

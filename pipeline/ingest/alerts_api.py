@@ -105,21 +105,39 @@ def _first_number(item: dict[str, Any], *keys: str) -> float | None:
     return None
 
 
-Refined = tuple[tuple[Leg, ...], str | None, float | None, date | None]
+@dataclass(frozen=True, slots=True)
+class _FromText:
+    """What `originalMessage` adds to the JSON's one contract: the legs of a multi-leg trade, and the size."""
+
+    legs: tuple[Leg, ...] = ()
+    option_type: str | None = None
+    strike: float | None = None
+    expiry: date | None = None
+    quantity: int | None = None
 
 
 def _refined_by_text(text: Any, posted: date | None, option_type: str | None, strike: float | None,
-                     expiry: date | None, symbol: str) -> Refined:
-    """The JSON names one contract; `originalMessage` may say it is a spread, condor or straddle. When the text
-    reads as a multi-leg trade on the same symbol, its legs are kept (the JSON's strike and type stay the first
-    leg's, its expiry wins when the JSON has none)."""
+                     expiry: date | None, symbol: str) -> _FromText:
+    """The JSON names one contract; `originalMessage` may say it is a spread, condor or straddle, and how many
+    ("3x", "3 contracts"). When the text reads as a multi-leg trade on the same symbol, its legs are kept (the
+    JSON's strike and type stay the first leg's, its expiry wins when the JSON has none); the text's size is kept
+    for the caller to use when the JSON has none."""
+    unchanged = _FromText((), option_type, strike, expiry)
     if not isinstance(text, str) or not text.strip():
-        return (), option_type, strike, expiry
+        return unchanged
     parsed = parse_alert(text, today=posted or date.today())  # a date without a year: the next after posting
-    if parsed is None or not parsed.legs or parsed.symbol != symbol:
-        return (), option_type, strike, expiry
-    legs = parsed.legs
-    return legs, option_type or parsed.option_type, strike or parsed.strike, expiry or parsed.expiry
+    if parsed is None or parsed.symbol != symbol:
+        return unchanged
+    if not parsed.legs:
+        return _FromText((), option_type, strike, expiry, parsed.quantity)
+    return _FromText(parsed.legs, option_type or parsed.option_type, strike or parsed.strike,
+                     expiry or parsed.expiry, parsed.quantity)
+
+
+def order_quantity(item: Any) -> int | None:
+    """The size Xtrades recorded with the order (its JSON quantity), or None: what tells an order's size from
+    one read in the alert's text."""
+    return _quantity(item) if isinstance(item, dict) else None
 
 
 def alert_from_json(item: dict[str, Any], trader: str) -> RawAlert | None:
@@ -148,16 +166,16 @@ def alert_from_json(item: dict[str, Any], trader: str) -> RawAlert | None:
         status = str(item.get("status") or "") or None
         text = item.get("originalExitMessage") if is_exit else item.get("originalMessage")
         posted_at = parse_datetime(item.get("timeOfFullExitAlert") if is_exit else item.get("timeOfEntryAlert"))
-        legs, option_type, strike, expiry = _refined_by_text(text, posted_at.date() if posted_at else None,
-                                                             option_type, strike, expiry, symbol)
+        read = _refined_by_text(text, posted_at.date() if posted_at else None, option_type, strike, expiry, symbol)
+        legs, option_type, strike, expiry = read.legs, read.option_type, read.strike, read.expiry
         return RawAlert(
             alert_id=alert_id, trader=trader.lower(), action=action, symbol=symbol,  # type: ignore[arg-type]
             option_type=option_type,  # type: ignore[arg-type]
             strike=strike, expiry=expiry, price=price, entry_price=entry_price if is_exit else None,
-            quantity=_quantity(item), status=status, is_partial=is_exit and status != "closed",
+            quantity=_quantity(item) or read.quantity, status=status, is_partial=is_exit and status != "closed",
             last_price=_number(item.get("lastCheckedPrice")),
             underlying_price=_number(item.get("actualPriceAtTimeOfAlert")) if option_type is None else None,
-            posted_at=posted_at,
+            posted_at=posted_at, opened_at=parse_datetime(item.get("timeOfEntryAlert")) if is_exit else None,
             risk=str(item.get("risk") or "") or None, text=str(text or "")[:2000], source="json", raw=item,
             legs=legs,
         )
@@ -382,7 +400,8 @@ class AlertsApiReader:
 
     def read(self, items: list[Any], username: str) -> tuple[list[RawAlert], int]:
         """Mapped, with (id, action) duplicates dropped (pages can overlap while new alerts arrive), and how many
-        records could not be read (the cycle counts them and says so once a day, not at every read)."""
+        records could not be read (the cycle counts them and says so once a day, not at every read). A record of
+        another trader (its own `userName`) is refused at the edge (`validate`), counted and logged once."""
         mapped = [alert_from_json(item, username) for item in items]
         return one_per_record(mapped), mapped.count(None)
 

@@ -212,7 +212,7 @@ def _apply_exit(trader: str, alert: RawAlert, book: dict[tuple[str, str], Positi
             alert_id=alert.alert_id, open_action=open_action, symbol=alert.symbol,
             option_type=alert.option_type, strike=alert.strike, expiry=alert.expiry,
             entry_price=alert.entry_price, quantity=alert.quantity, risk=alert.risk, raw=alert.raw,
-            opened_at=None,
+            opened_at=alert.opened_at,  # the record's `timeOfEntryAlert`, when it carries one
         )
     if position.status == "closed":
         _record(book, out, replace(position, exit_keys=(*position.exit_keys, key_text)))

@@ -5,8 +5,8 @@
   and bear put = debit, bull put and bear call = credit) or, when no word says it, by the action (BTO opens a
   debit, STO a credit). A call debit buys the lower strike, a call credit sells it; a put credit sells the
   higher strike, a put debit buys it.
-- An iron condor ("570/575/600/605 iron condor", "IC"): the four strikes in any order, sold inside, bought
-  outside (a "reverse" condor the other way round).
+- An iron condor ("570/575/600/605 iron condor", "535/540/580/585 IC", or its two spreads "540/535P 580/585C"):
+  the four strikes in any order, sold inside, bought outside (a "reverse" condor the other way round).
 - A straddle ("580 straddle") buys (BTO) or sells (STO) a call and a put at one strike; a strangle
   ("570/590 strangle") the put at the lower strike and the call at the higher.
 
@@ -25,6 +25,9 @@ __all__ = ["rewrite_combination", "vertical_legs"]
 _NUM = r"\$?(\d+(?:\.\d+)?)"
 _CONDOR = re.compile(rf"{_NUM}\s*[cp]?\s*/\s*{_NUM}\s*[cp]?\s*/\s*{_NUM}\s*[cp]?\s*/\s*{_NUM}\s*[cp]?"
                      r"(?P<words>(?:\s+(?:reverse|long|short|iron|condor|condors|ic|credit|debit|spread))+)", re.I)
+# "540/535P 580/585C" (a put pair and a call pair, in either order): a condor written as its two spreads.
+_PAIRS = re.compile(rf"{_NUM}\s*/\s*{_NUM}\s*(?P<k1>[cp])\s+{_NUM}\s*/\s*{_NUM}\s*(?P<k2>[cp])"
+                    r"(?P<words>(?:\s+(?:reverse|long|short|iron|condor|condors|ic|credit|debit|spread))*)", re.I)
 _CONDOR_WORDS = re.compile(r"\b(?:condor|condors|ic)\b", re.I)
 _STRANGLE = re.compile(rf"{_NUM}\s*[cp]?\s*/\s*{_NUM}\s*[cp]?\s+(?P<words>(?:long\s+|short\s+)?strangles?)\b", re.I)
 _STRADDLE = re.compile(rf"{_NUM}\s*[cp]?\s+(?P<words>(?:long\s+|short\s+)?straddles?)\b", re.I)
@@ -58,8 +61,12 @@ def rewrite_combination(text: str, action: str) -> tuple[str, tuple[Leg, ...]] |
     leg (so the usual grammar reads the rest), and the legs. None when there is no such combination."""
     opening_buy = action.upper() in ("BTO", "STC")
     match = _CONDOR.search(text)
-    if match and _CONDOR_WORDS.search(match.group("words")):
-        strikes = sorted(float(match.group(i)) for i in range(1, 5))
+    pairs = _PAIRS.search(text)
+    if pairs and {pairs.group("k1").lower(), pairs.group("k2").lower()} == {"c", "p"}:
+        match = pairs
+    if match and (match is pairs or _CONDOR_WORDS.search(match.group("words"))):
+        strikes = sorted(float(match.group(i)) for i in (1, 2, 4, 5)) if match is pairs else \
+            sorted(float(match.group(i)) for i in range(1, 5))
         if len(set(strikes)) != 4:
             return None
         words = match.group("words").lower()

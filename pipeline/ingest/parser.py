@@ -825,8 +825,13 @@ def _read_notes(notes: list[_Tok], draft: _Draft) -> None:
                 draft.contract_in_notes = True
             elif tok.text.replace(",", "").isdigit() and _is(after, "word", _QTY_WORDS - {"x"}):
                 draft.quantity = draft.quantity or _size(_number(tok))  # "..., 5 contracts", "(100 shares)"
+            elif _suffix(tok) == "x" and tok.match.group("n").isdigit():
+                draft.quantity = draft.quantity or _size(_number(tok))  # "@ 1.50 2x"
         elif tok.kind == "word":
-            if tok.low in _PARTIAL_NOTES or (tok.low == "some" and _is(after, "word", ("off",))):
+            if tok.low == "x" and _is(after, "num") and after is not None and _suffix(after) == "" \
+                    and after.text.isdigit():
+                draft.quantity = draft.quantity or _size(_number(after))  # "@ 1.50 x2"
+            elif tok.low in _PARTIAL_NOTES or (tok.low == "some" and _is(after, "word", ("off",))):
                 draft.partial = True
             elif tok.low in _AVG_WORDS:
                 draft.average = True

@@ -22,7 +22,7 @@ LOTTO_DTE = 1
 
 TEXTS = {
     "chasing": "Chasing: entry well above the price at the alert",
-    "lotto": "Lotto: expires within a day",
+    "lotto": "Lotto: tagged lotto by the trader",
     "absurd_quantity": "Size beyond what a follower can mirror",
     "one_leg_spread": "Spread read as one leg: figures are that leg's",
 }

@@ -7,9 +7,12 @@ the strikes. So the figures are exact, not sampled: the extremes sit at a kink, 
 kinks; the probability of profit is the lognormal (risk-neutral) probability of ending inside the profitable
 intervals. Money is in dollars for the whole position: each leg's size in contracts (×100 shares) or shares.
 
-Capital is what the position ties up before any premium received is counted: the worst loss plus the credit
-taken in (so a cash-secured put ties up its strike ×100, a credit spread its width ×100, a covered call its
-shares, a debit trade its debit); a position whose loss is unlimited uses a Reg-T style margin estimate.
+Capital is what a broker's Reg-T margin would hold (`reg_t_capital`):
+- a debit trade: its debit; a credit spread or iron condor: its worst loss (width − credit, the credit counted);
+- a cash-secured put: its strike ×100 in cash; shares: what they cost (a covered call's premium taken off);
+- a naked call: 20% of the price less the out-of-the-money amount (at least 10% of the price), plus its premium;
+- a short strangle or straddle: the larger side's naked requirement plus the other side's premium;
+- short shares: 150% of their value.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pipeline.judge.options_math import prob_above
 from pipeline.judge.strategies import naked_margin
 from pipeline.models import Leg, OptionKind, OwnTrade, Position, Side, structure_of
 
-__all__ = ["evaluate", "value_at"]
+__all__ = ["evaluate", "reg_t_capital", "value_at"]
 
 
 def value_at(legs: Sequence[Leg], price: float) -> float:
@@ -76,21 +79,38 @@ def evaluate(position: Position, *, spot: float | None, vol: float | None, years
     pop = _probability_of_profit(legs, breakevens, spot, vol, years, slope) \
         if spot is not None and vol is not None else None
     net = sum(leg.sign * leg.price * leg.units for leg in legs)
-    credit = max(0.0, -net)
-    capital: float | None
-    if max_loss is not None:
-        capital = max_loss + credit
-    elif spot is None:
-        capital = None
-    else:
-        capital = sum(naked_margin(leg.kind, spot, leg.strike or spot, leg.price) * leg.units
-                      for leg in legs if leg.side is Side.SELL and leg.is_option)
-        capital += sum(1.5 * leg.price * leg.size for leg in legs if leg.side is Side.SELL and not leg.is_option)
+    capital = reg_t_capital(legs, max_loss, net, structure.key, spot)
     return OwnTrade(structure.key, structure.name, structure.view, legs, round(net, 2),
                     None if max_profit is None else round(max_profit, 2),
                     None if max_loss is None else round(max_loss, 2),
                     tuple(round(b, 2) for b in breakevens), None if capital is None else round(capital, 2), pop,
                     pop_source if pop is not None else None)
+
+
+def reg_t_capital(legs: Sequence[Leg], max_loss: float | None, net: float, key: str, spot: float | None
+                  ) -> float | None:
+    """What a broker's Reg-T margin holds for the position (module docstring), in dollars; None when the loss is
+    unlimited and the underlying's price, which the naked requirement needs, is not known."""
+    credit = max(0.0, -net)
+    if max_loss is not None:
+        if key == "CSP" or any(not leg.is_option for leg in legs):
+            return max_loss + credit  # the strike in cash, or the shares paid for: the premium does not reduce it
+        return max_loss  # spreads and condors hold their worst loss, the credit counted; a debit trade its debit
+    if spot is None:
+        return None
+    sold = [leg for leg in legs if leg.side is Side.SELL and leg.is_option]
+    requirement = {kind: sum(naked_margin(kind, spot, leg.strike or spot, leg.price) * leg.units
+                             for leg in sold if leg.kind is kind) for kind in (OptionKind.PUT, OptionKind.CALL)}
+    premium = {kind: sum(leg.price * leg.units for leg in sold if leg.kind is kind)
+               for kind in (OptionKind.PUT, OptionKind.CALL)}
+    put, call = OptionKind.PUT, OptionKind.CALL
+    if requirement[put] and requirement[call]:
+        # Only one side can be in the money at expiry: the larger requirement plus the other side's premium.
+        options = max(requirement[put] + premium[call], requirement[call] + premium[put])
+    else:
+        options = requirement[put] + requirement[call]
+    shares = sum(1.5 * leg.price * leg.size for leg in legs if leg.side is Side.SELL and not leg.is_option)
+    return options + shares
 
 
 def _crosses_at(legs: Sequence[Leg], price: float) -> bool:

@@ -33,7 +33,6 @@ FLAG_PENALTIES: dict[str, float] = {"chasing": 8.0, "lotto": 10.0, "absurd_quant
 SHRINKAGE_TRADES = 10  # a trader's record counts like this many extra trades at 50%
 SIMILAR_FULL_COUNT = 5  # five neighbours give the similar part its full weight
 SIMILAR_MIN_SIMILARITY = 0.5  # cosine below this is barely related
-ASSUMED_IV_CONFIDENCE = 0.5  # a probability computed at an assumed IV earns half its weight
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +42,6 @@ class ScoreInputs:
     ai_score: float | None = None  # 0-100: the AI panel's consensus on the own trade
     own_pop: float | None = None  # 0-1: the own trade's probability of profit
     own_fit: float | None = None  # 0-100: the own trade's market fit (without POP)
-    iv_known: bool = True  # False: the POP was computed at an assumed IV, so it counts for less
     trader_wins: int = 0
     trader_closed: int = 0
     similar_count: int = 0
@@ -92,8 +90,8 @@ def final_score(inputs: ScoreInputs) -> FinalScore:
     """The blend of the module docstring: each input once, missing ones giving their weight away."""
     raw: dict[str, tuple[float, float]] = {}  # name -> (value 0-100, confidence 0-1)
     if inputs.own_pop is not None:
-        raw["pop"] = (max(0.0, min(1.0, inputs.own_pop)) * 100,
-                      1.0 if inputs.iv_known else ASSUMED_IV_CONFIDENCE)
+        # Only ever computed at the market's IV (no IV, no probability): it counts in full.
+        raw["pop"] = (max(0.0, min(1.0, inputs.own_pop)) * 100, 1.0)
     if inputs.ai_score is not None:
         raw["ai"] = (max(0.0, min(100.0, inputs.ai_score)), 1.0)
     if inputs.own_fit is not None:

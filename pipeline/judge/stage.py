@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
+from pipeline.ingest.alerts_api import order_quantity
 from pipeline.judge import pricing
 from pipeline.judge.calibration import Calibrator, Chance, ChanceFeatures, uncalibrated_version
 from pipeline.judge.consensus.base import ReviewAlert
@@ -23,10 +24,17 @@ from pipeline.judge.consensus.panel import Consensus
 from pipeline.judge.flags import FlagFacts, flag_text, price_at_alert, sanity_flags
 from pipeline.judge.follower import structure_of
 from pipeline.judge.market import MarketSnapshot, build_snapshot, is_at_the_money
-from pipeline.judge.own_trade import OwnJudgement, judge_own_trade
+from pipeline.judge.own_trade import OwnJudgement, judge_own_trade, priced_by_chain
 from pipeline.judge.payoff import evaluate
 from pipeline.judge.scoring import FinalScore, ScoreInputs, final_score, shrunk_lift, similar_confidence
-from pipeline.judge.strategies import StrategyEvaluation, StrategyInput, StrategyRanking, evaluate_strategies
+from pipeline.judge.strategies import (
+    NoVolatility,
+    StrategyEvaluation,
+    StrategyInput,
+    StrategyRanking,
+    evaluate_strategies,
+    years_to,
+)
 from pipeline.market.models import MarketData
 from pipeline.models import (
     ChanceBasis,
@@ -36,10 +44,12 @@ from pipeline.models import (
     OptionKind,
     OwnTrade,
     Position,
+    PriceSource,
     RankedStrategy,
     Scoring,
     Side,
     SimilarSummary,
+    SizeSource,
 )
 from pipeline.record import scoring_to_json
 from storage import alerts as alerts_repo
@@ -120,6 +130,25 @@ class Judgement:
                 log.exception("stage after scoring failed on %d alerts", len(scored))
         return scored
 
+    async def _alternative_at_the_chain(self, judged: Judged, market: pricing.AlertMarket, *, today: date
+                                        ) -> Judged:
+        """The alternative re-priced at the option chain's quotes when the chain has every leg
+        (`own_trade.priced_by_chain`): kept only if it still passes every rule at those prices."""
+        alt = judged.own.alternative
+        if alt is None or market.underlying is None or market.vol is None:
+            return judged
+        try:
+            quotes = await self._market.quotes(pricing.contracts_of(market.symbol, alt.legs))
+        except Exception:  # a provider is not to raise; if one does, the alternative keeps its IV prices
+            log.exception("chain quotes for the alternative on %s failed", market.symbol)
+            return judged
+        mids = {(c.kind, c.strike, c.expiry): mid for c, q in quotes.items() if (mid := q.mid)}
+        front = min((leg.expiry for leg in alt.legs if leg.expiry is not None), default=today)
+        own_expiry = next((leg.expiry for leg in judged.own.trade.legs if leg.expiry is not None), None)
+        years = market.years if market.years and own_expiry == front else years_to(front, today)
+        repriced = priced_by_chain(alt, mids, judged.own.trade, spot=market.underlying, vol=market.vol, years=years)
+        return replace(judged, own=replace(judged.own, alternative=repriced))
+
     async def _score_guarded(self, row: XtradesAlert) -> ScoredAlert | None:
         """At most `concurrency` alerts at once: a burst is judged in parallel, the AI calls dominating."""
         async with self._concurrency:
@@ -166,6 +195,7 @@ class Judgement:
 
         judged = await judge_trade(trade, today=today, record=record, snapshot=snapshot, similar=similar,
                                    panel=self._panel, marks=marks, market=market)
+        judged = await self._alternative_at_the_chain(judged, market, today=today)
         snapshot = replace(snapshot, follower=follower_now(judged.own, market))
         consensus, ranking, final = judged.consensus, judged.ranking, judged.final
         calibrator = self._calibrator() if self._calibrator else None
@@ -279,12 +309,21 @@ async def judge_trade(trade: Any, *, today: date, record: TraderRecord, snapshot
     priced = market.priced if market is not None else snapshot.underlying_price is not None and vol is not None
     inp = replace(inp, iv=vol)
     # A spread's price is its net: the ten are priced by Black-Scholes, not at that net for its first leg.
-    ranking = evaluate_strategies(replace(inp, price=None) if trade.legs else inp) if priced else None
+    ranking = None
+    if priced:
+        try:
+            ranking = evaluate_strategies(inp)
+        except NoVolatility:  # an IV out of range: nothing priced at it, and nothing stands in
+            ranking = None
+    market_price = pricing.market_price_at_alert(market, pricing_legs(trade)) if market else None
+    price_source: PriceSource = "trader"
+    if not (trade.entry_price and trade.entry_price > 0) and market_price:  # "@ m": the market's price then
+        inp, price_source = replace(inp, price=market_price), "market"
     own = judge_own_trade(inp, ranking, legs=trade_legs(trade), quantity=trade.quantity,
-                          covered=is_covered_call(trade), pop_source=source,
-                          years=market.years if market is not None and trade.option_type else None)
-    facts = flag_facts(trade, today, snapshot,
-                       market_price=pricing.market_price_at_alert(market, pricing_legs(trade)) if market else None)
+                          covered=is_covered_call(trade), pop_source=source, size_source=size_source(trade),
+                          years=market.years if market is not None and trade.option_type else None,
+                          price_source=price_source)
+    facts = flag_facts(trade, today, snapshot, market_price=market_price)
     flags = sanity_flags(facts)
     texts = tuple(flag_text(f, facts) for f in flags)
     _mark(marks)
@@ -366,7 +405,7 @@ def score_inputs(consensus: Consensus, own: OwnJudgement, snapshot: MarketSnapsh
     """The score's plain inputs: each one once (the local analyst's verdict holds none of the others)."""
     return ScoreInputs(
         ai_score=consensus.score, own_pop=own.trade.probability_of_profit, own_fit=own.fit,
-        iv_known=own.trade.probability_of_profit is not None, trader_wins=record.wins, trader_closed=record.closed,
+        trader_wins=record.wins, trader_closed=record.closed,
         similar_count=similar.count, similar_success_rate=similar.success_rate,
         similar_mean_similarity=similar.mean_similarity, flags=tuple(flags),
     )
@@ -466,6 +505,13 @@ def strategy_input(trade: Any, snapshot: MarketSnapshot, today: date) -> Strateg
     )
 
 
+def size_source(trade: Any) -> SizeSource:
+    """Where the trade's size came from: the order's JSON quantity, the alert's text, or nowhere."""
+    if not trade.quantity:
+        return "none"
+    return "order" if order_quantity(trade.raw) == trade.quantity else "text"
+
+
 def is_covered_call(trade: Any) -> bool:
     """An STO call the trader says is written against shares ("covered call", "CC")."""
     low = f" {(trade.entry_text or '').lower()} "
@@ -503,6 +549,7 @@ def scoring_record(judged: Judged, snapshot: MarketSnapshot, calibrator: Calibra
         penalties=tuple((final.penalties or {}).items()), flags=judged.flags,
         calibrated=chance.probability if chance else None, own=own.trade, own_fit=own.fit,
         fit_parts=tuple(own.fit_parts.items()), notes=own.notes, alternative=own.alternative,
+        no_alternative=own.no_alternative,
         ranking=tuple(ranked(e) for e in judged.ranking.evaluations) if judged.ranking else (),
         market=market_inputs(snapshot),
         ai_probability_of_profit=consensus.probability_of_profit, ai_confidence=consensus.confidence,

@@ -18,9 +18,10 @@ Legs
   PMCC buys a ~20 % in-the-money call a year out (at least 180 days past the front) and sells the covered
   call's strike. Strikes are rounded to 0.50 below $25, 1 below $200 and 5 from $200, and sold strikes are
   kept on the out-of-the-money side of the price. Spread widths are 1 / 2.5 / 5 / 10 / 25 for prices below
-  25 / 100 / 300 / 1000 / above (names at $25-100 list the half strikes a 2.5 width can need). Every premium
-  is Black-Scholes at the IV, rounded to the cent, except the alert's own contract (same kind and strike,
-  front expiry), which keeps the alert's premium.
+  25 / 100 / 300 / 1000 / above (names at $25-100 list the half strikes a 2.5 width can need). Every premium,
+  the alert's own contract's included, is Black-Scholes at the one IV the market gave (the own trade's), rounded
+  to the cent: one volatility prices every leg, so no price breaks no-arbitrage (a lower-strike put never costs
+  more, a credit spread never turns into a debit) and the ten's probabilities compare with the own trade's.
 
 The trader's own trade is not built here: `own_trade.py` judges it from its legs (`payoff.evaluate`) and
 uses the tables below (trend, IV, DTE and risk fit by structure) and the same weights and earnings rule, so it is
@@ -29,17 +30,18 @@ measured like the ten. Only the ten are ranked, for the card's one alternative a
 Money
   Per share in the payoff helpers; in dollars for `contracts` contracts (×100 each) in evaluations. A shares
   alert counts one "contract" as 100 shares. capital_required is what the position ties up before any
-  premium received is counted: a CSP's strike ×100 (so 170 → 17,000), a credit spread's or iron condor's
-  width ×100, a covered call's shares at the price; a short strangle's or naked call's is a Reg-T style
-  margin estimate (the larger of 20 % of the price less the out-of-the-money amount and 10 % of the strike
-  or price, plus the premium); debit strategies need their debit. Calendar, diagonal and PMCC profits and
-  breakevens are estimates: the back month valued by Black-Scholes at the front expiry (same IV), which the
+  premium received is counted, as Reg-T holds it: a CSP's strike ×100 (so 170 → 17,000), a credit spread's or
+  iron condor's width less the credit ×100, a covered call's shares at the price; a short strangle's or naked
+  call's is a Reg-T margin estimate (the larger of 20 % of the price less the out-of-the-money amount and 10 %
+  of the strike or price, plus the premium; a strangle's larger side plus the other side's premium); debit
+  strategies need their debit. Calendar, diagonal and PMCC profits and breakevens are estimates: the back month
+  valued by Black-Scholes at the front expiry (same IV), which the
   reasons say.
 
 Probability of profit
-  Risk-neutral lognormal probability that the price at (front) expiry is beyond the breakeven(s). When IV
-  is unknown, 35 % is assumed (DEFAULT_IV), said in the reasons, and the probability's sub-score is pulled
-  halfway to 50 (lower confidence).
+  Risk-neutral lognormal probability that the price at (front) expiry is beyond the breakeven(s), at the
+  market's IV. With no usable IV nothing is priced: `evaluate_strategies` raises `NoVolatility`, and the judge
+  offers no alternative (the card says why).
 
 Score (0-100, deterministic) = weighted sub-scores, each 0-100, kept in `fit`:
   trend   0.28  fit of the strategy's direction to the trend (table TREND_FIT: bullish → CSP/BPS/CC/PMCC,
@@ -56,9 +58,9 @@ Score (0-100, deterministic) = weighted sub-scores, each 0-100, kept in `fit`:
   run through the short strike), +12 for a long straddle (the move it needs); clamped to 0-100, rounded.
 Ranking: best score first, ties by name.
 
-Missing data never raises (`resolve` is the one place the defaults are filled, for the ten and the own trade
-alike): no strike → the price; no expiry → 30 days; no usable IV → 35 %; no IV rank → the regime; each
-assumption is said in every evaluation's reasons. Cost: about 0.3 ms for all ten.
+Missing data other than the IV never raises (`_Setup` is the one place the defaults are filled): no strike →
+the price; no expiry → 30 days; no IV rank → the regime; each assumption is said in every evaluation's reasons.
+No IV is ever assumed. Cost: about 0.3 ms for all ten.
 """
 
 from __future__ import annotations
@@ -75,10 +77,10 @@ from pipeline.models import MULTIPLIER, STRUCTURES, Leg, opening_action
 
 __all__ = [
     "DEFAULT_DTE",
-    "DEFAULT_IV",
     "NAMES",
     "TEN",
     "WEIGHTS",
+    "NoVolatility",
     "Payoff",
     "StrategyEvaluation",
     "StrategyInput",
@@ -102,7 +104,6 @@ __all__ = [
     "years_to",
 ]
 
-DEFAULT_IV = 0.35
 DEFAULT_DTE = 30
 CALENDAR_BACK_DAYS = 28
 DIAGONAL_BACK_DAYS = 35
@@ -113,7 +114,6 @@ WEIGHTS: dict[str, float] = {
 EARNINGS_SHORT_PENALTY = 12.0
 EARNINGS_TIME_SPREAD_PENALTY = 6.0
 EARNINGS_STRADDLE_BONUS = 12.0
-UNKNOWN_IV_SHRINK = 0.5  # how much of the probability sub-score's distance from 50 survives an assumed IV
 REGIME_IV_RANK = {"low": 25.0, "normal": 50.0, "high": 75.0}
 
 TEN = ("CSP", "CC", "PMCC", "BPS", "BCS", "IC", "SS", "CAL", "DIAG", "STRADDLE")
@@ -143,6 +143,10 @@ PHRASE: dict[str, str] = {
 }
 TREND_WORDS = {"strong_bullish": "Strongly bullish", "bullish": "Bullish", "neutral": "Neutral",
                "bearish": "Bearish", "strong_bearish": "Strongly bearish"}
+
+
+class NoVolatility(ValueError):
+    """The market gave no usable IV: nothing is priced, and nothing stands in for it."""
 
 
 # --- data ------------------------------------------------------------------------------------------------
@@ -219,14 +223,14 @@ def credit_spread(short_strike: float, long_strike: float, credit: float) -> Pay
     """Bull put (long strike below) or bear call (long strike above): risk is the width less the credit."""
     width = abs(short_strike - long_strike)
     breakeven = short_strike - credit if long_strike < short_strike else short_strike + credit
-    return Payoff(credit, width - credit, (breakeven,), width)
+    return Payoff(credit, width - credit, (breakeven,), width - credit)
 
 
 def iron_condor(put_long: float, put_short: float, call_short: float, call_long: float,
                 credit: float) -> Payoff:
     """Only one side can lose at expiry, so the risk is the wider wing less the whole credit."""
     width = max(put_short - put_long, call_long - call_short)
-    return Payoff(credit, width - credit, (put_short - credit, call_short + credit), width)
+    return Payoff(credit, width - credit, (put_short - credit, call_short + credit), width - credit)
 
 
 def short_strangle(put_strike: float, call_strike: float, credit: float, margin: float) -> Payoff:
@@ -317,8 +321,8 @@ def years_to(expiry: date, today: date) -> float:
 class _Setup:
     """Everything the builders share, computed once per alert."""
 
-    __slots__ = ("action", "alert_price", "alert_strike", "contracts", "dte", "earnings", "earnings_when",
-                 "expiry", "iv_known", "ivr", "ivr_known", "ivr_label", "kind", "move", "notes", "regime",
+    __slots__ = ("action", "alert_strike", "contracts", "dte", "earnings", "earnings_when",
+                 "expiry", "ivr", "ivr_known", "ivr_label", "kind", "move", "notes", "regime",
                  "spot", "step", "today", "trend", "trend_index", "trend_words", "unit", "vol",
                  "width", "years")
 
@@ -339,17 +343,12 @@ class _Setup:
         self.spot = spot
         self.step = increment(spot)
         self.width = spread_width(spot)
-        upper = (spot if self.kind == "call" else self.alert_strike) if self.kind else None
-        price = _number(inp.price)
-        self.alert_price = price if price is not None and upper is not None and price < upper else None
 
         iv = _number(inp.iv)
         usable = usable_iv(iv)
-        self.iv_known = usable is not None
-        self.vol = usable if usable is not None else DEFAULT_IV
         if usable is None:
-            what = "IV unknown" if iv is None else f"IV {iv:.0%} is out of range"
-            notes.append(f"{what}: {DEFAULT_IV:.0%} assumed, so probabilities are rough and count for less")
+            raise NoVolatility("no market IV" if iv is None else f"IV {iv:.0%} is out of range")
+        self.vol = usable
 
         given = _day(inp.expiry)
         expiry = expiry_or_default(given, self.today)
@@ -391,10 +390,8 @@ class _Setup:
         return max(0.01, round(value, 2))
 
     def premium(self, strike: float, kind: str) -> float:
-        """A front-month premium: the alert's own for the alert's own contract, Black-Scholes otherwise."""
-        if self.alert_price is not None and kind == self.kind and self.alert_strike is not None \
-                and abs(self.alert_strike - strike) < 1e-9:
-            return self.alert_price
+        """A front-month premium, at the one IV like every other leg (the alert's own contract too: a premium
+        from elsewhere beside Black-Scholes prices could break no-arbitrage)."""
         return self.price(strike, kind)
 
     def below(self, value: float) -> float:
@@ -692,7 +689,7 @@ def _finish(s: _Setup, draft: _Draft) -> StrategyEvaluation:
     dte_fit = _dte_fit(short, s.dte)
     risk_fit = float(RISK_FIT[short])
     capital_fit = round(_capital_fit(payoff.capital * MULTIPLIER), 1)
-    pop_fit = round(pop * 100 if s.iv_known else 50 + (pop * 100 - 50) * UNKNOWN_IV_SHRINK, 1)
+    pop_fit = round(pop * 100, 1)
     fit = {"trend": trend_fit, "iv": iv_fit, "dte": dte_fit, "risk": risk_fit, "capital": capital_fit,
            "pop": pop_fit}
     w = WEIGHTS
@@ -713,7 +710,7 @@ def _finish(s: _Setup, draft: _Draft) -> StrategyEvaluation:
         risk_text,
         f"Capital-efficient: ${capital:,.0f} of buying power" if capital_fit >= 70 else
         f"Ties up ${capital:,.0f} of capital",
-        f"{pop:.0%} probability of profit{'' if s.iv_known else ' (at the assumed IV)'}",
+        f"{pop:.0%} probability of profit",
     ]
     weighed = [(-abs(impact), i) for i, impact in enumerate(impacts)]
     if s.earnings_when:

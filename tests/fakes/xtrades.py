@@ -60,6 +60,7 @@ class FakeXtrades(LoopbackServer):
         self.hub_access_token: str | None = None
         self.date_specs: set[str] | None = None  # DateSpec values the API knows; None: every one of DATE_SPECS
         self.max_date_spec_days: int | None = None  # the API keeps no alerts older than this (history depth)
+        self.ignores_user_filter = False  # answer every trader's records whatever UserName= says (issue 22)
         # what happened
         self.api_requests: dict[str, int] = {}
         self.api_log: list[tuple[str, str, int]] = []  # (username, side, page) of every API request
@@ -251,6 +252,12 @@ class FakeXtrades(LoopbackServer):
         return web.json_response({"url": self.hub_url, "accessToken": self.hub_access_token})
 
     def _records(self, username: str, side: str) -> list[dict[str, Any]]:
+        if self.ignores_user_filter:  # a filter the server does not apply: everyone's records, newest first
+            everyone = [r for name in self.entries for r in self._own_records(name, side)]
+            return sorted(everyone, key=lambda r: r["timeOfEntryAlert"], reverse=True)
+        return self._own_records(username, side)
+
+    def _own_records(self, username: str, side: str) -> list[dict[str, Any]]:
         if side in ("stc", "btc"):
             exits = self.exits[username]
             return exits if side == "stc" else [a for a in exits if a["side"] == "btc"]

@@ -84,6 +84,7 @@ function shortDate(iso) {
   }
 }
 function contract(a) {
+  if (a.contract) return a.contract; // named by its structure ("SPY Iron Condor 535/540/580/585"), not its first leg
   const kind = a.option_type ? " " + a.option_type.toUpperCase() : "";
   const strike = a.strike !== null && a.strike !== undefined ? " $" + a.strike : "";
   return a.symbol + strike + kind;
@@ -194,9 +195,10 @@ function strategyBlock(title, line) {
     .filter(Boolean).join(" "));
   return [el("h3", { text: title + ": " + line.name + (line.view ? " · " + line.view : "") }),
     legs.length ? el("p", { text: legs.join(" / ") }) : null,
+    line.figures_known === false ? el("p", { text: "No entry price in the alert and no market quote for it: figures left out" }) :
     el("p", { text: "Max profit " + (line.max_profit === null ? "unlimited" : money(line.max_profit)) + " · max loss " +
       (line.max_loss === null ? "unlimited" : money(line.max_loss)) }),
-    el("p", { text: (line.probability_of_profit === null ? "No probability of profit: not priced" : "Probability of profit (" + (line.pop_source || "option prices") + ") " + pct(line.probability_of_profit)) +
+    line.figures_known === false ? null : el("p", { text: (line.probability_of_profit === null ? "No probability of profit: not priced" : "Probability of profit (" + (line.pop_source || "option prices") + ") " + pct(line.probability_of_profit)) +
       (line.breakevens && line.breakevens.length ? " · breakeven " + line.breakevens.map(price).join(" / ") : "") +
       (line.capital_required !== null && line.capital_required !== undefined ? " · ties up " + money(line.capital_required) : "") }),
     (line.flags || []).length ? el("ul", {}, line.flags.map((f) => el("li", { text: "Warning: " + f }))) : null];

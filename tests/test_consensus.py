@@ -502,3 +502,11 @@ async def test_the_models_probability_of_profit_is_combined_at_temperature_zero(
     assert result.confidence == pytest.approx((0.5 * 0.8 + 0.3 * 0.4) / 0.8)
     assert fake.deepseek.requests[-1]["body"]["temperature"] == 0
     assert fake.gemini.requests[-1]["body"]["generationConfig"]["temperature"] == 0
+
+
+def test_a_rule_says_how_many_points_it_moved_the_verdict_and_never_minus_zero() -> None:
+    from pipeline.judge.consensus.local import Adjustment
+
+    assert Adjustment(-0.4, "Payoff").text() == "Payoff (no change)"
+    assert Adjustment(6.0, "Unlimited upside").text() == "Unlimited upside (+6)"
+    assert Adjustment(-12.2, "Reward to risk").text() == "Reward to risk (-12)"

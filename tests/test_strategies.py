@@ -350,8 +350,14 @@ def test_no_price_breaks_no_arbitrage() -> None:
                 assert sum(leg.sign * leg.price for leg in e.legs) < 0, (e.short_name, changes)
 
 
+@pytest.mark.parametrize("spot", [0.0, None, math.nan, -5.0])
+def test_with_no_underlying_price_nothing_is_ranked_and_nothing_stands_in(spot: float | None) -> None:
+    with pytest.raises(NoVolatility, match="no underlying price"):
+        evaluate_strategies(inp(spot=spot))
+
+
 @pytest.mark.parametrize("changes", [
-    dict(spot=0.0), dict(spot=None), dict(spot=math.nan), dict(spot=-5.0), dict(strike=-1.0),
+    dict(strike=-1.0),
     dict(strike=math.inf), dict(price=0.0), dict(price=500.0), dict(option_type="straddle"),
     dict(action="??"), dict(action=None), dict(expiry=TODAY - timedelta(days=3)), dict(expiry=TODAY),
     dict(iv_rank=250), dict(iv_rank=math.nan), dict(trend="sideways"),

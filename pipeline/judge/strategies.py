@@ -98,7 +98,6 @@ __all__ = [
     "naked_margin",
     "round_strike",
     "short_strangle",
-    "spot_or_stand_in",
     "spread_width",
     "usable_iv",
     "years_to",
@@ -146,7 +145,7 @@ TREND_WORDS = {"strong_bullish": "Strongly bullish", "bullish": "Bullish", "neut
 
 
 class NoVolatility(ValueError):
-    """The market gave no usable IV: nothing is priced, and nothing stands in for it."""
+    """The market gave no usable IV (or no underlying price): nothing is priced, and nothing stands in for it."""
 
 
 # --- data ------------------------------------------------------------------------------------------------
@@ -300,14 +299,6 @@ def usable_iv(value: Any) -> float | None:
     return iv if iv is not None and iv <= IV_HIGH else None
 
 
-def spot_or_stand_in(spot: Any, strike: Any, price: Any) -> tuple[float, bool]:
-    """The underlying's price, or (unknown) the alert's strike or price standing in; and whether it was known."""
-    known = _number(spot)
-    if known is not None:
-        return known, True
-    return _number(strike) or _number(price) or 1.0, False
-
-
 def expiry_or_default(expiry: Any, today: date) -> date:
     """The alert's expiry, or DEFAULT_DTE days out when it is missing or has passed."""
     day = _day(expiry)
@@ -337,9 +328,9 @@ class _Setup:
             action = "BTO"
         self.action = action
         self.alert_strike = _number(inp.strike) if self.kind else None
-        spot, spot_known = spot_or_stand_in(inp.spot, self.alert_strike, inp.price)
-        if not spot_known:
-            notes.append("Underlying price unknown: the alert's strike or price stands in")
+        spot = _number(inp.spot)
+        if spot is None:
+            raise NoVolatility("no underlying price")
         self.spot = spot
         self.step = increment(spot)
         self.width = spread_width(spot)

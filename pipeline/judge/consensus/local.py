@@ -45,7 +45,9 @@ class Adjustment:
     reason: str
 
     def text(self) -> str:
-        return f"{self.reason} ({self.points:+.0f})"
+        """The reason and its points; a rule that moved the verdict by less than half a point says so, not "-0"."""
+        moved = round(self.points)
+        return f"{self.reason} ({moved:+d})" if moved else f"{self.reason} (no change)"
 
 
 class LocalAnalyst:

@@ -60,8 +60,9 @@ def build_application(settings: Settings, *, source: AlertSource | None = None,
         runtime = await build_runtime(settings, notify_admins=notify, source=source, embedder=embedder)
         app.bot_data.runtime = runtime
         runtime.outbox = TelegramOutbox(app.bot, runtime.db)
-        runtime.deliverer = Deliverer(runtime.db, runtime.outbox,
-                                      late_after=timedelta(minutes=settings.late_alert_minutes))
+        runtime.deliverer = Deliverer(
+            runtime.db, runtime.outbox, late_after=timedelta(minutes=settings.late_alert_minutes),
+            on_card_sent=runtime.calibration.on_card_delivered if runtime.calibration else None)
         await runtime.deliverer.recover_interrupted()
         runtime.summaries = daily.DailySummaries(runtime.db, runtime.outbox)
         runtime.feed = build_feed(settings, runtime.cycle, session_token(settings, runtime.source),

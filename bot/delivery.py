@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -89,8 +89,12 @@ class DeliveryReport:
 class Deliverer:
     def __init__(self, db: Database, notifier: Notifier, *,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC), max_parallel_chats: int = 64,
-                 late_after: timedelta = SEEN_LATE_AFTER) -> None:
+                 late_after: timedelta = SEEN_LATE_AFTER,
+                 on_card_sent: Callable[[int], Awaitable[None]] | None = None) -> None:
         self._db = db
+        # A trade's card reached a chat (its trade id): the follower's entry is quoted then, off the sending path.
+        self._on_card_sent = on_card_sent
+        self._after_sent: set[asyncio.Task[None]] = set()
         self._late_after = late_after  # first seen this long after posting: noted, not announced
         self._out = notifier
         self._clock = clock
@@ -257,7 +261,23 @@ class Deliverer:
             log.exception("unexpected error sending notification %s", item_id)
             return await self._retry(item_id, f"{type(exc).__name__}: {exc}", seconds=None, count=True)
         await self._record_sent(item_id, sent)
+        self._card_out(chat_id, alert_id, threshold, today)
         return "sent"
+
+    def _card_out(self, chat_id: int, alert_id: int, threshold: float | None, today: date) -> None:
+        _, trade_id, event_type = self._rendered[(alert_id, threshold, today)]
+        if self._on_card_sent is None or trade_id is None or event_type != "new":
+            return
+        task = asyncio.create_task(self._after_card(trade_id), name=f"card-out-{trade_id}")
+        self._after_sent.add(task)
+        task.add_done_callback(self._after_sent.discard)
+
+    async def _after_card(self, trade_id: int) -> None:
+        assert self._on_card_sent is not None
+        try:
+            await self._on_card_sent(trade_id)
+        except Exception:
+            log.exception("trade %s: the follower's entry quote was not recorded at delivery", trade_id)
 
     async def _settle(self, item_id: int, chat_id: int, exc: OutboxError) -> str:
         """A claimed row Telegram did not take (or may have): its state from the outbox's answer."""

@@ -108,6 +108,7 @@ class Trade(Base):
     follower_pnl_pct: Mapped[float | None] = mapped_column(Float)
     follower_estimated: Mapped[bool | None] = mapped_column(Boolean)
     follower_exit_quote: Mapped[float | None] = mapped_column(Float)  # the chain's bid (ask) read at a live exit
+    follower_entry_quote: Mapped[float | None] = mapped_column(Float)  # the ask (bid) read as its first card went out
     market_pop_at_alert: Mapped[float | None] = mapped_column(Float)  # option prices' probability when judged
     legs: Mapped[list[Any] | None]  # a multi-leg alert's legs (`pipeline.models.Leg.to_json` each), else None
     realized_pnl: Mapped[float | None] = mapped_column(Float)  # dollars booked by partial exits so far

@@ -38,6 +38,7 @@ class Outcome:
     follower_estimated: bool | None = None
     market_pop: float | None = None  # stored beside the follower's outcome by the refit
     follower_exit_quote: float | None = None  # the chain's price read when the trader exited live
+    follower_entry_quote: float | None = None  # the chain's price read when the first card went out
 
 
 async def closed_trades(session: AsyncSession, *, since: datetime | None = None,
@@ -60,7 +61,7 @@ async def outcomes(session: AsyncSession, *, ids: Collection[int] | None = None)
                Trade.option_type, Trade.strike, Trade.expiry, Trade.entry_price, Trade.exit_price,
                func.coalesce(Trade.opened_at, Trade.first_seen_at), Trade.close_reason, Trade.legs,
                Trade.underlying_price, Trade.symbol, Trade.follower_pnl_pct, Trade.follower_estimated,
-               Trade.market_pop_at_alert, Trade.follower_exit_quote)
+               Trade.market_pop_at_alert, Trade.follower_exit_quote, Trade.follower_entry_quote)
         .where(Trade.status == "closed", Trade.pnl.is_not(None)))
     if ids is not None:
         query = query.where(Trade.id.in_(list(ids)))
@@ -68,7 +69,8 @@ async def outcomes(session: AsyncSession, *, ids: Collection[int] | None = None)
     return [Outcome(trade_id=r[0], trader_id=r[1], closed_at=r[2], pnl=r[3], pnl_pct=r[4], open_action=r[5],
                     option_type=r[6], strike=r[7], expiry=r[8], entry_price=r[9], exit_price=r[10], opened_at=r[11],
                     close_reason=r[12], multi_leg=bool(r[13]), underlying_price=r[14], symbol=r[15],
-                    follower_pnl_pct=r[16], follower_estimated=r[17], market_pop=r[18], follower_exit_quote=r[19])
+                    follower_pnl_pct=r[16], follower_estimated=r[17], market_pop=r[18], follower_exit_quote=r[19],
+                    follower_entry_quote=r[20])
             for r in rows.all()]
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Trade
@@ -53,6 +53,14 @@ async def upsert(session: AsyncSession, trader_id: int, alert_id: str, open_acti
 
 async def by_id(session: AsyncSession, trade_id: int) -> Trade | None:
     return await session.get(Trade, trade_id)
+
+
+async def record_entry_quote(session: AsyncSession, trade_id: int, quote: float) -> bool:
+    """The follower's entry: the quote read when the trade's first card reached a chat. The first one stands (a
+    follower could act from then on); later deliveries do not move it. Returns whether it was stored."""
+    result = await session.execute(update(Trade).where(Trade.id == trade_id, Trade.follower_entry_quote.is_(None))
+                                   .values(follower_entry_quote=quote))
+    return bool(getattr(result, "rowcount", 0))
 
 
 async def closed_for_trader(session: AsyncSession, trader_id: int) -> list[Trade]:

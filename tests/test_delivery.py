@@ -20,13 +20,16 @@ from bot.app import RATE_LIMIT_RETRIES, rate_limiter
 from bot.delivery import INTERRUPTED, Deliverer
 from handlers.outbox import TelegramOutbox
 from handlers.render import trader_link
+from pipeline.judge.refit import Calibration
+from pipeline.market.yahoo import YahooMarket
 from pipeline.models import Leg, OwnTrade, RankedStrategy, Scoring
 from pipeline.record import scoring_to_json
 from storage import alerts, chats, queue, traders, trades
 from storage.db import Database
-from storage.models import Chat, NotificationQueueItem
+from storage.models import Chat, NotificationQueueItem, Trade
 from tests.conftest import TEST_TOKEN
 from tests.fakes.telegram import FakeTelegram, parse_html
+from tests.fakes.yahoo import FakeYahoo
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 
@@ -451,3 +454,41 @@ async def test_long_texts_split_at_line_breaks_with_the_keyboard_on_the_last_par
     assert "\n".join(p.params["text"] for p in parts) == text  # cut at line breaks, nothing lost
     assert [("reply_markup" in p.params) for p in parts] == [False, False, True]
     assert [("reply_parameters" in p.params) for p in parts] == [True, False, False]
+
+
+async def test_the_followers_entry_is_the_quote_when_the_first_card_reached_a_chat(
+        db: Database, bot: ExtBot, telegram: FakeTelegram, yahoo: FakeYahoo) -> None:
+    """A follower sells the put when the card arrives: the chain's bid then (loopback Yahoo Finance, the real
+    client) is the follower's entry, not the quote read when the card was judged; the trade's outcome uses it."""
+    now = datetime.now(UTC)
+    expiry = (now + timedelta(days=30)).date()
+    await chat(db, 1)
+    await chat(db, 2)
+    await scored_alert(db, 87, now=now)
+    yahoo.add_symbol("AAPL", 180.0)
+    yahoo.add_option("AAPL", "put", 170.0, expiry, bid=2.40, ask=2.60, last=2.5, iv=0.30)
+    market = YahooMarket(yahoo.base_url)
+    try:
+        calibration = Calibration(db, None, quotes=market)
+        deliverer = Deliverer(db, TelegramOutbox(bot, db), clock=lambda: now,
+                              on_card_sent=calibration.on_card_delivered)
+        assert (await deliverer.run_once()).sent == 2
+        async with db.reader() as s:
+            [trade] = (await s.scalars(select(Trade))).all()
+        for _ in range(200):  # quoted off the sending path
+            async with db.reader() as s:
+                quoted = (await trades.by_id(s, trade.id)).follower_entry_quote
+            if quoted is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert quoted == 2.40  # the bid: a put sold to open
+        async with db.session() as s:
+            await trades.upsert(s, trade.trader_id, trade.xtrades_alert_id, "STO", {
+                "status": "closed", "close_reason": "exit", "exit_price": 1.20, "pnl": 130.0, "pnl_pct": 52.0,
+                "closed_at": now + timedelta(days=5)})
+        await calibration.store_followers([trade.id])
+    finally:
+        await market.aclose()
+    async with db.reader() as s:
+        closed = await trades.by_id(s, trade.id)
+    assert closed.follower_entry == 2.40 and closed.follower_estimated  # the exit was not quoted: estimated

@@ -321,8 +321,9 @@ def quote_samples(scoring: Scoring, day: date) -> list[QuoteSample]:
 
 async def follower_of(o: Outcome, market: AsOfMarket, model: SpreadModel, scoring: Scoring | None, *,
                       exit_quote: float | None = None) -> FollowerOutcome | None:
-    """The follower's outcome of one closed trade: the quote recorded at delivery where there is one (the ask
-    for a buyer, the bid for a seller), else the trader's prices widened by the spread model (estimated)."""
+    """The follower's outcome of one closed trade: the quote read when its first card reached a chat (the ask for
+    a buyer, the bid for a seller), else the one read when the card was judged, else the trader's prices widened
+    by the spread model (estimated)."""
     posted = o.opened_at or o.closed_at
     if posted is None:
         return None
@@ -337,7 +338,8 @@ async def follower_of(o: Outcome, market: AsOfMarket, model: SpreadModel, scorin
                        o.multi_leg, spot)
     contract = next((q for q in scoring.market.quotes if q.strike == o.strike and q.kind == o.option_type)
                     if scoring and not o.multi_leg else iter(()), None)
-    return follower_outcome(facts, model, entry_quote=follow.price if follow and follow.side == wanted else None,
+    judged = follow.price if follow and follow.side == wanted else None  # the quote read when the card was made
+    return follower_outcome(facts, model, entry_quote=o.follower_entry_quote or judged,
                             exit_quote=exit_quote if exit_quote is not None else o.follower_exit_quote,
                             quoted_share=quoted_share(contract.bid, contract.ask) if contract else None)
 

@@ -35,6 +35,7 @@ from pipeline.market.models import Quote
 from pipeline.models import OptionContract, OptionKind
 from storage import calibrators as calibrators_repo
 from storage import replay as replay_repo
+from storage import trades as trades_repo
 from storage.db import Database
 from storage.replay import FollowerRow, Outcome
 
@@ -137,18 +138,39 @@ class Calibration:
 
     async def _exit_quote(self, o: Outcome) -> float | None:
         """The chain's bid (a long's exit) or ask (a short's buy-back) for a single contract exited now."""
-        if self._quotes is None or o.close_reason == "expired" or o.multi_leg or o.option_type not in ("call", "put") \
-                or o.strike is None or o.expiry is None:
+        if o.close_reason == "expired" or o.multi_leg:
             return None
-        contract = OptionContract(o.symbol, OptionKind(o.option_type), float(o.strike), o.expiry)
+        return await self._quote(o.symbol, o.option_type, o.strike, o.expiry, buying=o.open_action != "BTO",
+                                 moment="exit")
+
+    async def on_card_delivered(self, trade_id: int) -> None:
+        """A trade's card reached a chat: a follower enters now, at the ask (the bid, selling to open). The
+        first delivery's quote is kept as the follower's entry (`trades.follower_entry_quote`); without one (a
+        spread, shares, no quote) the quote read when the card was judged stands, else an estimate."""
+        async with self._db.reader() as session:
+            trade = await trades_repo.by_id(session, trade_id)
+        if trade is None or trade.follower_entry_quote is not None or trade.legs or trade.status != "open":
+            return
+        quote = await self._quote(trade.symbol, trade.option_type, trade.strike, trade.expiry,
+                                  buying=trade.open_action == "BTO", moment="card")
+        if quote is not None:
+            async with self._db.session() as session:
+                await trades_repo.record_entry_quote(session, trade_id, quote)
+
+    async def _quote(self, symbol: str, option_type: str | None, strike: float | None, expiry: Any, *,
+                     buying: bool, moment: str) -> float | None:
+        """The side of a single contract's quote a follower trades on now: the ask buying, the bid selling."""
+        if self._quotes is None or option_type not in ("call", "put") or strike is None or expiry is None:
+            return None
+        contract = OptionContract(symbol, OptionKind(option_type), float(strike), expiry)
         try:
             quote = (await self._quotes.quotes([contract])).get(contract)
         except Exception:
-            log.warning("no quote for %s at its exit; the follower's exit is estimated", o.symbol)
+            log.warning("no quote for %s at its %s; the follower's price there is estimated", symbol, moment)
             return None
         if quote is None:
             return None
-        side = quote.bid if o.open_action == "BTO" else quote.ask
+        side = quote.ask if buying else quote.bid
         return side if side is not None and side > 0 else None
 
     async def _refit_logged(self) -> None:

@@ -84,7 +84,7 @@ async def test_an_alert_button_forged_onto_a_settings_panel_is_refused(app: Appl
 
 
 async def test_an_edited_message_never_runs_its_command(app: Application, telegram: FakeTelegram) -> None:
-    assert "set to <b>50</b>" in await say(telegram, "/threshold 50", chat_id=14)
+    assert "set to <b>50%</b>" in await say(telegram, "/threshold 50", chat_id=14)
     telegram.push_edited_message(14, 1, "/threshold 33")
     telegram.push_edited_message(14, 1, "/nosuchcommand")
     assert "/track" in await say(telegram, "/help", chat_id=14)  # handled after the edits: they were skipped

@@ -164,3 +164,14 @@ async def track(db: Database, chat_id: int, *usernames: str) -> None:
         await chats.get_or_create(s, chat_id, chat_type="private", title=None, min_score=80, rate_limit_per_hour=5)
         for name in usernames:
             await traders.track(s, chat_id, name)
+
+
+@pytest.fixture
+async def api_source(site: FakeXtrades, storage_state: Path) -> AsyncIterator[PlaywrightAlertSource]:
+    """An Xtrades source that reads the API directly (httpx) with the session's token; Chromium only if the API
+    refuses it."""
+    source = PlaywrightAlertSource(ScraperConfig(base_url=site.base_url, storage_state_path=str(storage_state),
+                                                 api_reads=True, page_timeout_seconds=15, json_wait_seconds=5,
+                                                 history_max_pages=3))
+    yield source
+    await source.close()

@@ -32,17 +32,10 @@ from storage import alerts, chats, traders
 from storage.db import Database
 from tests.fakes.xtrades import FakeXtrades
 from tests.fakes.yahoo import FakeYahoo
+from tests.test_market_card import regular_wednesday
 
 NEW_YORK = ZoneInfo("America/New_York")
 RATE = 0.04
-_NOT_REGULAR = {(1, 1), (6, 19), (7, 3), (7, 4), (12, 24), (12, 25), (12, 31)}
-
-
-def regular_wednesday(after: date) -> date:
-    day = after + timedelta(days=(2 - after.weekday()) % 7)
-    while (day.month, day.day) in _NOT_REGULAR:
-        day += timedelta(days=7)
-    return day
 
 
 def n(x: float) -> float:

@@ -4,7 +4,6 @@ API allows, against the loopback Xtrades site."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,16 +15,6 @@ from pipeline.models import StoredEvent
 from storage.db import Database
 from tests.conftest import track
 from tests.fakes.xtrades import FakeXtrades
-
-
-@pytest.fixture
-async def api_source(site: FakeXtrades, storage_state: Path) -> AsyncIterator[PlaywrightAlertSource]:
-    """Reads the API directly with the session's token; Chromium only if the API refuses it."""
-    source = PlaywrightAlertSource(ScraperConfig(base_url=site.base_url, storage_state_path=str(storage_state),
-                                                 api_reads=True, page_timeout_seconds=15, json_wait_seconds=5,
-                                                 history_max_pages=3))
-    yield source
-    await source.close()
 
 
 def days_ago(days: float) -> datetime:

@@ -6,30 +6,18 @@ loopback Xtrades API."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from pipeline.cycle import IngestionCycle
-from pipeline.ingest.scraper import PlaywrightAlertSource, ScraperConfig
+from pipeline.ingest.scraper import PlaywrightAlertSource
 from pipeline.judge.backtest import AsOfMarket, replay
 from storage.db import Database
 from storage.models import Trade, Trader
 from tests.conftest import track
 from tests.fakes.xtrades import FakeXtrades
-
-
-@pytest.fixture
-async def api_source(site: FakeXtrades, storage_state: Path) -> AsyncIterator[PlaywrightAlertSource]:
-    """Reads the API directly (httpx) with the session's token."""
-    source = PlaywrightAlertSource(ScraperConfig(base_url=site.base_url, storage_state_path=str(storage_state),
-                                                 api_reads=True, page_timeout_seconds=15, json_wait_seconds=5,
-                                                 history_max_pages=3))
-    yield source
-    await source.close()
 
 
 def days_ago(days: float) -> datetime:

@@ -524,13 +524,13 @@ def digest(threshold: int, lines: Sequence[str], *, unsure: Sequence[str] = (), 
     if morning:
         plural = "s" if len(morning) != 1 else ""
         out += ([""] if out else []) + [
-            f"🌅 {len(morning)} alert{plural} scored ≥ {threshold} during your quiet hours:",
+            f"🌅 {len(morning)} alert{plural} with a chance of profit ≥ {threshold}% during your quiet hours:",
             *[f"• {line}" for line in morning]]
     if lines:
         plural = "s" if len(lines) != 1 else ""
         out += ([""] if out else []) + [
-            f"⏳ {len(lines)} more alert{plural} scored ≥ {threshold} while you were at your limit, no longer "
-            "actionable by the time there was room:", *[f"• {line}" for line in lines]]
+            f"⏳ {len(lines)} more alert{plural} with a chance of profit ≥ {threshold}% while you were at your limit, "
+            "no longer actionable by the time there was room:", *[f"• {line}" for line in lines]]
     if unsure:
         out += ([""] if out else []) + [
             "⚠️ I was restarted while sending these, so they may not have reached you:",
@@ -681,7 +681,7 @@ def already_at_bound(*, maximum: bool) -> str:
 
 
 def current_settings(min_score: int, rate_limit: int) -> str:
-    return (f"⚙️ Alerts scoring <b>≥ {min_score}</b>, at most <b>{rate_limit} per hour</b>.\n"
+    return (f"⚙️ Alerts with a chance of profit <b>≥ {min_score}%</b>, at most <b>{rate_limit} per hour</b>.\n"
             "Change them with the buttons below, or /threshold and /ratelimit.")
 
 
@@ -859,9 +859,9 @@ def status_text(info: dict[str, Any], *, details: bool, zone: tzinfo = UTC) -> s
 
 def settings_keyboard(min_score: int, rate_limit: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([
-        [InlineKeyboardButton("Score −5", callback_data="set:t:-5"),
-         InlineKeyboardButton(f"≥ {min_score}", callback_data="set:noop"),
-         InlineKeyboardButton("Score +5", callback_data="set:t:5")],
+        [InlineKeyboardButton("Chance −5", callback_data="set:t:-5"),
+         InlineKeyboardButton(f"≥ {min_score}%", callback_data="set:noop"),
+         InlineKeyboardButton("Chance +5", callback_data="set:t:5")],
         [InlineKeyboardButton("Rate −1", callback_data="set:r:-1"),
          InlineKeyboardButton(f"{rate_limit}/hour", callback_data="set:noop"),
          InlineKeyboardButton("Rate +1", callback_data="set:r:1")],

@@ -188,7 +188,7 @@ async def test_a_card_in_quiet_hours_is_silent_or_held_for_the_morning(db: Datab
     clock.now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)  # 07:00: the morning digest, with a sound
     assert (await deliverer.run_once()).digests == 1
     morning = telegram.sent_messages(2)[-1]
-    assert morning.params["text"].startswith("🌅 1 alert scored ≥ 80 during your quiet hours:")
+    assert morning.params["text"].startswith("🌅 1 alert with a chance of profit ≥ 80% during your quiet hours:")
     assert f"NVDA $170 PUT @ $2.50 by {trader_link('behappy')} — 88" in morning.params["text"] and not silent(morning)
     assert (await statuses(db))[night_card] in ("sent", "skipped")
     clock.now += timedelta(minutes=5)

@@ -74,7 +74,8 @@ def _level(kind: Kind) -> SettingRule:
 
 
 RULES: list[SettingRule] = [
-    _bounded("min_score", "Minimum score", "Alerts scoring below this are not sent here (/threshold)."),
+    _bounded("min_score", "Lowest chance of profit (%)",
+             "Alerts with a lower chance of profit are not sent here (/threshold)."),
     _bounded("rate_limit_per_hour", "Alerts per hour", "At most this many alerts an hour (/ratelimit)."),
     SettingRule("timezone", "Time zone", "An IANA zone (Europe/Berlin) or a city (New York); every time shown "
                 "here follows it (/timezone).",

@@ -3,9 +3,10 @@
 A follower enters after the card arrives and pays the spread: buys at the ask (sells to open at the bid) and
 exits at the bid (buys back at the ask) when the trader exits, or at the settlement value when the option
 expires. Where the market's quote was recorded (read when the trade's first card reached a chat, else the one
-the judge read when the card was made), that quote is the entry; where none was (history, or an exit), the trader's price is widened by a half-spread from
-`SpreadModel`: the contract's quoted half-spread when known, else a model by days to expiry and moneyness, fitted
-on the quotes recorded so far (`fit_spread_model`). Such an outcome is marked estimated.
+the judge read when the card was made), that quote is the entry; where none was (history, or an exit), the
+trader's price is widened by a half-spread from `SpreadModel`: the contract's quoted half-spread when known, else
+a model by days to expiry and moneyness, fitted on the quotes recorded so far (`fit_spread_model`). Such an
+outcome is marked estimated.
 
 The chance of profit on a card is the chance of this outcome (`pipeline/judge/calibration.py` is fitted on it).
 Pure: plain values in, plain values out.

@@ -61,16 +61,6 @@ async def on_unknown_button(update: Update, context: BotContext) -> None:
         await update.callback_query.answer(NOT_MINE, show_alert=True)
 
 
-async def on_button(update: Update, context: BotContext) -> None:
-    """Any button (for callers that register one handler): dispatched by kind, as `BUTTONS` registers them."""
-    data = (update.callback_query.data or "") if update.callback_query is not None else ""
-    for pattern, handler in BUTTONS:
-        if re.match(pattern, data):
-            await handler(update, context)
-            return
-    await on_unknown_button(update, context)
-
-
 async def on_alert_button(update: Update, context: BotContext) -> None:
     """Analyze, Similar, Mute, Undo: only on a card of that alert sent to this chat."""
     query = update.callback_query
